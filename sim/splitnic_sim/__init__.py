@@ -1,0 +1,1 @@
+"""cocotb testbenches and models for the splitnic gateware."""

@@ -1,0 +1,88 @@
+"""Build a design and run cocotb tests on it, on Verilator or Icarus.
+
+One place knows the simulator flags and where build trees go (inside the repo,
+under .cache/sim, git-ignored), so every testbench runs the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from cocotb_tools.runner import get_runner
+
+__all__ = ["SIMULATORS", "SimResult", "build_dir_for", "run_cocotb"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIM_CACHE = REPO_ROOT / ".cache" / "sim"
+SIMULATORS = ("verilator", "icarus")
+
+# Amaranth's Verilog trips Verilator's lint warnings, which are not bugs.
+_BUILD_ARGS = {"verilator": ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O2"], "icarus": []}
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Outcome of one cocotb run."""
+    passed: int
+    failed: int
+    failures: tuple[str, ...]
+    results_xml: Path
+
+
+def _venv_tools_on_path() -> None:
+    # The venv's bin holds the verilator link (make setup); a test started as
+    # `.venv/bin/python -m pytest` without an activated venv must still find it.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def build_dir_for(name: str, simulator: str) -> Path:
+    """Build tree for design ``name`` on ``simulator``."""
+    return SIM_CACHE / f"{name}-{simulator}"
+
+
+def _parse_results(path: Path) -> SimResult:
+    passed, failures = 0, []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if bad is not None:
+            failures.append(f"{case.get('name')}: {bad.get('message') or (bad.text or '').strip()[:500]}")
+        elif case.find("skipped") is None:
+            passed += 1
+    return SimResult(passed, len(failures), tuple(failures), path)
+
+
+def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module: str,
+               simulator: str = "verilator", testcase: str | Sequence[str] | None = None,
+               extra_env: Mapping[str, str] | None = None, seed: int | None = None) -> SimResult:
+    """Build ``sources`` (if changed) and run the cocotb ``test_module`` against ``toplevel``.
+
+    Returns the parsed results; the caller asserts on them so a failing
+    cocotb test fails the pytest test that started it.
+    """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    _venv_tools_on_path()
+    build_dir = build_dir_for(name, simulator)
+    runner = get_runner(simulator)
+    runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
+                 log_file=build_dir / "build.log")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "gateware"),
+                                                      str(REPO_ROOT / "hostdrv"), os.environ.get("PYTHONPATH")]))}
+    env.update(extra_env or {})
+    results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
+    if results.exists():
+        results.unlink()
+    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
+                seed=seed, log_file=build_dir / "test.log")
+    if not results.exists():
+        raise RuntimeError(f"cocotb wrote no results; see {build_dir / 'test.log'}")
+    return _parse_results(results)
