@@ -73,7 +73,7 @@ demo: setup
 	$(VENV)/bin/splitnic demo
 
 bench: setup
-	$(PY) -m splitnic_bench
+	$(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf build .cache/sim

@@ -1,0 +1,130 @@
+"""Layouts and signatures that connect the NIC's blocks to each other.
+
+The MAC side (``mac/``: GMII framing, FCS, address filter, header parser and
+steering match) and the host side (``dma/`` and ``csr.py``: register file, RX/TX
+FIFOs, DMA queue engines) meet only here:
+
+* RX: the MAC front end emits every received frame as a byte stream, FCS
+  already stripped, with no backpressure (the wire cannot wait).  The last
+  byte carries :class:`RxMeta`: whether to keep the frame (FCS/length/filter
+  verdict) and where the steering table sends it.  The host side writes bytes
+  into a store-and-forward packet FIFO and commits or discards the frame on its
+  last byte.
+* TX: the host side hands over a whole, already buffered frame as a byte
+  stream with backpressure; the MAC back end adds preamble, padding, FCS and
+  the inter-frame gap.
+* Configuration flows from the register file to the MAC side as plain values
+  (:class:`MacConfig`, an array of :class:`SteerEntry`); events flow back as
+  one-cycle strobes (:class:`RxEvents`, :class:`TxEvents`) that the register
+  file counts.
+
+Every field width comes from the spec where the spec defines it.
+"""
+
+# No "from __future__ import annotations": Amaranth reads annotations at run time.
+
+from amaranth.lib import data, stream
+
+from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES
+
+__all__ = ["RxMeta", "RxByte", "TxByte", "MacConfig", "SteerEntry", "SteerTable",
+           "RxEvents", "TxEvents", "rx_stream", "tx_stream", "QUEUE_BITS", "LEN_BITS"]
+
+_steer_ctrl = CSR_MAP.array("STEER").register("CTRL")
+#: Bits of an RX queue number (the spec's STEER CTRL.QUEUE field).
+QUEUE_BITS = _steer_ctrl.field("QUEUE").width
+#: Bits of a frame length (the spec's MAX_FRAME.LEN field).
+LEN_BITS = CSR_MAP.register("MAX_FRAME").field("LEN").width
+
+assert NUM_RX_QUEUES <= 2 ** QUEUE_BITS
+
+
+class RxMeta(data.Struct):
+    """Verdict on a received frame, valid with its last byte."""
+    #: 1: commit the frame to the RX FIFO; 0: discard it (bad FCS, runt,
+    #: oversize without CTRL.KEEP_ERRORED, or refused by the address filter).
+    deliver: 1
+    #: RX queue chosen by the steering table (KERNEL_QUEUE when nothing matched).
+    queue: QUEUE_BITS
+    #: Index of the steering entry that matched, or RULE_NONE.
+    rule: 8
+    #: Completion.status bits (FCS_ERROR, RUNT, OVERSIZE) for kept errored frames.
+    status: 8
+
+
+class RxByte(data.Struct):
+    """One byte of a received frame."""
+    data: 8
+    #: Last byte of the frame (FCS excluded); ``meta`` is valid with it.
+    last: 1
+    meta: RxMeta
+
+
+class TxByte(data.Struct):
+    """One byte of a frame to transmit."""
+    data: 8
+    last: 1
+
+
+def rx_stream() -> stream.Signature:
+    """Signature of the MAC front end's output: RX bytes, never back-pressured."""
+    return stream.Signature(RxByte, always_ready=True)
+
+
+def tx_stream() -> stream.Signature:
+    """Signature of the MAC back end's input: TX bytes with backpressure."""
+    return stream.Signature(TxByte)
+
+
+class MacConfig(data.Struct):
+    """MAC settings from the register file (see CTRL, MAC_ADDR_*, MAX_FRAME)."""
+    rx_en: 1
+    tx_en: 1
+    promisc: 1
+    allmulti: 1
+    broadcast: 1
+    jumbo: 1
+    keep_errored: 1
+    #: MAX_FRAME.LEN (FCS included); the MAC clamps it to MAX_FRAME_STD unless jumbo.
+    max_len: LEN_BITS
+    #: Own address, byte 0 (first on the wire) in bits 7..0.
+    mac_addr: 48
+
+
+class SteerEntry(data.Struct):
+    """One steering table entry (see the STEER register array)."""
+    enable: 1
+    match_dmac: 1
+    match_ethertype: 1
+    match_ip_proto: 1
+    match_l4_dport: 1
+    queue: QUEUE_BITS
+    #: Destination MAC, byte 0 in bits 7..0.
+    dmac: 48
+    ethertype: 16
+    ip_proto: 8
+    l4_dport: 16
+
+
+#: The whole steering table as one value.
+SteerTable = data.ArrayLayout(SteerEntry, NUM_STEER_ENTRIES)
+
+
+class RxEvents(data.Struct):
+    """One-cycle strobes from the MAC front end, counted by the register file."""
+    #: A frame with good FCS and length ended (before address filtering); ``length`` is valid.
+    ok: 1
+    fcs_err: 1
+    runt: 1
+    oversize: 1
+    #: A good frame was refused by the address filter.
+    filtered: 1
+    #: Bytes of the frame, FCS excluded.
+    length: LEN_BITS
+
+
+class TxEvents(data.Struct):
+    """One-cycle strobes from the MAC back end."""
+    ok: 1
+    #: Bytes sent, FCS and padding excluded.
+    length: LEN_BITS
