@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable
 
-from . import nic
+from . import nic, tunnel
 from .model import Register, RegisterArray, RegisterMap, Struct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +192,7 @@ def render_markdown(specs: Iterable[ModuleType]) -> str:
                         "", _md(arr.doc), ""]
                 out += _md_register_rows(arr.registers, absolute=False) + [""]
         if spec.STRUCTS:
-            out += ["## DMA structures", ""]
+            out += [f"## {getattr(spec, 'STRUCTS_TITLE', 'DMA structures')}", ""]
             for st in spec.STRUCTS:
                 out += _md_struct(st)
     return "\n".join(out).rstrip() + "\n"
@@ -209,7 +209,7 @@ class Output:
 
 
 #: Spec modules with a C header, in the order docs/registers.md lists them.
-SPECS: tuple[ModuleType, ...] = (nic,)
+SPECS: tuple[ModuleType, ...] = (nic, tunnel)
 
 
 def outputs() -> list[Output]:
@@ -218,6 +218,8 @@ def outputs() -> list[Output]:
     return [
         Output("hostdrv/kmod/splitnic_spec.h", nic_header),
         Output("firmware/include/splitnic_spec.h", nic_header),
+        Output("hostdrv/kmod/splitnic_tunnel.h",
+               lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "gateware/splitnic_spec/tunnel.py")),
         Output("docs/registers.md", lambda: render_markdown(SPECS)),
     ]
 
