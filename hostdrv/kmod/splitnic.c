@@ -1,0 +1,861 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * splitnic.ko - the kernel half of splitnic's split network driver.
+ *
+ * Ref: gateware/splitnic_spec/tunnel.py, the kernel/user interface spec
+ * (generated: splitnic_tunnel.h and docs/registers.md).
+ *
+ * The module registers the misc device /dev/splitnic.  A user-space driver
+ * opens it, creates (or re-attaches by name) an ordinary Ethernet interface,
+ * sets up a shared area with two rings and mmaps it:
+ *
+ *	insmod splitnic.ko
+ *	splitnic up --link sim --kernel stub --name snic0
+ *
+ * k2u carries the frames the kernel transmits on the interface to the
+ * driver; u2k carries the frames the driver delivers, which NAPI feeds to the
+ * stack.  Everything user space writes into the area or passes to an ioctl
+ * is checked before use: a buggy or hostile driver gets an error, never a
+ * crash.  When the handle is released the interface goes carrier-down and
+ * the rings are freed; the interface stays so that a new driver process can
+ * attach it again.  rmmod removes the interfaces.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/fs.h>
+#include <linux/log2.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/poll.h>
+#include <linux/rtnetlink.h>
+#include <linux/slab.h>
+#include <linux/u64_stats_sync.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <asm/unaligned.h>
+#include <net/net_namespace.h>
+
+#include "splitnic_spec.h"
+#include "splitnic_tunnel.h"
+
+#ifdef __BIG_ENDIAN
+#error "the splitnic shared area is little-endian; big-endian hosts are not supported"
+#endif
+
+/* One ring set: the shared area and the module's own view of it. */
+struct snic_rings {
+	void *area;			/* vmalloc_user(), mmapped by user space */
+	size_t area_size;
+	u32 slot_size;
+	u32 k2u_mask;			/* entries - 1 */
+	u32 u2k_mask;
+	struct snic_tun_desc *k2u_desc;
+	struct snic_tun_desc *u2k_desc;
+	u8 *k2u_data;
+	u8 *u2k_data;
+	u32 *k2u_prod;			/* copy of k2u_head for user space */
+	u32 *k2u_cons;			/* written by user space: never trusted */
+	u32 *u2k_prod;			/* written by user space: never trusted */
+	u32 *u2k_cons;			/* copy of u2k_tail for user space */
+	u32 k2u_head;			/* the module's k2u producer index */
+	u32 u2k_tail;			/* the module's u2k consumer index */
+	wait_queue_head_t wq;		/* poll() waiters */
+};
+
+struct snic_stats {
+	u64 packets;
+	u64 bytes;
+	u64 dropped;
+	u64 errors;
+	u64 length_errors;
+	struct u64_stats_sync syncp;
+};
+
+/* netdev_priv() of a splitnic interface. */
+struct snic_priv {
+	struct net_device *ndev;
+	struct napi_struct napi;
+	struct list_head node;		/* in snic_devices, under RTNL */
+	struct snic_file *owner;	/* attached handle, under RTNL */
+	spinlock_t tx_lock;		/* xmit's use of @rings and @tx */
+	spinlock_t rx_lock;		/* NAPI's use of @rings */
+	struct snic_rings *rings;	/* changed under both locks */
+	struct snic_stats tx;		/* under tx_lock */
+	struct snic_stats rx;		/* NAPI context only */
+};
+
+/* private_data of an open /dev/splitnic. */
+struct snic_file {
+	struct mutex lock;		/* serialises ioctls and poll */
+	struct snic_priv *priv;		/* attached interface, under @lock and RTNL */
+	struct snic_rings *rings;	/* set once under @lock, freed at release */
+};
+
+static LIST_HEAD(snic_devices);		/* every splitnic interface, under RTNL */
+
+static const struct net_device_ops snic_netdev_ops;
+
+#define snic_dp_err(priv, fmt, ...)					\
+	do {								\
+		if (net_ratelimit())					\
+			netdev_err((priv)->ndev, fmt, ##__VA_ARGS__);	\
+	} while (0)
+
+/* ------------------------------------------------------------------------
+ * Datapath
+ */
+
+static u32 snic_k2u_used(struct snic_priv *priv, struct snic_rings *r,
+			 bool *bad)
+{
+	u32 cons = READ_ONCE(*r->k2u_cons);
+	u32 used = r->k2u_head - cons;
+
+	*bad = used > r->k2u_mask + 1;
+	if (*bad)
+		snic_dp_err(priv, "k2u consumer index %u is not within one ring of producer %u\n",
+			    cons, r->k2u_head);
+	return used;
+}
+
+static void snic_count(struct snic_stats *s, u64 packets, u64 bytes,
+		       u64 dropped, u64 errors, u64 length_errors)
+{
+	u64_stats_update_begin(&s->syncp);
+	s->packets += packets;
+	s->bytes += bytes;
+	s->dropped += dropped;
+	s->errors += errors;
+	s->length_errors += length_errors;
+	u64_stats_update_end(&s->syncp);
+}
+
+static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	unsigned int len = skb->len;
+	struct snic_tun_desc *desc;
+	struct snic_rings *r;
+	bool bad = false, full, sent = false;
+	u32 used, slot;
+
+	spin_lock(&priv->tx_lock);
+	r = priv->rings;
+	if (!r)
+		goto out;
+	used = snic_k2u_used(priv, r, &bad);
+	if (bad || used == r->k2u_mask + 1 || len > r->slot_size) {
+		/* A full ring stops the queue below, so this is a bad index or a race. */
+		netif_stop_queue(ndev);
+		goto out;
+	}
+	slot = r->k2u_head & r->k2u_mask;
+	if (skb_copy_bits(skb, 0, r->k2u_data + (size_t)slot * r->slot_size, len))
+		goto out;
+	desc = &r->k2u_desc[slot];
+	WRITE_ONCE(desc->len, len);
+	WRITE_ONCE(desc->flags, 0);
+	WRITE_ONCE(r->k2u_head, r->k2u_head + 1);
+	/* The frame and its entry are visible before the index that publishes them. */
+	smp_store_release(r->k2u_prod, r->k2u_head);
+	sent = true;
+	full = used + 1 == r->k2u_mask + 1;
+	if (full)
+		netif_stop_queue(ndev);
+	/* Batching: one wake-up per burst the stack hands us, or when full. */
+	if ((full || !netdev_xmit_more()) && wq_has_sleeper(&r->wq))
+		wake_up_interruptible_poll(&r->wq, EPOLLIN | EPOLLRDNORM);
+out:
+	if (sent)
+		snic_count(&priv->tx, 1, len, 0, 0, 0);
+	else
+		snic_count(&priv->tx, 0, 0, 1, r && bad, 0);
+	spin_unlock(&priv->tx_lock);
+	if (sent)
+		dev_consume_skb_any(skb);
+	else
+		dev_kfree_skb_any(skb);
+	return NETDEV_TX_OK;
+}
+
+/* Restart the transmit queue once user space has made room in k2u. */
+static void snic_tx_wake(struct snic_priv *priv)
+{
+	struct snic_rings *r;
+	bool bad;
+
+	spin_lock_bh(&priv->tx_lock);
+	r = priv->rings;
+	if (r && netif_running(priv->ndev) && netif_queue_stopped(priv->ndev) &&
+	    snic_k2u_used(priv, r, &bad) <= r->k2u_mask && !bad)
+		netif_wake_queue(priv->ndev);
+	spin_unlock_bh(&priv->tx_lock);
+}
+
+/* Copy up to @budget u2k frames into skbs on @q; returns entries consumed. */
+static int snic_u2k_take(struct snic_priv *priv, struct snic_rings *r,
+			 int budget, struct sk_buff_head *q)
+{
+	u32 max_len = min_t(u32, r->slot_size,
+			    READ_ONCE(priv->ndev->mtu) + SNIC_TUN_FRAME_OVERHEAD);
+	u32 dropped = 0, length_errors = 0;
+	int done = 0;
+	u32 prod, avail;
+
+	/* Pairs with user space's store of the index after its frames. */
+	prod = smp_load_acquire(r->u2k_prod);
+	avail = prod - r->u2k_tail;
+
+	if (avail > r->u2k_mask + 1) {
+		snic_dp_err(priv, "u2k producer index %u is not within one ring of consumer %u\n",
+			    prod, r->u2k_tail);
+		snic_count(&priv->rx, 0, 0, 0, 1, 0);
+		return 0;
+	}
+	while (done < budget && avail) {
+		u32 slot = r->u2k_tail & r->u2k_mask;
+		struct snic_tun_desc *desc = &r->u2k_desc[slot];
+		u32 len = READ_ONCE(desc->len);
+		u32 flags = READ_ONCE(desc->flags);
+		struct sk_buff *skb;
+
+		r->u2k_tail++;
+		avail--;
+		done++;
+		if (len < SNIC_TUN_FRAME_MIN || len > max_len || flags) {
+			snic_dp_err(priv, "u2k entry %u: length %u (allowed %u..%u) flags %#x, dropped\n",
+				    r->u2k_tail - 1, len, SNIC_TUN_FRAME_MIN, max_len, flags);
+			length_errors++;
+			continue;
+		}
+		skb = napi_alloc_skb(&priv->napi, len);
+		if (!skb) {
+			dropped++;
+			continue;
+		}
+		skb_put_data(skb, r->u2k_data + (size_t)slot * r->slot_size, len);
+		__skb_queue_tail(q, skb);
+	}
+	/* Slots are free for reuse only after the copies above. */
+	smp_store_release(r->u2k_cons, r->u2k_tail);
+	if (dropped || length_errors)
+		snic_count(&priv->rx, 0, 0, dropped, length_errors, length_errors);
+	if (wq_has_sleeper(&r->wq))
+		wake_up_interruptible_poll(&r->wq, EPOLLOUT | EPOLLWRNORM);
+	return done;
+}
+
+static int snic_napi_poll(struct napi_struct *napi, int budget)
+{
+	struct snic_priv *priv = container_of(napi, struct snic_priv, napi);
+	struct sk_buff_head q;
+	struct sk_buff *skb;
+	u64 packets = 0, bytes = 0;
+	int done = 0;
+
+	__skb_queue_head_init(&q);
+	spin_lock(&priv->rx_lock);
+	if (priv->rings)
+		done = snic_u2k_take(priv, priv->rings, budget, &q);
+	spin_unlock(&priv->rx_lock);
+
+	/* Hand the frames to the stack outside the lock: it may transmit in turn. */
+	while ((skb = __skb_dequeue(&q))) {
+		packets++;
+		bytes += skb->len;
+		skb->protocol = eth_type_trans(skb, priv->ndev);
+		napi_gro_receive(napi, skb);
+	}
+	if (packets)
+		snic_count(&priv->rx, packets, bytes, 0, 0, 0);
+	if (done < budget)
+		napi_complete_done(napi, done);
+	return done;
+}
+
+/* ------------------------------------------------------------------------
+ * net_device
+ */
+
+static int snic_open(struct net_device *ndev)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	napi_enable(&priv->napi);
+	netif_start_queue(ndev);
+	return 0;
+}
+
+static int snic_stop(struct net_device *ndev)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	netif_stop_queue(ndev);
+	napi_disable(&priv->napi);
+	return 0;
+}
+
+static int snic_change_mtu(struct net_device *ndev, int new_mtu)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	u32 slot_size = 0;
+
+	spin_lock_bh(&priv->tx_lock);
+	if (priv->rings)
+		slot_size = priv->rings->slot_size;
+	spin_unlock_bh(&priv->tx_lock);
+	if (slot_size && new_mtu + SNIC_TUN_FRAME_OVERHEAD > slot_size) {
+		netdev_err(ndev, "MTU %d does not fit the driver's %u byte ring slots\n",
+			   new_mtu, slot_size);
+		return -EINVAL;
+	}
+	WRITE_ONCE(ndev->mtu, new_mtu);
+	return 0;
+}
+
+static void snic_fetch(const struct snic_stats *s, u64 *packets, u64 *bytes,
+		       u64 *dropped, u64 *errors, u64 *length_errors)
+{
+	unsigned int start;
+
+	do {
+		start = u64_stats_fetch_begin(&s->syncp);
+		*packets = s->packets;
+		*bytes = s->bytes;
+		*dropped = s->dropped;
+		*errors = s->errors;
+		*length_errors = s->length_errors;
+	} while (u64_stats_fetch_retry(&s->syncp, start));
+}
+
+static void snic_get_stats64(struct net_device *ndev,
+			     struct rtnl_link_stats64 *stats)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	u64 unused;
+
+	snic_fetch(&priv->rx, &stats->rx_packets, &stats->rx_bytes,
+		   &stats->rx_dropped, &stats->rx_errors, &stats->rx_length_errors);
+	snic_fetch(&priv->tx, &stats->tx_packets, &stats->tx_bytes,
+		   &stats->tx_dropped, &stats->tx_errors, &unused);
+}
+
+static const struct net_device_ops snic_netdev_ops = {
+	.ndo_open = snic_open,
+	.ndo_stop = snic_stop,
+	.ndo_start_xmit = snic_start_xmit,
+	.ndo_change_mtu = snic_change_mtu,
+	.ndo_get_stats64 = snic_get_stats64,
+	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static void snic_get_drvinfo(struct net_device *ndev,
+			     struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, KBUILD_MODNAME, sizeof(info->driver));
+	snprintf(info->version, sizeof(info->version), "uapi %u.%u",
+		 SNIC_TUN_VERSION >> 16, SNIC_TUN_VERSION & 0xffff);
+	strscpy(info->bus_info, "user space", sizeof(info->bus_info));
+}
+
+static const struct ethtool_ops snic_ethtool_ops = {
+	.get_drvinfo = snic_get_drvinfo,
+	.get_link = ethtool_op_get_link,
+};
+
+/* ------------------------------------------------------------------------
+ * Attaching handles to interfaces (RTNL held)
+ */
+
+/* Connect @r to the datapath of @priv, or disconnect it with NULL. */
+static void snic_link(struct snic_priv *priv, struct snic_rings *r)
+{
+	spin_lock_bh(&priv->tx_lock);
+	spin_lock(&priv->rx_lock);
+	priv->rings = r;
+	spin_unlock(&priv->rx_lock);
+	spin_unlock_bh(&priv->tx_lock);
+}
+
+static void snic_detach(struct snic_file *f)
+{
+	struct snic_priv *priv = f->priv;
+
+	ASSERT_RTNL();
+	if (!priv)
+		return;
+	netif_carrier_off(priv->ndev);
+	/* After this no datapath code touches the rings: NAPI and xmit hold the locks. */
+	snic_link(priv, NULL);
+	priv->owner = NULL;
+	f->priv = NULL;
+	netdev_dbg(priv->ndev, "driver detached\n");
+}
+
+static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
+		       u32 mtu)
+{
+	struct net_device *ndev;
+	struct snic_priv *priv;
+	int ret;
+
+	ndev = alloc_netdev(sizeof(*priv), name,
+			    strchr(name, '%') ? NET_NAME_ENUM : NET_NAME_USER,
+			    ether_setup);
+	if (!ndev)
+		return -ENOMEM;
+	priv = netdev_priv(ndev);
+	priv->ndev = ndev;
+	spin_lock_init(&priv->tx_lock);
+	spin_lock_init(&priv->rx_lock);
+	u64_stats_init(&priv->tx.syncp);
+	u64_stats_init(&priv->rx.syncp);
+	ndev->netdev_ops = &snic_netdev_ops;
+	ndev->ethtool_ops = &snic_ethtool_ops;
+	ndev->min_mtu = SNIC_TUN_MTU_MIN;
+	ndev->max_mtu = SNIC_TUN_MTU_MAX;
+	ndev->mtu = mtu;
+	ndev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
+	ndev->needs_free_netdev = true;
+	if (is_zero_ether_addr(mac))
+		eth_hw_addr_random(ndev);
+	else
+		eth_hw_addr_set(ndev, mac);
+	dev_net_set(ndev, current->nsproxy->net_ns);
+	netif_napi_add(ndev, &priv->napi, snic_napi_poll);
+	netif_carrier_off(ndev);
+
+	ret = register_netdevice(ndev);
+	if (ret) {
+		free_netdev(ndev);
+		return ret;
+	}
+	list_add(&priv->node, &snic_devices);
+	priv->owner = f;
+	f->priv = priv;
+	netdev_info(ndev, "splitnic tunnel interface, MAC %pM, MTU %u, uapi %u.%u (spec %08x)\n",
+		    ndev->dev_addr, ndev->mtu, SNIC_TUN_VERSION >> 16,
+		    SNIC_TUN_VERSION & 0xffff, SNIC_TUN_SPEC_HASH);
+	return 0;
+}
+
+static int snic_attach(struct snic_file *f, const char *name, const u8 *mac,
+		       u32 mtu)
+{
+	struct net_device *ndev;
+	struct snic_priv *priv;
+	int ret;
+
+	ndev = __dev_get_by_name(current->nsproxy->net_ns, name);
+	if (!ndev || ndev->netdev_ops != &snic_netdev_ops)
+		return -ENODEV;
+	priv = netdev_priv(ndev);
+	if (priv->owner)
+		return -EBUSY;
+	if (mtu) {
+		ret = dev_set_mtu(ndev, mtu);
+		if (ret)
+			return ret;
+	}
+	if (!is_zero_ether_addr(mac)) {
+		struct sockaddr sa = { .sa_family = ndev->type };
+
+		memcpy(sa.sa_data, mac, ETH_ALEN);
+		ret = dev_set_mac_address(ndev, &sa, NULL);
+		if (ret)
+			return ret;
+	}
+	priv->owner = f;
+	f->priv = priv;
+	netdev_dbg(ndev, "driver attached\n");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * ioctls
+ */
+
+static int snic_ioctl_info(void __user *uarg)
+{
+	struct snic_tun_info info = {
+		.version = SNIC_TUN_VERSION,
+		.spec_hash = SNIC_TUN_SPEC_HASH,
+		.nic_spec_hash = SNIC_SPEC_HASH,
+	};
+
+	return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+/* Check an IfReq and decode its name, MAC and MTU. */
+static int snic_parse_if_req(const struct snic_tun_if_req *req, bool create,
+			     char *name, u8 *mac, u32 *mtu)
+{
+	size_t len;
+	int i;
+
+	if (req->flags || req->reserved || req->ifindex)
+		return -EINVAL;
+	put_unaligned_le64(req->name_lo, name);
+	put_unaligned_le64(req->name_hi, name + 8);
+	len = strnlen(name, IFNAMSIZ);
+	if (len == IFNAMSIZ || memchr_inv(name + len, 0, IFNAMSIZ - len))
+		return -EINVAL;
+	if (!len && create)
+		strscpy(name, "snic%d", IFNAMSIZ);
+	if (!dev_valid_name(name) || (!create && strchr(name, '%')))
+		return -EINVAL;
+	if (req->mac >> (8 * ETH_ALEN))
+		return -EINVAL;
+	for (i = 0; i < ETH_ALEN; i++)
+		mac[i] = req->mac >> (8 * i);
+	if (!is_zero_ether_addr(mac) && !is_valid_ether_addr(mac))
+		return -EINVAL;
+	if (req->mtu && (req->mtu < SNIC_TUN_MTU_MIN || req->mtu > SNIC_TUN_MTU_MAX))
+		return -EINVAL;
+	*mtu = req->mtu;
+	if (!*mtu && create)
+		*mtu = SNIC_TUN_MTU_DEFAULT;
+	return 0;
+}
+
+static int snic_ioctl_if(struct snic_file *f, void __user *uarg, bool create)
+{
+	struct snic_tun_if_req req;
+	char name[IFNAMSIZ];
+	u8 mac[ETH_ALEN];
+	struct net_device *ndev;
+	u64 mac_word = 0;
+	u32 mtu;
+	int ret, i;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	ret = snic_parse_if_req(&req, create, name, mac, &mtu);
+	if (ret)
+		return ret;
+	/* One interface per handle; a handle whose interface was destroyed is spent. */
+	if (f->priv || f->rings)
+		return -EBUSY;
+
+	rtnl_lock();
+	ret = create ? snic_create(f, name, mac, mtu) : snic_attach(f, name, mac, mtu);
+	if (!ret) {
+		ndev = f->priv->ndev;
+		memset(name, 0, IFNAMSIZ);
+		strscpy(name, ndev->name, IFNAMSIZ);
+		req.name_lo = get_unaligned_le64(name);
+		req.name_hi = get_unaligned_le64(name + 8);
+		for (i = 0; i < ETH_ALEN; i++)
+			mac_word |= (u64)ndev->dev_addr[i] << (8 * i);
+		req.mac = mac_word;
+		req.mtu = ndev->mtu;
+		req.ifindex = ndev->ifindex;
+	}
+	rtnl_unlock();
+	if (!ret && copy_to_user(uarg, &req, sizeof(req)))
+		ret = -EFAULT;
+	return ret;
+}
+
+static int snic_ioctl_destroy(struct snic_file *f)
+{
+	struct snic_priv *priv = f->priv;
+
+	if (!priv)
+		return -ENODEV;
+	rtnl_lock();
+	snic_detach(f);
+	list_del(&priv->node);
+	/* needs_free_netdev: freed once unregistration completes at rtnl_unlock(). */
+	unregister_netdevice(priv->ndev);
+	rtnl_unlock();
+	return 0;
+}
+
+static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
+{
+	struct snic_tun_ring_req req;
+	struct snic_rings *r;
+	size_t k2u_n, u2k_n, size;
+	u32 k2u_desc, u2k_desc, k2u_data, u2k_data;
+	int ret = 0;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.area_size || req.k2u_desc || req.u2k_desc ||
+	    req.k2u_data || req.u2k_data)
+		return -EINVAL;
+	if (req.k2u_log2 < SNIC_TUN_RING_LOG2_MIN || req.k2u_log2 > SNIC_TUN_RING_LOG2_MAX ||
+	    req.u2k_log2 < SNIC_TUN_RING_LOG2_MIN || req.u2k_log2 > SNIC_TUN_RING_LOG2_MAX)
+		return -EINVAL;
+	if (!is_power_of_2(req.slot_size) || req.slot_size < SNIC_TUN_SLOT_SIZE_MIN ||
+	    req.slot_size > SNIC_TUN_SLOT_SIZE_MAX)
+		return -EINVAL;
+	/* The layout of the spec's area_layout(); the limits above keep it below 2**32. */
+	k2u_n = (size_t)1 << req.k2u_log2;
+	u2k_n = (size_t)1 << req.u2k_log2;
+	k2u_desc = SNIC_TUN_CTRL_SIZE;
+	u2k_desc = k2u_desc + ALIGN(k2u_n * SNIC_TUN_DESC_SIZE, SNIC_TUN_AREA_ALIGN);
+	k2u_data = u2k_desc + ALIGN(u2k_n * SNIC_TUN_DESC_SIZE, SNIC_TUN_AREA_ALIGN);
+	u2k_data = k2u_data + k2u_n * req.slot_size;
+	size = u2k_data + u2k_n * req.slot_size;
+	if (size > SNIC_TUN_AREA_MAX)
+		return -EINVAL;
+	if (!f->priv)
+		return -ENODEV;
+	if (f->rings)
+		return -EBUSY;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	r->area = vmalloc_user(size);
+	if (!r->area) {
+		kfree(r);
+		return -ENOMEM;
+	}
+	r->area_size = size;
+	r->slot_size = req.slot_size;
+	r->k2u_mask = k2u_n - 1;
+	r->u2k_mask = u2k_n - 1;
+	r->k2u_prod = r->area + SNIC_TUN_CTRL_K2U_PROD;
+	r->k2u_cons = r->area + SNIC_TUN_CTRL_K2U_CONS;
+	r->u2k_prod = r->area + SNIC_TUN_CTRL_U2K_PROD;
+	r->u2k_cons = r->area + SNIC_TUN_CTRL_U2K_CONS;
+	r->k2u_desc = r->area + k2u_desc;
+	r->u2k_desc = r->area + u2k_desc;
+	r->k2u_data = r->area + k2u_data;
+	r->u2k_data = r->area + u2k_data;
+	init_waitqueue_head(&r->wq);
+
+	rtnl_lock();
+	if (f->priv->ndev->mtu + SNIC_TUN_FRAME_OVERHEAD > req.slot_size) {
+		ret = -EINVAL;
+	} else {
+		/* mmap() reads f->rings without the lock. */
+		smp_store_release(&f->rings, r);
+		snic_link(f->priv, r);
+		if (netif_running(f->priv->ndev))
+			netif_wake_queue(f->priv->ndev);
+	}
+	rtnl_unlock();
+	if (ret) {
+		vfree(r->area);
+		kfree(r);
+		return ret;
+	}
+	req.area_size = size;
+	req.k2u_desc = k2u_desc;
+	req.u2k_desc = u2k_desc;
+	req.k2u_data = k2u_data;
+	req.u2k_data = u2k_data;
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+static int snic_ioctl_set_carrier(struct snic_file *f, u32 __user *uarg)
+{
+	u32 up;
+
+	if (get_user(up, uarg))
+		return -EFAULT;
+	if (up > 1)
+		return -EINVAL;
+	if (!f->priv)
+		return -ENODEV;
+	if (up && !f->rings)
+		return -ENXIO;
+	if (up)
+		netif_carrier_on(f->priv->ndev);
+	else
+		netif_carrier_off(f->priv->ndev);
+	return 0;
+}
+
+static int snic_ioctl_kick(struct snic_file *f)
+{
+	if (!f->priv)
+		return -ENODEV;
+	if (!f->rings)
+		return -ENXIO;
+	/* Harmless while the interface is down: a disabled NAPI cannot be scheduled. */
+	napi_schedule(&f->priv->napi);
+	snic_tx_wake(f->priv);
+	return 0;
+}
+
+static long snic_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct snic_file *f = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	if (cmd == SNIC_TUN_IOC_INFO)
+		return snic_ioctl_info(uarg);
+
+	mutex_lock(&f->lock);
+	switch (cmd) {
+	case SNIC_TUN_IOC_CREATE:
+		ret = snic_ioctl_if(f, uarg, true);
+		break;
+	case SNIC_TUN_IOC_ATTACH:
+		ret = snic_ioctl_if(f, uarg, false);
+		break;
+	case SNIC_TUN_IOC_DESTROY:
+		ret = snic_ioctl_destroy(f);
+		break;
+	case SNIC_TUN_IOC_SETUP_RINGS:
+		ret = snic_ioctl_setup_rings(f, uarg);
+		break;
+	case SNIC_TUN_IOC_SET_CARRIER:
+		ret = snic_ioctl_set_carrier(f, uarg);
+		break;
+	case SNIC_TUN_IOC_KICK:
+		ret = snic_ioctl_kick(f);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	mutex_unlock(&f->lock);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * /dev/splitnic
+ */
+
+static int snic_fop_open(struct inode *inode, struct file *file)
+{
+	struct snic_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
+
+	if (!f)
+		return -ENOMEM;
+	mutex_init(&f->lock);
+	file->private_data = f;
+	return 0;
+}
+
+static int snic_fop_release(struct inode *inode, struct file *file)
+{
+	struct snic_file *f = file->private_data;
+
+	rtnl_lock();
+	snic_detach(f);
+	rtnl_unlock();
+	if (f->rings) {
+		vfree(f->rings->area);
+		kfree(f->rings);
+	}
+	mutex_destroy(&f->lock);
+	kfree(f);
+	return 0;
+}
+
+static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct snic_file *f = file->private_data;
+	struct snic_rings *r;
+
+	/*
+	 * No f->lock here: the mmap lock is held, and ioctls fault user pages
+	 * under f->lock.  Pairs with the release in snic_ioctl_setup_rings().
+	 */
+	r = smp_load_acquire(&f->rings);
+
+	if (!r)
+		return -ENXIO;
+	if (vma->vm_pgoff || vma->vm_end - vma->vm_start != r->area_size ||
+	    !(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	return remap_vmalloc_range(vma, r->area, 0);
+}
+
+static __poll_t snic_fop_poll(struct file *file, poll_table *wait)
+{
+	struct snic_file *f = file->private_data;
+	struct snic_rings *r;
+	__poll_t mask = 0;
+
+	/* Pairs with the release in snic_ioctl_setup_rings(). */
+	r = smp_load_acquire(&f->rings);
+	if (!r)
+		return EPOLLERR;
+	poll_wait(file, &r->wq, wait);
+	if (READ_ONCE(r->k2u_head) != READ_ONCE(*r->k2u_cons))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(*r->u2k_prod) - READ_ONCE(r->u2k_tail) <= r->u2k_mask)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	mutex_lock(&f->lock);
+	if (f->priv)
+		snic_tx_wake(f->priv);
+	else
+		mask |= EPOLLHUP;
+	mutex_unlock(&f->lock);
+	return mask;
+}
+
+static const struct file_operations snic_fops = {
+	.owner = THIS_MODULE,
+	.open = snic_fop_open,
+	.release = snic_fop_release,
+	.unlocked_ioctl = snic_fop_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = snic_fop_mmap,
+	.poll = snic_fop_poll,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice snic_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = KBUILD_MODNAME,
+	.fops = &snic_fops,
+	.mode = 0600,
+};
+
+static int __init snic_init(void)
+{
+	int ret;
+
+	BUILD_BUG_ON(sizeof(struct snic_tun_info) != SNIC_TUN_INFO_SIZE);
+	BUILD_BUG_ON(sizeof(struct snic_tun_if_req) != SNIC_TUN_IF_REQ_SIZE);
+	BUILD_BUG_ON(sizeof(struct snic_tun_ring_req) != SNIC_TUN_RING_REQ_SIZE);
+	BUILD_BUG_ON(sizeof(struct snic_tun_desc) != SNIC_TUN_DESC_SIZE);
+	BUILD_BUG_ON(SNIC_TUN_NIC_SPEC_HASH != SNIC_SPEC_HASH);
+	BUILD_BUG_ON(SNIC_TUN_CTRL_SIZE != PAGE_SIZE || SNIC_TUN_AREA_ALIGN != PAGE_SIZE);
+	BUILD_BUG_ON(SNIC_TUN_MTU_DEFAULT + SNIC_TUN_FRAME_OVERHEAD > SNIC_TUN_SLOT_SIZE_MIN);
+
+	ret = misc_register(&snic_misc);
+	if (ret)
+		return ret;
+	pr_info("/dev/%s ready, uapi %u.%u (spec %08x, NIC spec %08x)\n",
+		KBUILD_MODNAME, SNIC_TUN_VERSION >> 16, SNIC_TUN_VERSION & 0xffff,
+		SNIC_TUN_SPEC_HASH, SNIC_SPEC_HASH);
+	return 0;
+}
+
+static void __exit snic_exit(void)
+{
+	struct snic_priv *priv, *tmp;
+
+	/* No handle is open: each one holds a module reference. */
+	misc_deregister(&snic_misc);
+	rtnl_lock();
+	list_for_each_entry_safe(priv, tmp, &snic_devices, node) {
+		list_del(&priv->node);
+		unregister_netdevice(priv->ndev);
+	}
+	rtnl_unlock();
+}
+
+module_init(snic_init);
+module_exit(snic_exit);
+
+MODULE_DESCRIPTION("splitnic stub: a network interface tunnelled through a user-space driver");
+MODULE_AUTHOR("splitnic developers");
+MODULE_LICENSE("GPL");
