@@ -15,8 +15,8 @@ PYTHON  ?= python3
 
 # Debian packages the project needs, grouped by who needs them.
 APT_SIM      := iverilog make build-essential
-APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc
-APT_NET      := iproute2 iperf3 tcpdump tshark
+APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc linux-source
+APT_NET      := iproute2 iperf3 tcpdump tshark iputils-ping ethtool
 APT_FIRMWARE := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 APT_BOARD    := openfpgaloader
 APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_FIRMWARE) $(APT_BOARD)
