@@ -1,0 +1,249 @@
+"""The ``stub`` kernel tunnel: splitnic.ko's ``/dev/splitnic`` with mmap'd rings.
+
+Ref: gateware/splitnic_spec/tunnel.py (ioctls, shared area layout, ring
+protocol); docs/registers.md, "splitnic kernel tunnel interface".
+
+Every number here (ioctl requests, structure layouts, control-page offsets,
+limits) comes from :mod:`splitnic_spec.tunnel`.  Ring accesses are plain
+loads and stores on the mapping: on x86 (TSO) stores are seen in program
+order and loads are not reordered with older loads, which is the ordering
+the ring protocol needs (frame and entry before the index that publishes
+them; the index before the frame it covers).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import struct
+from typing import Sequence
+
+from splitnic_spec import tunnel as spec
+
+from .errors import SplitnicError
+from .tunnel import STUB_DEVICE, KernelTunnel, format_mac
+
+__all__ = ["StubTunnel", "StubInfo", "stub_info"]
+
+log = logging.getLogger(__name__)
+
+_U32 = struct.Struct("<I")
+_K2U_PROD = spec.constant("CTRL_K2U_PROD")
+_K2U_CONS = spec.constant("CTRL_K2U_CONS")
+_U2K_PROD = spec.constant("CTRL_U2K_PROD")
+_U2K_CONS = spec.constant("CTRL_U2K_CONS")
+_DESC = struct.Struct(spec.DESC.format)
+_DESC_SIZE = spec.DESC.size
+_MASK32 = 0xFFFFFFFF
+
+#: Default ring sizes: 256 entries each way, 2 KiB slots (MTU up to 2030).
+DEFAULT_LOG2 = 8
+
+
+class StubInfo(dict):
+    """IOC_INFO's answer: ``version``, ``spec_hash``, ``nic_spec_hash``, ``features``."""
+
+
+def _ioctl(fd: int, request: str, arg: bytes | bytearray | int = 0, what: str = "") -> bytes | int:
+    try:
+        if isinstance(arg, bytearray):
+            fcntl.ioctl(fd, spec.constant(request), arg, True)
+            return bytes(arg)
+        return fcntl.ioctl(fd, spec.constant(request), arg)
+    except OSError as err:
+        raise _ioctl_error(request, err, what) from None
+
+
+def _ioctl_error(request: str, err: OSError, what: str) -> SplitnicError:
+    hints = {
+        (errno.EBUSY, "IOC_ATTACH"): "another driver process has it attached; stop that process first",
+        (errno.EEXIST, "IOC_CREATE"): "the name is taken by another interface",
+        (errno.EINVAL, "IOC_SETUP_RINGS"): "ring sizes or slot size out of range, or the MTU does not fit the slot",
+        (errno.EINVAL, "IOC_CREATE"): "bad name, MAC address or MTU",
+        (errno.EINVAL, "IOC_ATTACH"): "bad name, MAC address or MTU",
+    }
+    hint = hints.get((err.errno, request), "")
+    return SplitnicError(f"{STUB_DEVICE} {request}{' ' + what if what else ''}: {err.strerror}"
+                         f"{'; ' + hint if hint else ''}")
+
+
+def _open_device() -> int:
+    try:
+        return os.open(STUB_DEVICE, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SplitnicError(f"no {STUB_DEVICE}: load the stub module (insmod build/kmod/<kernel>/splitnic.ko, "
+                            "see hostdrv/kmod/Makefile) or use --kernel tap") from None
+    except PermissionError:
+        raise SplitnicError(f"cannot open {STUB_DEVICE}: permission denied (run as root)") from None
+
+
+def stub_info(fd: int) -> StubInfo:
+    """IOC_INFO of an open ``/dev/splitnic``."""
+    return StubInfo(spec.INFO.unpack(_ioctl(fd, "IOC_INFO", bytearray(spec.INFO.size))))
+
+
+def _check_info(info: StubInfo) -> None:
+    if info["spec_hash"] != spec.SPEC_HASH:
+        raise SplitnicError(
+            f"splitnic.ko implements tunnel spec {info['version'] >> 16}.{info['version'] & 0xffff} "
+            f"hash {info['spec_hash']:#010x}, this driver expects {spec.VERSION_MAJOR}.{spec.VERSION_MINOR} "
+            f"hash {spec.SPEC_HASH:#010x}: rebuild and reload the module from this tree")
+
+
+def _if_req(name: str, mac: bytes | None, mtu: int) -> bytearray:
+    raw = name.encode()
+    if len(raw) >= 16:
+        raise SplitnicError(f"interface name must be at most 15 bytes, not {name!r}")
+    raw = raw.ljust(16, b"\0")
+    return bytearray(spec.IF_REQ.pack(
+        name_lo=int.from_bytes(raw[:8], "little"), name_hi=int.from_bytes(raw[8:], "little"),
+        mac=int.from_bytes(mac, "little") if mac else 0, mtu=mtu))
+
+
+class StubTunnel(KernelTunnel):
+    """An interface of splitnic.ko; see :class:`splitnic.tunnel.KernelTunnel`."""
+
+    kind = "stub"
+
+    def __init__(self, fd: int, name: str, mac: bytes, mtu: int, ifindex: int,
+                 rings: dict[str, int], k2u_log2: int, u2k_log2: int, slot_size: int) -> None:
+        super().__init__(name, mac, mtu)
+        self._fd = fd
+        self.ifindex = ifindex
+        self._area = mmap.mmap(fd, rings["area_size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._k2u_n = 1 << k2u_log2
+        self._u2k_n = 1 << u2k_log2
+        self._slot = slot_size
+        self._k2u_desc = rings["k2u_desc"]
+        self._u2k_desc = rings["u2k_desc"]
+        self._k2u_data = rings["k2u_data"]
+        self._u2k_data = rings["u2k_data"]
+        # Our own copies of the indices we produce / consume (the area's are for the module).
+        self._k2u_cons = _U32.unpack_from(self._area, _K2U_CONS)[0]
+        self._u2k_prod = _U32.unpack_from(self._area, _U2K_PROD)[0]
+        #: Frames send_burst refused to copy because they exceed the slot size.
+        self.oversize_drops = 0
+        #: True if open() created the interface, False if it re-attached an existing one.
+        self.created = True
+
+    @classmethod
+    def open(cls, name: str, mac: bytes | None, mtu: int, *, mode: str = "auto",
+             k2u_log2: int = DEFAULT_LOG2, u2k_log2: int = DEFAULT_LOG2,
+             slot_size: int | None = None) -> "StubTunnel":
+        """Attach interface ``name`` (``mode``: ``attach``, ``create``, or ``auto`` = attach else create).
+
+        The rings get ``2**k2u_log2`` / ``2**u2k_log2`` entries of
+        ``slot_size`` bytes (default: the smallest power of two that holds
+        MTU + header + VLAN tag).
+        """
+        if mode not in ("auto", "attach", "create"):
+            raise ValueError(f"mode must be auto, attach or create, not {mode!r}")
+        fd = _open_device()
+        try:
+            _check_info(stub_info(fd))
+            out = None
+            if mode != "create":
+                req = _if_req(name, mac, mtu)
+                try:
+                    fcntl.ioctl(fd, spec.constant("IOC_ATTACH"), req, True)
+                    request, out = "IOC_ATTACH", bytes(req)
+                except OSError as err:
+                    # auto: no splitnic interface of that name yet, so create it.
+                    if mode == "attach" or err.errno != errno.ENODEV:
+                        raise _ioctl_error("IOC_ATTACH", err, name) from None
+            if out is None:
+                request = "IOC_CREATE"
+                out = _ioctl(fd, request, _if_req(name, mac, mtu), name)
+            got = spec.IF_REQ.unpack(out)
+            name = (got["name_lo"].to_bytes(8, "little") + got["name_hi"].to_bytes(8, "little")).rstrip(b"\0").decode()
+            mac_out = got["mac"].to_bytes(6, "little")
+            if slot_size is None:
+                slot_size = spec.constant("SLOT_SIZE_MIN")
+                while slot_size < got["mtu"] + spec.constant("FRAME_OVERHEAD"):
+                    slot_size *= 2
+            ring_req = bytearray(spec.RING_REQ.pack(k2u_log2=k2u_log2, u2k_log2=u2k_log2, slot_size=slot_size))
+            rings = spec.RING_REQ.unpack(_ioctl(fd, "IOC_SETUP_RINGS", ring_req,
+                                                f"({2 ** k2u_log2}/{2 ** u2k_log2} entries of {slot_size} bytes)"))
+            tunnel = cls(fd, name, mac_out, got["mtu"], got["ifindex"], rings, k2u_log2, u2k_log2, slot_size)
+            tunnel.created = request == "IOC_CREATE"
+        except BaseException:
+            os.close(fd)
+            raise
+        log.info("stub tunnel %s (%s): %s mtu %d, rings %d/%d x %d B", name,
+                 "created" if tunnel.created else "attached", format_mac(mac_out), got["mtu"],
+                 2 ** k2u_log2, 2 ** u2k_log2, slot_size)
+        return tunnel
+
+    def set_carrier(self, up: bool) -> None:
+        _ioctl(self._fd, "IOC_SET_CARRIER", _U32.pack(int(up)))
+
+    def kick(self) -> None:
+        """Tell the module that u2k has new entries (send_burst does it)."""
+        _ioctl(self._fd, "IOC_KICK")
+
+    def destroy(self) -> None:
+        """Remove the interface (instead of leaving it for a re-attach), then close."""
+        if self._fd >= 0:
+            _ioctl(self._fd, "IOC_DESTROY")
+        self.close()
+
+    def recv_burst(self, max_frames: int = 64) -> list[bytes]:
+        area = self._area
+        prod = _U32.unpack_from(area, _K2U_PROD)[0]
+        cons = self._k2u_cons
+        n = min((prod - cons) & _MASK32, max_frames)
+        if not n:
+            return []
+        if n > self._k2u_n:
+            raise SplitnicError(f"k2u producer index {prod} is more than a ring ahead of {cons}: module bug")
+        frames = []
+        mask, slot_size, desc, data = self._k2u_n - 1, self._slot, self._k2u_desc, self._k2u_data
+        unpack = _U32.unpack_from
+        for i in range(cons, cons + n):
+            slot = i & mask
+            length = unpack(area, desc + slot * _DESC_SIZE)[0]
+            base = data + slot * slot_size
+            frames.append(area[base:base + min(length, slot_size)])
+        self._k2u_cons = cons = (cons + n) & _MASK32
+        _U32.pack_into(area, _K2U_CONS, cons)
+        return frames
+
+    def send_burst(self, frames: Sequence[bytes | bytearray | memoryview]) -> int:
+        area = self._area
+        prod = self._u2k_prod
+        room = self._u2k_n - ((prod - _U32.unpack_from(area, _U2K_CONS)[0]) & _MASK32)
+        mask, slot_size, desc, data = self._u2k_n - 1, self._slot, self._u2k_desc, self._u2k_data
+        pack = _DESC.pack_into
+        taken = 0
+        for frame in frames:
+            if taken == room:
+                break
+            taken += 1
+            length = len(frame)
+            if length > slot_size:
+                self.oversize_drops += 1
+                log.debug("stub %s: dropped a %d byte frame (slot %d)", self._name, length, slot_size)
+                continue
+            slot = prod & mask
+            base = data + slot * slot_size
+            area[base:base + length] = frame
+            pack(area, desc + slot * _DESC_SIZE, length, 0)
+            prod = (prod + 1) & _MASK32
+        if prod != self._u2k_prod:
+            self._u2k_prod = prod
+            _U32.pack_into(area, _U2K_PROD, prod)
+            _ioctl(self._fd, "IOC_KICK")
+        return taken
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._area.close()
+            os.close(self._fd)
+            self._fd = -1
+

@@ -1,0 +1,261 @@
+"""A small network lab for the kernel-path tests: namespaces, a veth peer and a bridge.
+
+Topology (every name carries the pid, so parallel runs never collide)::
+
+    netns K (kernel side)           netns W (wire)          netns P (peer)
+    tunnel interface  <-- bridge process -->  vA  ===== veth =====  vB
+    198.18.0.1/24       (KernelTunnel <-> packet socket)            198.18.0.2/24
+
+The bridge is ``python -m tests.kernel.bridge``, run inside K: it opens the
+kernel tunnel (stub or tap) there and a packet socket on vA in W, and moves
+frames with :class:`splitnic.tunnel_pump.TunnelPump`.  So a ping from P
+reaches K's stack only through the tunnel and the user-space pump.  W
+exists so that no kernel stack with the address sits next to vA and
+answers on its own.  Addresses are from 198.18.0.0/15, the range reserved
+for network benchmarks (RFC 2544): nothing leaves the namespaces.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KERNEL_IP = "198.18.0.1"
+PEER_IP = "198.18.0.2"
+PREFIX = 24
+
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_ETH_P_ALL = 0x0003
+_SOL_PACKET = 263
+_PACKET_IGNORE_OUTGOING = 23
+
+_counter = 0
+
+
+def sh(*args: str, netns: str | None = None, check: bool = True, timeout: float = 30,
+       **kwargs) -> subprocess.CompletedProcess:
+    """Run a command (inside ``netns`` if given) and return its result; raises on failure if ``check``."""
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + list(args)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def unique(prefix: str) -> str:
+    """A name unique to this process (at most 15 bytes: interface name limit)."""
+    global _counter
+    _counter += 1
+    name = f"{prefix}{os.getpid()}{_counter}"
+    assert len(name) <= 15, name
+    return name
+
+
+@contextmanager
+def inside(netns: str) -> Iterator[None]:
+    """Run the body with this thread in network namespace ``netns`` (sockets created there stay there)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, _CLONE_NEWNET):
+            raise OSError(ctypes.get_errno(), f"setns({netns})")
+        yield
+    finally:
+        _libc.setns(home, _CLONE_NEWNET)
+        os.close(target)
+        os.close(home)
+
+
+def link(netns: str, ifname: str) -> dict:
+    """``ip -j link show`` of one interface, with its statistics."""
+    return json.loads(sh("ip", "-n", netns, "-j", "-s", "link", "show", "dev", ifname).stdout)[0]
+
+
+class PacketSocketPort:
+    """Frames in and out of interface ``ifname`` through an AF_PACKET socket (a :class:`FramePort`)."""
+
+    def __init__(self, ifname: str, netns: str | None = None) -> None:
+        def make() -> socket.socket:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+            s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            s.bind((ifname, 0))
+            s.setblocking(False)
+            return s
+        if netns:
+            with inside(netns):
+                self._sock = make()
+        else:
+            self._sock = make()
+
+    def rx_burst(self, max_frames: int) -> list[bytes]:
+        frames = []
+        recv = self._sock.recv
+        try:
+            for _ in range(max_frames):
+                frames.append(recv(65536))
+        except BlockingIOError:
+            pass
+        return frames
+
+    def tx_burst(self, frames: Sequence[bytes]) -> int:
+        send = self._sock.send
+        taken = 0
+        for frame in frames:
+            try:
+                send(frame)
+            except BlockingIOError:
+                break
+            except OSError:
+                pass  # a frame the interface refuses is dropped, like on a wire
+            taken += 1
+        return taken
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@dataclass
+class Bridge:
+    """A running ``tests.kernel.bridge`` process."""
+    proc: subprocess.Popen
+    ifname: str
+    mac: str
+    kind: str
+    attached: str   #: "created" or "attached" (stub re-attach)
+    stats: dict = field(default_factory=dict)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Stop the bridge with ``sig``; returns its exit status and keeps its final stats."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        for line in (out or "").splitlines():
+            if line.startswith("STATS "):
+                self.stats = json.loads(line[6:])
+        return self.proc.returncode
+
+
+class Lab:
+    """Namespaces K, W, P with a veth pair W/vA -- P/vB; see the module doc."""
+
+    def __init__(self) -> None:
+        self.k, self.w, self.p = unique("snk"), unique("snw"), unique("snp")
+        self.va, self.vb = unique("va"), unique("vb")
+        self.bridges: list[Bridge] = []
+
+    def __enter__(self) -> "Lab":
+        try:
+            for ns in (self.k, self.w, self.p):
+                sh("ip", "netns", "add", ns)
+                sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "-n", self.w, "link", "add", self.va, "type", "veth", "peer", "name", self.vb, "netns", self.p)
+            # No offloads: frames that cross the packet socket must be complete, with real checksums.
+            for ns, dev in ((self.w, self.va), (self.p, self.vb)):
+                sh("ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off", netns=ns)
+                sh("ip", "-n", ns, "link", "set", dev, "up")
+            sh("ip", "netns", "exec", self.w, "sysctl", "-qw", f"net.ipv6.conf.{self.va}.disable_ipv6=1")
+            sh("ip", "-n", self.p, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.vb)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the bridges and delete the namespaces (always safe to call)."""
+        for bridge in self.bridges:
+            if bridge.proc.poll() is None:
+                bridge.stop(signal.SIGKILL, timeout=10)
+        for ns in (self.k, self.w, self.p):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def start_bridge(self, kind: str, name: str, extra: Sequence[str] = (), timeout: float = 60) -> Bridge:
+        """Start the bridge in K with tunnel backend ``kind``; returns once the interface carries frames."""
+        cmd = ["ip", "netns", "exec", self.k, sys.executable, "-m", "tests.kernel.bridge",
+               "--kernel", kind, "--name", name, "--port-netns", self.w, "--port-if", self.va, *extra]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+        deadline = time.monotonic() + timeout
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("READY "):
+                _, ifname, mac, attached = line.split()
+                bridge = Bridge(proc, ifname, mac, kind, attached)
+                self.bridges.append(bridge)
+                return bridge
+        proc.kill()
+        out = "".join(lines) + (proc.communicate()[0] or "")
+        raise RuntimeError(f"bridge did not start: {out.strip()}")
+
+    def address_kernel_side(self, ifname: str) -> None:
+        """Give the tunnel interface in K its address (idempotent)."""
+        sh("ip", "-n", self.k, "addr", "replace", f"{KERNEL_IP}/{PREFIX}", "dev", ifname)
+
+
+def ping(lab: Lab, count: int = 3, timeout: float = 20) -> subprocess.CompletedProcess:
+    """Ping K's tunnel address from P; returns the result (returncode 0: all answered... or some)."""
+    return sh("ping", "-n", "-c", str(count), "-i", "0.2", "-W", "5", KERNEL_IP, netns=lab.p,
+              check=False, timeout=timeout)
+
+
+def tcp_transfer(lab: Lab, nbytes: int, timeout: float = 60) -> tuple[bytes, bytes]:
+    """Send ``nbytes`` random bytes over TCP from P to K; returns (sent, received)."""
+    import threading
+    data = os.urandom(nbytes)
+    with inside(lab.k):
+        server = socket.create_server((KERNEL_IP, 0))
+    port = server.getsockname()[1]
+    server.settimeout(timeout)
+    received = bytearray()
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            conn.settimeout(timeout)
+            with conn:
+                while chunk := conn.recv(65536):
+                    received.extend(chunk)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with inside(lab.p):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(timeout)
+        with client:
+            client.connect((KERNEL_IP, port))
+            client.sendall(data)
+            client.shutdown(socket.SHUT_WR)
+        t.join(timeout)
+    finally:
+        server.close()
+    return data, bytes(received)
