@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -79,8 +80,18 @@ def inside(netns: str) -> Iterator[None]:
 
 
 def link(netns: str, ifname: str) -> dict:
-    """``ip -j link show`` of one interface, with its statistics."""
-    return json.loads(sh("ip", "-n", netns, "-j", "-s", "link", "show", "dev", ifname).stdout)[0]
+    """``ip -j link show`` of one interface, with its statistics ("" netns: the current one)."""
+    ns = ["-n", netns] if netns else []
+    return json.loads(sh("ip", *ns, "-j", "-s", "link", "show", "dev", ifname).stdout)[0]
+
+
+def carrier(netns: str, ifname: str) -> bool:
+    """Whether the (administratively up) interface has carrier: IFF_LOWER_UP.
+
+    Not NO-CARRIER: that flag follows the operstate, which linkwatch updates
+    up to a second after a carrier change.
+    """
+    return "LOWER_UP" in link(netns, ifname)["flags"]
 
 
 class PacketSocketPort:
@@ -259,3 +270,15 @@ def tcp_transfer(lab: Lab, nbytes: int, timeout: float = 60) -> tuple[bytes, byt
     finally:
         server.close()
     return data, bytes(received)
+
+
+def udp_frame(dst_mac: bytes, src_mac: bytes, src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    """An Ethernet/IPv4/UDP frame (UDP checksum 0: none, as IPv4 allows)."""
+    udp_len = 8 + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 1, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    csum = sum(struct.unpack("!10H", ip))
+    csum = (csum & 0xFFFF) + (csum >> 16)
+    csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
+    ip = ip[:10] + struct.pack("!H", csum) + ip[12:]
+    return dst_mac + src_mac + b"\x08\x00" + ip + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
