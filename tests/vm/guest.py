@@ -59,6 +59,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $R$job || echo "
 mount -t proc proc $R/proc
 mount -t sysfs sys $R/sys
 mount -t devtmpfs dev $R/dev
+mkdir -p $R/dev/shm $R/dev/pts
+mount -t tmpfs shm $R/dev/shm
+mount -t devpts devpts $R/dev/pts
 mount -t tmpfs tmp $R/tmp
 mount -t tmpfs run $R/run
 echo "splitnic-init: running $job/job.sh"
