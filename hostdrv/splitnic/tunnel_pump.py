@@ -129,6 +129,11 @@ class TunnelPump:
                 poller.poll(wait_ms)
         return self.stats
 
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Make :meth:`run` return after its current step (thread- and signal-safe)."""
         self._stop.set()

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from splitnic.packet_port import PacketPort
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_IP = "198.18.0.1"
 PEER_IP = "198.18.0.2"
@@ -38,9 +40,6 @@ PREFIX = 24
 
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
-_ETH_P_ALL = 0x0003
-_SOL_PACKET = 263
-_PACKET_IGNORE_OUTGOING = 23
 
 _counter = 0
 
@@ -94,51 +93,15 @@ def carrier(netns: str, ifname: str) -> bool:
     return "LOWER_UP" in link(netns, ifname)["flags"]
 
 
-class PacketSocketPort:
-    """Frames in and out of interface ``ifname`` through an AF_PACKET socket (a :class:`FramePort`)."""
+class PacketSocketPort(PacketPort):
+    """:class:`splitnic.packet_port.PacketPort` on an interface of another namespace."""
 
     def __init__(self, ifname: str, netns: str | None = None) -> None:
-        def make() -> socket.socket:
-            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
-            s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            s.bind((ifname, 0))
-            s.setblocking(False)
-            return s
         if netns:
             with inside(netns):
-                self._sock = make()
+                super().__init__(ifname)
         else:
-            self._sock = make()
-
-    def rx_burst(self, max_frames: int) -> list[bytes]:
-        frames = []
-        recv = self._sock.recv
-        try:
-            for _ in range(max_frames):
-                frames.append(recv(65536))
-        except BlockingIOError:
-            pass
-        return frames
-
-    def tx_burst(self, frames: Sequence[bytes]) -> int:
-        send = self._sock.send
-        taken = 0
-        for frame in frames:
-            try:
-                send(frame)
-            except BlockingIOError:
-                break
-            except OSError:
-                pass  # a frame the interface refuses is dropped, like on a wire
-            taken += 1
-        return taken
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def close(self) -> None:
-        self._sock.close()
+            super().__init__(ifname)
 
 
 @dataclass
@@ -166,25 +129,48 @@ class Bridge:
         return self.proc.returncode
 
 
+@dataclass
+class UpProcess:
+    """A running ``splitnic up``."""
+    proc: subprocess.Popen
+    status: str
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str]:
+        """Signal it; returns (exit status, remaining output)."""
+        self.proc.send_signal(sig)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return self.proc.returncode, out or ""
+
+
 class Lab:
     """Namespaces K, W, P with a veth pair W/vA -- P/vB; see the module doc."""
 
-    def __init__(self) -> None:
-        self.k, self.w, self.p = unique("snk"), unique("snw"), unique("snp")
+    def __init__(self, wire_in_k: bool = False) -> None:
+        self.wire_in_k = wire_in_k
+        self.k, self.p = unique("snk"), unique("snp")
+        # wire_in_k: vA next to the tunnel in K: without ARP, IPv6 or an address K's stack
+        # ignores it, and frames for the tunnel's MAC arrive there as "other host".
+        self.w = self.k if wire_in_k else unique("snw")
         self.va, self.vb = unique("va"), unique("vb")
         self.bridges: list[Bridge] = []
 
     def __enter__(self) -> "Lab":
         try:
-            for ns in (self.k, self.w, self.p):
+            for ns in dict.fromkeys((self.k, self.w, self.p)):
                 sh("ip", "netns", "add", ns)
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
             sh("ip", "-n", self.w, "link", "add", self.va, "type", "veth", "peer", "name", self.vb, "netns", self.p)
+            if self.wire_in_k:
+                sh("ip", "-n", self.w, "link", "set", self.va, "arp", "off")
             # No offloads: frames that cross the packet socket must be complete, with real checksums.
             for ns, dev in ((self.w, self.va), (self.p, self.vb)):
                 sh("ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off", netns=ns)
+                sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
                 sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "netns", "exec", self.w, "sysctl", "-qw", f"net.ipv6.conf.{self.va}.disable_ipv6=1")
             sh("ip", "-n", self.p, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.vb)
         except BaseException:
             self.close()
@@ -199,7 +185,7 @@ class Lab:
         for bridge in self.bridges:
             if bridge.proc.poll() is None:
                 bridge.stop(signal.SIGKILL, timeout=10)
-        for ns in (self.k, self.w, self.p):
+        for ns in {self.k, self.w, self.p}:
             sh("ip", "netns", "del", ns, check=False)
 
     def start_bridge(self, kind: str, name: str, extra: Sequence[str] = (), timeout: float = 60) -> Bridge:
@@ -224,6 +210,26 @@ class Lab:
         proc.kill()
         out = "".join(lines) + (proc.communicate()[0] or "")
         raise RuntimeError(f"bridge did not start: {out.strip()}")
+
+    def start_up(self, kind: str, name: str, extra: Sequence[str] = (), timeout: float = 60) -> "UpProcess":
+        """Run ``splitnic up --link packet:vA`` in K (needs ``wire_in_k``); returns after its status line."""
+        assert self.wire_in_k, "splitnic up attaches to vA in its own namespace"
+        exe = Path(sys.executable).parent / "splitnic"
+        cmd = ["ip", "netns", "exec", self.k, str(exe), "up", "--link", f"packet:{self.va}",
+               "--kernel", kind, "--name", name, *extra]
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        self.bridges.append(Bridge(proc, name, "", kind, ""))
+        line = ""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or line.startswith(f"{name} up:"):
+                break
+        if not line.startswith(f"{name} up:"):
+            proc.kill()
+            raise RuntimeError(f"splitnic up did not start: {line}{proc.communicate()[0]}")
+        return UpProcess(proc, line.strip())
 
     def address_kernel_side(self, ifname: str) -> None:
         """Give the tunnel interface in K its address (idempotent)."""

@@ -200,3 +200,20 @@ def test_ping_and_tcp_through_the_stub_bridge(lab: Lab) -> None:
     assert stats["rx"]["bytes"] > 256 << 10 and stats["rx"]["errors"] == 0
     assert bridge.stop() == 0
     assert bridge.stats["to_kernel"] >= 180
+
+
+def test_splitnic_up_with_the_stub_module(module: None) -> None:
+    """The real ``splitnic up`` CLI on the stub backend, a veth end in the NIC's place."""
+    import signal
+    with Lab(wire_in_k=True) as lab:
+        name = unique("su")
+        up = lab.start_up("auto", name)
+        assert up.status.startswith(f"{name} up: stub tunnel, MAC ")
+        lab.address_kernel_side(name)
+        result = ping(lab, count=3)
+        assert result.returncode == 0, result.stdout + result.stderr
+        status, out = up.stop(signal.SIGTERM)
+        assert status == 0 and out.startswith(f"{name} down: to kernel ")
+        assert not carrier(lab.k, name)  # the stub keeps the interface, carrier down
+        with inside(lab.k):
+            StubTunnel.open(name, None, 0, mode="attach").destroy()

@@ -1,0 +1,161 @@
+"""``splitnic up``: give the kernel its interface and tunnel it through the user-space driver.
+
+Ref: /work/shared/ARCHITECTURE.md, "The kernel/user interface" and "Queues
+and steering" (RX queue 0 feeds the kernel, TX queue 0 carries its frames).
+
+    splitnic up --link sim --kernel auto --name snic0
+
+attaches the NIC, opens the kernel tunnel (stub module, or TAP), copies the
+NIC's MAC address, MTU and link state to the interface, brings it up and
+runs :class:`splitnic.tunnel_pump.TunnelPump` until Ctrl-C or SIGTERM.
+``--link packet:IFNAME`` puts a host interface where the NIC would be (for
+trying the kernel path without a NIC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import SplitnicError
+from ..tunnel import KINDS, KernelTunnel, format_mac, open_tunnel, parse_mac
+from ..tunnel_pump import FramePort, TunnelPump
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = ("Attach the NIC, open the kernel interface (stub module or TAP) with the NIC's MAC address, "
+               "MTU and link state, and move frames between the NIC's queue 0 and the kernel until Ctrl-C "
+               "or SIGTERM. --link packet:IFNAME puts a host interface where the NIC would be.")
+
+#: Seconds between link-state checks (the carrier follows the NIC's link).
+LINK_POLL = 0.5
+
+
+@dataclass
+class Uplink:
+    """What ``splitnic up`` needs from the NIC side."""
+    port: FramePort                 #: queue pair 0 (RX -> kernel, kernel -> TX)
+    mac: bytes | None               #: the NIC's MAC address, None: let the tunnel pick
+    mtu: int
+    link_up: Callable[[], bool]
+    close: Callable[[], None]
+    description: str
+
+
+def _packet_uplink(ifname: str) -> Uplink:
+    from ..packet_port import PacketPort
+    port = PacketPort(ifname)
+    return Uplink(port, None, port.mtu, lambda: port.link_up, port.close, f"packet:{ifname}")
+
+
+def open_uplink(link: str) -> Uplink:
+    """Attach the NIC named by ``--link`` (or a host interface with ``packet:IFNAME``)."""
+    if link.startswith("packet:"):
+        return _packet_uplink(link.split(":", 1)[1])
+    try:
+        from ..nic import open_nic_uplink  # the user-space driver's kernel queue pair
+    except ImportError:
+        raise SplitnicError(f"--link {link}: this tree has no NIC driver yet; use --link packet:IFNAME") from None
+    return open_nic_uplink(link)
+
+
+class Tunnel:
+    """The NIC, the kernel interface and the pump between them, for one process.
+
+    ``start()`` opens both ends and brings the interface up; ``run()`` pumps
+    until ``stop()``; ``close()`` leaves the interface carrier-down.  The demo
+    uses it in the same process as fast-path applications.
+    """
+
+    def __init__(self, link: str, kernel: str = "auto", name: str = "snic0", mac: bytes | None = None,
+                 burst: int = 64) -> None:
+        self.link, self.kernel, self.name, self.mac, self.burst = link, kernel, name, mac, burst
+        self.uplink: Uplink | None = None
+        self.tunnel: KernelTunnel | None = None
+        self.pump: TunnelPump | None = None
+        self._carrier: bool | None = None
+
+    def start(self) -> "Tunnel":
+        """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
+        self.uplink = open_uplink(self.link)
+        try:
+            self.tunnel = open_tunnel(self.kernel, self.name, self.mac or self.uplink.mac, self.uplink.mtu)
+            self.tunnel.set_admin_up()
+            self.pump = TunnelPump(self.uplink.port, self.tunnel, burst=self.burst)
+            self.watch_link()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def watch_link(self) -> None:
+        """Copy the NIC's link state to the interface's carrier (when it changed)."""
+        up = self.uplink.link_up()
+        if up != self._carrier:
+            self.tunnel.set_carrier(up)
+            self._carrier = up
+            log.info("%s carrier %s", self.tunnel.name, "up" if up else "down")
+
+    def status(self) -> str:
+        """One line: interface, backend, address, MTU, link, counters."""
+        t = self.tunnel
+        return (f"{t.name} up: {t.kind} tunnel, MAC {format_mac(t.mac)}, MTU {t.mtu}, "
+                f"link {self.uplink.description} {'up' if self._carrier else 'down'}; {self.pump.stats.line()}")
+
+    def run(self) -> None:
+        """Pump frames until :meth:`stop`."""
+        while not self.pump.stopped:
+            self.pump.run(duration=LINK_POLL)
+            self.watch_link()
+
+    def stop(self) -> None:
+        """Make :meth:`run` return (signal-safe)."""
+        if self.pump:
+            self.pump.stop()
+
+    def close(self) -> None:
+        """Release the interface (carrier down) and the NIC."""
+        if self.tunnel:
+            self.tunnel.close()
+            self.tunnel = None
+        if self.uplink:
+            self.uplink.close()
+            self.uplink = None
+
+
+def _run(args: argparse.Namespace) -> int:
+    tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst).start()
+    previous = {sig: signal.signal(sig, lambda *_: tun.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(tun.status() + " (Ctrl-C to stop)", flush=True)
+        tun.run()
+        print(f"{tun.tunnel.name} down: {tun.pump.stats.line()}", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        tun.close()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``up`` command."""
+    p = subparsers.add_parser("up", help="create the kernel interface (snic0) and tunnel it through the driver",
+                              description=DESCRIPTION)
+    p.add_argument("--link", required=True, help="the NIC to attach (as for the other commands), "
+                   "or packet:IFNAME for a host interface in its place")
+    p.add_argument("--kernel", choices=KINDS, default="auto",
+                   help="kernel side: stub (splitnic.ko), tap (TUN/TAP) or auto (stub if /dev/splitnic exists)")
+    p.add_argument("--name", default="snic0", help="interface name (default: %(default)s)")
+    p.add_argument("--mac", type=_mac_arg, default=None, help="MAC address (default: the NIC's)")
+    p.add_argument("--burst", type=int, default=64, help="frames moved per step (default: %(default)s)")
+    p.set_defaults(func=_run)
+
+
+def _mac_arg(text: str) -> bytes:
+    try:
+        return parse_mac(text)
+    except SplitnicError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
