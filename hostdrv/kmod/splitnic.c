@@ -149,9 +149,12 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	r = priv->rings;
 	if (!r)
 		goto out;
+	/* The stack never hands us more than MTU + header + VLAN tag, which fits a slot. */
+	if (unlikely(len > r->slot_size))
+		goto out;
 	used = snic_k2u_used(priv, r, &bad);
-	if (bad || used == r->k2u_mask + 1 || len > r->slot_size) {
-		/* A full ring stops the queue below, so this is a bad index or a race. */
+	if (unlikely(bad || used == r->k2u_mask + 1)) {
+		/* Wait for user space to make room (or fix its index): poll() and KICK wake us. */
 		netif_stop_queue(ndev);
 		goto out;
 	}
@@ -684,8 +687,14 @@ static int snic_ioctl_kick(struct snic_file *f)
 		return -ENODEV;
 	if (!f->rings)
 		return -ENXIO;
-	/* Harmless while the interface is down: a disabled NAPI cannot be scheduled. */
+	/*
+	 * Harmless while the interface is down: a disabled NAPI cannot be
+	 * scheduled.  With BHs off the poll runs at local_bh_enable(), here,
+	 * instead of waking ksoftirqd.
+	 */
+	local_bh_disable();
 	napi_schedule(&f->priv->napi);
+	local_bh_enable();
 	snic_tx_wake(f->priv);
 	return 0;
 }
