@@ -163,6 +163,8 @@ class Lab:
             for ns in dict.fromkeys((self.k, self.w, self.p)):
                 sh("ip", "netns", "add", ns)
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
+            # No IPv6 on new interfaces in K: its autoconfiguration would send frames at random times.
+            sh("ip", "netns", "exec", self.k, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
             sh("ip", "-n", self.w, "link", "add", self.va, "type", "veth", "peer", "name", self.vb, "netns", self.p)
             if self.wire_in_k:
                 sh("ip", "-n", self.w, "link", "set", self.va, "arp", "off")
