@@ -116,8 +116,9 @@ class KernelTunnel(abc.ABC):
 
         Fewer than ``len(frames)`` means the kernel side is full: offer the rest
         again later.  A frame the kernel must refuse (shorter than an Ethernet
-        header, longer than MTU plus header) is taken and dropped, and counted
-        in the interface's error statistics.
+        header, longer than MTU plus header and VLAN tag) is taken and dropped:
+        the stub module counts it in the interface's rx errors, TAP in rx
+        dropped.
         """
 
     @abc.abstractmethod
