@@ -53,8 +53,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do insmod /modules/$m || echo "splitnic-init: insmod $m failed"; done
 job=$(sed -n 's/.*splitnic.job=\([^ ]*\).*/\1/p' /proc/cmdline)
+repo=$(sed -n 's/.*splitnic.repo=\([^ ]*\).*/\1/p' /proc/cmdline)
 R=/newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot $R || echo "splitnic-init: no host root"
+# A checkout under /tmp would vanish under the guest's tmpfs /tmp: keep it visible.
+case $repo in /tmp/*) mkdir -p /keep && mount --bind $R$repo /keep;; esac
+mount -t tmpfs tmp $R/tmp
+case $repo in /tmp/*) mkdir -p $R$repo && mount --bind /keep $R$repo;; esac
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share $R$job || echo "splitnic-init: no share"
 mount -t proc proc $R/proc
 mount -t sysfs sys $R/sys
@@ -62,7 +67,6 @@ mount -t devtmpfs dev $R/dev
 mkdir -p $R/dev/shm $R/dev/pts
 mount -t tmpfs shm $R/dev/shm
 mount -t devpts devpts $R/dev/pts
-mount -t tmpfs tmp $R/tmp
 mount -t tmpfs run $R/run
 echo "splitnic-init: running $job/job.sh"
 chroot $R /bin/sh -c "cd $job && /bin/sh $job/job.sh > $job/job.log 2>&1; echo \$? > $job/rc; dmesg > $job/dmesg.txt"
@@ -207,7 +211,7 @@ def run_in_guest(script: str, *, name: str = "job", timeout: float = 300, memory
            "-m", str(memory_mb), "-smp", str(cpus), "-display", "none", "-monitor", "none", "-no-reboot",
            "-nic", "none", "-serial", f"file:{console}",
            "-kernel", f"/boot/vmlinuz-{ver}", "-initrd", str(initrd),
-           "-append", f"console=ttyS0 panic=-1 splitnic.job={share}",
+           "-append", f"console=ttyS0 panic=-1 splitnic.job={share} splitnic.repo={REPO_ROOT}",
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", f"local,path={share},mount_tag=share,security_model=none"]
     start = time.monotonic()
