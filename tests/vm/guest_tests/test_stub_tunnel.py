@@ -62,6 +62,8 @@ def test_auto_picks_the_stub_and_create_sets_name_mac_mtu(lab: Lab) -> None:
         assert "LOWER_UP" not in info["flags"]
         summary = [line for line in _dmesg().splitlines() if f"{name}: splitnic tunnel interface" in line]
         assert len(summary) == 1 and "02:00:5e:00:53:01" in summary[0] and "MTU 1400" in summary[0]
+        drvinfo = sh("ethtool", "-i", name, netns=lab.k).stdout
+        assert "driver: splitnic" in drvinfo and "version: uapi 0.1" in drvinfo
     finally:
         tun.destroy()
     assert sh("ip", "-n", lab.k, "link", "show", name, check=False).returncode != 0
