@@ -129,6 +129,15 @@ class TunnelPump:
                 poller.poll(wait_ms)
         return self.stats
 
+    def run_in_thread(self, name: str = "tunnel-pump", idle_wait: float = 0.001) -> threading.Thread:
+        """Start :meth:`run` in a daemon thread (next to fast-path applications); returns the thread.
+
+        Stop it with :meth:`stop`, then ``join()`` the thread.
+        """
+        thread = threading.Thread(target=self.run, kwargs={"idle_wait": idle_wait}, name=name, daemon=True)
+        thread.start()
+        return thread
+
     @property
     def stopped(self) -> bool:
         """Whether :meth:`stop` was called."""
