@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x8da00253.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0xff65a035.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x8da00253
+#define SNIC_SPEC_HASH 0xff65a035
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -29,6 +29,8 @@
 #define SNIC_RING_LOG2_MAX 12	/* Largest ring: 2**12 = 4096 entries. */
 #define SNIC_INDEX_BITS 16	/* Width of the free-running HEAD/TAIL/CPL ring indices. */
 #define SNIC_RING_ALIGN 64	/* Byte alignment of descriptor and completion rings. */
+#define SNIC_BUFFER_ALIGN 4	/* Byte alignment of Descriptor.addr (TX frame data and RX buffers); the DMA engines move whole 32-bit words. */
+#define SNIC_MAX_BURST 16	/* Longest DMA burst the NIC issues, in 32-bit words. */
 #define SNIC_DMA_ADDR_BITS 32	/* Address bits the DMA engines drive; *_HI registers must be 0. */
 #define SNIC_MIN_FRAME 60	/* Shortest frame on the wire without FCS; shorter TX frames are padded. */
 #define SNIC_MAX_FRAME_STD 1518	/* Reset value of MAX_FRAME.LEN (with FCS). */

@@ -17,6 +17,14 @@ FIFOs, DMA queue engines) meet only here:
   (:class:`MacConfig`, an array of :class:`SteerEntry`); events flow back as
   one-cycle strobes (:class:`RxEvents`, :class:`TxEvents`) that the register
   file counts.
+* Between the register file and the DMA queue engines (RX and TX alike), per
+  queue: :class:`QueueConfig` in (the RXQ/TXQ registers the driver wrote),
+  :class:`QueueStatus` out (HEAD and CPL, read back through the registers),
+  :class:`QueueEvents` out (one-cycle strobes: PACKETS/BYTES/DROPS counters and
+  the IRQ_STATUS cause), and a one-cycle ``reset`` strobe in (RXQ/TXQ
+  CTRL.RESET, or the global CTRL.RESET).  Each engine owns one DMA master
+  (:class:`splitnic_gateware.bus.WishboneSignature` with bursts); the top
+  level arbitrates them onto the NIC's single DMA port.
 
 Every field width comes from the spec where the spec defines it.
 """
@@ -25,16 +33,21 @@ Every field width comes from the spec where the spec defines it.
 
 from amaranth.lib import data, stream
 
-from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES
+from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, constant
 
 __all__ = ["RxMeta", "RxByte", "TxByte", "MacConfig", "SteerEntry", "SteerTable",
-           "RxEvents", "TxEvents", "rx_stream", "tx_stream", "QUEUE_BITS", "LEN_BITS"]
+           "RxEvents", "TxEvents", "rx_stream", "tx_stream", "QUEUE_BITS", "LEN_BITS",
+           "INDEX_BITS", "QueueConfig", "QueueStatus", "QueueEvents"]
 
 _steer_ctrl = CSR_MAP.array("STEER").register("CTRL")
 #: Bits of an RX queue number (the spec's STEER CTRL.QUEUE field).
 QUEUE_BITS = _steer_ctrl.field("QUEUE").width
 #: Bits of a frame length (the spec's MAX_FRAME.LEN field).
 LEN_BITS = CSR_MAP.register("MAX_FRAME").field("LEN").width
+#: Bits of a free-running ring index (HEAD, TAIL, CPL).
+INDEX_BITS = constant("INDEX_BITS")
+#: Bits of a ring's log2 size (the spec's RXQ/TXQ SIZE.LOG2 field).
+_LOG2_BITS = CSR_MAP.array("RXQ").register("SIZE").field("LOG2").width
 
 assert NUM_RX_QUEUES <= 2 ** QUEUE_BITS
 
@@ -128,3 +141,38 @@ class TxEvents(data.Struct):
     ok: 1
     #: Bytes sent, FCS and padding excluded.
     length: LEN_BITS
+
+
+class QueueConfig(data.Struct):
+    """One queue's settings, from its RXQ/TXQ registers to its DMA engine."""
+    #: CTRL.ENABLE.
+    enable: 1
+    #: Device byte address of the descriptor ring (DESC_LO; DESC_HI must be 0).
+    desc_base: 32
+    #: Device byte address of the completion ring (CPL_LO; CPL_HI must be 0).
+    cpl_base: 32
+    #: SIZE.LOG2: both rings have 2**log2 entries.
+    log2: _LOG2_BITS
+    #: TAIL.INDEX: descriptors the driver has posted (free-running).
+    tail: INDEX_BITS
+
+
+class QueueStatus(data.Struct):
+    """One queue's progress, from its DMA engine to its HEAD/CPL registers."""
+    #: Descriptors the engine has taken (free-running).
+    head: INDEX_BITS
+    #: Completions the engine has written (free-running).
+    cpl: INDEX_BITS
+
+
+class QueueEvents(data.Struct):
+    """One-cycle strobes from a DMA engine, per queue, counted by the register file."""
+    #: A frame was delivered (RX) or sent (TX) and its completion written; ``length`` is valid.
+    packet: 1
+    #: Bytes of that frame (FCS excluded).
+    length: LEN_BITS
+    #: RX: a frame steered here was dropped (no buffer posted, queue disabled).
+    #: TX: a descriptor completed with an error status.
+    drop: 1
+    #: A completion was written (an IRQ_STATUS cause).
+    completion: 1

@@ -50,6 +50,9 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("RING_LOG2_MAX", 12, "Largest ring: 2**12 = 4096 entries."),
     Constant("INDEX_BITS", 16, "Width of the free-running HEAD/TAIL/CPL ring indices."),
     Constant("RING_ALIGN", 64, "Byte alignment of descriptor and completion rings."),
+    Constant("BUFFER_ALIGN", 4, "Byte alignment of Descriptor.addr (TX frame data and RX buffers); "
+             "the DMA engines move whole 32-bit words."),
+    Constant("MAX_BURST", 16, "Longest DMA burst the NIC issues, in 32-bit words."),
     Constant("DMA_ADDR_BITS", 32, "Address bits the DMA engines drive; *_HI registers must be 0."),
     Constant("MIN_FRAME", 60, "Shortest frame on the wire without FCS; shorter TX frames are padded."),
     Constant("MAX_FRAME_STD", 1518, "Reset value of MAX_FRAME.LEN (with FCS)."),
