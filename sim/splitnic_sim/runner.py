@@ -7,6 +7,7 @@ under .cache/sim, git-ignored), so every testbench runs the same way.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -42,6 +43,28 @@ def _venv_tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+# Yosys makes every `always @*` block read a dummy register initialised to 0,
+# so that simulators run the block once at time 0.  Icarus applies the
+# initialiser before the blocks wait on it, so they never run until an input
+# changes and comb outputs stay X (amaranth-lang/amaranth#1629).  Changing the
+# register once more, after a #0 delay, runs each block at time 0.
+_YOSYS_COMB_KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+
+
+def _icarus_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
+    """Copies of ``sources`` whose combinational blocks run at time 0 on Icarus."""
+    out_dir = build_dir / "icarus-src"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    patched = []
+    for src in sources:
+        text = _YOSYS_COMB_KICK.sub(r"\1reg \2 = 0;\n\1initial #0 \2 = 1;", Path(src).read_text())
+        dst = out_dir / Path(src).name
+        if not dst.exists() or dst.read_text() != text:
+            dst.write_text(text)
+        patched.append(dst)
+    return patched
+
+
 def build_dir_for(name: str, simulator: str) -> Path:
     """Build tree for design ``name`` on ``simulator``."""
     return SIM_CACHE / f"{name}-{simulator}"
@@ -71,6 +94,8 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     _venv_tools_on_path()
     build_dir = build_dir_for(name, simulator)
     runner = get_runner(simulator)
+    if simulator == "icarus":
+        sources = _icarus_sources(sources, build_dir)
     runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
@@ -80,9 +105,13 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
     if results.exists():
         results.unlink()
-    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
-                seed=seed, log_file=build_dir / "test.log")
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                    test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
+                    seed=seed, log_file=build_dir / "test.log")
+    except SystemExit:
+        # cocotb's runner exits when a test fails; the results file says which.
+        pass
     if not results.exists():
         raise RuntimeError(f"cocotb wrote no results; see {build_dir / 'test.log'}")
     return _parse_results(results)
