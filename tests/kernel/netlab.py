@@ -17,7 +17,6 @@ for network benchmarks (RFC 2544): nothing leaves the namespaces.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -26,56 +25,17 @@ import struct
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
+from splitnic.netns import inside, sh, unique  # noqa: F401  (re-exported for the tests)
 from splitnic.packet_port import PacketPort
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_IP = "198.18.0.1"
 PEER_IP = "198.18.0.2"
 PREFIX = 24
-
-_CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-_counter = 0
-
-
-def sh(*args: str, netns: str | None = None, check: bool = True, timeout: float = 30,
-       **kwargs) -> subprocess.CompletedProcess:
-    """Run a command (inside ``netns`` if given) and return its result; raises on failure if ``check``."""
-    cmd = (["ip", "netns", "exec", netns] if netns else []) + list(args)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
-    if check and result.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
-    return result
-
-
-def unique(prefix: str) -> str:
-    """A name unique to this process (at most 15 bytes: interface name limit)."""
-    global _counter
-    _counter += 1
-    name = f"{prefix}{os.getpid()}{_counter}"
-    assert len(name) <= 15, name
-    return name
-
-
-@contextmanager
-def inside(netns: str) -> Iterator[None]:
-    """Run the body with this thread in network namespace ``netns`` (sockets created there stay there)."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, _CLONE_NEWNET):
-            raise OSError(ctypes.get_errno(), f"setns({netns})")
-        yield
-    finally:
-        _libc.setns(home, _CLONE_NEWNET)
-        os.close(target)
-        os.close(home)
 
 
 def link(netns: str, ifname: str) -> dict:

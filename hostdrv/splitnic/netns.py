@@ -1,0 +1,69 @@
+"""Network namespaces and shell commands, for the demo and the tests' network labs.
+
+Ref: ip-netns(8), setns(2).
+
+The demo puts the simulated NIC's wire and the kernel interface into
+namespaces of their own, so nothing it does touches the host's network;
+the tests build their labs from the same helpers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["sh", "unique", "inside", "add_netns", "del_netns"]
+
+_CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_counter = 0
+
+
+def sh(*args: str, netns: str | None = None, check: bool = True, timeout: float = 30,
+       **kwargs) -> subprocess.CompletedProcess:
+    """Run a command (inside ``netns`` if given) and return its result; raises on failure if ``check``."""
+    cmd = (["ip", "netns", "exec", netns] if netns else []) + list(args)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    if check and result.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def unique(prefix: str) -> str:
+    """A name unique to this process (at most 15 bytes: the interface name limit)."""
+    global _counter
+    _counter += 1
+    name = f"{prefix}{os.getpid()}{_counter}"
+    if len(name) > 15:
+        raise ValueError(f"{name!r} is longer than an interface name may be (15 bytes); use a shorter prefix")
+    return name
+
+
+@contextmanager
+def inside(netns: str) -> Iterator[None]:
+    """Run the body with this thread in network namespace ``netns`` (sockets created there stay there)."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, _CLONE_NEWNET):
+            raise OSError(ctypes.get_errno(), f"setns({netns})")
+        yield
+    finally:
+        _libc.setns(home, _CLONE_NEWNET)
+        os.close(target)
+        os.close(home)
+
+
+def add_netns(name: str) -> None:
+    """Create namespace ``name`` with its loopback up and no IPv6 autoconfiguration noise."""
+    sh("ip", "netns", "add", name)
+    sh("ip", "-n", name, "link", "set", "lo", "up")
+    sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+
+
+def del_netns(name: str) -> None:
+    """Delete namespace ``name`` if it exists."""
+    sh("ip", "netns", "del", name, check=False)
