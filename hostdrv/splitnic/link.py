@@ -1,0 +1,59 @@
+"""Links: how the driver reaches a NIC's registers (a :class:`Bus`) and DMA memory.
+
+Ref: /work/shared/ARCHITECTURE.md, "The host link: one driver, several links";
+/work/notes/contracts.md §D (the ``sim`` link) and §E.
+
+``open_link("sim:/path/sock")`` attaches to a running simulator,
+``open_link("mmio:/path/file")`` maps a register window plus DMA memory
+(the software NIC's shared-memory file now, the PCIe BAR later).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .bus import Bus
+from .dma import DmaMemory
+from .errors import SplitnicError
+
+__all__ = ["Link", "open_link", "KINDS"]
+
+log = logging.getLogger(__name__)
+
+#: Link kinds this driver can open, with the form of their argument.
+KINDS = {"sim": "sim:/path/to/socket (a simulator started with `splitnic sim`)",
+         "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)"}
+
+
+@dataclass
+class Link:
+    """An attached NIC: its register bus and its DMA memory."""
+    kind: str
+    bus: Bus
+    dma: DmaMemory
+    description: str
+    zero_copy: bool
+    #: What the link told about itself (the simulator's hello, file sizes, ...).
+    details: dict[str, object] = field(default_factory=dict)
+    _on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Detach: close the bus and unmap the DMA memory."""
+        while self._on_close:
+            self._on_close.pop()()
+
+
+def open_link(spec: str) -> Link:
+    """Attach the NIC named by ``spec`` (``sim:PATH`` or ``mmio:PATH``)."""
+    kind, sep, arg = spec.partition(":")
+    if not sep or not arg:
+        raise SplitnicError(f"--link must be KIND:ARG ({'; '.join(KINDS.values())}), not {spec!r}")
+    if kind == "sim":
+        from .link_sim import open_sim
+        return open_sim(arg)
+    if kind == "mmio":
+        from .link_mmio import open_mmio
+        return open_mmio(arg)
+    raise SplitnicError(f"unknown link kind {kind!r} in {spec!r}; use one of: {'; '.join(KINDS.values())}")

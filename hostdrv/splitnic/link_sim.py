@@ -1,0 +1,176 @@
+"""The ``sim`` link: CSR accesses over a Unix socket to the simulator, DMA memory shared.
+
+Ref: /work/notes/contracts.md §D (hello line, 9-byte requests, ops READ32,
+WRITE32, READ_BURST, SYNC).
+
+Writes are posted: they are sent at once and not answered, and the simulator
+handles requests strictly in order, so a later read observes them.  The DMA
+memory is the simulator's shared-memory file mapped here, so packet views
+are the very bytes the simulated NIC's DMA master reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import socket
+import struct
+
+from .bus import check_offset
+from .dma import DmaAllocator, DmaRegion
+from .errors import SplitnicError
+from .link import Link
+
+__all__ = ["SimBus", "open_sim", "PROTO"]
+
+log = logging.getLogger(__name__)
+
+PROTO = 1
+_REQ = struct.Struct("<BII")
+_OP_READ32, _OP_WRITE32, _OP_READ_BURST, _OP_SYNC = 1, 2, 3, 4
+_MAX_BURST = 256
+#: Seconds to wait for an answer; a Verilator build answers in microseconds.
+TIMEOUT = 60.0
+
+
+class SimBus:
+    """Register access over the simulator's socket (contract D)."""
+
+    def __init__(self, sock: socket.socket, window: int, where: str) -> None:
+        self._sock = sock
+        self.window = window
+        self.where = where
+
+    def _send(self, op: int, offset: int, arg: int) -> None:
+        try:
+            self._sock.sendall(_REQ.pack(op, offset, arg))
+        except OSError as err:
+            raise SplitnicError(f"{self.where}: the simulator went away ({err.strerror or err}); "
+                                "restart it and the driver") from None
+
+    def _recv(self, size: int) -> bytes:
+        buf = bytearray()
+        try:
+            while len(buf) < size:
+                chunk = self._sock.recv(size - len(buf))
+                if not chunk:
+                    raise SplitnicError(f"{self.where}: the simulator closed the connection (its log says why); "
+                                        "restart the driver")
+                buf += chunk
+        except socket.timeout:
+            raise SplitnicError(f"{self.where}: no answer from the simulator within {TIMEOUT:.0f} s; "
+                                "is it stuck or stopped?") from None
+        except OSError as err:
+            raise SplitnicError(f"{self.where}: {err.strerror or err}") from None
+        return bytes(buf)
+
+    def read32(self, offset: int) -> int:
+        """Value of the register at ``offset``."""
+        check_offset(offset, self.window)
+        self._send(_OP_READ32, offset, 0)
+        value = int.from_bytes(self._recv(4), "little")
+        log.debug("read  %#05x -> %#010x", offset, value)
+        return value
+
+    def write32(self, offset: int, value: int) -> None:
+        """Write the register at ``offset`` (posted)."""
+        check_offset(offset, self.window)
+        log.debug("write %#05x <- %#010x", offset, value)
+        self._send(_OP_WRITE32, offset, value & 0xFFFFFFFF)
+
+    def read_burst(self, offset: int, count: int) -> list[int]:
+        """Values of ``count`` consecutive registers (one request per 256)."""
+        check_offset(offset, self.window, count)
+        out: list[int] = []
+        while count > 0:
+            n = min(count, _MAX_BURST)
+            self._send(_OP_READ_BURST, offset, n)
+            out += struct.unpack(f"<{n}I", self._recv(4 * n))
+            offset += 4 * n
+            count -= n
+        return out
+
+    def sync(self) -> int:
+        """Wait until every earlier write has completed; simulated clock cycles since start."""
+        self._send(_OP_SYNC, 0, 0)
+        return struct.unpack("<Q", self._recv(8))[0]
+
+    def close(self) -> None:
+        """Disconnect (the simulator keeps running and accepts the next driver)."""
+        self._sock.close()
+
+
+def _read_hello(sock: socket.socket, where: str) -> dict:
+    line = bytearray()
+    try:
+        while not line.endswith(b"\n"):
+            chunk = sock.recv(1)
+            if not chunk:
+                raise SplitnicError(f"{where}: the simulator closed the connection before its hello; "
+                                    "is another driver attached? (one client at a time)")
+            line += chunk
+            if len(line) > 65536:
+                raise SplitnicError(f"{where}: no hello line from the peer; is this a splitnic simulator socket?")
+    except socket.timeout:
+        raise SplitnicError(f"{where}: no hello from the simulator within {TIMEOUT:.0f} s; is another driver "
+                            "attached? (one client at a time)") from None
+    try:
+        hello = json.loads(line)
+    except ValueError:
+        raise SplitnicError(f"{where}: the hello is not JSON ({bytes(line[:60])!r}); "
+                            "is this a splitnic simulator socket?") from None
+    if hello.get("proto") != PROTO:
+        raise SplitnicError(f"{where}: simulator speaks link protocol {hello.get('proto')!r}, this driver "
+                            f"protocol {PROTO}; use a driver and simulator from the same tree")
+    return hello
+
+
+def open_sim(path: str) -> Link:
+    """Connect to the simulator listening on ``path`` and map its DMA memory."""
+    from splitnic_spec import CSR_MAP
+    where = f"sim:{path}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(TIMEOUT)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        raise SplitnicError(f"{where}: no simulator listening; start one with "
+                            f"`splitnic sim --socket {path}` (it prints the --link to use)") from None
+    except PermissionError:
+        sock.close()
+        raise SplitnicError(f"{where}: permission denied; run as the simulator's user or root") from None
+    try:
+        hello = _read_hello(sock, where)
+        shm, base, size = hello["shm"], int(hello["dma_base"]), int(hello["dma_size"])
+        try:
+            fd = os.open(shm, os.O_RDWR)
+        except OSError as err:
+            raise SplitnicError(f"{where}: cannot open the simulator's DMA memory {shm}: {err.strerror}; "
+                                "the driver must run on the simulator's machine, as its user or root") from None
+        try:
+            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    bus = SimBus(sock, CSR_MAP.size, where)
+    view = memoryview(mm)
+    dma = DmaAllocator(DmaRegion(base, view), zero_copy=True)
+    desc = f"{where} ({hello.get('simulator', '?')}, design {hello.get('design', '?')}, wire {hello.get('wire', '?')})"
+    link = Link("sim", bus, dma, desc, zero_copy=True, details=dict(hello))
+
+    def _close() -> None:
+        bus.close()
+        try:
+            view.release()
+            mm.close()
+        except BufferError:
+            log.debug("%s: DMA mapping still in use, left to the garbage collector", where)
+    link._on_close.append(_close)
+    log.info("%s: %s", where, desc)
+    return link

@@ -1,0 +1,175 @@
+"""One queue's rings and buffers in DMA memory, its C state, and its registers.
+
+Ref: docs/registers.md, "RXQ"/"TXQ" (CTRL, DESC, CPL, SIZE, TAIL) and the
+ring index rules in gateware/splitnic_spec/nic.py.
+
+Shared by :class:`splitnic.rx_queue.RxQueue` and
+:class:`splitnic.tx_queue.TxQueue`: allocation, set-up order (disable, reset,
+zero the completion ring, program DESC/CPL/SIZE, enable), the accounting
+check, and tear-down.  The per-packet work is in ``_hotpath.c``.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections import Counter
+
+from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, constant
+
+from ._cffi import ffi, lib
+from .errors import SplitnicError
+from .link import Link
+
+__all__ = ["Ring", "BufferAccountingError", "wait_strobe"]
+
+log = logging.getLogger(__name__)
+
+_RING_ALIGN = constant("RING_ALIGN")
+_BUFFER_ALIGN = constant("BUFFER_ALIGN")
+_LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
+_INDEX_MASK = (1 << constant("INDEX_BITS")) - 1
+_COOKIE_AT = DESCRIPTOR.offset_of("cookie")
+_BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
+#: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
+BUFFER_STRIDE_ALIGN = 64
+#: Seconds a strobe (CTRL.RESET, queue RESET) may take to read back 0.
+STROBE_TIMEOUT = 5.0
+
+
+class BufferAccountingError(RuntimeError):
+    """A queue's buffers are not where its books say (a driver bug)."""
+
+
+def wait_strobe(bus, offset: int, mask: int, what: str) -> None:
+    """Wait until the strobe bits ``mask`` at ``offset`` read back 0."""
+    deadline = time.monotonic() + STROBE_TIMEOUT
+    while bus.read32(offset) & mask:
+        if time.monotonic() > deadline:
+            raise SplitnicError(f"{what} did not complete within {STROBE_TIMEOUT:.0f} s (the strobe still reads 1); "
+                                "is the NIC (or its simulator) running?")
+        time.sleep(0.0001)
+
+
+class Ring:
+    """Descriptor ring, completion ring and ``nbufs`` buffers of queue ``index`` of ``array`` (RXQ or TXQ)."""
+
+    def __init__(self, link: Link, array: str, index: int, ring_log2: int, buf_size: int, nbufs: int) -> None:
+        if not _LOG2_MIN <= ring_log2 <= _LOG2_MAX:
+            raise ValueError(f"ring_log2 must be {_LOG2_MIN}..{_LOG2_MAX}, not {ring_log2}")
+        if not 64 <= buf_size <= 0xFFFF or buf_size % _BUFFER_ALIGN:
+            raise ValueError(f"buf_size must be a multiple of {_BUFFER_ALIGN} in 64..65535, not {buf_size}")
+        if nbufs < 1 or nbufs >= 1 << 31:
+            raise ValueError(f"nbufs must be at least 1, not {nbufs}")
+        self.link = link
+        self.bus = link.bus
+        self.regs = CSR_MAP.array(array)
+        self.index = index
+        self.name = f"{array}{index}"
+        self.regs.offset(index, "CTRL")  # range check of index
+        self.entries = 1 << ring_log2
+        self.log2 = ring_log2
+        self.buf_size = buf_size
+        self.stride = -(-buf_size // BUFFER_STRIDE_ALIGN) * BUFFER_STRIDE_ALIGN
+        self.nbufs = nbufs
+        dma = link.dma
+        self.desc = dma.alloc(self.entries * DESCRIPTOR.size, _RING_ALIGN)
+        self.cpl = dma.alloc(self.entries * COMPLETION.size, _RING_ALIGN)
+        self.bufs = dma.alloc(nbufs * self.stride, BUFFER_STRIDE_ALIGN)
+        c = ffi.new("struct snic_queue *")
+        self._keep = [ffi.from_buffer(r.view) for r in (self.desc, self.cpl, self.bufs)]
+        self._free_stack = ffi.new("uint32_t[]", nbufs)
+        self._state = ffi.new("uint8_t[]", nbufs)
+        c.desc, c.cpl, c.bufs = (ffi.cast("uint8_t *", p) for p in self._keep)
+        c.bufs_dev = self.bufs.device_addr
+        c.buf_stride, c.buf_size, c.log2, c.nbufs = self.stride, buf_size, ring_log2, nbufs
+        c.is_tx = int(array == "TXQ")
+        c.free_stack, c.state = self._free_stack, self._state
+        pointer = getattr(self.bus, "register_pointer", None)
+        c.tail_reg = pointer(self.regs.offset(index, "TAIL")) if pointer else ffi.NULL
+        self.doorbell_in_c = bool(pointer)
+        lib.snic_queue_init(c)
+        self.c = c
+        self.open = True
+
+    def reg(self, name: str) -> int:
+        """Byte offset of this queue's register ``name``."""
+        return self.regs.offset(self.index, name)
+
+    def program(self) -> None:
+        """Disable, reset, zero the completion ring, program DESC/CPL/SIZE, enable."""
+        ctrl = self.regs.register("CTRL")
+        bus = self.bus
+        bus.write32(self.reg("CTRL"), 0)
+        bus.write32(self.reg("CTRL"), ctrl.pack(RESET=1))
+        wait_strobe(bus, self.reg("CTRL"), ctrl.field("RESET").mask, f"{self.name} reset")
+        self.cpl.view[:] = bytes(self.cpl.size)
+        lib.snic_queue_init(self.c)
+        bus.write32(self.reg("DESC_LO"), self.desc.device_addr & 0xFFFFFFFF)
+        bus.write32(self.reg("DESC_HI"), self.desc.device_addr >> 32)
+        bus.write32(self.reg("CPL_LO"), self.cpl.device_addr & 0xFFFFFFFF)
+        bus.write32(self.reg("CPL_HI"), self.cpl.device_addr >> 32)
+        bus.write32(self.reg("SIZE"), self.regs.register("SIZE").pack(LOG2=self.log2))
+        bus.write32(self.reg("CTRL"), ctrl.pack(ENABLE=1))
+        log.info("%s: %d entries at %#x/%#x, %d buffers of %d bytes at %#x", self.name, self.entries,
+                 self.desc.device_addr, self.cpl.device_addr, self.nbufs, self.buf_size, self.bufs.device_addr)
+
+    def doorbell(self) -> None:
+        """Write TAIL through the bus (when the C hot path could not)."""
+        if not self.doorbell_in_c:
+            self.bus.write32(self.reg("TAIL"), self.c.tail & _INDEX_MASK)
+
+    def buffer_offset(self, cookie: int) -> int:
+        """Offset of buffer ``cookie`` in :attr:`bufs`."""
+        return cookie * self.stride
+
+    def check(self, lent: int) -> dict[str, int]:
+        """Verify the buffer books; ``lent`` is what the Python side believes it has lent out.
+
+        Every buffer is in exactly one place: the free stack, the ring (between
+        the next completion and TAIL, named by its descriptor's cookie) or lent
+        to the application.  Returns the counts; raises
+        :class:`BufferAccountingError` on any disagreement.
+        """
+        c = self.c
+        states = Counter(bytes(ffi.buffer(self._state, self.nbufs)))
+        free = [self._free_stack[i] for i in range(c.nfree)]
+        in_ring = [struct.unpack_from("<I", self.desc.view, (i & (self.entries - 1)) * DESCRIPTOR.size + _COOKIE_AT)[0]
+                   for i in range(c.next_cpl, c.tail)]
+        problems = []
+        if len(set(free)) != len(free):
+            problems.append(f"free stack has duplicates: {sorted(k for k, n in Counter(free).items() if n > 1)}")
+        if any(self._state[k] != _BUF_FREE for k in free):
+            problems.append("a buffer on the free stack is not marked free")
+        if len(set(in_ring)) != len(in_ring):
+            problems.append(f"ring holds a buffer twice: {sorted(k for k, n in Counter(in_ring).items() if n > 1)}")
+        if any(k >= self.nbufs or self._state[k] != _BUF_POSTED for k in in_ring):
+            problems.append("a descriptor in the ring names a buffer not marked posted")
+        if states[_BUF_FREE] != len(free):
+            problems.append(f"{states[_BUF_FREE]} buffers marked free, {len(free)} on the free stack")
+        if states[_BUF_POSTED] != len(in_ring):
+            problems.append(f"{states[_BUF_POSTED]} buffers marked posted, {len(in_ring)} in the ring")
+        if states[_BUF_HELD] != lent:
+            problems.append(f"{states[_BUF_HELD]} buffers marked lent, the queue lent {lent}")
+        if sum(states.values()) != self.nbufs:
+            problems.append(f"states add up to {sum(states.values())}, not {self.nbufs}")
+        if c.bad_cookies:
+            problems.append(f"{c.bad_cookies} completions named a buffer the NIC did not own")
+        if problems:
+            raise BufferAccountingError(f"{self.name}: " + "; ".join(problems))
+        return {"free": len(free), "posted": len(in_ring), "lent": lent, "total": self.nbufs}
+
+    def close(self) -> None:
+        """Disable the queue and give its DMA memory back."""
+        if not self.open:
+            return
+        self.open = False
+        try:
+            self.bus.write32(self.reg("CTRL"), 0)
+        except SplitnicError as err:
+            log.debug("%s: disabling failed: %s", self.name, err)
+        self.c.tail_reg = ffi.NULL
+        self._keep.clear()
+        for region in (self.desc, self.cpl, self.bufs):
+            self.link.dma.free(region)

@@ -1,0 +1,111 @@
+"""An RX queue: buffers posted to the NIC, frames handed out zero-copy.
+
+Ref: docs/registers.md, "RXQ"; gateware/splitnic_spec/nic.py (Descriptor,
+Completion and PHASE).
+
+``rx_burst`` harvests completions (C: ``snic_harvest``) and returns
+:class:`~splitnic.packet.Packet` views into the buffers.  A released buffer
+returns to the free stack and is re-posted, in a batch with one TAIL write,
+at the start of the next ``rx_burst`` (C: ``snic_refill``).  A queue has
+twice as many buffers as ring entries by default, so the application can
+hold a ring's worth of packets while the ring stays full.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import repeat
+from typing import TYPE_CHECKING, Iterable
+
+from ._cffi import ffi, lib
+from .packet import Packet
+from .ring import Ring
+
+if TYPE_CHECKING:
+    from .nic import Nic
+
+__all__ = ["RxQueue"]
+
+log = logging.getLogger(__name__)
+
+
+class RxQueue:
+    """RX queue ``index`` of a :class:`~splitnic.nic.Nic`; made by :meth:`Nic.rx_queue`."""
+
+    def __init__(self, nic: "Nic", index: int, ring_log2: int = 8, buf_size: int = 2048,
+                 nbufs: int | None = None) -> None:
+        self.nic = nic
+        self.index = index
+        self.ring = Ring(nic.link, "RXQ", index, ring_log2, buf_size, nbufs or 2 << ring_log2)
+        r = self.ring
+        self._c = r.c
+        self._stride = r.stride
+        self._bufview = r.bufs.view
+        self._bufs_dev = r.bufs.device_addr
+        self._max = r.entries
+        self._cookies = ffi.new("uint32_t[]", r.entries)
+        self._lengths = ffi.new("uint16_t[]", r.entries)
+        self._status = ffi.new("uint8_t[]", r.entries)
+        self.lent = 0            #: packets handed out and not yet released
+        self.received = 0        #: packets handed out since the queue was set up
+        r.program()
+        self._refill()
+
+    @property
+    def buf_size(self) -> int:
+        """Value of the buffer size (longer frames arrive truncated)."""
+        return self.ring.buf_size
+
+    def _refill(self) -> None:
+        if lib.snic_refill(self._c):
+            self.ring.doorbell()
+
+    def rx_burst(self, max_frames: int = 64) -> list[Packet]:
+        """Frames received, at most ``max_frames``; never blocks.
+
+        Each :class:`Packet` views its DMA buffer until released.
+        """
+        c = self._c
+        if c.nfree:
+            self._refill()
+        n = lib.snic_harvest(c, min(max_frames, self._max), self._cookies, self._lengths, self._status)
+        if not n:
+            return []
+        self.lent += n
+        self.received += n
+        return list(map(Packet, repeat(self, n), ffi.unpack(self._cookies, n), ffi.unpack(self._lengths, n),
+                        ffi.unpack(self._status, n)))
+
+    def _release_one(self, cookie: int) -> None:
+        if lib.snic_release_one(self._c, cookie):
+            raise RuntimeError(f"RXQ{self.index}: buffer {cookie} was not lent out (released twice?)")
+        self.lent -= 1
+
+    def release(self, packets: Iterable[Packet]) -> None:
+        """Give many packets' buffers back at once (cheaper than one by one)."""
+        cookies = []
+        for p in packets:
+            if p._queue is self:
+                p._queue = None
+                cookies.append(p.cookie)
+            elif p._queue is not None:
+                p.release()
+        if cookies:
+            rc = lib.snic_release(self._c, ffi.new("uint32_t[]", cookies), len(cookies))
+            if rc:
+                raise RuntimeError(f"RXQ{self.index}: buffer {cookies[-rc - 1]} was not lent out (released twice?)")
+            self.lent -= len(cookies)
+
+    def check(self) -> dict[str, int]:
+        """Verify the buffer books (free + posted + lent = all, each buffer once); returns the counts."""
+        return self.ring.check(self.lent)
+
+    @property
+    def errors(self) -> int:
+        """Value of completions with a non-zero status seen so far."""
+        return self._c.errors
+
+    def close(self) -> None:
+        """Disable the queue and free its DMA memory (packets still lent become invalid)."""
+        self.ring.close()
+        self.nic._forget(self)

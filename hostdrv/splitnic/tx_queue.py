@@ -1,0 +1,183 @@
+"""A TX queue: frames copied (or handed zero-copy) into TX buffers and posted.
+
+Ref: docs/registers.md, "TXQ"; gateware/splitnic_spec/nic.py (Descriptor,
+Completion and PHASE).
+
+``tx_burst`` takes bytes-like frames (copied into free TX buffers in one C
+call), received :class:`~splitnic.packet.Packet`\\ s (copied buffer to buffer
+in C: forwarding without touching Python bytes), or :class:`TxBuffer`\\ s taken
+with :meth:`TxQueue.buffer` (zero-copy).  Each run of frames is posted with
+one TAIL write.  TX buffers come back when the NIC's completions are
+harvested, at the start of every burst.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from ._cffi import ffi, lib
+from .errors import SplitnicError
+from .packet import Packet
+from .ring import Ring
+
+if TYPE_CHECKING:
+    from .nic import Nic
+
+__all__ = ["TxQueue", "TxBuffer"]
+
+log = logging.getLogger(__name__)
+
+
+class TxBuffer:
+    """A TX buffer lent for zero-copy sending: fill :attr:`view`, set :attr:`length`, pass to ``tx_burst``."""
+
+    __slots__ = ("_queue", "cookie", "view", "length")
+
+    def __init__(self, queue: "TxQueue", cookie: int, view: memoryview) -> None:
+        self._queue = queue
+        self.cookie = cookie
+        self.view = view          #: the whole buffer (the NIC's memory)
+        self.length = 0           #: frame bytes to send from the start of the buffer
+
+    def release(self) -> None:
+        """Give the buffer back unsent. Idempotent."""
+        q = self._queue
+        if q is not None:
+            self._queue = None
+            q._give_back(self.cookie)
+
+
+class TxQueue:
+    """TX queue ``index`` of a :class:`~splitnic.nic.Nic`; made by :meth:`Nic.tx_queue`."""
+
+    def __init__(self, nic: "Nic", index: int, ring_log2: int = 8, buf_size: int = 2048,
+                 nbufs: int | None = None) -> None:
+        self.nic = nic
+        self.index = index
+        self.ring = Ring(nic.link, "TXQ", index, ring_log2, buf_size, nbufs or 1 << ring_log2)
+        self._c = self.ring.c
+        self._buf_size = buf_size
+        self.lent = 0          #: TxBuffers handed out, not yet posted or given back
+        self.sent = 0          #: frames posted since set-up
+        self.ring.program()
+
+    @property
+    def buf_size(self) -> int:
+        """Value of the longest frame a TX buffer holds."""
+        return self._buf_size
+
+    def reclaim(self) -> int:
+        """Harvest TX completions, returning their buffers to the free stack; returns how many."""
+        return lib.snic_harvest(self._c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+
+    @property
+    def in_flight(self) -> int:
+        """Value of the descriptors posted whose completion is not harvested yet."""
+        return (self._c.tail - self._c.next_cpl) & 0xFFFFFFFF
+
+    def tx_burst(self, frames: Sequence[bytes | bytearray | memoryview | Packet | TxBuffer]) -> int:
+        """Post ``frames`` for sending, in order; returns how many were taken (the rest: ring full)."""
+        c = self._c
+        if c.tail != c.next_cpl:
+            lib.snic_harvest(c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+        n = len(frames)
+        taken = i = 0
+        while i < n:
+            first = frames[i]
+            kind = type(first)
+            j = i + 1
+            if kind is Packet:
+                src = first._queue
+                while j < n and type(frames[j]) is Packet and frames[j]._queue is src:
+                    j += 1
+            elif kind is TxBuffer:
+                while j < n and type(frames[j]) is TxBuffer:
+                    j += 1
+            else:
+                while j < n and type(frames[j]) not in (Packet, TxBuffer):
+                    j += 1
+            run = frames if (i == 0 and j == n) else frames[i:j]
+            got = self._post(kind, run)
+            taken += got
+            if got < j - i:
+                break
+            i = j
+        if taken:
+            self.sent += taken
+            self.ring.doorbell()
+        return taken
+
+    def _post(self, kind: type, run: Sequence) -> int:
+        c = self._c
+        if kind is Packet:
+            src = run[0]._queue
+            if src is None:
+                raise ValueError("cannot send a released packet: its buffer belongs to the NIC again")
+            return lib.snic_tx_forward(c, src._c, ffi.new("uint32_t[]", [p.cookie for p in run]),
+                                       ffi.new("uint16_t[]", [p.length for p in run]), len(run))
+        if kind is TxBuffer:
+            for b in run:
+                if b._queue is not self:
+                    raise ValueError("TxBuffer was already sent or released, or belongs to another queue")
+                if not 0 < b.length <= self._buf_size:
+                    raise ValueError(f"TxBuffer.length must be 1..{self._buf_size}, not {b.length}")
+            got = lib.snic_tx_post_held(c, ffi.new("uint32_t[]", [b.cookie for b in run]),
+                                        ffi.new("uint16_t[]", [b.length for b in run]), len(run))
+            if got < 0:
+                raise RuntimeError(f"TXQ{self.index}: buffer {run[-got - 1].cookie} was not lent out")
+            for b in run[:got]:
+                b._queue = None
+            self.lent -= got
+            return got
+        lengths = [len(f) for f in run]
+        longest = max(lengths)
+        if longest > self._buf_size:
+            raise SplitnicError(f"TXQ{self.index}: a {longest}-byte frame does not fit the {self._buf_size}-byte "
+                                "TX buffers; open the queue with a larger buf_size")
+        data = run[0] if len(run) == 1 else b"".join(run)
+        return lib.snic_tx_copy(c, ffi.from_buffer(data), ffi.new("uint16_t[]", lengths), len(run))
+
+    def buffer(self) -> TxBuffer | None:
+        """A free TX buffer for zero-copy sending, or None when all are in flight."""
+        c = self._c
+        if c.tail != c.next_cpl:
+            lib.snic_harvest(c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+        cookie = lib.snic_take(c)
+        if cookie < 0:
+            return None
+        self.lent += 1
+        off = cookie * self.ring.stride
+        return TxBuffer(self, cookie, self.ring.bufs.view[off:off + self._buf_size])
+
+    def _give_back(self, cookie: int) -> None:
+        # A lent TX buffer goes back exactly like a released RX buffer.
+        if lib.snic_release_one(self._c, cookie):
+            raise RuntimeError(f"TXQ{self.index}: buffer {cookie} was not lent out (released twice?)")
+        self.lent -= 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the NIC completed every posted frame; returns whether it did within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.reclaim()
+            if not self.in_flight:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0002)
+
+    def check(self) -> dict[str, int]:
+        """Verify the buffer books (free + in flight + lent = all, each buffer once); returns the counts."""
+        return self.ring.check(self.lent)
+
+    @property
+    def errors(self) -> int:
+        """Value of completions with a non-zero status (e.g. LEN_ERROR) seen so far."""
+        return self._c.errors
+
+    def close(self) -> None:
+        """Disable the queue and free its DMA memory."""
+        self.ring.close()
+        self.nic._forget(self)

@@ -1,0 +1,10 @@
+"""Build hook for the C parts that cffi compiles at install time (everything else is in pyproject.toml).
+
+- hostdrv/splitnic/_hotpath_build.py: the driver's hot path (splitnic._hotpath_cffi)
+- sim/splitnic_sim/_softnic_build.py: the software NIC model (splitnic_sim._softnic_cffi)
+"""
+
+from setuptools import setup
+
+setup(cffi_modules=["hostdrv/splitnic/_hotpath_build.py:ffibuilder",
+                    "sim/splitnic_sim/_softnic_build.py:ffibuilder"])
