@@ -111,8 +111,7 @@ class Csr(wiring.Component):
         m.d.sync += bus.ack.eq(access)
         wmask = _byte_mask(bus.sel)
 
-        global_reset = Signal()       # one cycle after a write of CTRL.RESET
-        m.d.sync += global_reset.eq(0)
+        global_reset = Signal()       # the cycle after a write of CTRL.RESET (with the ack)
         cycles = Signal(32)
         m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += self.cycles.eq(cycles)
@@ -188,8 +187,7 @@ class Csr(wiring.Component):
                 m.d.comb += out[q].eq(pulse | global_reset)
                 with m.If(pulse):
                     m.d.sync += storage[f"{array}{q}_TAIL"].eq(0)
-        with m.If(strobes[("CTRL", "RESET")]):
-            m.d.sync += global_reset.eq(1)
+        m.d.comb += global_reset.eq(strobes[("CTRL", "RESET")])
 
         # Bus reads: registered, answered with the ack.
         with m.If(access):

@@ -79,7 +79,7 @@ def test_loopback_frames_come_back_on_the_steered_queue() -> None:
     mem = WishboneMemory(dut.dma, Layout.size, base=BASE, stall_prob=0.2, rng=rng)
     csr = CsrDriver(dut.csr)
     steered_type = 0x88B5
-    # Frame 4 exceeds the descriptor-length limit check? No: it is a LEN_ERROR (too short, 10 bytes).
+    # Frame 4 (10 bytes) is too short: a LEN_ERROR completion, nothing sent.
     sizes = [60, 61, 64, 130, 10, 257, 1514, 75]
     types = [steered_type if i % 2 else 0x0800 for i in range(len(sizes))]
     frames = [_frame(rng, max(n, 14), t)[:n] for n, t in zip(sizes, types)]
