@@ -90,7 +90,6 @@ class RxEngine(wiring.Component):
         # The frame in flight and its queue's settings, latched when it starts.
         frame = Signal(FrameInfo)
         q = Signal(QUEUE_BITS)
-        desc_base = Signal(32)
         cpl_base = Signal(32)
         log2 = Signal.like(self.queues[0].log2)
         abandon = Signal()                   # q was reset while its frame was in flight
@@ -103,6 +102,7 @@ class RxEngine(wiring.Component):
         remaining = Signal(LEN_BITS)         # data words still to write, the current one included
         word_index = Signal(LEN_BITS)        # word of the frame on the current data beat
         last_sel = Signal(4)
+        phase = Signal()                     # PHASE of the completion being written
         phase_word_off = Signal()            # completion abandoned before its PHASE word went out
 
         def per_queue(index, action) -> None:
@@ -112,8 +112,7 @@ class RxEngine(wiring.Component):
                     with m.Case(i):
                         action(i)
 
-        cur_status = self.status[q]          # read-only views of q's counters
-        cpl_index = cur_status.cpl
+        cpl_index = self.status[q].cpl
         completion = Signal(COMPLETION.size * 8)
         m.d.comb += [
             _member(completion, COMPLETION, "cookie").eq(_member(desc, DESCRIPTOR, "cookie")),
@@ -122,7 +121,7 @@ class RxEngine(wiring.Component):
             _member(completion, COMPLETION, "status").eq(frame.status | Mux(truncated, _TRUNCATED, 0)),
             _member(completion, COMPLETION, "timestamp").eq(frame.timestamp),
             _member(completion, COMPLETION, "rule").eq(frame.rule),
-            _member(completion, COMPLETION, "flags")[_PHASE.lsb].eq(~(cpl_index >> log2)[0]),
+            _member(completion, COMPLETION, "flags")[_PHASE.lsb].eq(phase),
         ]
 
         m.d.sync += self.events.eq(0)
@@ -149,7 +148,7 @@ class RxEngine(wiring.Component):
                     st = self.status[hq]
                     with m.If(known & cfg.enable & (st.head != cfg.tail)):
                         m.d.sync += [
-                            desc_base.eq(cfg.desc_base), cpl_base.eq(cfg.cpl_base), log2.eq(cfg.log2),
+                            cpl_base.eq(cfg.cpl_base), log2.eq(cfg.log2),
                             adr.eq(cfg.desc_base[2:] + (_ring_slot(st.head, cfg.log2) << 2)),
                             burst_left.eq(_DESC_WORDS),
                             abandon.eq(self.queue_reset.bit_select(hq, 1)),
@@ -213,7 +212,9 @@ class RxEngine(wiring.Component):
                     m.next = "DATA"
 
             with m.State("CPL_SETUP"):
-                m.d.sync += [adr.eq(cpl_base[2:] + (_ring_slot(cpl_index, log2) << 2)), burst_left.eq(_CPL_WORDS)]
+                # 1 on the first lap of the ring, then alternating (Completion.flags.PHASE).
+                m.d.sync += [adr.eq(cpl_base[2:] + (_ring_slot(cpl_index, log2) << 2)),
+                             phase.eq(~(cpl_index >> log2)[0]), burst_left.eq(_CPL_WORDS)]
                 with m.If(abandon):
                     m.next = "SKIP"
                 with m.Else():
