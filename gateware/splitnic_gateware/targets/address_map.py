@@ -1,0 +1,32 @@
+"""Where the NIC sits on the board SoC's bus, as seen over Etherbone.
+
+Ref: docs/hardware.md, "Address map".
+
+One definition for the gateware (:mod:`.soc`) and the driver
+(:mod:`splitnic.link_etherbone`).  Addresses are byte addresses on the
+32-bit Wishbone bus of the LiteX SoC; the NIC's DMA master sits on the same
+bus, so a DMA device address is the bus address of the block RAM.  This
+module imports nothing heavy: the driver loads it without LiteX.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
+           "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS"]
+
+#: LiteX's own CSRs (PHY control, identifier) at the bottom of the map.
+LITEX_CSR_BASE = 0x0000_0000
+#: The NIC's register window (docs/registers.md offsets are added to this).
+NIC_CSR_BASE = 0x8000_0000
+NIC_CSR_SIZE = 0x1000
+#: NIC-local block RAM: the only memory the NIC's DMA engines reach on the board.
+DMA_RAM_BASE = 0x4000_0000
+DMA_RAM_SIZE = 32 * 1024
+#: Etherbone endpoint of the board's host-link port (LiteX's defaults, kept so
+#: LiteX's own tools (litex_server --udp) reach the board too).
+ETHERBONE_UDP_PORT = 1234
+BOARD_IP = "192.168.1.50"
+BOARD_MAC = 0x10E2D5000000
+#: Longest Etherbone record the SoC accepts: LiteX's Etherbone buffers 16 words
+#: (add_etherbone(buffer_depth=16)); a longer record stalls it.
+MAX_BURST_WORDS = 16
