@@ -5,7 +5,9 @@ Ref: /work/shared/ARCHITECTURE.md, "The host link: one driver, several links";
 
 ``open_link("sim:/path/sock")`` attaches to a running simulator,
 ``open_link("mmio:/path/file")`` maps a register window plus DMA memory
-(the software NIC's shared-memory file now, the PCIe BAR later).
+(the software NIC's shared-memory file now, the PCIe BAR later),
+``open_link("etherbone:192.168.1.50")`` reaches the board (or its simulated
+SoC) over UDP.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 
 #: Link kinds this driver can open, with the form of their argument.
 KINDS = {"sim": "sim:/path/to/socket (a simulator started with `splitnic sim`)",
-         "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)"}
+         "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)",
+         "etherbone": "etherbone:HOST[:PORT] (the Colorlight i5 board or its simulated SoC, over UDP)"}
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Link:
 
 
 def open_link(spec: str) -> Link:
-    """Attach the NIC named by ``spec`` (``sim:PATH`` or ``mmio:PATH``)."""
+    """Attach the NIC named by ``spec`` (``sim:PATH``, ``mmio:PATH`` or ``etherbone:HOST[:PORT]``)."""
     kind, sep, arg = spec.partition(":")
     if not sep or not arg:
         raise SplitnicError(f"--link must be KIND:ARG ({'; '.join(KINDS.values())}), not {spec!r}")
@@ -56,4 +59,7 @@ def open_link(spec: str) -> Link:
     if kind == "mmio":
         from .link_mmio import open_mmio
         return open_mmio(arg)
+    if kind == "etherbone":
+        from .link_etherbone import open_etherbone
+        return open_etherbone(arg)
     raise SplitnicError(f"unknown link kind {kind!r} in {spec!r}; use one of: {'; '.join(KINDS.values())}")
