@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, Lock, ReadOnly, RisingEdge
 
 __all__ = ["WishboneInitiator"]
 
@@ -20,7 +20,9 @@ class WishboneInitiator:
     """Drive single read/write cycles on a Wishbone target.
 
     ``idle_max`` inserts 0..idle_max random idle cycles before each access, so
-    the target sees irregular traffic.
+    the target sees irregular traffic.  Accesses from several coroutines (a
+    test body and a ring-refilling task, say) take turns: without the lock
+    their cycles would overwrite each other's address and data lines.
     """
 
     def __init__(self, dut, prefix: str, clock, *, idle_max: int = 0, rng: random.Random | None = None) -> None:
@@ -31,6 +33,7 @@ class WishboneInitiator:
         self._rng = rng or random.Random(1)
         for n in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
             self._sig[n].value = 0
+        self._lock = Lock()
 
     async def _cycle(self, byte_offset: int, write: bool, data: int = 0, sel: int = 0xF) -> int:
         if byte_offset % 4:
@@ -59,11 +62,13 @@ class WishboneInitiator:
 
     async def read(self, byte_offset: int) -> int:
         """Value of the 32-bit register at ``byte_offset``."""
-        value = await self._cycle(byte_offset, False)
+        async with self._lock:
+            value = await self._cycle(byte_offset, False)
         log.debug("csr read  %#05x -> %#010x", byte_offset, value)
         return value
 
     async def write(self, byte_offset: int, value: int, sel: int = 0xF) -> None:
         """Write ``value`` to the register at ``byte_offset``."""
         log.debug("csr write %#05x <- %#010x", byte_offset, value)
-        await self._cycle(byte_offset, True, value, sel)
+        async with self._lock:
+            await self._cycle(byte_offset, True, value, sel)
