@@ -1,7 +1,9 @@
 """The ``sim`` link: CSR accesses over a Unix socket to the simulator, DMA memory shared.
 
-Ref: /work/notes/contracts.md §D (hello line, 9-byte requests, ops READ32,
-WRITE32, READ_BURST, SYNC).
+Ref: docs/simulation.md, "The socket protocol" (hello line, 9-byte requests,
+ops READ32, WRITE32, READ_BURST, SYNC).  The constants below are the one
+definition of that protocol; the simulator's end
+(:mod:`splitnic_sim.csr_socket`) imports them.
 
 Writes are posted: they are sent at once and not answered, and the simulator
 handles requests strictly in order, so a later read observes them.  The DMA
@@ -23,20 +25,24 @@ from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
 
-__all__ = ["SimBus", "open_sim", "PROTO"]
+__all__ = ["SimBus", "open_sim", "PROTO", "REQUEST", "OP_READ32", "OP_WRITE32", "OP_READ_BURST", "OP_SYNC",
+           "MAX_BURST_WORDS"]
 
 log = logging.getLogger(__name__)
 
+#: Version of the socket protocol, sent in the simulator's hello.
 PROTO = 1
-_REQ = struct.Struct("<BII")
-_OP_READ32, _OP_WRITE32, _OP_READ_BURST, _OP_SYNC = 1, 2, 3, 4
-_MAX_BURST = 256
+#: One request: op, byte offset, argument (WRITE32: value; READ_BURST: word count).
+REQUEST = struct.Struct("<BII")
+OP_READ32, OP_WRITE32, OP_READ_BURST, OP_SYNC = 1, 2, 3, 4
+#: Words one READ_BURST may ask for.
+MAX_BURST_WORDS = 256
 #: Seconds to wait for an answer; a Verilator build answers in microseconds.
 TIMEOUT = 60.0
 
 
 class SimBus:
-    """Register access over the simulator's socket (contract D)."""
+    """Register access over the simulator's socket (docs/simulation.md)."""
 
     def __init__(self, sock: socket.socket, window: int, where: str) -> None:
         self._sock = sock
@@ -45,7 +51,7 @@ class SimBus:
 
     def _send(self, op: int, offset: int, arg: int) -> None:
         try:
-            self._sock.sendall(_REQ.pack(op, offset, arg))
+            self._sock.sendall(REQUEST.pack(op, offset, arg))
         except OSError as err:
             raise SplitnicError(f"{self.where}: the simulator went away ({err.strerror or err}); "
                                 "restart it and the driver") from None
@@ -69,7 +75,7 @@ class SimBus:
     def read32(self, offset: int) -> int:
         """Value of the register at ``offset``."""
         check_offset(offset, self.window)
-        self._send(_OP_READ32, offset, 0)
+        self._send(OP_READ32, offset, 0)
         value = int.from_bytes(self._recv(4), "little")
         log.debug("read  %#05x -> %#010x", offset, value)
         return value
@@ -78,15 +84,15 @@ class SimBus:
         """Write the register at ``offset`` (posted)."""
         check_offset(offset, self.window)
         log.debug("write %#05x <- %#010x", offset, value)
-        self._send(_OP_WRITE32, offset, value & 0xFFFFFFFF)
+        self._send(OP_WRITE32, offset, value & 0xFFFFFFFF)
 
     def read_burst(self, offset: int, count: int) -> list[int]:
         """Values of ``count`` consecutive registers (one request per 256)."""
         check_offset(offset, self.window, count)
         out: list[int] = []
         while count > 0:
-            n = min(count, _MAX_BURST)
-            self._send(_OP_READ_BURST, offset, n)
+            n = min(count, MAX_BURST_WORDS)
+            self._send(OP_READ_BURST, offset, n)
             out += struct.unpack(f"<{n}I", self._recv(4 * n))
             offset += 4 * n
             count -= n
@@ -94,7 +100,7 @@ class SimBus:
 
     def sync(self) -> int:
         """Wait until every earlier write has completed; simulated clock cycles since start."""
-        self._send(_OP_SYNC, 0, 0)
+        self._send(OP_SYNC, 0, 0)
         return struct.unpack("<Q", self._recv(8))[0]
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """A Wishbone DMA master with flat command ports, to test simulated host memory (WishboneDmaTarget).
 
-Ref: notes/contracts.md §C; Wishbone B4 §4.3 (incrementing bursts).
+Ref: docs/simulation.md, "DMA memory"; Wishbone B4 §4.3 (incrementing bursts).
 
 A test pulses ``go`` with an address, a word count, a direction and byte
 enables; the master runs that many beats, either as one incrementing burst

@@ -1,6 +1,6 @@
 """Simulated host memory: a shared-memory file and the Wishbone target that serves the NIC's DMA from it.
 
-Ref: notes/contracts.md §C (HostMemory, WishboneDmaTarget); Wishbone B4 §3.2
+Ref: docs/simulation.md, "DMA memory"; Wishbone B4 §3.2
 (classic cycles) and §4.3 (incrementing bursts, CTI_INCR .. CTI_END).
 
 The simulator maps the file and answers the NIC's ``dma__*`` port from it; the

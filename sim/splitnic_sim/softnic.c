@@ -3,8 +3,8 @@
  * benchmarks: it serves the CSR window and the DMA rings in shared memory.
  *
  * Ref: gateware/splitnic_spec/nic.py and docs/registers.md (CSR map,
- * Descriptor, Completion with PHASE, ring index rules); contracts.md §A
- * (loopback, padding, filtering behaviour).
+ * Descriptor, Completion with PHASE, ring index rules); the RTL in
+ * gateware/splitnic_gateware/ (loopback, padding, filtering behaviour).
  *
  * It is NOT the RTL: it models what the driver can observe (ID block, queue
  * HEAD/TAIL/CPL, completions in order with PHASE written last, strobes that

@@ -2,8 +2,8 @@
 
 Ref: sim/splitnic_sim/softnic.c (the model, in C for speed);
 hostdrv/splitnic/link_mmio.py (the file layout: CSR window, then DMA memory
-whose device address is its file offset); /work/notes/contracts.md §D (the
-socket front end speaks the ``sim`` link protocol).
+whose device address is its file offset); docs/simulation.md, "The
+software NIC" (its socket front end speaks the ``sim`` link protocol).
 
 It is a model of the NIC for driver tests and driver-cost measurements, not
 the RTL.  Run it in a thread of the test process (:meth:`SoftNic.start`), or
@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 
 from splitnic_spec import CSR_MAP, constant
+from splitnic.link_sim import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,8 @@ class SoftNic:
         if sim_socket:
             regs = ffi.new("uint8_t[]", CSR_WINDOW)
             self._keep.append(regs)
-            self._regs = ffi.buffer(regs)
             s.csr, s.dma, s.dma_base = regs, mem, SIM_DMA_BASE
         else:
-            self._regs = memoryview(self._mm)[:CSR_WINDOW]
             s.csr, s.dma, s.dma_base = mem, mem + CSR_WINDOW, CSR_WINDOW
         s.dma_size = dma_size
         self.dma_base = s.dma_base
@@ -97,6 +96,9 @@ class SoftNic:
             data, lengths = ffi.new("uint8_t[]", max(slots, 1) * _MAX_FRAME), ffi.new("uint16_t[]", max(slots, 1))
             self._keep += [data, lengths]
             box.data, box.lengths, box.slots, box.slot_size = data, lengths, slots, _MAX_FRAME
+        # Registers are read and written as whole 32-bit words, as the bus would: struct.pack_into
+        # stores byte by byte, and the model thread could see half of a new TAIL.
+        self._words = ffi.cast("volatile uint32_t *", s.csr)
         self.s = s
         lib.softnic_init(s, build_id)
         self._thread: threading.Thread | None = None
@@ -109,11 +111,17 @@ class SoftNic:
 
     def write_reg(self, offset: int, value: int) -> None:
         """Set a register as the hardware would (e.g. LINK, or a wrong ID_MAGIC for a test)."""
-        struct.pack_into("<I", self._regs, offset, value & 0xFFFFFFFF)
+        self._words[self._word(offset)] = value & 0xFFFFFFFF
 
     def read_reg(self, offset: int) -> int:
         """Value of a register."""
-        return struct.unpack_from("<I", self._regs, offset)[0]
+        return self._words[self._word(offset)]
+
+    @staticmethod
+    def _word(offset: int) -> int:
+        if offset % 4 or not 0 <= offset < CSR_WINDOW:
+            raise ValueError(f"register offset {offset:#x} is not a 32-bit word of the {CSR_WINDOW:#x}-byte window")
+        return offset // 4
 
     def dma_view(self, device_addr: int, size: int) -> memoryview:
         """Value of DMA memory at ``device_addr`` (the model's own mapping of it)."""
@@ -221,23 +229,24 @@ class _SimFrontEnd:
 
     def _client(self, conn: socket.socket) -> None:
         nic = self.nic
-        hello = {"proto": 1, "shm": str(nic.path), "dma_base": nic.dma_base, "dma_size": nic.size,
+        hello = {"proto": PROTO, "shm": str(nic.path), "dma_base": nic.dma_base, "dma_size": nic.size,
                  "simulator": "softnic", "design": "softnic", "wire": "none"}
         conn.sendall(json.dumps(hello).encode() + b"\n")
         f = conn.makefile("rb")
         while True:
-            req = f.read(9)
-            if len(req) < 9:
+            req = f.read(REQUEST.size)
+            if len(req) < REQUEST.size:
                 return
-            op, offset, arg = struct.unpack("<BII", req)
-            if offset % 4 or offset >= CSR_WINDOW or op not in (1, 2, 3, 4) or (op == 3 and not 1 <= arg <= 256):
+            op, offset, arg = REQUEST.unpack(req)
+            if offset % 4 or offset >= CSR_WINDOW or op not in (OP_READ32, OP_WRITE32, OP_READ_BURST, OP_SYNC) \
+                    or (op == OP_READ_BURST and not 1 <= arg <= MAX_BURST_WORDS):
                 log.warning("softnic sim: bad request op=%d offset=%#x arg=%d; closing", op, offset, arg)
                 return
-            if op == 1:
+            if op == OP_READ32:
                 conn.sendall(struct.pack("<I", nic.read_reg(offset)))
-            elif op == 2:
+            elif op == OP_WRITE32:
                 nic.write_reg(offset, arg)
-            elif op == 3:
+            elif op == OP_READ_BURST:
                 conn.sendall(b"".join(struct.pack("<I", nic.read_reg(offset + 4 * i) if offset + 4 * i < CSR_WINDOW
                                                   else 0) for i in range(arg)))
             else:

@@ -1,6 +1,6 @@
 """cocotb tests of WishboneDmaTarget (simulated host memory) driven by DmaTestMaster.
 
-Ref: notes/contracts.md §C.  SPLITNIC_TEST_STALL and SPLITNIC_TEST_LATENCY set
+Ref: docs/simulation.md, "DMA memory".  SPLITNIC_TEST_STALL and SPLITNIC_TEST_LATENCY set
 the target's stall probability and latency, so one build runs both a
 zero-wait-state and a stalling memory.
 """
