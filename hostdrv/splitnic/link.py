@@ -1,7 +1,7 @@
 """Links: how the driver reaches a NIC's registers (a :class:`Bus`) and DMA memory.
 
 Ref: /work/shared/ARCHITECTURE.md, "The host link: one driver, several links";
-/work/notes/contracts.md §D (the ``sim`` link) and §E.
+docs/simulation.md (the ``sim`` link).
 
 ``open_link("sim:/path/sock")`` attaches to a running simulator,
 ``open_link("mmio:/path/file")`` maps a register window plus DMA memory

@@ -1,7 +1,7 @@
 """The user-space driver of one splitnic NIC.
 
 Ref: docs/registers.md (generated from gateware/splitnic_spec/nic.py): the ID
-block, CTRL, MAC_ADDR, LINK, STAT_*, RXQ/TXQ, STEER; /work/notes/contracts.md §E.
+block, CTRL, MAC_ADDR, LINK, STAT_*, RXQ/TXQ, STEER.
 
 ``Nic(link)`` probes the ID block and refuses a NIC whose magic, major
 version or spec hash differ from this driver's, naming both values.  The
@@ -27,7 +27,7 @@ from .tx_queue import TxQueue
 if TYPE_CHECKING:
     from .commands.up import Uplink
 
-__all__ = ["Nic", "open", "open_nic_uplink", "format_mac"]
+__all__ = ["Nic", "open", "nic_uplink", "open_nic_uplink", "format_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -286,19 +286,42 @@ class _UplinkPort:
         return self.txq.tx_burst(frames)
 
 
-def open_nic_uplink(link: str) -> "Uplink":
-    """Queue pair 0 of the NIC at ``link`` for ``splitnic up``: MAC, MTU 1500, link state, close."""
+def nic_uplink(nic: Nic, *, owns_nic: bool = False) -> "Uplink":
+    """Queue pair 0 of an open ``nic`` for the kernel tunnel: MAC, MTU 1500, link state.
+
+    Closing the uplink releases queue pair 0, and closes ``nic`` too when
+    ``owns_nic`` (``splitnic up`` alone); fast-path applications that share
+    the NIC keep it open otherwise.
+    """
     from .commands.up import Uplink
     kernel = constant("KERNEL_QUEUE")
-    nic = open(link)
+    rxq, txq = nic.rx_queue(kernel), nic.tx_queue(kernel)
     try:
-        rxq, txq = nic.rx_queue(kernel), nic.tx_queue(kernel)
         mac = nic.mac
         if mac == bytes(6):  # no address programmed: a random locally administered one
             mac = bytes([0x02]) + os.urandom(5)
             nic.mac = mac
     except BaseException:
+        rxq.close()
+        txq.close()
+        raise
+
+    def close() -> None:
+        if owns_nic:
+            nic.close()
+        else:
+            rxq.close()
+            txq.close()
+
+    return Uplink(port=_UplinkPort(rxq, txq), mac=mac, mtu=1500, link_up=lambda: nic.link_state()[0],
+                  close=close, description=nic.link.description, nic=nic)
+
+
+def open_nic_uplink(link: str) -> "Uplink":
+    """Attach the NIC at ``link`` and give its queue pair 0 to ``splitnic up`` (closing it closes the NIC)."""
+    nic = open(link)
+    try:
+        return nic_uplink(nic, owns_nic=True)
+    except BaseException:
         nic.close()
         raise
-    return Uplink(port=_UplinkPort(rxq, txq), mac=mac, mtu=1500, link_up=lambda: nic.link_state()[0],
-                  close=nic.close, description=nic.link.description)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 from ..errors import SplitnicError
 from ..tunnel import KINDS, KernelTunnel, format_mac, open_tunnel, parse_mac
@@ -32,6 +34,9 @@ DESCRIPTION = ("Attach the NIC, open the kernel interface (stub module or TAP) w
 
 #: Seconds between link-state checks (the carrier follows the NIC's link).
 LINK_POLL = 0.5
+#: Seconds the loop sleeps when neither the pump nor an application had work
+#: (a NIC's rings can only be polled).
+IDLE_WAIT = 0.0005
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Uplink:
     link_up: Callable[[], bool]
     close: Callable[[], None]
     description: str
+    nic: object = None              #: the splitnic.nic.Nic behind it (None for packet:IFNAME)
 
 
 def _packet_uplink(ifname: str) -> Uplink:
@@ -70,17 +76,20 @@ class Tunnel:
     uses it in the same process as fast-path applications.
     """
 
-    def __init__(self, link: str, kernel: str = "auto", name: str = "snic0", mac: bytes | None = None,
+    def __init__(self, link: "str | Uplink", kernel: str = "auto", name: str = "snic0", mac: bytes | None = None,
                  burst: int = 64) -> None:
+        # An Uplink may be passed in when the NIC is already open (its fast-path
+        # applications share it); a link string is opened here.
         self.link, self.kernel, self.name, self.mac, self.burst = link, kernel, name, mac, burst
-        self.uplink: Uplink | None = None
+        self.uplink: Uplink | None = link if isinstance(link, Uplink) else None
         self.tunnel: KernelTunnel | None = None
         self.pump: TunnelPump | None = None
         self._carrier: bool | None = None
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
-        self.uplink = open_uplink(self.link)
+        if self.uplink is None:
+            self.uplink = open_uplink(self.link)
         try:
             self.tunnel = open_tunnel(self.kernel, self.name, self.mac or self.uplink.mac, self.uplink.mtu)
             self.tunnel.set_admin_up()
@@ -105,11 +114,23 @@ class Tunnel:
         return (f"{t.name} up: {t.kind} tunnel, MAC {format_mac(t.mac)}, MTU {t.mtu}, "
                 f"link {self.uplink.description} {'up' if self._carrier else 'down'}; {self.pump.stats.line()}")
 
-    def run(self) -> None:
-        """Pump frames until :meth:`stop`."""
+    def run(self, also: Sequence[Callable[[], int]] = ()) -> None:
+        """Pump frames until :meth:`stop`, calling each of ``also`` (fast-path apps, rule
+        changes) in the same loop; each returns the work it did."""
+        if not also:
+            while not self.pump.stopped:
+                self.pump.run(duration=LINK_POLL)
+                self.watch_link()
+            return
+        next_link_check = 0.0
         while not self.pump.stopped:
-            self.pump.run(duration=LINK_POLL)
-            self.watch_link()
+            work = self.pump.step() + sum(poll() for poll in also)
+            now = time.monotonic()
+            if now >= next_link_check:
+                self.watch_link()
+                next_link_check = now + LINK_POLL
+            if not work:
+                time.sleep(IDLE_WAIT)
 
     def stop(self) -> None:
         """Make :meth:`run` return (signal-safe)."""
@@ -126,16 +147,41 @@ class Tunnel:
             self.uplink = None
 
 
+def _fast_path(tun: Tunnel, args: argparse.Namespace):
+    """The fast path ``--fast``/``--rules`` ask for, with its applications and rule server."""
+    from ..apps import serve_builtin
+    from ..fastpath import FastPath
+    from ..rule_control import RuleServer, default_path
+    from ..rules import load_rules
+    if tun.uplink.nic is None:
+        raise SplitnicError(f"--fast and --rules need a NIC's steering table; --link {args.link} has none")
+    rules = list(args.fast) + (load_rules(args.rules) if args.rules else [])
+    fast = FastPath(tun.uplink.nic, rules)
+    for name in fast.rules.app_queues:
+        serve_builtin(fast, name)
+    server = RuleServer(fast, args.control or default_path(tun.tunnel.name))
+    return fast, server
+
+
 def _run(args: argparse.Namespace) -> int:
     tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst).start()
+    server = None
     previous = {sig: signal.signal(sig, lambda *_: tun.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        also: list[Callable[[], int]] = []
+        if args.fast or args.rules:
+            fast, server = _fast_path(tun, args)
+            also = [fast.poll, server.poll]
+            for index, rule, queue, _hits in fast.listing():
+                print(f"rule {index}: {rule} (RX queue {queue})", flush=True)
         print(tun.status() + " (Ctrl-C to stop)", flush=True)
-        tun.run()
+        tun.run(also)
         print(f"{tun.tunnel.name} down: {tun.pump.stats.line()}", flush=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if server:
+            server.close()
         tun.close()
     return 0
 
@@ -151,6 +197,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="snic0", help="interface name (default: %(default)s)")
     p.add_argument("--mac", type=_mac_arg, default=None, help="MAC address (default: the NIC's)")
     p.add_argument("--burst", type=int, default=64, help="frames moved per step (default: %(default)s)")
+    p.add_argument("--fast", action="append", default=[], metavar="RULE",
+                   help="steer matching frames to a fast-path application, e.g. 'udp dport 9000 -> echo' "
+                        "(repeatable; syntax: splitnic.rules). Application 'echo' answers UDP; any other "
+                        "name counts what it receives")
+    p.add_argument("--rules", type=Path, default=None, help="a file of rules, one per line, after the --fast ones")
+    p.add_argument("--control", type=Path, default=None,
+                   help="socket for 'splitnic rules' (default: /run/splitnic/NAME.rules)")
     p.set_defaults(func=_run)
 
 
