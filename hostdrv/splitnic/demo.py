@@ -1,0 +1,337 @@
+"""The split in action, on a simulated NIC: ``make demo`` / ``splitnic demo``.
+
+Ref: /work/shared/ARCHITECTURE.md (the whole picture); issue "The split in
+action".
+
+Topology (every name carries the pid, so runs never collide; nothing touches
+the host's own network)::
+
+    netns H (host)                     this process                      netns P (peer)
+    snic0 198.18.0.1  <-- tunnel -->  driver: pump + fast-path echo  <-- sim link -->  RTL NIC
+                                       (one poll loop)                    (Verilator)  | GMII
+                                                                                       TAP 198.18.0.2
+
+The simulated NIC's wire is a TAP device moved into P, so the peer's kernel
+talks to the RTL NIC over Ethernet.  The rule ``udp dport 9000 -> echo``
+steers UDP port 9000 to RX queue 1, where the fast-path echo application
+answers it zero-copy; everything else (ARP, ping, TCP) lands on RX queue 0
+and goes through the tunnel to H's kernel.  The per-queue counters show
+which path each packet took.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from splitnic_spec import CSR_MAP
+
+from .apps.udp_echo import UdpEcho
+from .commands.up import Tunnel
+from .fastpath import FAST_TX_QUEUE, FastPath
+from .netns import add_netns, del_netns, inside, sh, unique
+from .nic import Nic, nic_uplink
+from .nic import open as open_nic
+
+__all__ = ["HOST_IP", "PEER_IP", "ECHO_PORT", "DEMO_RULES", "Check", "SimLab", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+#: Addresses from 198.18.0.0/15, reserved for network benchmarks (RFC 2544).
+HOST_IP, PEER_IP, PREFIX = "198.18.0.1", "198.18.0.2", 24
+ECHO_PORT = 9000
+DEMO_RULES = (f"udp dport {ECHO_PORT} -> echo",)
+_RXQ, _TXQ, _STEER = CSR_MAP.array("RXQ"), CSR_MAP.array("TXQ"), CSR_MAP.array("STEER")
+
+
+@dataclass
+class Check:
+    """One thing the demo shows, and whether it held."""
+    name: str
+    ok: bool = False
+    detail: str = "not run"
+
+
+class SimLab:
+    """The simulated NIC wired to a peer namespace, ``snic0`` in a host namespace, fast-path apps.
+
+    ``start()`` builds everything; ``step()`` moves frames once (pump and
+    apps, from one thread: the driver is not thread-safe); ``close()`` tears
+    it all down and is always safe to call.
+    """
+
+    def __init__(self, *, simulator: str = "verilator", kernel: str = "auto", name: str = "snic0",
+                 rules: Sequence[str] = DEMO_RULES, progress: Callable[[str], None] = log.info) -> None:
+        self.simulator, self.kernel, self.name, self.rules = simulator, kernel, name, rules
+        self.progress = progress
+        self.host_ns, self.peer_ns, self.wire = unique("snh"), unique("snp"), unique("snw")
+        self.sim = None
+        self.nic: Nic | None = None
+        self.tunnel: Tunnel | None = None
+        self.fast: FastPath | None = None
+        self.echo: UdpEcho | None = None
+        self._namespaces: list[str] = []
+        self._last_link_check = 0.0
+
+    def start(self) -> "SimLab":
+        """Build and start everything; raises (after cleaning up) when a piece cannot start."""
+        from splitnic_sim.server import SimNic
+        try:
+            for ns in (self.host_ns, self.peer_ns):
+                add_netns(ns)
+                self._namespaces.append(ns)
+            self.progress(f"starting the simulated NIC ({self.simulator}; the first build takes a minute or two)")
+            self.sim = SimNic(simulator=self.simulator, wire=f"tap:{self.wire}").start()
+            self.progress(f"its Ethernet port is TAP {self.wire} in namespace {self.peer_ns}, {PEER_IP}/{PREFIX}")
+            sh("ip", "link", "set", self.wire, "netns", self.peer_ns)
+            sh("ip", "netns", "exec", self.peer_ns, "sysctl", "-qw", f"net.ipv6.conf.{self.wire}.disable_ipv6=1")
+            sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.wire)
+            sh("ip", "-n", self.peer_ns, "link", "set", self.wire, "up")
+            self.nic = open_nic(self.sim.link)
+            self.tunnel = Tunnel(nic_uplink(self.nic), self.kernel, self.name)
+            with inside(self.host_ns):
+                self.tunnel.start()
+            sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", self.name)
+            t = self.tunnel.tunnel
+            self.progress(f"{self.name} is up in namespace {self.host_ns}: {t.kind} tunnel, {HOST_IP}/{PREFIX}, "
+                          f"MAC {':'.join(f'{b:02x}' for b in t.mac)}")
+            self.fast = FastPath(self.nic, self.rules)
+            if "echo" in self.fast.rules.app_queues:
+                self.echo = UdpEcho()
+                self.fast.serve("echo", self.echo)
+            for index, rule, queue, _hits in self.fast.listing():
+                self.progress(f"fast path: rule {index}: {rule} (RX queue {queue})")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def step(self) -> int:
+        """Move frames once each way through the tunnel and run the apps; returns the work done."""
+        work = self.tunnel.pump.step() + self.fast.poll()
+        now = time.monotonic()
+        if now - self._last_link_check > 0.5:
+            self._last_link_check = now
+            self.tunnel.watch_link()
+        return work
+
+    def run_while(self, busy: Callable[[], bool], timeout: float,
+                  every: Callable[[], None] | None = None, period: float = 0.5) -> None:
+        """Step until ``busy()`` is false or ``timeout`` passes; calls ``every()`` each ``period`` s."""
+        deadline = time.monotonic() + timeout
+        next_call = 0.0
+        while busy() and time.monotonic() < deadline:
+            if not self.step():
+                time.sleep(0.0005)
+            if every and time.monotonic() >= next_call:
+                every()
+                next_call = time.monotonic() + period
+
+    def alongside(self, fn: Callable[..., None], *args: object, timeout: float = 120) -> None:
+        """Run ``fn(*args)`` (peer traffic) in a thread while this thread steps the driver."""
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        thread.start()
+        self.run_while(thread.is_alive, timeout)
+        thread.join(1)
+        if thread.is_alive():
+            raise TimeoutError(f"{fn.__name__} still running after {timeout} s")
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Per-queue packets/bytes/drops and steering hits, read from the NIC."""
+        bus = self.nic.link.bus
+        out: dict[str, dict[str, int]] = {}
+        names = {0: "kernel"} | {q: app for app, q in self.fast.rules.app_queues.items()}
+        for q in range(_RXQ.count):
+            out[f"RX{q} {names.get(q, 'unused')}"] = {
+                k.lower(): bus.read32(_RXQ.offset(q, k)) for k in ("PACKETS", "BYTES", "DROPS")}
+        for q in range(_TXQ.count):
+            out[f"TX{q} {'kernel' if q == 0 else 'fast path' if q == FAST_TX_QUEUE else 'unused'}"] = {
+                k.lower(): bus.read32(_TXQ.offset(q, k)) for k in ("PACKETS", "BYTES", "DROPS")}
+        return out
+
+    def close(self) -> None:
+        """Stop everything and remove the namespaces, TAPs and the simulator (always safe)."""
+        for closer in (lambda: self.tunnel and self.tunnel.close(),
+                       lambda: self.nic and self.nic.close(),
+                       lambda: self.sim and self.sim.stop()):
+            try:
+                closer()
+            except Exception as err:  # keep tearing down; report what failed
+                log.warning("cleanup: %s", err)
+        self.tunnel = self.nic = self.sim = None
+        for ns in self._namespaces:
+            del_netns(ns)
+        self._namespaces = []
+
+
+# --------------------------------------------------------------------------
+# Traffic from the peer (threads: kernel sockets only, never the driver)
+# --------------------------------------------------------------------------
+
+def ping_from_peer(lab: SimLab, check: Check, count: int = 5) -> None:
+    """Ping snic0 from the peer: ICMP and ARP go through the kernel's queue."""
+    r = sh("ping", "-n", "-c", str(count), "-i", "0.3", "-W", "10", HOST_IP, netns=lab.peer_ns,
+           check=False, timeout=30 + 12 * count)
+    received = next((line for line in r.stdout.splitlines() if "received" in line), r.stderr.strip())
+    check.ok = r.returncode == 0
+    check.detail = received.strip()
+
+
+def tcp_from_peer(lab: SimLab, check: Check, nbytes: int = 32 << 10, timeout: float = 120) -> None:
+    """Send ``nbytes`` over TCP from the peer to snic0's kernel, which echoes them back."""
+    data = os.urandom(nbytes)
+    with inside(lab.host_ns):
+        server = socket.create_server((HOST_IP, 0))
+    server.settimeout(timeout)
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(timeout)
+                while chunk := conn.recv(65536):
+                    conn.sendall(chunk)
+        except OSError as err:
+            log.debug("tcp echo server: %s", err)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with inside(lab.peer_ns):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(timeout)
+        with client:
+            start = time.monotonic()
+            client.connect((HOST_IP, port))
+            client.sendall(data)
+            client.shutdown(socket.SHUT_WR)
+            back = bytearray()
+            while chunk := client.recv(65536):
+                back += chunk
+        seconds = time.monotonic() - start
+        check.ok = bytes(back) == data
+        check.detail = (f"{nbytes} bytes to port {port} and back intact in {seconds:.1f} s" if check.ok
+                        else f"sent {nbytes} bytes, got {len(back)} back{' (differing)' if back else ''}")
+    except OSError as err:
+        check.detail = f"TCP exchange failed: {err}"
+    finally:
+        server.close()
+
+
+def udp_from_peer(lab: SimLab, check: Check, guard: Check, count: int = 20, timeout: float = 10) -> None:
+    """UDP to port ECHO_PORT from the peer: the fast-path app must answer, the kernel must not see it."""
+    with inside(lab.host_ns):
+        kernel_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    kernel_sock.bind((HOST_IP, ECHO_PORT))
+    kernel_sock.setblocking(False)
+    with inside(lab.peer_ns):
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(timeout)
+    echoed = 0
+    try:
+        for i in range(count):
+            payload = f"splitnic fast path {i}".encode() + os.urandom(8)
+            client.sendto(payload, (HOST_IP, ECHO_PORT))
+            try:
+                reply, source = client.recvfrom(2048)
+            except socket.timeout:
+                continue
+            echoed += reply == payload and source == (HOST_IP, ECHO_PORT)
+        leaked = 0
+        try:
+            while kernel_sock.recv(2048):
+                leaked += 1
+        except BlockingIOError:
+            pass
+        check.ok = echoed == count
+        check.detail = f"{echoed}/{count} datagrams echoed by the fast-path app"
+        guard.ok = leaked == 0
+        guard.detail = f"the kernel's socket on port {ECHO_PORT} received {leaked}"
+    finally:
+        client.close()
+        kernel_sock.close()
+
+
+# --------------------------------------------------------------------------
+# The demo
+# --------------------------------------------------------------------------
+
+@dataclass
+class DemoResult:
+    """What ``splitnic demo`` showed."""
+    checks: list[Check]
+    counters: dict[str, dict[str, int]]
+    kernel_kind: str
+    seconds: float
+    hits: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check held."""
+        return all(c.ok for c in self.checks)
+
+
+def _table(counters: dict[str, dict[str, int]]) -> list[str]:
+    lines = [f"  {'queue':<16}{'packets':>10}{'bytes':>12}{'drops':>8}"]
+    for name, c in counters.items():
+        if "unused" not in name:
+            lines.append(f"  {name:<16}{c['packets']:>10}{c['bytes']:>12}{c['drops']:>8}")
+    return lines
+
+
+def run_demo(*, simulator: str = "verilator", kernel: str = "auto", live: bool | None = None,
+             out=sys.stdout) -> DemoResult:
+    """Run the demo end to end, printing progress, a live view and a summary; returns the result."""
+    live = out.isatty() if live is None else live
+    say = lambda text: print(f"demo: {text}", file=out, flush=True)  # noqa: E731
+    started = time.monotonic()
+    lab = SimLab(simulator=simulator, kernel=kernel, progress=say)
+    lab.start()
+    try:
+        ping, tcp, udp, guard = (Check("ping from the peer (kernel path)"), Check("TCP exchange (kernel path)"),
+                                 Check(f"UDP port {ECHO_PORT} echo (fast path)"),
+                                 Check(f"kernel socket on UDP port {ECHO_PORT} untouched"))
+        say(f"traffic from the peer {PEER_IP}: ping and TCP to the kernel, UDP to port {ECHO_PORT} "
+            "at the same time")
+        threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in (
+            (ping_from_peer, (lab, ping)), (tcp_from_peer, (lab, tcp)), (udp_from_peer, (lab, udp, guard)))]
+        for t in threads:
+            t.start()
+        drawn = [0]
+
+        def view() -> None:
+            lines = [f"live ({time.monotonic() - started:5.1f} s):"] + _table(lab.counters())
+            if live:
+                out.write("\x1b[F\x1b[K" * drawn[0] + "\n".join(lines) + "\n")
+                drawn[0] = len(lines)
+            else:
+                c = lab.counters()
+                out.write("demo: live: " + ", ".join(f"{k} {v['packets']}" for k, v in c.items()
+                                                     if "unused" not in k) + "\n")
+            out.flush()
+
+        lab.run_while(lambda: any(t.is_alive() for t in threads), timeout=300, every=view,
+                      period=0.5 if live else 5.0)
+        # Let the last frames drain (replies in flight), then read the counters once more.
+        lab.run_while(lambda: True, timeout=0.5)
+        result = DemoResult([ping, tcp, udp, guard], lab.counters(), lab.tunnel.tunnel.kind,
+                            time.monotonic() - started,
+                            [(str(rule), hits) for _i, rule, _q, hits in lab.fast.listing()])
+    finally:
+        lab.close()
+    print("\nsummary: which path each packet took", file=out)
+    for line in _table(result.counters):
+        print(line, file=out)
+    for rule, hits in result.hits:
+        print(f"  steering rule '{rule}': {hits} hits", file=out)
+    for c in result.checks:
+        print(f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}", file=out)
+    print(f"demo {'passed' if result.ok else 'FAILED'} in {result.seconds:.0f} s "
+          f"({result.kernel_kind} tunnel; namespaces, TAP and simulator removed)", file=out, flush=True)
+    return result
