@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Iterator
 
@@ -23,9 +22,8 @@ from splitnic_sim.softnic import SoftNic
 NIC_MAC = bytes.fromhex("020000000001")
 PEER_MAC = bytes.fromhex("020000000002")
 
-#: Links every parametrised test runs on; ``sim`` when the simulator server exists.
-HAVE_SIM = importlib.util.find_spec("splitnic_sim.server") is not None
-LINKS = ["mmio", "softsim"] + (["sim"] if HAVE_SIM else [])
+#: Links every parametrised test runs on.
+LINKS = ["mmio", "softsim", "sim"]
 
 
 @pytest.fixture

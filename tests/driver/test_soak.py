@@ -19,7 +19,7 @@ from splitnic.rules import RuleSet, parse_rule
 from .conftest import LINKS, NIC_MAC, PEER_MAC
 
 #: Frames per link: the RTL simulator moves a few hundred frames per second.
-FRAMES = {"mmio": 100000, "softsim": 10000, "sim": 300}
+FRAMES = {"mmio": 100000, "softsim": 10000, "sim": 1200}
 #: Frames in flight at most, below the RX buffers posted, so the NIC never has to drop.
 WINDOW = 24
 ETHERTYPES = (0x88B5, 0x88B6, 0x88B7)   # -> kernel queue 0, app0 queue 1, app1 queue 2

@@ -57,12 +57,14 @@ class Bench:
     """Feeds frames to an RxEngine, serves its DMA, plays the driver, and keeps score."""
 
     def __init__(self, dut: RxEngine, mem: WishboneMemory, rings: list[RxRing], *,
-                 poll_every: int = 64, repost: bool = True) -> None:
+                 poll_every: int = 64, repost: bool = True, idle_resets: int = 0) -> None:
         self.dut = dut
         self.mem = mem
         self.rings = {r.queue: r for r in rings}
         self.poll_every = poll_every
         self.repost = repost
+        #: Bits of queues that carry no traffic, reset every 97 cycles (must not disturb the others).
+        self.idle_resets = idle_resets
         self.cycle = 0
         self.sent: list[Frame] = []
         self.drops = [0] * NUM_RX_QUEUES
@@ -115,6 +117,8 @@ class Bench:
         self.fifo_drops += ctx.get(self.dut.fifo_drop)
         if self.cycle % self.poll_every == 0:
             self.service(ctx)
+        if self.idle_resets:
+            ctx.set(self.dut.queue_reset, self.idle_resets if self.cycle % 97 == 0 else 0)
 
     def _event(self, bits: int, name: str) -> int:
         offset, width = self._ev[name]
@@ -218,7 +222,7 @@ def test_frames_to_several_queues_wrap_the_rings_with_stalls() -> None:
     dut = RxEngine()
     mem = WishboneMemory(1 << 20, stall_prob=0.3, latency=2, rng=random.Random(SEED + 1))
     rings = layout_rings(mem, [(0, 4, 1536), (1, 4, 1536), (3, 4, 9216)])
-    bench = Bench(dut, mem, rings, poll_every=200)
+    bench = Bench(dut, mem, rings, poll_every=200, idle_resets=0b0100)
     sizes = random_sizes(rng, 110, jumbo=0.03)
     frames = [make_frame(i, n, rng.choice([0, 1, 3]), rng, rule=rng.randrange(256) if i % 3 else RULE_NONE,
                          status=STATUS.bit("FCS_ERROR").mask if i % 17 == 0 else 0)
@@ -312,6 +316,27 @@ def test_fifo_full_drops_whole_frames_and_counts_them() -> None:
     assert bench.fifo_drops == 3 and bench.packets[0] == 5
     got = [int.from_bytes(r.data[14:18], "little") for r in bench.rings[0].received]
     assert got == [0, 1, 5, 6, 7]
+
+
+def test_frame_record_fifo_full_drops_and_counts() -> None:
+    """More small frames than the FIFO has frame records: the extra ones are dropped whole."""
+    rng = random.Random(SEED)
+    dut = RxEngine(fifo_frames=4)
+    mem = WishboneMemory(1 << 20, rng=random.Random(SEED))
+    rings = layout_rings(mem, [(1, 4, 2048)])
+    bench = Bench(dut, mem, rings)
+    frames = [make_frame(i, 60, 1, rng) for i in range(7)]
+
+    async def tb(ctx):
+        bench.configure(ctx, 1)
+        mem.paused = True
+        await bench.feed(ctx, frames[:6])
+        assert bench.fifo_drops == 2
+        mem.paused = False
+        await bench.send(ctx, frames[6:])
+    run(dut, tb)
+    bench.check()
+    assert [int.from_bytes(r.data[14:18], "little") for r in bench.rings[1].received] == [0, 1, 2, 3, 6]
 
 
 def test_queue_reset_between_frames_restarts_the_ring() -> None:
