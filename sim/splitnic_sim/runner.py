@@ -49,6 +49,25 @@ def _venv_tools_on_path() -> None:
 # changes and comb outputs stay X (amaranth-lang/amaranth#1629).  Changing the
 # register once more, after a #0 delay, runs each block at time 0.
 _YOSYS_COMB_KICK = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$", re.M)
+# Yosys writes a one-statement comb process as ``always @*\n  x[4:1] = y;`` without reading the
+# dummy register, so the kick above misses it: while y keeps its initial value the block never
+# runs and x stays X (TxEngine's completion info was X on queue 0 until its first reset).
+_ONE_LINE_COMB = re.compile(r"^(\s*)always @\*\n(\s*)([^\n]*;)$", re.M)
+_MODULE_START = re.compile(r"^module [^;]*;$", re.M | re.S)
+_OWN_KICK = "\\splitnic$icarus_kick "
+
+
+def _kick_one_line_blocks(module: str) -> str:
+    """``module`` (one Verilog module's text) with its one-statement comb blocks run at time 0."""
+    if not _ONE_LINE_COMB.search(module):
+        return module
+    header = _MODULE_START.search(module)
+    if header is None:
+        return module
+    module = _ONE_LINE_COMB.sub(
+        lambda m: f"{m[1]}always @* begin\n{m[2]}if ({_OWN_KICK}) begin end\n{m[2]}{m[3]}\n{m[1]}end", module)
+    kick = f"\n  reg {_OWN_KICK} = 0;\n  initial #0 {_OWN_KICK} = 1;"
+    return module[:header.end()] + kick + module[header.end():]
 
 
 def _icarus_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
@@ -58,6 +77,7 @@ def _icarus_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
     patched = []
     for src in sources:
         text = _YOSYS_COMB_KICK.sub(r"\1reg \2 = 0;\n\1initial #0 \2 = 1;", Path(src).read_text())
+        text = "".join(_kick_one_line_blocks(part) for part in re.split(r"(?m)^(?=module )", text))
         dst = out_dir / Path(src).name
         if not dst.exists() or dst.read_text() != text:
             dst.write_text(text)

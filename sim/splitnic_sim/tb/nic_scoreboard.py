@@ -370,7 +370,13 @@ async def tx_to_wire(dut) -> None:
     posted = [0, 0]
     done = [0, 0]
     sent: list[list[dict]] = [[], []]
+    rounds = 0
     while min(done) < n:
+        rounds += 1
+        if rounds > 20_000:   # 4 M cycles: far beyond what 2 x n frames need
+            state = {q: (await drv.rd("TXQ.HEAD", q), await drv.rd("TXQ.CPL", q), posted[q], done[q])
+                     for q in range(2)}
+            raise AssertionError(f"TX completions stalled: (HEAD, CPL, posted, completed) per queue {state}")
         for q, r in enumerate(rings):
             for c, _slot in drv.completions(r):
                 sent[q].append(c)
