@@ -18,7 +18,9 @@ APT_SIM      := iverilog make build-essential
 APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc linux-source
 APT_NET      := iproute2 iperf3 tcpdump tshark iputils-ping ethtool
 APT_FIRMWARE := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-APT_BOARD    := openfpgaloader
+# openFPGALoader flashes the board; libevent/json-c build LiteX's simulator
+# modules (the simulated board SoC's TAP bridge).
+APT_BOARD    := openfpgaloader libevent-dev libjson-c-dev
 APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_FIRMWARE) $(APT_BOARD)
 
 # Tool caches stay inside the repo (git-ignored); YoWASP tools cannot see /tmp.
@@ -79,6 +81,16 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH)
+
+# The board bitstream (yosys, nextpnr-ecp5, ecppack from PyPI); fails if timing is not met.
+BOARD ?= colorlight_i5
+bitstream: setup
+	@test "$(BOARD)" = colorlight_i5 || { echo "bitstream: no board $(BOARD); boards: colorlight_i5" >&2; exit 2; }
+	$(PY) -m splitnic_gateware.targets.colorlight_i5
+
+# Load the bitstream (SRAM; FLASH=1 writes the SPI flash), auto-detecting the cable.
+flash: venv
+	$(VENV)/bin/splitnic flash $(if $(FLASH),--flash,)
 
 clean:
 	rm -rf build .cache/sim

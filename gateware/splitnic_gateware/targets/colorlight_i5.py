@@ -1,0 +1,255 @@
+"""The Colorlight i5 (Lattice ECP5-25F, two gigabit RGMII PHYs): SoC and bitstream build.
+
+Ref: docs/hardware.md; litex_boards/platforms/colorlight_i5.py (pins);
+liteeth/phy/ecp5rgmii.py (the PHYs).
+
+* LiteX PHY ``eth`` 0 is the **host link** (Etherbone, LiteEth's 32-bit path
+  in ``sys``); ``eth`` 1 is the **NIC's wire**.  The two PHYs share reset and
+  MDIO pins; the host-link PHY owns them.
+* ``sys`` (the NIC, Etherbone, the bus) comes from the 25 MHz oscillator
+  through the PLL at :data:`SYS_CLK_FREQ`: the NIC's 8-bit datapath closes
+  timing near 30 MHz on this part, the PHYs run from their own 125 MHz
+  receive clocks.
+* ``python -m splitnic_gateware.targets.colorlight_i5`` (``make bitstream
+  BOARD=colorlight_i5``) builds with YoWASP's yosys, nextpnr-ecp5 and ecppack,
+  refuses a design that misses timing, and writes ``summary.json`` and
+  ``summary.txt`` (utilisation, each clock's Fmax) next to the bitstream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from migen import ClockDomain, ClockDomainsRenamer, Signal
+
+from litex.build.generic_platform import Subsignal
+from litex.gen import LiteXModule
+from litex.soc.cores.clock import ECP5PLL
+from litex.soc.cores.led import LedChaser
+from litex.soc.integration.builder import Builder
+from litex_boards.platforms import colorlight_i5
+from liteeth.phy.ecp5rgmii import LiteEthPHYRGMII
+
+from .soc import SplitnicSoC
+
+__all__ = ["ColorlightI5SoC", "BuildResult", "TimingError", "build_bitstream", "check_timing", "SYS_CLK_FREQ", "BITSTREAM_NAME"]
+
+log = logging.getLogger(__name__)
+
+#: System clock: the NIC core's Fmax on the ECP5-25F (speed 6) less a margin.
+SYS_CLK_FREQ = 30_000_000
+BITSTREAM_NAME = "splitnic_colorlight_i5"
+#: Where `make bitstream` builds (inside the repo: YoWASP's tools see their own /tmp).
+DEFAULT_OUT = Path(__file__).resolve().parents[3] / "build" / "colorlight_i5"
+#: nextpnr's placer and router are deterministic for a given seed.
+SEED = 1
+
+
+class TimingError(RuntimeError):
+    """nextpnr could not close timing: some clock's Fmax is below its target."""
+
+
+class _CRG(LiteXModule):
+    def __init__(self, platform, sys_clk_freq: int) -> None:
+        self.rst = Signal()
+        self.cd_sys = ClockDomain()
+        clk25 = platform.request("clk25")
+        rst_n = platform.request("cpu_reset_n")
+        self.pll = pll = ECP5PLL()
+        self.comb += pll.reset.eq(~rst_n | self.rst)
+        pll.register_clkin(clk25, 25e6)
+        pll.create_clkout(self.cd_sys, sys_clk_freq)
+
+
+def _wire_port_pads(platform) -> None:
+    """Add ``nic_eth``: PHY 1's data pins without the reset/MDIO pins PHY 0 already drives."""
+    shared = {"rst_n", "mdio", "mdc"}
+    for name, number, *items in colorlight_i5._io_v7_0:
+        if (name, number) == ("eth", 1):
+            keep = [i for i in items if not (isinstance(i, Subsignal) and i.name in shared)]
+            platform.add_extension([("nic_eth", 0, *keep)])
+            return
+    raise LookupError("litex_boards' colorlight_i5 platform has no ('eth', 1); is litex-boards the pinned version?")
+
+
+class ColorlightI5SoC(SplitnicSoC):
+    """The splitnic board SoC for the Colorlight i5 v7.0."""
+
+    def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = None) -> None:
+        platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
+        _wire_port_pads(platform)
+        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic on Colorlight i5",
+                         firmware_cpu=firmware_cpu)
+        self.crg = _CRG(platform, sys_clk_freq)
+        # Heartbeat: the LED chases once the bitstream runs and the PLL locks.
+        self.leds = LedChaser(pads=platform.request_all("user_led_n"), sys_clk_freq=sys_clk_freq)
+
+        # Host link: the board's PHYs delay TX themselves (tx_delay=0).
+        self.ethphy = LiteEthPHYRGMII(clock_pads=platform.request("eth_clocks", 0),
+                                      pads=platform.request("eth", 0), tx_delay=0)
+        self.add_host_link(self.ethphy)
+
+        # The NIC's wire: PHY 1 in its own clock domains.
+        self.nicphy = ClockDomainsRenamer({"eth_rx": "nic_rx", "eth_tx": "nic_tx"})(
+            LiteEthPHYRGMII(clock_pads=platform.request("eth_clocks", 1), pads=platform.request("nic_eth", 0),
+                            tx_delay=0, with_hw_init_reset=False))
+        self.add_nic(self.nicphy, "nic_rx", "nic_tx")
+
+
+@dataclass
+class BuildResult:
+    """What a bitstream build produced and measured."""
+    bitstream: str
+    seconds: dict[str, float]
+    utilisation: dict[str, dict[str, int]]
+    #: Clock name -> achieved and target Fmax in MHz.
+    fmax: dict[str, dict[str, float]]
+    sys_clk_hz: int
+    build_id: str
+    device: str = "LFE5U-25F-6BG381C"
+    timing_met: bool = True
+    failures: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for people: build time, utilisation, clocks."""
+        lines = [f"bitstream {self.bitstream}", f"device    {self.device}, build id {self.build_id}",
+                 "time      " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())]
+        for kind in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO", "EHXPLLL"):
+            if kind in self.utilisation:
+                u = self.utilisation[kind]
+                lines.append(f"{kind:<13} {u['used']:>6} / {u['available']:<6} ({100 * u['used'] / u['available']:.0f} %)")
+        for clock, f in sorted(self.fmax.items()):
+            verdict = "ok" if f["achieved"] >= f["constraint"] else "FAIL"
+            lines.append(f"clock {clock}: {f['achieved']:.1f} MHz achieved, {f['constraint']:.1f} MHz target ({verdict})")
+        return "\n".join(lines)
+
+
+def _run(cmd: list[str], cwd: Path, logfile: Path) -> float:
+    log.info("%s", shlex.join(cmd))
+    start = time.monotonic()
+    with logfile.open("w") as out:
+        rc = subprocess.call(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - start
+    if rc != 0:
+        tail = logfile.read_text(errors="replace").splitlines()[-15:]
+        errors = [line for line in tail if "ERROR" in line or "error" in line.lower()] or tail[-3:]
+        raise RuntimeError(f"{cmd[0]} failed (exit {rc}) after {seconds:.0f} s; see {logfile}: " + " | ".join(errors))
+    return seconds
+
+
+def _tool(name: str) -> str:
+    # The YoWASP commands live next to the venv's python.
+    path = Path(sys.executable).parent / f"yowasp-{name}"
+    return str(path) if path.exists() else f"yowasp-{name}"
+
+
+def _clock_label(net: str) -> str:
+    """A readable name for a nextpnr clock net (``crg_pll_clkout`` -> ``sys`` ...)."""
+    for pattern, label in ((r"eth_clocks1_rx|nic_rx", "nic_rx (wire PHY RX, 125 MHz)"),
+                           (r"eth_clocks0_rx|eth_rx", "eth_rx (host-link PHY RX, 125 MHz)"),
+                           (r"sys|crg|pll", "sys"), (r"clk25", "clk25")):
+        if re.search(pattern, net):
+            return label
+    return net
+
+
+def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FREQ, seed: int = SEED) -> BuildResult:
+    """Build the Colorlight i5 bitstream into ``out_dir``; raise :class:`TimingError` if timing fails.
+
+    Writes ``summary.json`` and ``summary.txt`` whatever the timing verdict,
+    so a failed build still says by how much it missed.
+    """
+    out_dir = Path(out_dir).resolve()
+    gw = out_dir / "gateware"
+    seconds: dict[str, float] = {}
+    start = time.monotonic()
+    soc = ColorlightI5SoC(out_dir, sys_clk_freq)
+    builder = Builder(soc, output_dir=str(out_dir), compile_software=False,
+                      csr_json=str(out_dir / "csr.json"), csr_csv=str(out_dir / "csr.csv"))
+    # LiteX writes the Verilog, the yosys script and the constraints; the tools run here.
+    builder.build(build_name=BITSTREAM_NAME, run=False, abc9=True)
+    seconds["litex"] = time.monotonic() - start
+
+    name = BITSTREAM_NAME
+    seconds["yosys"] = _run([_tool("yosys"), "-q", "-l", f"{name}.yosys.log", f"{name}.ys"], gw, gw / "yosys.out")
+    report = gw / f"{name}.report.json"
+    pnr = [_tool("nextpnr-ecp5"), "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
+           "--25k", "--package", "CABGA381", "--speed", "6", "--seed", str(seed), "--report", report.name,
+           # router2 untangles this congested design (80 % of the LUTs) several times faster than router1.
+           "--router", "router2",
+           "--log", f"{name}.nextpnr.log"]
+    pnr_error: RuntimeError | None = None
+    try:
+        seconds["nextpnr"] = _run(pnr, gw, gw / "nextpnr.out")
+    except RuntimeError as err:
+        # Without --timing-allow-fail nextpnr stops on a timing failure; the report says why.
+        pnr_error = err
+        seconds["nextpnr"] = time.monotonic() - start - sum(seconds.values())
+    result = _summarise(soc, gw, report, seconds, sys_clk_freq)
+    if pnr_error is not None and result.timing_met:
+        raise pnr_error
+    if result.timing_met:
+        seconds["ecppack"] = _run([_tool("ecppack"), "--compress", "--bootaddr", "0", f"{name}.config",
+                                   f"{name}.bit"], gw, gw / "ecppack.out")
+    seconds["total"] = time.monotonic() - start
+    result.seconds = {k: round(v, 1) for k, v in seconds.items()}
+    (out_dir / "summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    (out_dir / "summary.txt").write_text(result.summary() + "\n")
+    check_timing(result, out_dir / "summary.txt")
+    return result
+
+
+def check_timing(result: BuildResult, summary: Path | str = "summary.txt") -> None:
+    """Raise :class:`TimingError` unless every clock met its target."""
+    if not result.timing_met:
+        raise TimingError(f"timing not met: {'; '.join(result.failures)} (see {summary}); "
+                          "lower --sys-clk-freq or shorten the failing paths")
+
+
+def _summarise(soc, gw: Path, report: Path, seconds: dict[str, float], sys_clk_freq: int) -> BuildResult:
+    if not report.exists():
+        raise RuntimeError(f"nextpnr wrote no report {report}; see {gw / 'nextpnr.out'}")
+    data = json.loads(report.read_text())
+    fmax = {_clock_label(net): {"achieved": round(v["achieved"], 2), "constraint": round(v["constraint"], 2)}
+            for net, v in data.get("fmax", {}).items()}
+    failures = [f"{clock} {f['achieved']:.1f} MHz < {f['constraint']:.1f} MHz" for clock, f in fmax.items()
+                if f["achieved"] < f["constraint"]]
+    return BuildResult(bitstream=str(gw / f"{BITSTREAM_NAME}.bit"), seconds=seconds,
+                       utilisation=data.get("utilization", {}), fmax=fmax, sys_clk_hz=sys_clk_freq,
+                       build_id=f"{soc.nic.build_id:#010x}", timing_met=not failures, failures=failures)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make bitstream BOARD=colorlight_i5``."""
+    parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.colorlight_i5",
+                                     description="Build the splitnic bitstream for the Colorlight i5.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default %(default)s)")
+    parser.add_argument("--sys-clk-freq", type=float, default=SYS_CLK_FREQ, help="system clock in Hz")
+    parser.add_argument("--seed", type=int, default=SEED, help="nextpnr seed")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    os.environ.setdefault("YOWASP_CACHE_DIR", str(Path(__file__).resolve().parents[3] / ".cache" / "yowasp"))
+    try:
+        result = build_bitstream(args.out, int(args.sys_clk_freq), args.seed)
+    except (TimingError, RuntimeError) as err:
+        print(f"bitstream: error: {err}", file=sys.stderr)
+        summary = Path(args.out) / "summary.txt"
+        if summary.exists():
+            print(summary.read_text(), file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

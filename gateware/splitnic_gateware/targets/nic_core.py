@@ -1,0 +1,77 @@
+"""The Amaranth NIC as a LiteX (Migen) module: its Verilog, instantiated.
+
+Ref: gateware/splitnic_gateware/nic.py (contract A: ``csr`` Wishbone slave,
+``dma`` Wishbone burst master, GMII, ``irq``, one clock domain).
+
+The NIC is converted with :func:`splitnic_gateware.verilog.write_verilog` into
+the build directory and instantiated as ``splitnic_nic``; LiteX only sees a
+black box with two Wishbone interfaces.  The build id is a hash of the NIC's
+sources (``splitnic_gateware`` and ``splitnic_spec``), so ``splitnic info``
+names the gateware on the board.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from migen import ClockSignal, Instance, ResetSignal, Signal
+
+from litex.gen import LiteXModule
+from litex.soc.interconnect import wishbone
+
+from ..id_block import CSR_ADDR_WIDTH
+from ..nic import Nic
+from ..verilog import write_verilog
+
+__all__ = ["NicCore", "NIC_MODULE", "build_id"]
+
+#: Verilog module name of the converted NIC.
+NIC_MODULE = "splitnic_nic"
+
+
+def build_id() -> int:
+    """Value of the ID_BUILD this tree's gateware carries: 32 bits of a hash of its sources."""
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parents[1], Path(__file__).parents[2] / "splitnic_spec"):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0" + path.read_bytes())
+    return int.from_bytes(digest.digest()[:4], "big")
+
+
+class NicCore(LiteXModule):
+    """The NIC in the ``sys`` clock domain.
+
+    ``bus`` is the CSR slave (4 KiB window), ``dma`` the DMA master (a LiteX
+    Wishbone master with incrementing bursts), ``gmii_*`` the wire side in
+    ``sys``: a :mod:`.gmii_bridge` carries it to a PHY's own clocks.
+    """
+
+    def __init__(self, platform, out_dir: Path, clock_hz: int) -> None:
+        self.bus = wishbone.Interface(data_width=32, address_width=32, addressing="word")
+        self.dma = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
+        self.gmii_rx_d, self.gmii_rx_dv, self.gmii_rx_er = Signal(8), Signal(), Signal()
+        self.gmii_tx_d, self.gmii_tx_en, self.gmii_tx_er = Signal(8), Signal(), Signal()
+        self.irq = Signal()
+
+        self.build_id = build_id()
+        path = write_verilog(Nic(build_id=self.build_id, clock_hz=clock_hz), NIC_MODULE, out_dir)
+        platform.add_source(str(path))
+
+        csr, dma = self.bus, self.dma
+        self.specials += Instance(NIC_MODULE,
+            i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"),
+            # CSR slave: the SoC decoder selects the window, the NIC decodes the offset.
+            i_csr__adr=csr.adr[:CSR_ADDR_WIDTH], i_csr__dat_w=csr.dat_w, o_csr__dat_r=csr.dat_r,
+            i_csr__sel=csr.sel, i_csr__cyc=csr.cyc, i_csr__stb=csr.stb, i_csr__we=csr.we,
+            o_csr__ack=csr.ack,
+            # DMA master: 30-bit word addresses, i.e. the whole 32-bit byte space of the SoC bus.
+            o_dma__adr=dma.adr, o_dma__dat_w=dma.dat_w, i_dma__dat_r=dma.dat_r, o_dma__sel=dma.sel,
+            o_dma__cyc=dma.cyc, o_dma__stb=dma.stb, o_dma__we=dma.we, i_dma__ack=dma.ack,
+            o_dma__cti=dma.cti, o_dma__bte=dma.bte,
+            i_gmii_rx_d=self.gmii_rx_d, i_gmii_rx_dv=self.gmii_rx_dv, i_gmii_rx_er=self.gmii_rx_er,
+            o_gmii_tx_d=self.gmii_tx_d, o_gmii_tx_en=self.gmii_tx_en, o_gmii_tx_er=self.gmii_tx_er,
+            o_irq=self.irq,
+        )
+        # The NIC never signals a bus error.
+        self.comb += csr.err.eq(0)

@@ -1,0 +1,40 @@
+"""The Colorlight i5 SoC elaborates: LiteX writes its Verilog and constraints (no place and route).
+
+The full build (yosys, nextpnr, ecppack) is ``make bitstream BOARD=colorlight_i5``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from litex.soc.integration.builder import Builder
+
+from splitnic_gateware.targets import address_map as amap
+from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, ColorlightI5SoC
+from splitnic_gateware.targets.nic_core import NIC_MODULE
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_board_soc_writes_verilog_and_constraints() -> None:
+    out = REPO / "build" / "test-board-soc"   # inside the repo, like the real build
+    soc = ColorlightI5SoC(out)
+    Builder(soc, output_dir=str(out), compile_software=False).build(build_name=BITSTREAM_NAME, run=False)
+    gw = out / "gateware"
+    top = (gw / f"{BITSTREAM_NAME}.v").read_text()
+    assert re.search(rf"^{NIC_MODULE} \w+\s*\(", top, re.M), "the NIC core is not instantiated"
+    nic_v = (out / "nic" / f"{NIC_MODULE}.v").read_text()
+    assert f"module {NIC_MODULE}(" in nic_v
+    # Both PHYs are pinned, each pin once (the PHYs share reset and MDIO pins; only PHY 0 drives them).
+    lpf = (gw / f"{BITSTREAM_NAME}.lpf").read_text()
+    sites = Counter(re.findall(r'LOCATE COMP "[^"]+" SITE "(\w+)"', lpf))
+    assert sites and max(sites.values()) == 1, [s for s, n in sites.items() if n > 1]
+    for pin in ("H2", "L19", "P4", "P5", "N5"):        # RX clocks of both PHYs, shared reset and MDIO
+        assert sites[pin] == 1, pin
+    # The bus map the driver relies on.
+    regions = soc.bus.regions
+    assert (regions["nic_csr"].origin, regions["nic_csr"].size) == (amap.NIC_CSR_BASE, amap.NIC_CSR_SIZE)
+    assert (regions["nic_dma"].origin, regions["nic_dma"].size) == (amap.DMA_RAM_BASE, amap.DMA_RAM_SIZE)
+    assert "nic_dma" in soc.bus.masters and "etherbone" in soc.bus.masters
