@@ -15,6 +15,10 @@ is **not zero-copy**: the driver works on a local copy, and
 :meth:`EtherboneDma.sync_for_device` / :meth:`EtherboneDma.sync_for_cpu` move
 bytes between the copy and the board, like Linux's ``dma_sync_single_for_*``.
 
+The board answers to the UDP port it listens on (1234), not to the
+request's source port, so the client owns that port on this machine: one
+Etherbone client per host address at a time.
+
 Writes are posted (Etherbone does not answer them) and the board handles
 datagrams in order, so a later read observes every earlier write.  Reads are
 pipelined: up to :data:`WINDOW` records are in flight, each tagged by its
@@ -80,14 +84,29 @@ class EtherboneClient:
 
     def __init__(self, host: str, port: int = amap.ETHERBONE_UDP_PORT, timeout: float = TIMEOUT) -> None:
         self.where = f"etherbone:{host}:{port}"
+        self.host = host
         self.timeout = timeout
+        # LiteX's Etherbone answers to the port it listens on, not to the request's
+        # source port: the socket must own that port number on the address that
+        # routes to the board.
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect((host, port))
+            local_ip = probe.getsockname()[0]
+        except OSError as err:
+            raise SplitnicError(f"{self.where}: cannot reach the board ({err.strerror or err}); "
+                                "check the host-link cable and this machine's address (see docs/hardware.md)") from None
+        finally:
+            probe.close()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            self._sock.bind((local_ip, port))
             self._sock.connect((host, port))
         except OSError as err:
             self._sock.close()
-            raise SplitnicError(f"{self.where}: cannot reach the board ({err.strerror or err}); "
-                                "check the host-link cable and this machine's address (see docs/hardware.md)") from None
+            raise SplitnicError(f"{self.where}: cannot take UDP port {port} on {local_ip} for the answers "
+                                f"({err.strerror or err}); another Etherbone client (splitnic, litex_server) "
+                                "is attached: close it") from None
         self._tag = 0
         #: Datagrams sent and received, for figures and tests.
         self.sent = self.received = 0
@@ -160,7 +179,7 @@ class EtherboneClient:
                         raise SplitnicError(
                             f"{self.where}: no answer within {self.timeout:g} s ({TRIES} tries); is the board "
                             "powered and flashed (`splitnic flash`), its host-link port (PHY 0) cabled to this "
-                            f"machine, and {amap.BOARD_IP} routed through that port? (docs/hardware.md)")
+                            f"machine, and {self.host} routed through that port? (docs/hardware.md)")
                     tries[i] += 1
                     log.debug("%s: read of %d words timed out, sending it again", self.where, len(chunks[i]))
                     pending[self._issue(chunks[i])] = i

@@ -20,8 +20,16 @@ from litex.tools.remote.etherbone import EtherbonePacket, EtherboneRecord, Ether
 from splitnic_gateware.targets.address_map import MAX_BURST_WORDS
 
 
+#: A loopback address of its own, so that client and model can both own the port number.
+ADDRESS = "127.0.0.2"
+
+
 class EtherboneModel:
-    """Serve ``memory`` (byte address -> 32-bit word) on a UDP port of 127.0.0.1."""
+    """Serve ``memory`` (byte address -> 32-bit word) on a UDP port of :data:`ADDRESS`.
+
+    Like LiteX's core it answers to the port it listens on, not to the
+    request's source port; the client (on 127.0.0.1) binds the same number.
+    """
 
     def __init__(self) -> None:
         self.memory: dict[int, int] = {}
@@ -29,7 +37,7 @@ class EtherboneModel:
         self.oversized = 0
         self.drop_next = 0                         # datagrams to ignore, to provoke retries
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind((ADDRESS, 0))
         self.port = self._sock.getsockname()[1]
         self._sock.settimeout(0.05)                # so that the thread notices a stop
         self._stop = False
@@ -75,4 +83,4 @@ class EtherboneModel:
                     rec.writes = EtherboneWrites(base_addr=ret_addr, datas=values)
                     answer.records = [rec]
                     answer.encode()
-                    self._sock.sendto(bytes(answer.bytes), peer)
+                    self._sock.sendto(bytes(answer.bytes), (peer[0], self.port))

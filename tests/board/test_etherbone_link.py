@@ -12,7 +12,7 @@ from splitnic.errors import SplitnicError
 from splitnic.link_etherbone import EtherboneBus, EtherboneClient, EtherboneDma, parse_target
 from splitnic_gateware.targets import address_map as amap
 
-from .etherbone_model import EtherboneModel
+from .etherbone_model import ADDRESS, EtherboneModel
 
 
 def test_reads_decode_with_litex() -> None:
@@ -55,7 +55,7 @@ def test_records_longer_than_the_core_accepts_are_refused() -> None:
 
 def test_bursts_are_split_to_16_words_and_read_back() -> None:
     with EtherboneModel() as model:
-        client = EtherboneClient("127.0.0.1", model.port)
+        client = EtherboneClient(ADDRESS, model.port)
         values = list(range(1000, 1000 + 100))
         client.write(0x4000_0000, values)
         assert client.read(list(range(0x4000_0000, 0x4000_0000 + 400, 4))) == values
@@ -68,7 +68,7 @@ def test_bursts_are_split_to_16_words_and_read_back() -> None:
 def test_lost_datagrams_are_read_again() -> None:
     with EtherboneModel() as model:
         model.memory[amap.NIC_CSR_BASE] = 0x534E4943
-        client = EtherboneClient("127.0.0.1", model.port, timeout=0.2)
+        client = EtherboneClient(ADDRESS, model.port, timeout=0.2)
         model.drop_next = 1
         assert EtherboneBus(client).read32(0) == 0x534E4943
         client.close()
@@ -76,19 +76,20 @@ def test_lost_datagrams_are_read_again() -> None:
 
 def test_no_answer_is_a_one_line_error_that_says_what_to_check() -> None:
     quiet = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    quiet.bind(("127.0.0.1", 0))       # a port that receives and never answers
+    quiet.bind((ADDRESS, 0))           # a port that receives and never answers
     try:
-        client = EtherboneClient("127.0.0.1", quiet.getsockname()[1], timeout=0.1)
+        client = EtherboneClient(ADDRESS, quiet.getsockname()[1], timeout=0.1)
         with pytest.raises(SplitnicError, match=r"no answer within 0.1 s \(3 tries\).*splitnic flash") as err:
             client.read([0])
-        assert "\n" not in str(err.value)
+        assert "\n" not in str(err.value) and ADDRESS in str(err.value)
+        client.close()
     finally:
         quiet.close()
 
 
 def test_dma_copy_moves_whole_words_both_ways() -> None:
     with EtherboneModel() as model:
-        client = EtherboneClient("127.0.0.1", model.port)
+        client = EtherboneClient(ADDRESS, model.port)
         dma = EtherboneDma(client)
         region = dma.alloc(256)
         client.read([region.device_addr])            # writes are posted: a read orders after them

@@ -1,0 +1,195 @@
+"""The board SoC on LiteX's Verilator simulator, its Etherbone host link on a TAP interface.
+
+Ref: :mod:`.soc` (the design, shared with :mod:`.colorlight_i5`);
+litex/build/sim/core/modules/ethernet (LiteX's TAP bridge, which feeds a
+LiteEth PHY model byte by byte).
+
+What differs from the board is only what a simulator cannot have: the clock
+comes from the simulator, the host-link PHY is LiteEth's model PHY whose
+frames go to and come from the TAP interface :data:`TAP`, and the NIC's wire
+port has a loopback plug (what the NIC transmits comes back to it through both
+GMII bridges).  The host side of the TAP gets :data:`HOST_IP`; the SoC answers
+Etherbone at :data:`SOC_IP` -- its own subnet, so that it cannot clash with
+a board on 192.168.1.0/24.
+
+:class:`SimSoCProcess` builds the simulator once (``.cache/sim/board-soc``)
+and runs it; ``splitnic --link etherbone:172.31.250.50`` then talks to it
+exactly as to the board.  LiteX's TAP bridge needs root (it creates the TAP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from migen.genlib.io import CRG
+
+from litex.build.generic_platform import Pins, Subsignal
+from litex.build.sim import SimPlatform
+from litex.build.sim.config import SimConfig
+from litex.gen import LiteXModule
+from litex.soc.integration.builder import Builder
+from litex.soc.interconnect import stream
+from liteeth.common import eth_phy_description
+from liteeth.phy.model import LiteEthPHYModel
+
+from .soc import SplitnicSoC
+
+__all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "TAP", "HOST_IP", "SOC_IP", "SIM_SYS_CLK_FREQ"]
+
+log = logging.getLogger(__name__)
+
+TAP = "snebtap0"
+HOST_IP = "172.31.250.1"
+SOC_IP = "172.31.250.50"
+#: The simulated clock's nominal frequency: what CLOCK_HZ reports and LiteEth's timers count in.
+SIM_SYS_CLK_FREQ = 1_000_000
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_DIR = REPO / ".cache" / "sim" / "board-soc"
+
+_IO = [
+    ("sys_clk", 0, Pins(1)),
+    ("sys_rst", 0, Pins(1)),
+    # The pads LiteX's "ethernet" sim module drives (a byte stream each way).
+    ("eth", 0,
+        Subsignal("source_valid", Pins(1)), Subsignal("source_ready", Pins(1)), Subsignal("source_data", Pins(8)),
+        Subsignal("sink_valid", Pins(1)), Subsignal("sink_ready", Pins(1)), Subsignal("sink_data", Pins(8))),
+]
+
+
+class LoopbackPlug(LiteXModule):
+    """A PHY stand-in whose transmit side is wired to its receive side (a loopback plug in ``sys``)."""
+
+    def __init__(self) -> None:
+        self.sink = stream.Endpoint(eth_phy_description(8))
+        self.source = stream.Endpoint(eth_phy_description(8))
+        self.comb += self.sink.ready.eq(1)
+        self.sync += [self.source.valid.eq(self.sink.valid), self.source.data.eq(self.sink.data),
+                      self.source.last.eq(self.sink.valid & self.sink.last)]
+
+
+class SimBoardSoC(SplitnicSoC):
+    """:class:`~.soc.SplitnicSoC` with the simulator's clock, a model host-link PHY and a looped wire."""
+
+    def __init__(self, out_dir: Path, sys_clk_freq: int = SIM_SYS_CLK_FREQ) -> None:
+        platform = SimPlatform("SIM", list(_IO))
+        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic simulated board SoC")
+        self.crg = CRG(platform.request("sys_clk"))
+        self.ethphy = LiteEthPHYModel(platform.request("eth", 0))
+        self.add_host_link(self.ethphy, ip_address=SOC_IP)
+        self.wire = LoopbackPlug()
+        self.add_nic(self.wire, "sys", "sys")
+
+
+def _sim_config() -> SimConfig:
+    config = SimConfig()
+    config.add_clocker("sys_clk", freq_hz=SIM_SYS_CLK_FREQ)
+    config.add_module("ethernet", "eth", args={"interface": TAP, "ip": HOST_IP})
+    return config
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parents[1], Path(__file__).parents[2] / "splitnic_spec"):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
+    """Build the simulator into ``out_dir`` unless it is up to date; the path of its gateware folder."""
+    out_dir = Path(out_dir).resolve()
+    gw = out_dir / "gateware"
+    stamp = out_dir / "built-from"
+    exe = gw / "obj_dir" / "Vsim"
+    if exe.exists() and stamp.exists() and stamp.read_text() == _sources_hash():
+        return gw
+    soc = SimBoardSoC(out_dir)
+    builder = Builder(soc, output_dir=str(out_dir), compile_software=False)
+    # LiteX writes the Verilog, the C++ harness and the build script; the compile runs here.
+    builder.build(sim_config=_sim_config(), run=False, jobs=jobs, opt_level="O1", interactive=False)
+    start = time.monotonic()
+    with (gw / "verilator.log").open("w") as out:
+        rc = subprocess.call(["bash", "build_sim.sh"], cwd=gw, stdout=out, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    if rc != 0 or not exe.exists():
+        tail = (gw / "verilator.log").read_text(errors="replace").splitlines()[-8:]
+        raise RuntimeError(f"building the simulated SoC failed (exit {rc}); see {gw / 'verilator.log'}: "
+                           + " | ".join(tail))
+    log.info("simulated SoC built in %.0f s", time.monotonic() - start)
+    stamp.write_text(_sources_hash())
+    return gw
+
+
+class SimSoCProcess:
+    """The simulated board SoC, running: ``with SimSoCProcess() as soc: ... soc.link ...``."""
+
+    def __init__(self, out_dir: Path = DEFAULT_DIR) -> None:
+        self.out_dir = Path(out_dir)
+        self.link = f"etherbone:{SOC_IP}"
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "SimSoCProcess":
+        """Build if needed, start the simulator and wait until its TAP interface is up."""
+        if os.geteuid() != 0:
+            raise PermissionError("the simulated SoC's TAP interface needs root (LiteX's ethernet sim module)")
+        gw = build_sim(self.out_dir)
+        self._log = (gw / "sim.log").open("w")
+        self._proc = subprocess.Popen(["obj_dir/Vsim"], cwd=gw, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not Path(f"/sys/class/net/{TAP}").exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the simulated SoC did not bring up {TAP}; see {gw / 'sim.log'}")
+            time.sleep(0.1)
+        log.info("simulated SoC running (pid %d), Etherbone at %s via %s", self._proc.pid, SOC_IP, TAP)
+        return self
+
+    def close(self) -> None:
+        """Stop the simulator (its TAP interface goes with it)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> "SimSoCProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build (and with ``--run``, run) the simulated board SoC."""
+    parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.sim", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_DIR, help="build directory (default %(default)s)")
+    parser.add_argument("--run", action="store_true", help="run it until interrupted (as root)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    if not args.run:
+        print(build_sim(args.out))
+        return 0
+    with SimSoCProcess(args.out) as soc:
+        print(f"simulated SoC up: splitnic info --link {soc.link}", flush=True)
+        try:
+            soc._proc.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
