@@ -5,10 +5,14 @@ Completion and PHASE).
 
 ``rx_burst`` harvests completions (C: ``snic_harvest``) and returns
 :class:`~splitnic.packet.Packet` views into the buffers.  A released buffer
-returns to the free stack and is re-posted, in a batch with one TAIL write,
-at the start of the next ``rx_burst`` (C: ``snic_refill``).  A queue has
-twice as many buffers as ring entries by default, so the application can
-hold a ring's worth of packets while the ring stays full.
+returns to the free stack and is re-posted in a batch with one TAIL write
+(C: ``snic_refill``): at once by :meth:`RxQueue.release`, which takes a batch
+anyway, and at the start of the next ``rx_burst`` after single
+``Packet.release()`` calls.  Re-posting a batch at once matters when the
+application transmits before it polls again: frames that arrive meanwhile
+find buffers instead of being dropped.  A queue has twice as many buffers as
+ring entries by default, so the application can hold a ring's worth of
+packets while the ring stays full.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ class RxQueue:
         self.lent -= 1
 
     def release(self, packets: Iterable[Packet]) -> None:
-        """Give many packets' buffers back at once (cheaper than one by one)."""
+        """Give many packets' buffers back at once and re-post them (cheaper than one by one)."""
         cookies = []
         for p in packets:
             if p._queue is self:
@@ -95,6 +99,7 @@ class RxQueue:
             if rc:
                 raise RuntimeError(f"RXQ{self.index}: buffer {cookies[-rc - 1]} was not lent out (released twice?)")
             self.lent -= len(cookies)
+            self._refill()
 
     def check(self) -> dict[str, int]:
         """Verify the buffer books (free + posted + lent = all, each buffer once); returns the counts."""

@@ -86,6 +86,21 @@ def test_released_buffers_are_reposted_and_never_leak(any_nic) -> None:
     txq.check()
 
 
+def test_a_batch_release_reposts_at_once_and_single_releases_at_the_next_burst(any_nic) -> None:
+    """So frames arriving before the application polls again find buffers (no drops)."""
+    any_nic.set_loopback(True)
+    # No spare buffers: every buffer is either posted or lent, so the counts below are exact.
+    rxq, txq = any_nic.rx_queue(0, ring_log2=4, nbufs=16), any_nic.tx_queue(0, ring_log2=4)
+    entries = rxq.check()["posted"]
+    got = receive(rxq, txq.tx_burst([frame(size=64)] * 10), timeout=30)
+    assert len(got) == 10 and rxq.check()["posted"] == entries - 10
+    got[0].release()
+    assert rxq.check()["posted"] == entries - 10          # single release: posted on the next burst
+    rxq.release(got[1:])
+    assert rxq.check()["posted"] == entries                # batch: at once, the single one with it
+    assert rxq.rx_burst() == [] and rxq.check()["lent"] == 0
+
+
 def test_double_release_is_harmless_and_stranger_cookies_are_refused(any_nic) -> None:
     rxq, txq = _loopback(any_nic)
     txq.tx_burst([frame(size=64)])
