@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-LINK_HELP = "the NIC: sim:/path/to/socket (from `splitnic sim`) or mmio:/path/to/file"
+from ..link import KINDS
+
+#: --link help for every command that attaches a NIC (the forms come from splitnic.link).
+LINK_HELP = "the NIC: " + "; ".join(KINDS.values())
 
 
 def _run(args: argparse.Namespace) -> int:
