@@ -21,12 +21,14 @@ from splitnic_gateware.targets.sim import SOC_IP, SimSoCProcess
 #: Seconds each link figure is measured for.
 SECONDS = 5.0
 BURST_BYTES = 4096
+#: Seconds nextpnr may take before the bench reports the build as failed and goes on.
+PNR_TIMEOUT = 1800
 
 
 def _bitstream() -> dict:
     start = time.monotonic()
     try:
-        result = build_bitstream(DEFAULT_OUT)
+        result = build_bitstream(DEFAULT_OUT, pnr_timeout=PNR_TIMEOUT)
     except (RuntimeError, OSError) as err:  # TimingError is a RuntimeError: report it, keep the link figures
         return {"error": str(err), "seconds": round(time.monotonic() - start)}
     util = {kind: {"used": u["used"], "available": u["available"]}

@@ -134,11 +134,14 @@ class BuildResult:
         return "\n".join(lines)
 
 
-def _run(cmd: list[str], cwd: Path, logfile: Path) -> float:
+def _run(cmd: list[str], cwd: Path, logfile: Path, timeout: float | None = None) -> float:
     log.info("%s", shlex.join(cmd))
     start = time.monotonic()
     with logfile.open("w") as out:
-        rc = subprocess.call(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            rc = subprocess.call(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{Path(cmd[0]).name} did not finish within {timeout:.0f} s; see {logfile}") from None
     seconds = time.monotonic() - start
     if rc != 0:
         tail = logfile.read_text(errors="replace").splitlines()[-15:]
@@ -163,8 +166,11 @@ def _clock_label(net: str) -> str:
     return net
 
 
-def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FREQ, seed: int = SEED) -> BuildResult:
+def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FREQ, seed: int = SEED,
+                    pnr_timeout: float | None = None) -> BuildResult:
     """Build the Colorlight i5 bitstream into ``out_dir``; raise :class:`TimingError` if timing fails.
+
+    ``pnr_timeout`` bounds nextpnr's run in seconds (None: no bound).
 
     Writes ``summary.json`` and ``summary.txt`` whatever the timing verdict,
     so a failed build still says by how much it missed.
@@ -189,9 +195,12 @@ def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FRE
            "--router", "router2",
            "--log", f"{name}.nextpnr.log"]
     pnr_error: RuntimeError | None = None
+    report.unlink(missing_ok=True)  # a report left by an earlier run must not pass for this one
     try:
-        seconds["nextpnr"] = _run(pnr, gw, gw / "nextpnr.out")
+        seconds["nextpnr"] = _run(pnr, gw, gw / "nextpnr.out", pnr_timeout)
     except RuntimeError as err:
+        if not report.exists():
+            raise
         # Without --timing-allow-fail nextpnr stops on a timing failure; the report says why.
         pnr_error = err
         seconds["nextpnr"] = time.monotonic() - start - sum(seconds.values())
