@@ -20,11 +20,14 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import SplitnicError
 from ..tunnel import KINDS, KernelTunnel, format_mac, open_tunnel, parse_mac
 from ..tunnel_pump import FramePort, TunnelPump
+
+if TYPE_CHECKING:
+    from ..nic import Nic
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class Uplink:
     link_up: Callable[[], bool]
     close: Callable[[], None]
     description: str
-    nic: object = None              #: the splitnic.nic.Nic behind it (None for packet:IFNAME)
+    nic: "Nic | None" = None        #: the NIC behind it (None for packet:IFNAME)
 
 
 def _packet_uplink(ifname: str) -> Uplink:
