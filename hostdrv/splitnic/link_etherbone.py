@@ -264,7 +264,10 @@ class EtherboneDma(DmaAllocator):
 
     Regions are carved out of the local copy; their device addresses are the
     block RAM's bus addresses.  A newly allocated region is zeroed on the
-    board as well, so both copies start equal.
+    board as well, so both copies start equal.  ``sync_for_device`` /
+    ``sync_for_cpu`` (contract: :mod:`splitnic.dma`) take ``device_addr,
+    size``, or for convenience ``region[, offset[, length]]`` (default: the
+    whole region).
     """
 
     def __init__(self, client: EtherboneClient, base: int = amap.DMA_RAM_BASE, size: int = amap.DMA_RAM_SIZE) -> None:
@@ -278,28 +281,50 @@ class EtherboneDma(DmaAllocator):
         self.sync_for_device(region)
         return region
 
-    def _span(self, region: DmaRegion, offset: int, length: int | None) -> tuple[int, int, memoryview]:
-        length = region.size - offset if length is None else length
-        if offset < 0 or length < 0 or offset + length > region.size:
-            raise ValueError(f"span {offset}+{length} is outside the {region.size}-byte region at "
-                             f"{region.device_addr:#x}")
+    @staticmethod
+    def _span(where: int | DmaRegion, size: int | None, length: int | None) -> tuple[int, int]:
+        if not isinstance(where, DmaRegion):
+            if size is None or length is not None:
+                raise TypeError("sync_for_*(device_addr, size) or sync_for_*(region[, offset[, length]])")
+            return where, size
+        offset = size or 0
+        length = where.size - offset if length is None else length
+        if offset < 0 or length < 0 or offset + length > where.size:
+            raise ValueError(f"span {offset}+{length} is outside the {where.size}-byte region at "
+                             f"{where.device_addr:#x}")
+        return where.device_addr + offset, length
+
+    def sync_for_device(self, where: int | DmaRegion, size: int | None = None,  # type: ignore[override]
+                        length: int | None = None) -> None:
+        """Copy a span (``device_addr, size`` or ``region[, offset[, length]]``) from the local copy to the board."""
+        super().sync_for_device(*self._span(where, size, length))
+
+    def sync_for_cpu(self, where: int | DmaRegion, size: int | None = None,  # type: ignore[override]
+                     length: int | None = None) -> None:
+        """Copy a span (``device_addr, size`` or ``region[, offset[, length]]``) from the board to the local copy."""
+        super().sync_for_cpu(*self._span(where, size, length))
+
+    def _words(self, device_addr: int, size: int) -> tuple[int, int, memoryview]:
         # Whole words: the block RAM is 32 bits wide and Etherbone moves words.
-        start = (region.device_addr + offset) & ~3
-        end = (region.device_addr + offset + length + 3) & ~3
+        start = device_addr & ~3
+        end = min((device_addr + size + 3) & ~3, self.region.device_addr + self.region.size)
         base = self.region.device_addr
         return start, end, self.region.view[start - base:end - base]
 
-    def sync_for_device(self, region: DmaRegion, offset: int = 0, length: int | None = None) -> None:
-        """Copy ``length`` bytes at ``offset`` of ``region`` from the local copy to the board."""
-        start, end, view = self._span(region, offset, length)
+    def _to_device(self, device_addr: int, size: int) -> None:
+        start, end, view = self._words(device_addr, size)
         if end > start:
             self.client.write(start, struct.unpack(f"<{(end - start) // 4}I", view))
 
-    def sync_for_cpu(self, region: DmaRegion, offset: int = 0, length: int | None = None) -> None:
-        """Copy ``length`` bytes at ``offset`` of ``region`` from the board to the local copy."""
-        start, end, view = self._span(region, offset, length)
+    def _to_cpu(self, device_addr: int, size: int) -> None:
+        start, end, view = self._words(device_addr, size)
         if end > start:
-            words = self.client.read(list(range(start, end, 4)))
+            # Read the words last to first: the NIC writes a completion in ascending
+            # address order with PHASE in its last word, so once a read sees PHASE
+            # new, the words read after it (the lower ones) are new too.  Reading
+            # upwards could pair an old cookie with a new PHASE.
+            words = self.client.read(list(range(end - 4, start - 4, -4)))
+            words.reverse()
             view[:] = struct.pack(f"<{len(words)}I", *words)
 
     def close(self) -> None:

@@ -7,6 +7,14 @@ Shared by :class:`splitnic.rx_queue.RxQueue` and
 :class:`splitnic.tx_queue.TxQueue`: allocation, set-up order (disable, reset,
 zero the completion ring, program DESC/CPL/SIZE, enable), the accounting
 check, and tear-down.  The per-packet work is in ``_hotpath.c``.
+
+On a link that is not zero-copy (etherbone) the ring also syncs DMA memory
+(contract: :mod:`splitnic.dma`): :meth:`Ring.program` and
+:meth:`Ring.doorbell` push what the CPU wrote before the register write
+that hands it to the NIC, :meth:`Ring.sync_completions` and
+:meth:`Ring.sync_buffer_for_cpu` pull what the NIC wrote before the CPU
+reads it.  Whether to is decided once, here: on zero-copy links
+``doorbell`` is the plain one and the queues never call the others.
 """
 
 from __future__ import annotations
@@ -15,14 +23,16 @@ import logging
 import struct
 import time
 from collections import Counter
+from typing import Callable
 
 from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, constant
 
 from ._cffi import ffi, lib
+from .dma import DmaRegion
 from .errors import SplitnicError
 from .link import Link
 
-__all__ = ["Ring", "BufferAccountingError", "wait_strobe"]
+__all__ = ["Ring", "BufferAccountingError", "wait_strobe", "fit_sizes"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +41,44 @@ _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
 _INDEX_MASK = (1 << constant("INDEX_BITS")) - 1
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
+_ADDR_AT, _LENGTH_AT = DESCRIPTOR.offset_of("addr"), DESCRIPTOR.offset_of("length")
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
 #: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
 BUFFER_STRIDE_ALIGN = 64
 #: Seconds a strobe (CTRL.RESET, queue RESET) may take to read back 0.
 STROBE_TIMEOUT = 5.0
+
+
+def fit_sizes(link: Link, name: str, ring_log2: int, buf_size: int, nbufs: int) -> tuple[int, int]:
+    """``(ring_log2, nbufs)`` for a queue that asked for the default buffers: as asked if that fits.
+
+    On small DMA memory (the board's 32 KiB block RAM) the default does not
+    fit; then the queue takes at most half of the largest free piece, so the
+    other direction's queue fits too, with the largest ring (down to
+    RING_LOG2_MIN) and as many buffers as that leaves.  Raises a one-line
+    :class:`~splitnic.errors.SplitnicError` when not even one buffer fits.
+    """
+    largest = getattr(link.dma, "largest_free", None)
+    stride = -(-buf_size // BUFFER_STRIDE_ALIGN) * BUFFER_STRIDE_ALIGN
+    slack = 3 * max(_RING_ALIGN, BUFFER_STRIDE_ALIGN)   # alignment padding of the three allocations
+
+    def need(log2: int, n: int) -> int:
+        return (2 << log2) * DESCRIPTOR.size + n * stride + slack   # DESCRIPTOR.size == COMPLETION.size
+
+    if largest is None or not _LOG2_MIN <= ring_log2 <= _LOG2_MAX or need(ring_log2, nbufs) <= largest:
+        return ring_log2, nbufs   # fits (or is invalid: Ring says why)
+    budget = largest // 2
+    log2 = ring_log2
+    while log2 > _LOG2_MIN and need(log2, min(nbufs, 1 << log2)) > budget:
+        log2 -= 1
+    fitted = min(nbufs, (budget - need(log2, 0)) // stride)
+    if fitted < 1:
+        raise SplitnicError(f"{name}: DMA memory too small for a queue of {buf_size}-byte buffers: "
+                            f"{largest} bytes free in one piece, a queue may take half and needs at least "
+                            f"{need(_LOG2_MIN, 1)}; use smaller buffers or close other queues")
+    log.info("%s: %d bytes of DMA memory free: ring of %d entries and %d buffers instead of %d and %d",
+             name, largest, 1 << log2, fitted, 1 << ring_log2, nbufs)
+    return log2, fitted
 
 
 class BufferAccountingError(RuntimeError):
@@ -74,9 +117,18 @@ class Ring:
         self.stride = -(-buf_size // BUFFER_STRIDE_ALIGN) * BUFFER_STRIDE_ALIGN
         self.nbufs = nbufs
         dma = link.dma
-        self.desc = dma.alloc(self.entries * DESCRIPTOR.size, _RING_ALIGN)
-        self.cpl = dma.alloc(self.entries * COMPLETION.size, _RING_ALIGN)
-        self.bufs = dma.alloc(nbufs * self.stride, BUFFER_STRIDE_ALIGN)
+        got: list[DmaRegion] = []
+        try:
+            for size, align in ((self.entries * DESCRIPTOR.size, _RING_ALIGN),
+                                (self.entries * COMPLETION.size, _RING_ALIGN),
+                                (nbufs * self.stride, BUFFER_STRIDE_ALIGN)):
+                got.append(dma.alloc(size, align))
+        except SplitnicError:
+            # Small DMA memory (the board's) runs out for real: give back what this ring took.
+            for region in got:
+                dma.free(region)
+            raise
+        self.desc, self.cpl, self.bufs = got
         c = ffi.new("struct snic_queue *")
         self._keep = [ffi.from_buffer(r.view) for r in (self.desc, self.cpl, self.bufs)]
         self._free_stack = ffi.new("uint32_t[]", nbufs)
@@ -86,11 +138,17 @@ class Ring:
         c.buf_stride, c.buf_size, c.log2, c.nbufs = self.stride, buf_size, ring_log2, nbufs
         c.is_tx = int(array == "TXQ")
         c.free_stack, c.state = self._free_stack, self._state
-        pointer = getattr(self.bus, "register_pointer", None)
+        #: The views are a copy of the NIC's memory: sync around every hand-over.
+        self.copying = not link.zero_copy
+        # A copying link must sync descriptors before TAIL, so C may not ring it.
+        pointer = None if self.copying else getattr(self.bus, "register_pointer", None)
         c.tail_reg = pointer(self.regs.offset(index, "TAIL")) if pointer else ffi.NULL
         self.doorbell_in_c = bool(pointer)
         lib.snic_queue_init(c)
         self.c = c
+        self._synced_tail = 0    # descriptors below this index are on the NIC's side (copying links)
+        if self.copying:
+            self.doorbell = self._doorbell_copying  # type: ignore[method-assign]
         self.open = True
 
     def reg(self, name: str) -> int:
@@ -106,6 +164,13 @@ class Ring:
         wait_strobe(bus, self.reg("CTRL"), ctrl.field("RESET").mask, f"{self.name} reset")
         self.cpl.view[:] = bytes(self.cpl.size)
         lib.snic_queue_init(self.c)
+        self._synced_tail = 0
+        if self.copying:
+            # The NIC must find the zeroed completions (PHASE 0) and the descriptors
+            # as the CPU left them before the queue is enabled.
+            dma = self.link.dma
+            dma.sync_for_device(self.cpl.device_addr, self.cpl.size)
+            dma.sync_for_device(self.desc.device_addr, self.desc.size)
         bus.write32(self.reg("DESC_LO"), self.desc.device_addr & 0xFFFFFFFF)
         bus.write32(self.reg("DESC_HI"), self.desc.device_addr >> 32)
         bus.write32(self.reg("CPL_LO"), self.cpl.device_addr & 0xFFFFFFFF)
@@ -119,6 +184,46 @@ class Ring:
         """Write TAIL through the bus (when the C hot path could not)."""
         if not self.doorbell_in_c:
             self.bus.write32(self.reg("TAIL"), self.c.tail & _INDEX_MASK)
+
+    def _doorbell_copying(self) -> None:
+        # Everything posted since the last TAIL write goes to the NIC first: the
+        # descriptors, and for TX the frame bytes they point at.
+        c = self.c
+        first, count = self._synced_tail, (c.tail - self._synced_tail) & 0xFFFFFFFF
+        if count:
+            dma = self.link.dma
+            if c.is_tx:
+                view, mask = self.desc.view, self.entries - 1
+                for i in range(first, first + count):
+                    at = (i & mask) * DESCRIPTOR.size
+                    addr, = struct.unpack_from("<Q", view, at + _ADDR_AT)
+                    length, = struct.unpack_from("<H", view, at + _LENGTH_AT)
+                    dma.sync_for_device(addr, length)
+            self._sync_entries(self.desc, DESCRIPTOR.size, first, count, dma.sync_for_device)
+            self._synced_tail = c.tail
+        self.bus.write32(self.reg("TAIL"), c.tail & _INDEX_MASK)
+
+    def sync_completions(self, most: int | None = None) -> None:
+        """Copying links: fetch the completion entries that can be new (at most ``most``) before harvesting."""
+        c = self.c
+        count = (c.tail - c.next_cpl) & 0xFFFFFFFF
+        if most is not None:
+            count = min(count, most)
+        if count:
+            self._sync_entries(self.cpl, COMPLETION.size, c.next_cpl, count, self.link.dma.sync_for_cpu)
+
+    def sync_buffer_for_cpu(self, cookie: int, length: int) -> None:
+        """Copying links: fetch the ``length`` received bytes of buffer ``cookie`` before handing them out."""
+        self.link.dma.sync_for_cpu(self.bufs.device_addr + cookie * self.stride, length)
+
+    def _sync_entries(self, region: DmaRegion, size: int, first: int, count: int,
+                      sync: Callable[[int, int], None]) -> None:
+        # Entries first .. first+count-1 of a ring (free-running indices): one or two spans.
+        start = first & (self.entries - 1)
+        head = min(count, self.entries - start)
+        sync(region.device_addr + start * size, head * size)
+        if count > head:
+            sync(region.device_addr, (count - head) * size)
 
     def buffer_offset(self, cookie: int) -> int:
         """Offset of buffer ``cookie`` in :attr:`bufs`."""

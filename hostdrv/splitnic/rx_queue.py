@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from ._cffi import ffi, lib
 from .packet import Packet
-from .ring import Ring
+from .ring import Ring, fit_sizes
 
 if TYPE_CHECKING:
     from .nic import Nic
@@ -40,7 +40,10 @@ class RxQueue:
                  nbufs: int | None = None) -> None:
         self.nic = nic
         self.index = index
-        self.ring = Ring(nic.link, "RXQ", index, ring_log2, buf_size, nbufs or 2 << ring_log2)
+        if nbufs is None:
+            # The default (twice the ring), made smaller on small DMA memory.
+            ring_log2, nbufs = fit_sizes(nic.link, f"RXQ{index}", ring_log2, buf_size, 2 << ring_log2)
+        self.ring = Ring(nic.link, "RXQ", index, ring_log2, buf_size, nbufs)
         r = self.ring
         self._c = r.c
         self._stride = r.stride
@@ -52,6 +55,9 @@ class RxQueue:
         self._status = ffi.new("uint8_t[]", r.entries)
         self.lent = 0            #: packets handed out and not yet released
         self.received = 0        #: packets handed out since the queue was set up
+        if r.copying:
+            # Decided once: only a copying link pays for syncing (ring.py, dma.py).
+            self.rx_burst = self._rx_burst_copying  # type: ignore[method-assign]
         r.program()
         self._refill()
 
@@ -79,6 +85,24 @@ class RxQueue:
         self.received += n
         return list(map(Packet, repeat(self, n), ffi.unpack(self._cookies, n), ffi.unpack(self._lengths, n),
                         ffi.unpack(self._status, n)))
+
+    def _rx_burst_copying(self, max_frames: int = 64) -> list[Packet]:
+        # rx_burst on a link that is not zero-copy: fetch the completions that can
+        # be new, harvest, then fetch each frame's bytes before it is handed out.
+        c = self._c
+        if c.nfree:
+            self._refill()
+        most = min(max_frames, self._max)
+        self.ring.sync_completions(most)
+        n = lib.snic_harvest(c, most, self._cookies, self._lengths, self._status)
+        if not n:
+            return []
+        self.lent += n
+        self.received += n
+        cookies, lengths = ffi.unpack(self._cookies, n), ffi.unpack(self._lengths, n)
+        for cookie, length in zip(cookies, lengths):
+            self.ring.sync_buffer_for_cpu(cookie, length)
+        return list(map(Packet, repeat(self, n), cookies, lengths, ffi.unpack(self._status, n)))
 
     def _release_one(self, cookie: int) -> None:
         if lib.snic_release_one(self._c, cookie):

@@ -13,19 +13,22 @@ harvested, at the start of every burst.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from ._cffi import ffi, lib
 from .errors import SplitnicError
 from .packet import Packet
-from .ring import Ring
+from .ring import Ring, fit_sizes
 
 if TYPE_CHECKING:
     from .nic import Nic
 
 __all__ = ["TxQueue", "TxBuffer"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,31 @@ class TxQueue:
                  nbufs: int | None = None) -> None:
         self.nic = nic
         self.index = index
-        self.ring = Ring(nic.link, "TXQ", index, ring_log2, buf_size, nbufs or 1 << ring_log2)
+        if nbufs is None:
+            # The default (one per ring entry), made smaller on small DMA memory.
+            ring_log2, nbufs = fit_sizes(nic.link, f"TXQ{index}", ring_log2, buf_size, 1 << ring_log2)
+        self.ring = Ring(nic.link, "TXQ", index, ring_log2, buf_size, nbufs)
         self._c = self.ring.c
         self._buf_size = buf_size
         self.lent = 0          #: TxBuffers handed out, not yet posted or given back
         self.sent = 0          #: frames posted since set-up
+        if self.ring.copying:
+            # Decided once: only a copying link fetches completions before harvesting
+            # (frames and descriptors go out in Ring.doorbell); see ring.py, dma.py.
+            self.tx_burst = self._synced(TxQueue.tx_burst)  # type: ignore[method-assign]
+            self.buffer = self._synced(TxQueue.buffer)  # type: ignore[method-assign]
+            self.reclaim = self._synced(TxQueue.reclaim)  # type: ignore[method-assign]
         self.ring.program()
+
+    def _synced(self, method: Callable[..., T]) -> Callable[..., T]:
+        # ``method`` of this queue, after fetching the completions that can be new.
+        sync = self.ring.sync_completions
+
+        @functools.wraps(method)
+        def synced(*args: object, **kwargs: object) -> T:
+            sync()
+            return method(self, *args, **kwargs)
+        return synced
 
     @property
     def buf_size(self) -> int:

@@ -78,7 +78,7 @@ def test_dma_block_ram_round_trip(soc: SimSoCProcess) -> None:
         link.dma.sync_for_device(region)
         region.view[:] = bytes(1024)
         start = time.monotonic()
-        link.dma.sync_for_cpu(region)
+        link.dma.sync_for_cpu(region.device_addr, region.size)   # the form every link's DMA memory has
         assert bytes(region.view) == pattern, "the NIC-local RAM did not keep what was written"
         assert time.monotonic() - start < 60
         link.dma.free(region)

@@ -41,3 +41,71 @@ def test_double_free_is_refused() -> None:
     a.free(r)
     with pytest.raises(ValueError, match="freed twice"):
         a.free(r)
+
+
+def test_sync_is_a_checked_no_op_on_zero_copy_memory() -> None:
+    a = _allocator()
+    r = a.alloc(128)
+    r.view[:4] = b"abcd"
+    a.sync_for_device(r.device_addr, r.size)
+    a.sync_for_cpu(r.device_addr + 4, 8)
+    assert bytes(r.view[:4]) == b"abcd" and a.zero_copy
+
+
+class _Copying(DmaAllocator):
+    """A copying link's DMA memory that records what it was asked to move."""
+
+    def __init__(self) -> None:
+        super().__init__(DmaRegion(0x4000_0000, memoryview(bytearray(4096))), zero_copy=False)
+        self.moves: list[tuple[str, int, int]] = []
+
+    def _to_device(self, device_addr: int, size: int) -> None:
+        self.moves.append(("device", device_addr, size))
+
+    def _to_cpu(self, device_addr: int, size: int) -> None:
+        self.moves.append(("cpu", device_addr, size))
+
+
+def test_sync_delegates_on_copying_memory_and_refuses_spans_outside() -> None:
+    a = _Copying()
+    a.sync_for_device(0x4000_0010, 32)
+    a.sync_for_cpu(0x4000_0000, 4096)
+    a.sync_for_cpu(0x4000_0000, 0)          # nothing to move: not asked
+    assert a.moves == [("device", 0x4000_0010, 32), ("cpu", 0x4000_0000, 4096)]
+    with pytest.raises(ValueError, match="outside the DMA memory"):
+        a.sync_for_device(0x4000_0ff0, 32)
+    with pytest.raises(ValueError, match="outside the DMA memory"):
+        a.sync_for_cpu(0x3fff_fffc, 8)
+
+
+def test_largest_free_piece() -> None:
+    a = _allocator(4096)
+    parts = [a.alloc(1024, 64) for _ in range(4)]
+    a.free(parts[0])
+    a.free(parts[2])
+    assert a.free_bytes == 2048 and a.largest_free == 1024
+
+
+def test_default_queue_sizes_shrink_to_small_dma_memory() -> None:
+    from types import SimpleNamespace
+
+    from splitnic.errors import SplitnicError
+    from splitnic.ring import fit_sizes
+
+    big = SimpleNamespace(dma=_allocator(8 << 20))
+    assert fit_sizes(big, "RXQ0", 8, 2048, 512) == (8, 512)        # fits: as asked
+    small = SimpleNamespace(dma=_allocator(32 * 1024))
+    log2, nbufs = fit_sizes(small, "RXQ0", 8, 2048, 512)
+    assert log2 == 4 and 1 <= nbufs < 16
+    assert (2 << log2) * 16 + nbufs * 2048 <= 16 * 1024                # half, the other queue gets the rest
+    with pytest.raises(SplitnicError, match="RXQ0: DMA memory too small") as err:
+        fit_sizes(SimpleNamespace(dma=_allocator(8192)), "RXQ0", 6, 9216, 128)
+    assert "\n" not in str(err.value)
+
+
+def test_a_ring_that_does_not_fit_gives_back_what_it_took(mmio_nic) -> None:
+    from splitnic.dma import OutOfDmaMemory
+    free = mmio_nic.link.dma.free_bytes
+    with pytest.raises(OutOfDmaMemory):
+        mmio_nic.rx_queue(0, ring_log2=4, nbufs=free // 2048 + 1)
+    assert mmio_nic.link.dma.free_bytes == free

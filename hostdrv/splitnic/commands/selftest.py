@@ -7,6 +7,7 @@ import os
 import random
 import time
 
+from ..errors import SplitnicError
 from .info import LINK_HELP
 
 
@@ -14,6 +15,8 @@ def _run(args: argparse.Namespace) -> int:
     import splitnic
     from splitnic_spec import constant
     min_frame = constant("MIN_FRAME")
+    if not min_frame <= args.max_size <= 0xFFFF:
+        raise SplitnicError(f"--max-size must be {min_frame}..65535 bytes, not {args.max_size}")
     rng = random.Random(args.seed)
     with splitnic.open(args.link) as nic:
         mac = nic.mac
@@ -22,7 +25,11 @@ def _run(args: argparse.Namespace) -> int:
             mac = bytes([0x02]) + os.urandom(5)
         nic.mac = mac
         nic.set_loopback(True)
-        rxq, txq = nic.rx_queue(0, ring_log2=6), nic.tx_queue(0, ring_log2=6)
+        # Buffers just big enough for the largest frame; the queues shrink their
+        # rings and buffer counts to fit small DMA memory (the board's 32 KiB).
+        buf_size = max(64, -(-args.max_size // 64) * 64)
+        rxq = nic.rx_queue(0, ring_log2=6, buf_size=buf_size)
+        txq = nic.tx_queue(0, ring_log2=6, buf_size=buf_size)
         frames = []
         for i in range(args.count):
             size = rng.randint(min_frame, args.max_size)
