@@ -41,7 +41,6 @@ _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
 _INDEX_MASK = (1 << constant("INDEX_BITS")) - 1
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
-_ADDR_AT, _LENGTH_AT = DESCRIPTOR.offset_of("addr"), DESCRIPTOR.offset_of("length")
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
 #: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
 BUFFER_STRIDE_ALIGN = 64
@@ -147,8 +146,6 @@ class Ring:
         lib.snic_queue_init(c)
         self.c = c
         self._synced_tail = 0    # descriptors below this index are on the NIC's side (copying links)
-        if self.copying:
-            self.doorbell = self._doorbell_copying  # type: ignore[method-assign]
         self.open = True
 
     def reg(self, name: str) -> int:
@@ -181,11 +178,13 @@ class Ring:
                  self.desc.device_addr, self.cpl.device_addr, self.nbufs, self.buf_size, self.bufs.device_addr)
 
     def doorbell(self) -> None:
-        """Write TAIL through the bus (when the C hot path could not)."""
+        """Write TAIL through the bus (when the C hot path could not), after syncing on copying links."""
+        if self.copying:
+            self._push_posted()
         if not self.doorbell_in_c:
             self.bus.write32(self.reg("TAIL"), self.c.tail & _INDEX_MASK)
 
-    def _doorbell_copying(self) -> None:
+    def _push_posted(self) -> None:
         # Everything posted since the last TAIL write goes to the NIC first: the
         # descriptors, and for TX the frame bytes they point at.
         c = self.c
@@ -196,12 +195,10 @@ class Ring:
                 view, mask = self.desc.view, self.entries - 1
                 for i in range(first, first + count):
                     at = (i & mask) * DESCRIPTOR.size
-                    addr, = struct.unpack_from("<Q", view, at + _ADDR_AT)
-                    length, = struct.unpack_from("<H", view, at + _LENGTH_AT)
-                    dma.sync_for_device(addr, length)
+                    desc = DESCRIPTOR.unpack(bytes(view[at:at + DESCRIPTOR.size]))
+                    dma.sync_for_device(desc["addr"], desc["length"])
             self._sync_entries(self.desc, DESCRIPTOR.size, first, count, dma.sync_for_device)
             self._synced_tail = c.tail
-        self.bus.write32(self.reg("TAIL"), c.tail & _INDEX_MASK)
 
     def sync_completions(self, most: int | None = None) -> None:
         """Copying links: fetch the completion entries that can be new (at most ``most``) before harvesting."""

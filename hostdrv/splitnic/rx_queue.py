@@ -55,9 +55,8 @@ class RxQueue:
         self._status = ffi.new("uint8_t[]", r.entries)
         self.lent = 0            #: packets handed out and not yet released
         self.received = 0        #: packets handed out since the queue was set up
-        if r.copying:
-            # Decided once: only a copying link pays for syncing (ring.py, dma.py).
-            self.rx_burst = self._rx_burst_copying  # type: ignore[method-assign]
+        #: Only a copying link pays for syncing (ring.py, dma.py): once per burst.
+        self._copying = r.copying
         r.program()
         self._refill()
 
@@ -78,30 +77,19 @@ class RxQueue:
         c = self._c
         if c.nfree:
             self._refill()
-        n = lib.snic_harvest(c, min(max_frames, self._max), self._cookies, self._lengths, self._status)
-        if not n:
-            return []
-        self.lent += n
-        self.received += n
-        return list(map(Packet, repeat(self, n), ffi.unpack(self._cookies, n), ffi.unpack(self._lengths, n),
-                        ffi.unpack(self._status, n)))
-
-    def _rx_burst_copying(self, max_frames: int = 64) -> list[Packet]:
-        # rx_burst on a link that is not zero-copy: fetch the completions that can
-        # be new, harvest, then fetch each frame's bytes before it is handed out.
-        c = self._c
-        if c.nfree:
-            self._refill()
         most = min(max_frames, self._max)
-        self.ring.sync_completions(most)
+        if self._copying:
+            self.ring.sync_completions(most)
         n = lib.snic_harvest(c, most, self._cookies, self._lengths, self._status)
         if not n:
             return []
         self.lent += n
         self.received += n
         cookies, lengths = ffi.unpack(self._cookies, n), ffi.unpack(self._lengths, n)
-        for cookie, length in zip(cookies, lengths):
-            self.ring.sync_buffer_for_cpu(cookie, length)
+        if self._copying:
+            # The NIC wrote each frame before its completion: fetch the bytes now.
+            for cookie, length in zip(cookies, lengths):
+                self.ring.sync_buffer_for_cpu(cookie, length)
         return list(map(Packet, repeat(self, n), cookies, lengths, ffi.unpack(self._status, n)))
 
     def _release_one(self, cookie: int) -> None:

@@ -13,10 +13,9 @@ harvested, at the start of every burst.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Sequence
 
 from ._cffi import ffi, lib
 from .errors import SplitnicError
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
     from .nic import Nic
 
 __all__ = ["TxQueue", "TxBuffer"]
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -67,23 +64,16 @@ class TxQueue:
         self._buf_size = buf_size
         self.lent = 0          #: TxBuffers handed out, not yet posted or given back
         self.sent = 0          #: frames posted since set-up
-        if self.ring.copying:
-            # Decided once: only a copying link fetches completions before harvesting
-            # (frames and descriptors go out in Ring.doorbell); see ring.py, dma.py.
-            self.tx_burst = self._synced(TxQueue.tx_burst)  # type: ignore[method-assign]
-            self.buffer = self._synced(TxQueue.buffer)  # type: ignore[method-assign]
-            self.reclaim = self._synced(TxQueue.reclaim)  # type: ignore[method-assign]
+        #: A copying link must fetch completions before harvesting them (frames and
+        #: descriptors go out in Ring.doorbell); see ring.py, dma.py.
+        self._copying = self.ring.copying
         self.ring.program()
 
-    def _synced(self, method: Callable[..., T]) -> Callable[..., T]:
-        # ``method`` of this queue, after fetching the completions that can be new.
-        sync = self.ring.sync_completions
-
-        @functools.wraps(method)
-        def synced(*args: object, **kwargs: object) -> T:
-            sync()
-            return method(self, *args, **kwargs)
-        return synced
+    def _harvest(self) -> int:
+        # The one place TX completions are harvested, once per burst.
+        if self._copying:
+            self.ring.sync_completions()
+        return lib.snic_harvest(self._c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
 
     @property
     def buf_size(self) -> int:
@@ -92,7 +82,7 @@ class TxQueue:
 
     def reclaim(self) -> int:
         """Harvest TX completions, returning their buffers to the free stack; returns how many."""
-        return lib.snic_harvest(self._c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+        return self._harvest()
 
     @property
     def in_flight(self) -> int:
@@ -103,7 +93,7 @@ class TxQueue:
         """Post ``frames`` for sending, in order; returns how many were taken (the rest: ring full)."""
         c = self._c
         if c.tail != c.next_cpl:
-            lib.snic_harvest(c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+            self._harvest()
         n = len(frames)
         taken = i = 0
         while i < n:
@@ -165,7 +155,7 @@ class TxQueue:
         """A free TX buffer for zero-copy sending, or None when all are in flight."""
         c = self._c
         if c.tail != c.next_cpl:
-            lib.snic_harvest(c, 1 << 30, ffi.NULL, ffi.NULL, ffi.NULL)
+            self._harvest()
         cookie = lib.snic_take(c)
         if cookie < 0:
             return None
