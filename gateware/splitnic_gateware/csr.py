@@ -29,16 +29,15 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from splitnic_spec import Access, CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM_TX_QUEUES
+from splitnic_spec import Access, CSR_MAP
 
 from .bus import WishboneSignature
 from .id_block import CSR_ADDR_WIDTH, id_values
-from .interfaces import (MacConfig, QueueConfig, QueueEvents, QueueStatus, RxEvents, SteerTable,
-                         TxEvents)
+from .interfaces import MacConfig, QueueConfig, QueueEvents, QueueStatus, RxEvents, TxEvents, steer_table
+from .size import FULL, NicSize
 
 __all__ = ["Csr"]
 
-_QUEUE_ARRAYS = {"RXQ": NUM_RX_QUEUES, "TXQ": NUM_TX_QUEUES}
 #: Single registers (besides every RXQ/TXQ/STEER register and the counters) cleared by CTRL.RESET.
 _IRQ_STATE = ("IRQ_STATUS", "IRQ_MASK")
 
@@ -49,36 +48,57 @@ def _byte_mask(sel):
 
 
 class Csr(wiring.Component):
-    """The register file: CSR slave ``bus`` in, configuration out, status and event strobes in."""
+    """The register file: CSR slave ``bus`` in, configuration out, status and event strobes in.
 
-    bus: In(WishboneSignature(CSR_ADDR_WIDTH))
-    mac_config: Out(MacConfig)
-    #: CTRL.LOOPBACK.
-    loopback: Out(1)
-    steer: Out(SteerTable)
-    rxq: Out(data.ArrayLayout(QueueConfig, NUM_RX_QUEUES))
-    txq: Out(data.ArrayLayout(QueueConfig, NUM_TX_QUEUES))
-    #: Bit q: one-cycle strobe, reset RX/TX queue q (its CTRL.RESET, or the global CTRL.RESET).
-    rxq_reset: Out(NUM_RX_QUEUES)
-    txq_reset: Out(NUM_TX_QUEUES)
-    rxq_status: In(data.ArrayLayout(QueueStatus, NUM_RX_QUEUES))
-    txq_status: In(data.ArrayLayout(QueueStatus, NUM_TX_QUEUES))
-    rxq_events: In(data.ArrayLayout(QueueEvents, NUM_RX_QUEUES))
-    txq_events: In(data.ArrayLayout(QueueEvents, NUM_TX_QUEUES))
-    rx_events: In(RxEvents)
-    tx_events: In(TxEvents)
-    #: Strobe: the RX engine dropped a frame, its FIFO was full.
-    rx_fifo_drop: In(1)
-    #: Strobe: a delivered frame was steered by entry ``steer_rule`` (RULE_NONE: no entry).
-    steer_hit: In(1)
-    steer_rule: In(8)
-    #: CYCLES, for completion timestamps.
-    cycles: Out(32)
-    irq: Out(1)
+    Ports (sized by ``size``, a :class:`~.size.NicSize`):
 
-    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000) -> None:
-        self._ids = id_values(build_id, clock_hz)
-        super().__init__()
+    * ``bus``: the CSR slave;
+    * ``mac_config``, ``loopback`` (CTRL.LOOPBACK), ``steer``, ``rxq``/``txq``: configuration out;
+    * ``rxq_reset``/``txq_reset``: bit q is a one-cycle strobe, reset queue q (its
+      CTRL.RESET, or the global CTRL.RESET);
+    * ``rxq_status``/``txq_status``, ``rxq_events``/``txq_events``, ``rx_events``/``tx_events``:
+      queue progress and event strobes in;
+    * ``rx_fifo_drop``: strobe, the RX engine dropped a frame because its FIFO was full;
+    * ``steer_hit``/``steer_rule``: strobe, a delivered frame was steered by entry
+      ``steer_rule`` (RULE_NONE: no entry);
+    * ``cycles``: CYCLES, for completion timestamps; ``irq``: the interrupt line.
+
+    Registers of queues and steering entries beyond ``size`` read 0 and ignore writes.
+    """
+
+    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000, size: NicSize = FULL) -> None:
+        self._size = size
+        self._ids = id_values(build_id, clock_hz, size)
+        rxn, txn = size.rx_queues, size.tx_queues
+        super().__init__({
+            "bus": In(WishboneSignature(CSR_ADDR_WIDTH)),
+            "mac_config": Out(MacConfig),
+            "loopback": Out(1),
+            "steer": Out(steer_table(size.steer_entries)),
+            "rxq": Out(data.ArrayLayout(QueueConfig, rxn)),
+            "txq": Out(data.ArrayLayout(QueueConfig, txn)),
+            "rxq_reset": Out(rxn),
+            "txq_reset": Out(txn),
+            "rxq_status": In(data.ArrayLayout(QueueStatus, rxn)),
+            "txq_status": In(data.ArrayLayout(QueueStatus, txn)),
+            "rxq_events": In(data.ArrayLayout(QueueEvents, rxn)),
+            "txq_events": In(data.ArrayLayout(QueueEvents, txn)),
+            "rx_events": In(RxEvents),
+            "tx_events": In(TxEvents),
+            "rx_fifo_drop": In(1),
+            "steer_hit": In(1),
+            "steer_rule": In(8),
+            "cycles": Out(32),
+            "irq": Out(1),
+        })
+
+    def _present(self, name: str) -> bool:
+        """Whether register ``name`` (``RXQ2_TAIL``, ``CTRL`` ...) exists in this build."""
+        for array in CSR_MAP.arrays:
+            rest = name[len(array.name):]
+            if name.startswith(array.name) and rest[:1].isdigit():
+                return int(rest[:rest.index("_")]) < self._size.count(array.name)
+        return True
 
     # -- what drives each counter -------------------------------------------------------------
 
@@ -93,12 +113,12 @@ class Csr(wiring.Component):
             "STAT_TX_OK": (tx.ok, 1), "STAT_TX_OK_BYTES": (tx.ok, tx.length),
         }
         for array, events in (("RXQ", self.rxq_events), ("TXQ", self.txq_events)):
-            for q in range(_QUEUE_ARRAYS[array]):
+            for q in range(self._size.count(array)):
                 ev = events[q]
                 src[f"{array}{q}_PACKETS"] = (ev.packet, 1)
                 src[f"{array}{q}_BYTES"] = (ev.packet, ev.length)
                 src[f"{array}{q}_DROPS"] = (ev.drop, 1)
-        for i in range(NUM_STEER_ENTRIES):
+        for i in range(self._size.steer_entries):
             src[f"STEER{i}_HITS"] = (self.steer_hit & (self.steer_rule == i), 1)
         return src
 
@@ -120,13 +140,14 @@ class Csr(wiring.Component):
         read_value: dict[str, object] = {}     # full register name -> value read at its address
         storage: dict[str, Signal] = {}        # RW registers
         strobes: dict[tuple[str, str], Signal] = {}   # (register, field) -> one-cycle pulse
-        queue_regs = {f"{a}{q}_" for a, n in _QUEUE_ARRAYS.items() for q in range(n)}
         addr_of: dict[str, int] = {}
 
         irq_status = Signal(32)
         status_clear = Signal(32)
 
         for name, offset, reg in CSR_MAP.all_registers():
+            if not self._present(name):
+                continue            # reads 0 (the Default case below), writes go nowhere
             addr_of[name] = offset // 4
             in_array = name != reg.name
             is_here = Signal(name=f"sel_{name}")
@@ -181,8 +202,8 @@ class Csr(wiring.Component):
                 raise NotImplementedError(f"register {name}: access {reg.access} is not implemented")
 
         # Queue resets: a queue's own CTRL.RESET or the global one; TAIL returns to 0 with it.
-        for array, out, count in (("RXQ", self.rxq_reset, NUM_RX_QUEUES), ("TXQ", self.txq_reset, NUM_TX_QUEUES)):
-            for q in range(count):
+        for array, out in (("RXQ", self.rxq_reset), ("TXQ", self.txq_reset)):
+            for q in range(self._size.count(array)):
                 pulse = strobes[(f"{array}{q}_CTRL", "RESET")]
                 m.d.comb += out[q].eq(pulse | global_reset)
                 with m.If(pulse):
@@ -224,8 +245,8 @@ class Csr(wiring.Component):
         m.d.comb += [cfg.max_len.eq(field("MAX_FRAME", "LEN")), cfg.mac_addr.eq(mac("MAC_ADDR_LO", "MAC_ADDR_HI")),
                      self.loopback.eq(field("CTRL", "LOOPBACK"))]
 
-        for array, out, count in (("RXQ", self.rxq, NUM_RX_QUEUES), ("TXQ", self.txq, NUM_TX_QUEUES)):
-            for q in range(count):
+        for array, out in (("RXQ", self.rxq), ("TXQ", self.txq)):
+            for q in range(self._size.count(array)):
                 p = f"{array}{q}_"
                 m.d.comb += [out[q].enable.eq(field(p + "CTRL", "ENABLE")),
                              out[q].desc_base.eq(storage[p + "DESC_LO"]),
@@ -233,7 +254,7 @@ class Csr(wiring.Component):
                              out[q].log2.eq(field(p + "SIZE", "LOG2")),
                              out[q].tail.eq(field(p + "TAIL", "INDEX"))]
 
-        for i in range(NUM_STEER_ENTRIES):
+        for i in range(self._size.steer_entries):
             p = f"STEER{i}_"
             e = self.steer[i]
             for member, fname in (("enable", "ENABLE"), ("match_dmac", "MATCH_DMAC"),
@@ -252,9 +273,9 @@ class Csr(wiring.Component):
         rx_f, tx_f, link_f = (status_reg.field(n) for n in ("RX", "TX", "LINK"))
         causes = Signal(32)
         bits = []
-        for q in range(NUM_RX_QUEUES):
+        for q in range(self._size.rx_queues):
             bits.append((rx_f.lsb + q, self.rxq_events[q].completion))
-        for q in range(NUM_TX_QUEUES):
+        for q in range(self._size.tx_queues):
             bits.append((tx_f.lsb + q, self.txq_events[q].completion))
         link = storage["LINK"]
         link_seen = Signal(32, init=CSR_MAP.register("LINK").reset)

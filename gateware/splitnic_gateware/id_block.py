@@ -16,6 +16,7 @@ import splitnic_spec as spec
 from splitnic_spec import CSR_MAP
 
 from .bus import WishboneSignature
+from .size import FULL, NicSize
 
 __all__ = ["IdBlock", "id_values", "CSR_ADDR_WIDTH"]
 
@@ -23,14 +24,14 @@ __all__ = ["IdBlock", "id_values", "CSR_ADDR_WIDTH"]
 CSR_ADDR_WIDTH = (CSR_MAP.size // 4 - 1).bit_length()
 
 
-def id_values(build_id: int = 0, clock_hz: int = 125_000_000) -> dict[str, int]:
-    """Value of each read-only ID register, by register name."""
+def id_values(build_id: int = 0, clock_hz: int = 125_000_000, size: NicSize = FULL) -> dict[str, int]:
+    """Value of each read-only ID register, by register name, for a build of ``size``."""
     return {
         "ID_MAGIC": spec.ID_MAGIC_VALUE,
         "ID_VERSION": CSR_MAP.register("ID_VERSION").reset,
         "ID_SPEC_HASH": spec.SPEC_HASH,
         "ID_BUILD": build_id,
-        "ID_FEATURES": CSR_MAP.register("ID_FEATURES").reset,
+        "ID_FEATURES": size.features(),
         "CLOCK_HZ": clock_hz,
     }
 

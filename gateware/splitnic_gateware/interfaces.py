@@ -33,9 +33,9 @@ Every field width comes from the spec where the spec defines it.
 
 from amaranth.lib import data, stream
 
-from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, constant
+from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, constant
 
-__all__ = ["RxMeta", "RxByte", "TxByte", "MacConfig", "SteerEntry", "SteerTable",
+__all__ = ["RxMeta", "RxByte", "TxByte", "MacConfig", "SteerEntry", "steer_table",
            "RxEvents", "TxEvents", "rx_stream", "tx_stream", "QUEUE_BITS", "LEN_BITS",
            "INDEX_BITS", "QueueConfig", "QueueStatus", "QueueEvents"]
 
@@ -119,8 +119,9 @@ class SteerEntry(data.Struct):
     l4_dport: 16
 
 
-#: The whole steering table as one value.
-SteerTable = data.ArrayLayout(SteerEntry, NUM_STEER_ENTRIES)
+def steer_table(entries: int) -> data.ArrayLayout:
+    """The whole steering table of ``entries`` entries as one value."""
+    return data.ArrayLayout(SteerEntry, entries)
 
 
 class RxEvents(data.Struct):

@@ -29,12 +29,13 @@ from .dma.rx_engine import RxEngine
 from .dma.tx_engine import TxEngine
 from .id_block import CSR_ADDR_WIDTH
 from .mac import MacRx, MacTx
+from .size import FULL, NicSize
 
 __all__ = ["Nic"]
 
 
 class Nic(wiring.Component):
-    """The whole NIC core (contract A)."""
+    """The whole NIC core (contract A), of ``size`` (:mod:`.size`; default the whole register map)."""
 
     csr: In(WishboneSignature(CSR_ADDR_WIDTH))
     dma: Out(WishboneSignature(30, burst=True))
@@ -46,18 +47,20 @@ class Nic(wiring.Component):
     gmii_tx_er: Out(1)
     irq: Out(1)
 
-    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000) -> None:
+    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000, size: NicSize = FULL) -> None:
         self._build_id = build_id
         self._clock_hz = clock_hz
+        self._size = size
         super().__init__()
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.regs = regs = Csr(build_id=self._build_id, clock_hz=self._clock_hz)
-        m.submodules.mac_rx = mac_rx = MacRx()
+        size = self._size
+        m.submodules.regs = regs = Csr(build_id=self._build_id, clock_hz=self._clock_hz, size=size)
+        m.submodules.mac_rx = mac_rx = MacRx(steer_entries=size.steer_entries)
         m.submodules.mac_tx = mac_tx = MacTx()
-        m.submodules.rx_engine = rx = RxEngine()
-        m.submodules.tx_engine = tx = TxEngine()
+        m.submodules.rx_engine = rx = RxEngine(queues=size.rx_queues, fifo_words=size.rx_fifo_words)
+        m.submodules.tx_engine = tx = TxEngine(queues=size.tx_queues, buffer_words=size.tx_buffer_words)
         m.submodules.dma_arbiter = arbiter = WishboneArbiter(2)
 
         wiring.connect(m, wiring.flipped(self.csr), regs.bus)

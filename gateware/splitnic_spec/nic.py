@@ -42,9 +42,12 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("ID_MAGIC", ID_MAGIC_VALUE, "Value of ID_MAGIC: ASCII 'SNIC'."),
     Constant("VERSION_MAJOR", VERSION_MAJOR, "Spec major version; a driver refuses a different major."),
     Constant("VERSION_MINOR", VERSION_MINOR, "Spec minor version; additions only."),
-    Constant("NUM_RX_QUEUES", NUM_RX_QUEUES, "RX queues. Queue 0 feeds the kernel tunnel."),
-    Constant("NUM_TX_QUEUES", NUM_TX_QUEUES, "TX queues. Queue 0 carries the kernel's frames."),
-    Constant("NUM_STEER_ENTRIES", NUM_STEER_ENTRIES, "Entries in the RX steering table."),
+    Constant("NUM_RX_QUEUES", NUM_RX_QUEUES, "RX queues the register map has room for; ID_FEATURES says how "
+             "many a build has. Queue 0 feeds the kernel tunnel."),
+    Constant("NUM_TX_QUEUES", NUM_TX_QUEUES, "TX queues the register map has room for; ID_FEATURES says how "
+             "many a build has. Queue 0 carries the kernel's frames."),
+    Constant("NUM_STEER_ENTRIES", NUM_STEER_ENTRIES, "RX steering entries the register map has room for; "
+             "ID_FEATURES says how many a build has."),
     Constant("KERNEL_QUEUE", 0, "The RX/TX queue that belongs to the kernel tunnel; unmatched frames land here."),
     Constant("RING_LOG2_MIN", 4, "Smallest ring: 2**4 = 16 entries."),
     Constant("RING_LOG2_MAX", 12, "Largest ring: 2**12 = 4096 entries."),
@@ -78,10 +81,12 @@ REGISTERS: tuple[Register, ...] = (
     Register("ID_SPEC_HASH", 0x008, RO, "SPEC_HASH of the spec the gateware was built from; "
              "the driver refuses a mismatch."),
     Register("ID_BUILD", 0x00C, RO, "Build id of the gateware (hash of its sources), for bug reports."),
-    Register("ID_FEATURES", 0x010, RO, "Sizes of this build.", (
-        Field("RX_QUEUES", 0, 8, "Number of RX queues.", NUM_RX_QUEUES),
-        Field("TX_QUEUES", 8, 8, "Number of TX queues.", NUM_TX_QUEUES),
-        Field("STEER_ENTRIES", 16, 8, "Steering table entries.", NUM_STEER_ENTRIES),
+    Register("ID_FEATURES", 0x010, RO, "Sizes of this build. A small FPGA builds fewer queues and steering "
+             "entries than the register map has room for; the registers of the missing ones read 0 and "
+             "ignore writes. Reset values: the whole map.", (
+        Field("RX_QUEUES", 0, 8, "Number of RX queues (1..NUM_RX_QUEUES).", NUM_RX_QUEUES),
+        Field("TX_QUEUES", 8, 8, "Number of TX queues (1..NUM_TX_QUEUES).", NUM_TX_QUEUES),
+        Field("STEER_ENTRIES", 16, 8, "Steering table entries (0..NUM_STEER_ENTRIES).", NUM_STEER_ENTRIES),
         Field("DMA_ADDR_BITS", 24, 8, "DMA address width.", 32),
     )),
     Register("SCRATCH", 0x014, RW, "Free for software; used by bus self-tests."),

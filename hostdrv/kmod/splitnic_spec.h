@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0xff65a035.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x9fa5d7b6.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,15 +15,15 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0xff65a035
+#define SNIC_SPEC_HASH 0x9fa5d7b6
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
 #define SNIC_VERSION_MAJOR 0	/* Spec major version; a driver refuses a different major. */
 #define SNIC_VERSION_MINOR 1	/* Spec minor version; additions only. */
-#define SNIC_NUM_RX_QUEUES 4	/* RX queues. Queue 0 feeds the kernel tunnel. */
-#define SNIC_NUM_TX_QUEUES 2	/* TX queues. Queue 0 carries the kernel's frames. */
-#define SNIC_NUM_STEER_ENTRIES 16	/* Entries in the RX steering table. */
+#define SNIC_NUM_RX_QUEUES 4	/* RX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 feeds the kernel tunnel. */
+#define SNIC_NUM_TX_QUEUES 2	/* TX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 carries the kernel's frames. */
+#define SNIC_NUM_STEER_ENTRIES 16	/* RX steering entries the register map has room for; ID_FEATURES says how many a build has. */
 #define SNIC_KERNEL_QUEUE 0	/* The RX/TX queue that belongs to the kernel tunnel; unmatched frames land here. */
 #define SNIC_RING_LOG2_MIN 4	/* Smallest ring: 2**4 = 16 entries. */
 #define SNIC_RING_LOG2_MAX 12	/* Largest ring: 2**12 = 4096 entries. */
@@ -48,13 +48,13 @@
 #define SNIC_ID_VERSION_MAJOR_MASK 0xffff0000	/* Spec major version. */
 #define SNIC_REG_ID_SPEC_HASH 0x008	/* ro: SPEC_HASH of the spec the gateware was built from; the driver refuses a mismatch. */
 #define SNIC_REG_ID_BUILD 0x00c	/* ro: Build id of the gateware (hash of its sources), for bug reports. */
-#define SNIC_REG_ID_FEATURES 0x010	/* ro: Sizes of this build. */
+#define SNIC_REG_ID_FEATURES 0x010	/* ro: Sizes of this build. A small FPGA builds fewer queues and steering entries than the register map has room for; the registers of the missing ones read 0 and ignore writes. Reset values: the whole map. */
 #define SNIC_ID_FEATURES_RX_QUEUES_SHIFT 0
-#define SNIC_ID_FEATURES_RX_QUEUES_MASK 0x000000ff	/* Number of RX queues. */
+#define SNIC_ID_FEATURES_RX_QUEUES_MASK 0x000000ff	/* Number of RX queues (1..NUM_RX_QUEUES). */
 #define SNIC_ID_FEATURES_TX_QUEUES_SHIFT 8
-#define SNIC_ID_FEATURES_TX_QUEUES_MASK 0x0000ff00	/* Number of TX queues. */
+#define SNIC_ID_FEATURES_TX_QUEUES_MASK 0x0000ff00	/* Number of TX queues (1..NUM_TX_QUEUES). */
 #define SNIC_ID_FEATURES_STEER_ENTRIES_SHIFT 16
-#define SNIC_ID_FEATURES_STEER_ENTRIES_MASK 0x00ff0000	/* Steering table entries. */
+#define SNIC_ID_FEATURES_STEER_ENTRIES_MASK 0x00ff0000	/* Steering table entries (0..NUM_STEER_ENTRIES). */
 #define SNIC_ID_FEATURES_DMA_ADDR_BITS_SHIFT 24
 #define SNIC_ID_FEATURES_DMA_ADDR_BITS_MASK 0xff000000	/* DMA address width. */
 #define SNIC_REG_SCRATCH 0x014	/* rw: Free for software; used by bus self-tests. */

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
 from splitnic_gateware.csr import Csr
 from splitnic_gateware.id_block import id_values
+from splitnic_gateware.size import NicSize
 from splitnic_spec import Access, CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM_TX_QUEUES
 
 from .wishbone_model import CsrDriver
@@ -88,6 +90,37 @@ def test_every_register_resets_and_keeps_its_access_type() -> None:
         c1 = await csr.read(ctx, "CYCLES")
         assert 0 < c1 - c0 < 10
     _run(dut, tb)
+
+
+def test_a_smaller_build_says_so_and_its_missing_registers_read_zero() -> None:
+    size = NicSize(rx_queues=2, tx_queues=1, steer_entries=3)
+    dut = Csr(size=size)
+    csr = CsrDriver(dut.bus)
+    features = CSR_MAP.register("ID_FEATURES")
+    rxq, txq, steer = (CSR_MAP.array(n) for n in ("RXQ", "TXQ", "STEER"))
+
+    async def tb(ctx):
+        value = await csr.read(ctx, "ID_FEATURES")
+        assert [features.field(f).get(value) for f in ("RX_QUEUES", "TX_QUEUES", "STEER_ENTRIES")] == [2, 1, 3]
+        # The last instance of each array keeps what is written; the first missing one reads 0.
+        for array, have in ((rxq, 2), (txq, 1), (steer, 3)):
+            for index, kept in ((have - 1, True), (have, False)):
+                name = "SIZE" if array is not steer else "L4_DPORT"
+                offset = array.offset(index, name)
+                await _raw_write(ctx, csr, offset, 7)
+                assert await _raw_read(ctx, csr, offset) == (7 if kept else 0), f"{array.name}{index}_{name}"
+        # Counters of a missing queue stay 0 too.
+        assert await _raw_read(ctx, csr, rxq.offset(3, "PACKETS")) == 0
+    _run(dut, tb)
+
+
+def test_sizes_beyond_the_register_map_are_refused() -> None:
+    with pytest.raises(ValueError, match="rx_queues must be 1..4"):
+        NicSize(rx_queues=NUM_RX_QUEUES + 1)
+    with pytest.raises(ValueError, match="tx_queues"):
+        NicSize(tx_queues=0)
+    with pytest.raises(ValueError, match="power of two"):
+        NicSize(rx_fifo_words=1000)
 
 
 def test_byte_enables() -> None:

@@ -64,16 +64,17 @@ class RxEngine(wiring.Component):
     in it.
     """
 
-    def __init__(self, *, fifo_words: int = 8192, fifo_frames: int = 64) -> None:
+    def __init__(self, *, queues: int = NUM_RX_QUEUES, fifo_words: int = 8192, fifo_frames: int = 64) -> None:
+        self._queues = queues
         self._fifo_words = fifo_words
         self._fifo_frames = fifo_frames
         super().__init__({
             "frames": In(rx_stream()),
             "dma": Out(WishboneSignature(30, burst=True)),
-            "queues": In(data.ArrayLayout(QueueConfig, NUM_RX_QUEUES)),
-            "status": Out(data.ArrayLayout(QueueStatus, NUM_RX_QUEUES)),
-            "queue_reset": In(NUM_RX_QUEUES),
-            "events": Out(data.ArrayLayout(QueueEvents, NUM_RX_QUEUES)),
+            "queues": In(data.ArrayLayout(QueueConfig, queues)),
+            "status": Out(data.ArrayLayout(QueueStatus, queues)),
+            "queue_reset": In(queues),
+            "events": Out(data.ArrayLayout(QueueEvents, queues)),
             "fifo_drop": Out(1),
             "cycles": In(32),
         })
@@ -108,7 +109,7 @@ class RxEngine(wiring.Component):
         def per_queue(index, action) -> None:
             """Run ``action(i)`` for the queue ``index`` selects (statically unrolled)."""
             with m.Switch(index):
-                for i in range(NUM_RX_QUEUES):
+                for i in range(self._queues):
                     with m.Case(i):
                         action(i)
 
@@ -143,7 +144,7 @@ class RxEngine(wiring.Component):
                              abandon.eq(0), phase_word_off.eq(0)]
                 with m.If(fifo.head.valid):
                     hq = head_info.queue
-                    known = hq < NUM_RX_QUEUES
+                    known = hq < self._queues
                     cfg = self.queues[hq]
                     st = self.status[hq]
                     with m.If(known & cfg.enable & (st.head != cfg.tail)):
@@ -249,7 +250,7 @@ class RxEngine(wiring.Component):
 
         # A queue reset wins over any advance in the same cycle (statements later in the
         # code take priority); a frame in flight on that queue is abandoned.
-        for i in range(NUM_RX_QUEUES):
+        for i in range(self._queues):
             with m.If(self.queue_reset[i]):
                 m.d.sync += [self.status[i].head.eq(0), self.status[i].cpl.eq(0)]
         with m.If(~fsm.ongoing("IDLE") & self.queue_reset.bit_select(q, 1)):

@@ -89,30 +89,31 @@ class _CplInfo(data.Struct):
 class TxEngine(wiring.Component):
     """Moves posted TX descriptors' frames from host memory to MacTx and writes their completions."""
 
-    frames: Out(tx_stream())
-    dma: Out(WishboneSignature(30, burst=True))
-    queues: In(data.ArrayLayout(QueueConfig, NUM_TX_QUEUES))
-    status: Out(data.ArrayLayout(QueueStatus, NUM_TX_QUEUES))
-    queue_reset: In(NUM_TX_QUEUES)
-    events: Out(data.ArrayLayout(QueueEvents, NUM_TX_QUEUES))
-    sent: In(TxEvents)
-    cycles: In(32)
-    #: The MAC settings: TX_EN gates fetching, JUMBO/MAX_FRAME set the length limit.
-    config: In(MacConfig)
-
-    def __init__(self, *, buffer_words: int = 4096, frames_in_flight: int = 8) -> None:
+    def __init__(self, *, queues: int = NUM_TX_QUEUES, buffer_words: int = 4096, frames_in_flight: int = 8) -> None:
         jumbo_words = (constant("MAX_FRAME_JUMBO") + 3) // 4
         if buffer_words & (buffer_words - 1) or buffer_words < _MAX_BURST:
             raise ValueError(f"buffer_words must be a power of two >= {_MAX_BURST}, not {buffer_words}")
         self._buffer_words = buffer_words
         self._frames_in_flight = frames_in_flight
+        self._queues = queues
         #: Longest frame (FCS excluded) the buffer can hold; the limit is clamped to it.
         self.max_frame = min(buffer_words * 4, jumbo_words * 4)
-        super().__init__()
+        super().__init__({
+            "frames": Out(tx_stream()),
+            "dma": Out(WishboneSignature(30, burst=True)),
+            "queues": In(data.ArrayLayout(QueueConfig, queues)),
+            "status": Out(data.ArrayLayout(QueueStatus, queues)),
+            "queue_reset": In(queues),
+            "events": Out(data.ArrayLayout(QueueEvents, queues)),
+            "sent": In(TxEvents),
+            "cycles": In(32),
+            # The MAC settings: TX_EN gates fetching, JUMBO/MAX_FRAME set the length limit.
+            "config": In(MacConfig),
+        })
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        n = NUM_TX_QUEUES
+        n = self._queues
         depth = self._buffer_words
         ptr_bits = depth.bit_length()          # one more than the address: full vs empty
 

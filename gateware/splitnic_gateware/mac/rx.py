@@ -16,9 +16,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from splitnic_spec import COMPLETION, constant
+from splitnic_spec import COMPLETION, NUM_STEER_ENTRIES, constant
 
-from ..interfaces import LEN_BITS, MacConfig, RxEvents, SteerTable, rx_stream
+from ..interfaces import LEN_BITS, MacConfig, RxEvents, rx_stream, steer_table
 from .crc import CRC_INIT, CRC_RESIDUE, crc32_next
 from .steering import HeaderParser, SteeringMatch
 
@@ -41,20 +41,21 @@ def address_accepted(config, dmac):
 
 
 class MacRx(wiring.Component):
-    """GMII receiver: framing, FCS check and strip, length checks, address filter, steering."""
+    """GMII receiver: framing, FCS check and strip, length checks, address filter, steering.
 
-    gmii_rx_d: In(8)
-    gmii_rx_dv: In(1)
-    gmii_rx_er: In(1)
-    config: In(MacConfig)
-    steer: In(SteerTable)
-    frames: Out(rx_stream())
-    events: Out(RxEvents)
+    ``steer_entries`` sizes the steering table (``steer`` port).
+    """
+
+    def __init__(self, steer_entries: int = NUM_STEER_ENTRIES) -> None:
+        self._steer_entries = steer_entries
+        super().__init__({"gmii_rx_d": In(8), "gmii_rx_dv": In(1), "gmii_rx_er": In(1), "config": In(MacConfig),
+                          "steer": In(steer_table(steer_entries)), "frames": Out(rx_stream()),
+                          "events": Out(RxEvents)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.parser = parser = HeaderParser()
-        m.submodules.match = match = SteeringMatch()
+        m.submodules.match = match = SteeringMatch(self._steer_entries)
         m.d.comb += [match.fields.eq(parser.fields), match.table.eq(self.steer)]
 
         # Register the PHY inputs once: short paths from the pins.

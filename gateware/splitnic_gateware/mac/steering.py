@@ -18,9 +18,9 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from splitnic_spec import NUM_STEER_ENTRIES, constant
+from splitnic_spec import constant
 
-from ..interfaces import LEN_BITS, QUEUE_BITS, SteerTable
+from ..interfaces import LEN_BITS, QUEUE_BITS, steer_table
 
 __all__ = ["FrameFields", "HeaderParser", "SteeringMatch", "ETHERTYPE_IPV4", "ETHERTYPE_IPV6"]
 
@@ -102,18 +102,18 @@ class HeaderParser(wiring.Component):
 
 
 class SteeringMatch(wiring.Component):
-    """Two-stage pipelined table lookup: ``queue``/``rule`` follow ``fields`` two cycles later."""
+    """Two-stage pipelined lookup in a table of ``entries``: ``queue``/``rule`` follow ``fields`` two cycles later."""
 
-    fields: In(FrameFields)
-    table: In(SteerTable)
-    queue: Out(QUEUE_BITS)
-    rule: Out(8)
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        super().__init__({"fields": In(FrameFields), "table": In(steer_table(entries)),
+                          "queue": Out(QUEUE_BITS), "rule": Out(8)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         f = self.fields
-        hits = Signal(NUM_STEER_ENTRIES)
-        for i in range(NUM_STEER_ENTRIES):
+        hits = Signal(max(self._entries, 1))
+        for i in range(self._entries):
             e = self.table[i]
             ok = (e.enable
                   & (~e.match_dmac | (f.dmac == e.dmac))
@@ -125,7 +125,7 @@ class SteeringMatch(wiring.Component):
         queue = Signal(QUEUE_BITS)
         rule = Signal(8)
         m.d.comb += [queue.eq(constant("KERNEL_QUEUE")), rule.eq(constant("RULE_NONE"))]
-        for i in reversed(range(NUM_STEER_ENTRIES)):
+        for i in reversed(range(self._entries)):
             with m.If(hits[i]):
                 m.d.comb += [queue.eq(self.table[i].queue), rule.eq(i)]
         m.d.sync += [self.queue.eq(queue), self.rule.eq(rule)]
