@@ -35,7 +35,7 @@ from splitnic_spec import CSR_MAP
 
 from .apps.udp_echo import UdpEcho
 from .commands.up import Tunnel
-from .fastpath import FAST_TX_QUEUE, FastPath
+from .fastpath import FastPath
 from .netns import add_netns, del_netns, inside, sh, unique
 from .nic import Nic, nic_uplink
 from .nic import open as open_nic
@@ -148,11 +148,11 @@ class SimLab:
         bus = self.nic.link.bus
         out: dict[str, dict[str, int]] = {}
         names = {0: "kernel"} | {q: app for app, q in self.fast.rules.app_queues.items()}
-        for q in range(_RXQ.count):
+        for q in range(self.nic.num_rx_queues):
             out[f"RX{q} {names.get(q, 'unused')}"] = {
                 k.lower(): bus.read32(_RXQ.offset(q, k)) for k in ("PACKETS", "BYTES", "DROPS")}
-        for q in range(_TXQ.count):
-            out[f"TX{q} {'kernel' if q == 0 else 'fast path' if q == FAST_TX_QUEUE else 'unused'}"] = {
+        for q in range(self.nic.num_tx_queues):
+            out[f"TX{q} {'kernel' if q == 0 else 'fast path' if q == self.fast.tx_queue else 'unused'}"] = {
                 k.lower(): bus.read32(_TXQ.offset(q, k)) for k in ("PACKETS", "BYTES", "DROPS")}
         return out
 

@@ -20,21 +20,23 @@ import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from splitnic_spec import CSR_MAP, NUM_TX_QUEUES, constant
+from splitnic_spec import CSR_MAP, constant
 
 from .nic import Nic, RxQueue, TxQueue
 from .rules import Rule, RuleError, RuleSet
 
-__all__ = ["App", "FastPath", "FAST_TX_QUEUE"]
+__all__ = ["App", "FastPath", "fast_tx_queue"]
 
 log = logging.getLogger(__name__)
 
 _KERNEL_QUEUE = constant("KERNEL_QUEUE")
-#: The TX queue every fast-path application sends on (queue 0 is the kernel's).
-FAST_TX_QUEUE = NUM_TX_QUEUES - 1
-assert FAST_TX_QUEUE != _KERNEL_QUEUE, "the spec must leave a TX queue for fast-path applications"
 _STEER = CSR_MAP.array("STEER")
 _RXQ = CSR_MAP.array("RXQ")
+
+
+def fast_tx_queue(nic: Nic) -> int:
+    """The TX queue every fast-path application sends on: the NIC's last (queue 0 is the kernel's)."""
+    return nic.num_tx_queues - 1
 
 
 @dataclass
@@ -74,7 +76,11 @@ class FastPath:
     def __init__(self, nic: Nic, rules: Iterable[Rule | str] = (), *, ring_log2: int = 8) -> None:
         self.nic = nic
         self.ring_log2 = ring_log2
-        self.rules = RuleSet(capacity=_STEER.count)
+        if fast_tx_queue(nic) == _KERNEL_QUEUE:
+            raise RuleError(f"{nic.link.description}: the NIC has one TX queue, the kernel's; "
+                            "the fast path needs a second")
+        self.tx_queue = fast_tx_queue(nic)
+        self.rules = RuleSet(capacity=nic.num_steer_entries, rx_queues=nic.num_rx_queues)
         self.apps: dict[str, App] = {}
         self._tx: TxQueue | None = None
         self._written: list[dict[str, int]] = []
@@ -114,7 +120,7 @@ class FastPath:
         if name not in self.apps:
             queue = self.rules.queue_of(name)
             if self._tx is None:
-                self._tx = self.nic.tx_queue(FAST_TX_QUEUE, ring_log2=self.ring_log2)
+                self._tx = self.nic.tx_queue(self.tx_queue, ring_log2=self.ring_log2)
             rx = self.nic.rx_queue(queue, ring_log2=self.ring_log2)
             self.apps[name] = App(name, queue, rx, self._tx, self.nic)
             log.info("application %s owns RX queue %d", name, queue)

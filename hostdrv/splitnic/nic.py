@@ -49,13 +49,14 @@ def format_mac(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _counter_registers() -> list[tuple[str, int]]:
+def _counter_registers(rx_queues: int, tx_queues: int, steer_entries: int) -> list[tuple[str, int]]:
+    """``(name, offset)`` of every counter a build with these sizes has."""
     regs = [(r.name.removeprefix("STAT_").lower(), r.offset) for r in CSR_MAP.registers if r.name.startswith("STAT_")]
-    for arr, n in ((_RXQ, spec.NUM_RX_QUEUES), (_TXQ, spec.NUM_TX_QUEUES)):
+    for arr, n in ((_RXQ, rx_queues), (_TXQ, tx_queues)):
         for q in range(n):
             for name in ("PACKETS", "BYTES", "DROPS"):
                 regs.append((f"{arr.name.lower()}{q}_{name.lower()}", arr.offset(q, name)))
-    for e in range(spec.NUM_STEER_ENTRIES):
+    for e in range(steer_entries):
         regs.append((f"steer{e}_hits", _STEER.offset(e, "HITS")))
     return sorted(regs, key=lambda t: t[1])
 
@@ -69,9 +70,6 @@ def _runs(regs: list[tuple[str, int]]) -> list[tuple[int, list[str]]]:
         else:
             runs.append((off, [name]))
     return runs
-
-
-_COUNTER_RUNS = _runs(_counter_registers())
 
 
 class Nic:
@@ -109,6 +107,15 @@ class Nic:
         self.num_rx_queues = _FEATURES.field("RX_QUEUES").get(features)
         self.num_tx_queues = _FEATURES.field("TX_QUEUES").get(features)
         self.num_steer_entries = _FEATURES.field("STEER_ENTRIES").get(features)
+        # A build may have fewer queues and entries than the map has room for (ID_FEATURES), never more.
+        for what, have, room, least in (("RX queues", self.num_rx_queues, spec.NUM_RX_QUEUES, 1),
+                                        ("TX queues", self.num_tx_queues, spec.NUM_TX_QUEUES, 1),
+                                        ("steering entries", self.num_steer_entries, spec.NUM_STEER_ENTRIES, 0)):
+            if not least <= have <= room:
+                raise SplitnicError(f"{where}: ID_FEATURES reports {have} {what}, the register map has room "
+                                    f"for {least}..{room}; the gateware is broken or not a splitnic build")
+        self._counter_runs = _runs(_counter_registers(self.num_rx_queues, self.num_tx_queues,
+                                                      self.num_steer_entries))
         self.clock_hz = self.bus.read32(_off("CLOCK_HZ"))
         log.info("%s: splitnic spec %d.%d hash %#010x build %#010x, %d RX / %d TX queues", where, major, minor,
                  spec_hash, self.build_id, self.num_rx_queues, self.num_tx_queues)
@@ -184,7 +191,7 @@ class Nic:
     # ---------------------------------------------------------------- counters
     def stats(self) -> dict[str, int]:
         """Every NIC counter, widened to 64 bits (call at least once per 2**32 events)."""
-        for offset, names in _COUNTER_RUNS:
+        for offset, names in self._counter_runs:
             for name, raw in zip(names, self.bus.read_burst(offset, len(names))):
                 self._wide[name] = self._wide.get(name, 0) + ((raw - self._last.get(name, 0)) & 0xFFFFFFFF)
                 self._last[name] = raw

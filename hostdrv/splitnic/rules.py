@@ -170,8 +170,10 @@ class RuleSet:
     wins; entry ``i`` holds rule ``i``.
     """
 
-    def __init__(self, rules: Iterable[Rule] = (), *, capacity: int | None = None) -> None:
+    def __init__(self, rules: Iterable[Rule] = (), *, capacity: int | None = None,
+                 rx_queues: int = NUM_RX_QUEUES) -> None:
         self.capacity = capacity if capacity is not None else CSR_MAP.array("STEER").count
+        self.rx_queues = rx_queues
         self.rules: list[Rule] = []
         self.app_queues: dict[str, int] = {}
         for rule in rules:
@@ -183,9 +185,10 @@ class RuleSet:
             return _KERNEL_QUEUE
         if target not in self.app_queues:
             queue = len(self.app_queues) + 1
-            if queue >= NUM_RX_QUEUES:
+            if queue >= self.rx_queues:
+                used = ", ".join(self.app_queues) or "nothing"
                 raise RuleError(f"no RX queue left for application {target!r}: the NIC has "
-                                f"{NUM_RX_QUEUES - 1} fast-path queues, used by {', '.join(self.app_queues)}")
+                                f"{self.rx_queues - 1} fast-path queues, used by {used}")
             self.app_queues[target] = queue
         return self.app_queues[target]
 
