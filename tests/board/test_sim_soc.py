@@ -20,7 +20,7 @@ import splitnic
 import splitnic_spec as spec
 from splitnic.link import open_link
 from splitnic_gateware.targets import address_map as amap
-from splitnic_gateware.targets.nic_core import build_id
+from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE, build_id
 from splitnic_gateware.targets.sim import SIM_SYS_CLK_FREQ, SimSoCProcess
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
@@ -52,7 +52,24 @@ def test_info_json_names_the_link_and_the_build(soc: SimSoCProcess) -> None:
     info = json.loads(result.stdout)
     assert info["link_kind"] == "etherbone" and info["zero_copy"] is False
     assert info["build_id"] == f"{build_id():#010x}"
-    assert (info["rx_queues"], info["tx_queues"]) == (spec.NUM_RX_QUEUES, spec.NUM_TX_QUEUES)
+    # The board's NIC is smaller than the register map (ID_FEATURES says so); the driver sizes itself to it.
+    size = BOARD_NIC_SIZE
+    assert (info["rx_queues"], info["tx_queues"], info["steer_entries"]) == (size.rx_queues, size.tx_queues,
+                                                                            size.steer_entries)
+    assert size.steer_entries < spec.NUM_STEER_ENTRIES
+
+
+def test_registers_of_absent_queues_and_entries_read_zero_and_ignore_writes(soc: SimSoCProcess) -> None:
+    rxq, steer = spec.CSR_MAP.array("RXQ"), spec.CSR_MAP.array("STEER")
+    with splitnic.open(soc.link) as nic:
+        bus = nic.bus
+        present, absent = rxq.offset(BOARD_NIC_SIZE.rx_queues - 1, "SIZE"), rxq.offset(BOARD_NIC_SIZE.rx_queues, "SIZE")
+        bus.write32(present, 6)
+        bus.write32(absent, 6)
+        assert (bus.read32(present), bus.read32(absent)) == (6, 0)
+        entry = steer.offset(BOARD_NIC_SIZE.steer_entries, "L4_DPORT")
+        bus.write32(entry, 9000)
+        assert bus.read32(entry) == 0
 
 
 def test_registers_and_bursts_over_etherbone(soc: SimSoCProcess) -> None:
