@@ -30,10 +30,11 @@ __all__ = ["NicCore", "NIC_MODULE", "BOARD_NIC_SIZE", "build_id"]
 #: Verilog module name of the converted NIC.
 NIC_MODULE = "splitnic_nic"
 #: The board SoC's NIC (the simulated board SoC builds the same): the kernel's queue pair and one
-#: fast-path pair, four steering entries, and an RX FIFO of one jumbo frame.  The whole register
-#: map (16 entries, 4 RX queues, 3 jumbo frames of FIFO) took 80 % of the ECP5-25F's LUTs beside
-#: the Etherbone host link and did not route; DMA memory here is 32 KiB of block RAM anyway.
-BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_words=4096, tx_buffer_words=4096)
+#: fast-path pair, four steering entries, and 8 KiB each of RX FIFO and TX buffer (five standard
+#: frames; the board's GMII bridges carry no jumbo frames).  The whole register map (16 entries,
+#: 4 RX queues, 48 KiB of buffers) took 80 % of the ECP5-25F's LUTs beside the Etherbone host
+#: link and did not route.
+BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_words=2048, tx_buffer_words=2048)
 
 
 def build_id() -> int:
