@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x05f30c8d.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x48c0df2c.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x05f30c8d
+#define SNIC_SPEC_HASH 0x48c0df2c
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -49,7 +49,7 @@
 #define SNIC_MBOX_SELFTEST_SRAM 1	/* Self-test bit: the CPU's SRAM did not keep a pattern. */
 #define SNIC_MBOX_SELFTEST_NIC_ID 2	/* Self-test bit: the CPU read a wrong ID_MAGIC from the NIC. */
 #define SNIC_MBOX_SELFTEST_CYCLES 4	/* Self-test bit: the NIC's CYCLES counter did not advance. */
-#define SNIC_MBOX_SELFTEST_PHY 8	/* Self-test bit: the wire PHY did not answer on MDIO or its id is not the expected one. */
+#define SNIC_MBOX_SELFTEST_PHY 8	/* Self-test bit: the wire PHY did not answer on MDIO, or its PHY id read all zeros or all ones. */
 
 /* Registers: byte offsets in the CSR window (0x1000 bytes). */
 #define SNIC_CSR_SIZE 0x1000
