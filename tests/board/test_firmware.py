@@ -198,3 +198,9 @@ def test_mailbox_version_selftest_and_unknown_op(soc: SimSoCProcess) -> None:
         assert status.field("RESULT").get(value) == 1    # MBOX_ERR_OP
         with pytest.raises(MailboxError, match="no PHY answered"):
             fw.phy_read(9, 1)
+
+
+def test_selftest_command_runs_the_firmware_self_test(soc: SimSoCProcess) -> None:
+    result = _cli("selftest", "--firmware", "--link", soc.link)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("PASS: firmware self-test, 4 checks (sram, nic_id, cycles, phy)")

@@ -25,6 +25,7 @@ def test_phy_command_fails_clearly_without_firmware(softnic) -> None:
     assert_one_line_error(run("phy", "--link", softnic.link, "read", "bmsr"), "no management firmware")
     assert time.monotonic() - start < 30      # no waiting for an answer that cannot come
     assert_one_line_error(run("phy", "--link", softnic.link, "read", "99"), "0..31")
+    assert_one_line_error(run("selftest", "--firmware", "--link", softnic.link), "no management firmware")
 
 
 def test_mailbox_commands_raise_without_firmware(softnic) -> None:
