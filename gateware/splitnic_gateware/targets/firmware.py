@@ -29,7 +29,7 @@ from litex.soc.integration.export import get_csr_header
 
 from . import address_map as amap
 
-__all__ = ["FIRMWARE_SRC", "IMAGE_NAME", "BoardConfig", "write_board_files", "build", "rom_words"]
+__all__ = ["FIRMWARE_SRC", "IMAGE_NAME", "FLASH_UID_CSR", "BoardConfig", "write_board_files", "build", "rom_words"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parents[3]
 FIRMWARE_SRC = REPO / "firmware"
 #: The raw image (what the ROM holds), in the SoC's firmware build folder.
 IMAGE_NAME = "splitnic-fw.bin"
+#: LiteX name of the SPI flash bit-bang block (:class:`.flash_uid.SpiFlashBitbang`) in a SoC that has one.
+FLASH_UID_CSR = "flash_uid"
 
 
 class BoardConfig:
@@ -67,6 +69,8 @@ def write_board_files(soc, build_dir: Path, board: BoardConfig, mdio: str = "eth
     mac_lo = int.from_bytes(mac[:4], "little")
     mac_hi = int.from_bytes(mac[4:], "little")
     rom, sram = soc.mem_regions["rom"], soc.mem_regions["sram"]
+    # The SPI flash's unique id (the MAC address), where the SoC has the bit-bang block.
+    flash = f"CSR_{FLASH_UID_CSR.upper()}_W_ADDR" in csr_h
     files = {
         "csr.h": csr_h,
         "board.h": "\n".join([
@@ -80,7 +84,10 @@ def write_board_files(soc, build_dir: Path, board: BoardConfig, mdio: str = "eth
             f"#define BOARD_HOST_PHY_ADDR {board.host_phy_addr}",
             f"#define BOARD_RGMII_DELAYS {int(board.rgmii_delays)}",
             f"#define BOARD_FALLBACK_MAC_LO 0x{mac_lo:08x}u",
-            f"#define BOARD_FALLBACK_MAC_HI 0x{mac_hi:04x}u", "",
+            f"#define BOARD_FALLBACK_MAC_HI 0x{mac_hi:04x}u",
+            f"#define BOARD_FLASH_UID {int(flash)}",
+            *([f"#define BOARD_FLASH_W_ADDR CSR_{FLASH_UID_CSR.upper()}_W_ADDR",
+               f"#define BOARD_FLASH_R_ADDR CSR_{FLASH_UID_CSR.upper()}_R_ADDR"] if flash else []), "",
             "#endif", ""]),
         "regions.ld": "MEMORY {\n"
                       f"\trom : ORIGIN = 0x{rom.origin:08x}, LENGTH = 0x{rom.size:x}\n"

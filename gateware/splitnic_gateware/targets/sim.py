@@ -46,6 +46,7 @@ from liteeth.phy.model import LiteEthPHYModel
 
 from . import address_map as amap
 from . import firmware
+from .flash_uid import SpiFlashUidModel
 from .mdio_phy_model import MdioPhyModel, SimMdioMaster
 from .soc import SplitnicSoC
 
@@ -104,6 +105,10 @@ class SimBoardSoC(SplitnicSoC):
         self.simphy = MdioPhyModel(phy_addr=self.firmware_board.wire_phy_addr)
         self.ethphy.mdio = SimMdioMaster(self.simphy)
         self.comb += self.wire.plugged.eq(self.simphy.cable.storage[0])
+        if firmware_cpu is not None:
+            # A flash with a fixed unique id, so the firmware derives its MAC address as on the board.
+            self.flash = SpiFlashUidModel()
+            self.add_flash_uid(self.flash)
 
 
 def _sim_config() -> SimConfig:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from litex.build.generic_platform import ConstraintError
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCMini
 
 from . import address_map as amap
 from . import firmware
+from .flash_uid import SpiFlashBitbang
 from .gmii_bridge import GmiiRxBridge, GmiiTxBridge
 from .nic_core import NicCore
 
@@ -70,6 +72,17 @@ class SplitnicSoC(SoCMini):
             # The firmware polls and takes no interrupt, but LiteX sizes the CPU's
             # interrupt vector from the IRQs it knows: one unconnected line.
             self.irq.add("firmware_polls", n=0)
+            # The SPI flash's unique id, for the MAC address, where the board has a flash.
+            try:
+                flash_pads = platform.request("spiflash")
+            except ConstraintError:
+                flash_pads = None
+            if flash_pads is not None:
+                self.add_flash_uid(flash_pads)
+
+    def add_flash_uid(self, pads) -> None:
+        """Give the firmware the SPI flash on ``pads`` (cs_n, mosi, miso; clk or the ECP5's USRMCLK)."""
+        setattr(self, firmware.FLASH_UID_CSR, SpiFlashBitbang(pads))
 
     def build_firmware(self) -> Path:
         """Build the firmware for this (finalized) SoC; the path of its image."""
