@@ -11,6 +11,7 @@
  */
 #include <stdint.h>
 
+#include "flash.h"
 #include "hw.h"
 #include "mailbox.h"
 #include "phy.h"
@@ -30,17 +31,33 @@ void wait_cycles(uint32_t n)
 }
 
 /*
- * MAC_ADDR: left alone when the host (or an earlier boot) set one; otherwise
- * the board's stable locally administered address (board.h; see
- * firmware/README.md, "MAC address").  Returns FW_STATUS.MAC_SOURCE.
+ * MAC_ADDR: left alone when the host (or an earlier boot) set one.  Otherwise
+ * from the SPI flash's unique id: 02 (locally administered, unicast), then
+ * the 16 id bytes XOR-folded into 5 (byte i into byte 1 + i % 5); without a
+ * readable id, the fallback address of board.h (firmware/README.md, "MAC
+ * address").  Returns FW_STATUS.MAC_SOURCE.
  */
 static uint32_t set_mac(void)
 {
+	uint8_t uid[FLASH_UID_BYTES], mac[6];
+	int i;
+
 	if (nic_read(SNIC_REG_MAC_ADDR_LO) || nic_read(SNIC_REG_MAC_ADDR_HI))
 		return 0;
-	nic_write(SNIC_REG_MAC_ADDR_LO, BOARD_FALLBACK_MAC_LO);
-	nic_write(SNIC_REG_MAC_ADDR_HI, BOARD_FALLBACK_MAC_HI);
-	return 2;
+	if (!flash_uid(uid)) {
+		nic_write(SNIC_REG_MAC_ADDR_LO, BOARD_FALLBACK_MAC_LO);
+		nic_write(SNIC_REG_MAC_ADDR_HI, BOARD_FALLBACK_MAC_HI);
+		return 2;
+	}
+	mac[0] = 0x02;
+	for (i = 1; i < 6; i++)
+		mac[i] = 0;
+	for (i = 0; i < FLASH_UID_BYTES; i++)
+		mac[1 + i % 5] ^= uid[i];
+	nic_write(SNIC_REG_MAC_ADDR_LO, (uint32_t)mac[0] | (uint32_t)mac[1] << 8 | (uint32_t)mac[2] << 16 |
+		  (uint32_t)mac[3] << 24);
+	nic_write(SNIC_REG_MAC_ADDR_HI, (uint32_t)mac[4] | (uint32_t)mac[5] << 8);
+	return 1;
 }
 
 int main(void)
