@@ -23,6 +23,7 @@ from splitnic.firmware import Firmware, MailboxError
 from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import CSR_MAP
 from splitnic_gateware.targets import address_map as amap
+from splitnic_gateware.targets.flash_uid import SIM_UID, mac_from_uid
 from splitnic_gateware.targets.mdio_phy_model import PHYID
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SOC_IP, SimSoCProcess, csr_address
 
@@ -96,9 +97,9 @@ def test_firmware_boots_and_brings_the_wire_link_up(soc: SimSoCProcess) -> None:
         assert status.version == _version_h()
         assert status.phy_ok and status.phy_addr == 1
         assert status.link_up_cycles > 0     # CYCLES at the first link-up: the reset-to-link-up time
-        # No one had set MAC_ADDR: the firmware's fallback, locally administered.
-        assert nic.mac == amap.NIC_FALLBACK_MAC.to_bytes(6, "big") and nic.mac[0] & 0x02
-        assert status.mac_source == "fallback locally administered address"
+        # No one had set MAC_ADDR: the firmware derived it from the (simulated) SPI flash's unique id.
+        assert nic.mac == mac_from_uid(SIM_UID) and nic.mac[0] & 0x02
+        assert status.mac_source == "SPI flash unique id"
 
 
 def test_info_shows_the_firmware_version_and_build(soc: SimSoCProcess) -> None:
