@@ -75,8 +75,9 @@ int main(void)
 	nic_write(SNIC_REG_FW_VERSION, FIELD_PREP(FW_VERSION, MAJOR, FW_VERSION_MAJOR) |
 		  FIELD_PREP(FW_VERSION, MINOR, FW_VERSION_MINOR) | FIELD_PREP(FW_VERSION, PATCH, FW_VERSION_PATCH));
 
-	status = FIELD_PREP(FW_STATUS, MAC_SOURCE, set_mac());
+	/* The PHY first: it negotiates (seconds on a real cable) while the MAC address is read. */
 	phy_ok = phy_bring_up();
+	status = FIELD_PREP(FW_STATUS, MAC_SOURCE, set_mac());
 	status |= FIELD_PREP(FW_STATUS, PHY_OK, phy_ok) | FIELD_PREP(FW_STATUS, PHY_ADDR, phy_addr);
 	nic_write(SNIC_REG_FW_STATUS, status);
 
