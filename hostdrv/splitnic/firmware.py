@@ -5,7 +5,9 @@ firmware/src/mailbox.c (the other end).
 
 A command: write MBOX_ARG, then MBOX_CMD with the op and a SEQ one past
 MBOX_STATUS.SEQ; the firmware answers by writing MBOX_DATA and then
-MBOX_STATUS with that SEQ and a result code.  One process at a time should
+MBOX_STATUS with that SEQ and a result code.  A command still pending when
+another is posted (its poster died) is waited for first, so its answer is
+not taken for the new one's.  One process at a time should
 use the mailbox (``splitnic phy``, ``splitnic info``): two posting at once
 would take each other's answers.
 
@@ -109,19 +111,14 @@ class Firmware:
             raise NoFirmwareError("the NIC reports no management firmware (FW_VERSION reads 0): it is a "
                                   "software or cocotb NIC, or a SoC built without a CPU; PHY access and "
                                   "firmware commands need the board or the simulated board SoC")
-        seq = (_STATUS.field("SEQ").get(self.bus.read32(_STATUS.offset)) + 1) & 0xFF
+        # A command still running (its poster died?) finishes first, so its answer is not taken for ours.
+        pending = _CMD.field("SEQ").get(self.bus.read32(_CMD.offset))
+        status = self._wait_seq(pending, f"the command posted before {op}")
+        seq = (_STATUS.field("SEQ").get(status) + 1) & 0xFF
         self.bus.write32(_ARG.offset, arg)
         self.bus.write32(_CMD.offset, _CMD.pack(OP=code, SEQ=seq))
         log.debug("mailbox: op %s arg %#010x seq %d", op, arg, seq)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            status = self.bus.read32(_STATUS.offset)
-            if _STATUS.field("SEQ").get(status) == seq:
-                break
-            if time.monotonic() > deadline:
-                raise SplitnicError(f"the firmware did not answer mailbox command {op} within {self.timeout:g} s "
-                                    f"(MBOX_STATUS {status:#010x}, waiting for SEQ {seq}); is the CPU running?")
-            time.sleep(0.002)
+        status = self._wait_seq(seq, f"mailbox command {op}")
         data = self.bus.read32(_DATA.offset)
         result = _RESULTS.get(_STATUS.field("RESULT").get(status), "unknown")
         log.debug("mailbox: op %s -> %s data %#010x", op, result, data)
@@ -129,6 +126,18 @@ class Firmware:
             raise MailboxError(f"mailbox command {op} (argument {arg:#x}): "
                                f"{_RESULT_TEXT.get(result, f'result {status & 0xFF}')}")
         return data
+
+    def _wait_seq(self, seq: int, what: str) -> int:
+        """MBOX_STATUS once its SEQ is ``seq``."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = self.bus.read32(_STATUS.offset)
+            if _STATUS.field("SEQ").get(status) == seq:
+                return status
+            if time.monotonic() > deadline:
+                raise SplitnicError(f"the firmware did not answer {what} within {self.timeout:g} s "
+                                    f"(MBOX_STATUS {status:#010x}, waiting for SEQ {seq}); is the CPU running?")
+            time.sleep(0.002)
 
     def build_id(self) -> int:
         """The firmware's build id (hash of its sources), MBOX_OP_VERSION."""
