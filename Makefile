@@ -30,13 +30,14 @@ export PIP_CACHE_DIR  := $(CACHE)/pip
 export YOWASP_CACHE_DIR := $(CACHE)/yowasp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup apt venv generate test test-fast demo bench bitstream flash clean
+.PHONY: help setup apt venv generate firmware test test-fast demo bench bitstream flash clean
 
 help:
 	@echo "make setup      install what is missing (apt packages, .venv, caches)"
 	@echo "make test       setup, then run the whole test suite"
 	@echo "make demo       setup, then run the demo (simulated NIC, snic0, fast path)"
 	@echo "make generate   regenerate files derived from the spec (C headers, docs)"
+	@echo "make firmware   build the management CPU's firmware (FW_TARGET=sim|colorlight_i5)"
 	@echo "make bench      setup, then run the benchmarks (prints figures, writes bench/*.json)"
 	@echo "make bitstream  BOARD=colorlight_i5: build the board bitstream"
 	@echo "make flash      program the board with openFPGALoader"
@@ -86,6 +87,13 @@ $(CMODULES): $(STAMP) $(CMODULE_SOURCES)
 
 generate: venv
 	$(PY) -m splitnic_spec.generate
+
+# The management firmware (firmware/), built against one SoC's CSR addresses
+# into that SoC's build folder; the simulated SoC and the bitstream build it
+# themselves (make -C firmware) when it is missing or stale.
+FW_TARGET ?= sim
+firmware: venv
+	$(PY) -m splitnic_gateware.targets.firmware --target $(FW_TARGET)
 
 test: setup
 	$(PY) -m pytest

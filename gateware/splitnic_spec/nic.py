@@ -18,6 +18,7 @@ Conventions, for every register and structure below:
 
 from __future__ import annotations
 
+from .firmware import FIRMWARE_CONSTANTS, FIRMWARE_REGISTERS
 from .model import (Access, Constant, Field, Register, RegisterArray, RegisterMap,
                     Struct, StructField, check_unique, spec_fingerprint)
 
@@ -62,6 +63,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("MAX_FRAME_JUMBO", 9018, "Largest MAX_FRAME.LEN honoured when CTRL.JUMBO is set (with FCS)."),
     Constant("FCS_LEN", 4, "Bytes of Ethernet FCS."),
     Constant("RULE_NONE", 0xFF, "Completion.rule when no steering entry matched (and for TX)."),
+    *FIRMWARE_CONSTANTS,   # the firmware mailbox (splitnic_spec.firmware)
 )
 
 # --------------------------------------------------------------------------
@@ -134,6 +136,7 @@ REGISTERS: tuple[Register, ...] = (
              "CYCLES core cycles, merging the completions written meanwhile.", (
         Field("CYCLES", 0, 24, "Hold-off time in core cycles; 0 raises at once."),
     )),
+    *FIRMWARE_REGISTERS,   # 0x060..0x0FC: the management firmware and its mailbox (splitnic_spec.firmware)
 
     # MAC statistics: free-running 32-bit counters; the driver widens them.
     Register("STAT_RX_OK", 0xA00, RC, "Frames received with good FCS and length, before address filtering."),

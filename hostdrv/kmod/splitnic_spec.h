@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x9fa5d7b6.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0xca2eb727.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x9fa5d7b6
+#define SNIC_SPEC_HASH 0xca2eb727
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -37,6 +37,19 @@
 #define SNIC_MAX_FRAME_JUMBO 9018	/* Largest MAX_FRAME.LEN honoured when CTRL.JUMBO is set (with FCS). */
 #define SNIC_FCS_LEN 4	/* Bytes of Ethernet FCS. */
 #define SNIC_RULE_NONE 255	/* Completion.rule when no steering entry matched (and for TX). */
+#define SNIC_MBOX_OP_VERSION 1	/* Mailbox op: MBOX_DATA = the firmware's build id (hash of its sources). */
+#define SNIC_MBOX_OP_PHY_READ 2	/* Mailbox op: read PHY register MBOX_ARG.REG of PHY MBOX_ARG.PHY into MBOX_DATA. */
+#define SNIC_MBOX_OP_PHY_WRITE 3	/* Mailbox op: write MBOX_ARG.VALUE to PHY register MBOX_ARG.REG of PHY MBOX_ARG.PHY. */
+#define SNIC_MBOX_OP_SELFTEST 4	/* Mailbox op: run the firmware self-test; MBOX_DATA = bit mask of failed checks (MBOX_SELFTEST_*). */
+#define SNIC_MBOX_OK 0	/* MBOX_STATUS.RESULT: done. */
+#define SNIC_MBOX_ERR_OP 1	/* MBOX_STATUS.RESULT: unknown OP. */
+#define SNIC_MBOX_ERR_ARG 2	/* MBOX_STATUS.RESULT: MBOX_ARG out of range. */
+#define SNIC_MBOX_ERR_NO_PHY 3	/* MBOX_STATUS.RESULT: no PHY answered at MBOX_ARG.PHY (MDIO turnaround not driven). */
+#define SNIC_MBOX_ERR_FAILED 4	/* MBOX_STATUS.RESULT: the command ran and failed (self-test: see MBOX_DATA). */
+#define SNIC_MBOX_SELFTEST_SRAM 1	/* Self-test bit: the CPU's SRAM did not keep a pattern. */
+#define SNIC_MBOX_SELFTEST_NIC_ID 2	/* Self-test bit: the CPU read a wrong ID_MAGIC from the NIC. */
+#define SNIC_MBOX_SELFTEST_CYCLES 4	/* Self-test bit: the NIC's CYCLES counter did not advance. */
+#define SNIC_MBOX_SELFTEST_PHY 8	/* Self-test bit: the wire PHY did not answer on MDIO, or its PHY id read all zeros or all ones. */
 
 /* Registers: byte offsets in the CSR window (0x1000 bytes). */
 #define SNIC_CSR_SIZE 0x1000
@@ -110,6 +123,39 @@
 #define SNIC_REG_IRQ_COALESCE 0x05c	/* rw: Interrupt coalescing: the interrupt line rises at most once per CYCLES core cycles, merging the completions written meanwhile. */
 #define SNIC_IRQ_COALESCE_CYCLES_SHIFT 0
 #define SNIC_IRQ_COALESCE_CYCLES_MASK 0x00ffffff	/* Hold-off time in core cycles; 0 raises at once. */
+#define SNIC_REG_FW_VERSION 0x060	/* rw: Written by the firmware at boot; 0: no firmware is running. */
+#define SNIC_FW_VERSION_PATCH_SHIFT 0
+#define SNIC_FW_VERSION_PATCH_MASK 0x000000ff	/* Firmware patch version. */
+#define SNIC_FW_VERSION_MINOR_SHIFT 8
+#define SNIC_FW_VERSION_MINOR_MASK 0x0000ff00	/* Firmware minor version. */
+#define SNIC_FW_VERSION_MAJOR_SHIFT 16
+#define SNIC_FW_VERSION_MAJOR_MASK 0x00ff0000	/* Firmware major version. */
+#define SNIC_REG_FW_STATUS 0x064	/* rw: Written by the firmware: what it found. */
+#define SNIC_FW_STATUS_PHY_OK_SHIFT 0
+#define SNIC_FW_STATUS_PHY_OK_MASK 0x00000001	/* The wire PHY answered and was configured. */
+#define SNIC_FW_STATUS_MAC_SOURCE_SHIFT 4
+#define SNIC_FW_STATUS_MAC_SOURCE_MASK 0x00000030	/* Where MAC_ADDR came from: 0: left as it was, 1: SPI flash unique id, 2: the firmware's stable locally administered address. */
+#define SNIC_FW_STATUS_PHY_ADDR_SHIFT 8
+#define SNIC_FW_STATUS_PHY_ADDR_MASK 0x00001f00	/* MDIO address of the wire PHY. */
+#define SNIC_REG_FW_LINK_CYCLES 0x068	/* rw: Written by the firmware: CYCLES when it first saw the wire link up after reset (0: not yet); the reset-to-link-up time. */
+#define SNIC_REG_MBOX_CMD 0x070	/* rw: Mailbox command, written by the host (after MBOX_ARG). */
+#define SNIC_MBOX_CMD_OP_SHIFT 0
+#define SNIC_MBOX_CMD_OP_MASK 0x000000ff	/* MBOX_OP_*. */
+#define SNIC_MBOX_CMD_SEQ_SHIFT 8
+#define SNIC_MBOX_CMD_SEQ_MASK 0x0000ff00	/* Any value other than MBOX_STATUS.SEQ posts the command. */
+#define SNIC_REG_MBOX_ARG 0x074	/* rw: Mailbox argument, written by the host before MBOX_CMD. */
+#define SNIC_MBOX_ARG_REG_SHIFT 0
+#define SNIC_MBOX_ARG_REG_MASK 0x0000001f	/* PHY ops: clause-22 register number. */
+#define SNIC_MBOX_ARG_PHY_SHIFT 8
+#define SNIC_MBOX_ARG_PHY_MASK 0x00001f00	/* PHY ops: MDIO address of the PHY. */
+#define SNIC_MBOX_ARG_VALUE_SHIFT 16
+#define SNIC_MBOX_ARG_VALUE_MASK 0xffff0000	/* MBOX_OP_PHY_WRITE: the value. */
+#define SNIC_REG_MBOX_STATUS 0x078	/* rw: Mailbox status, written by the firmware (after MBOX_DATA). */
+#define SNIC_MBOX_STATUS_RESULT_SHIFT 0
+#define SNIC_MBOX_STATUS_RESULT_MASK 0x000000ff	/* MBOX_OK or MBOX_ERR_*. */
+#define SNIC_MBOX_STATUS_SEQ_SHIFT 8
+#define SNIC_MBOX_STATUS_SEQ_MASK 0x0000ff00	/* SEQ of the last command finished. */
+#define SNIC_REG_MBOX_DATA 0x07c	/* rw: Mailbox result data, written by the firmware. */
 #define SNIC_REG_STAT_RX_OK 0xa00	/* rc: Frames received with good FCS and length, before address filtering. */
 #define SNIC_REG_STAT_RX_OK_BYTES 0xa04	/* rc: Bytes (FCS excluded) of STAT_RX_OK frames. */
 #define SNIC_REG_STAT_RX_FCS_ERR 0xa08	/* rc: Frames dropped for a bad FCS (also counted if kept). */

@@ -12,10 +12,22 @@ module imports nothing heavy: the driver loads it without LiteX.
 from __future__ import annotations
 
 __all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
+           "FW_ROM_BASE", "FW_ROM_SIZE", "FW_SRAM_BASE", "FW_SRAM_SIZE", "NIC_FALLBACK_MAC",
            "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS"]
 
-#: LiteX's own CSRs (PHY control, identifier) at the bottom of the map.
-LITEX_CSR_BASE = 0x0000_0000
+#: LiteX's own CSRs (PHY control and MDIO, identifier): where VexRiscv's LiteX
+#: integration puts them, inside its uncached I/O region 0x8000_0000..0xFFFF_FFFF.
+LITEX_CSR_BASE = 0xF000_0000
+#: The management CPU's memories (firmware/): its ROM at the reset vector
+#: (LiteX's VexRiscv maps "rom" at 0) and its SRAM (data, stack).  Each ECP5
+#: DP16KD holds 2 KiB: 4 KiB of ROM is two, the SRAM one.
+FW_ROM_BASE = 0x0000_0000
+FW_ROM_SIZE = 4 * 1024
+FW_SRAM_BASE = 0x1000_0000
+FW_SRAM_SIZE = 2 * 1024
+#: The NIC's MAC address when the firmware finds MAC_ADDR zero and the board
+#: gives it no unique id: locally administered (bit 1 of byte 0), "\x02SNIC0".
+NIC_FALLBACK_MAC = 0x02_53_4E_49_43_30
 #: The NIC's register window (docs/registers.md offsets are added to this).
 NIC_CSR_BASE = 0x8000_0000
 NIC_CSR_SIZE = 0x1000

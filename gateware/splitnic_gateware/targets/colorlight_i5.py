@@ -85,7 +85,7 @@ def _wire_port_pads(platform) -> None:
 class ColorlightI5SoC(SplitnicSoC):
     """The splitnic board SoC for the Colorlight i5 v7.0."""
 
-    def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = None) -> None:
+    def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = "vexriscv") -> None:
         platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
         _wire_port_pads(platform)
         super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic on Colorlight i5",

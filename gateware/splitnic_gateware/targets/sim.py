@@ -6,9 +6,12 @@ LiteEth PHY model byte by byte).
 
 What differs from the board is only what a simulator cannot have: the clock
 comes from the simulator, the host-link PHY is LiteEth's model PHY whose
-frames go to and come from the TAP interface :data:`TAP`, and the NIC's wire
+frames go to and come from the TAP interface :data:`TAP`, the NIC's wire
 port has a loopback plug (what the NIC transmits comes back to it through both
-GMII bridges).  The host side of the TAP gets :data:`HOST_IP`; the SoC answers
+GMII bridges, while the cable is plugged), and the wire PHY's management side
+is :class:`~.mdio_phy_model.MdioPhyModel` on a bit-bang MDIO master with
+LiteEth's CSRs, so the management CPU runs the board's firmware.  The sim-only
+CSR ``simphy_cable`` (see :func:`csr_address`) pulls and plugs the cable.  The host side of the TAP gets :data:`HOST_IP`; the SoC answers
 Etherbone at :data:`SOC_IP` -- its own subnet, so that it cannot clash with
 a board on 192.168.1.0/24.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -28,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from migen import Signal
 from migen.genlib.io import CRG
 
 from litex.build.generic_platform import Pins, Subsignal
@@ -39,9 +44,14 @@ from litex.soc.interconnect import stream
 from liteeth.common import eth_phy_description
 from liteeth.phy.model import LiteEthPHYModel
 
+from . import address_map as amap
+from . import firmware
+from .flash_uid import SpiFlashUidModel
+from .mdio_phy_model import MdioPhyModel, SimMdioMaster
 from .soc import SplitnicSoC
 
-__all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "TAP", "HOST_IP", "SOC_IP", "SIM_SYS_CLK_FREQ"]
+__all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "csr_address", "TAP", "HOST_IP", "SOC_IP",
+           "SIM_SYS_CLK_FREQ"]
 
 log = logging.getLogger(__name__)
 
@@ -64,27 +74,41 @@ _IO = [
 
 
 class LoopbackPlug(LiteXModule):
-    """A PHY stand-in whose transmit side is wired to its receive side (a loopback plug in ``sys``)."""
+    """A PHY stand-in whose transmit side is wired to its receive side (a loopback plug in ``sys``).
+
+    Nothing comes back while ``plugged`` is low (the cable is pulled).
+    """
 
     def __init__(self) -> None:
+        self.plugged = Signal(reset=1)
         self.sink = stream.Endpoint(eth_phy_description(8))
         self.source = stream.Endpoint(eth_phy_description(8))
         self.comb += self.sink.ready.eq(1)
-        self.sync += [self.source.valid.eq(self.sink.valid), self.source.data.eq(self.sink.data),
+        self.sync += [self.source.valid.eq(self.sink.valid & self.plugged), self.source.data.eq(self.sink.data),
                       self.source.last.eq(self.sink.valid & self.sink.last)]
 
 
 class SimBoardSoC(SplitnicSoC):
-    """:class:`~.soc.SplitnicSoC` with the simulator's clock, a model host-link PHY and a looped wire."""
+    """:class:`~.soc.SplitnicSoC` with the simulator's clock, a model host-link PHY, a looped wire and its PHY model."""
 
-    def __init__(self, out_dir: Path, sys_clk_freq: int = SIM_SYS_CLK_FREQ) -> None:
+    def __init__(self, out_dir: Path, sys_clk_freq: int = SIM_SYS_CLK_FREQ,
+                 firmware_cpu: str | None = "vexriscv") -> None:
         platform = SimPlatform("SIM", list(_IO))
-        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic simulated board SoC")
+        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic simulated board SoC",
+                         firmware_cpu=firmware_cpu)
         self.crg = CRG(platform.request("sys_clk"))
         self.ethphy = LiteEthPHYModel(platform.request("eth", 0))
         self.add_host_link(self.ethphy, ip_address=SOC_IP)
         self.wire = LoopbackPlug()
         self.add_nic(self.wire, "sys", "sys")
+        # The wire PHY's management side, at the board's address, on the MDIO CSRs the board has.
+        self.simphy = MdioPhyModel(phy_addr=self.firmware_board.wire_phy_addr)
+        self.ethphy.mdio = SimMdioMaster(self.simphy)
+        self.comb += self.wire.plugged.eq(self.simphy.cable.storage[0])
+        if firmware_cpu is not None:
+            # A flash with a fixed unique id, so the firmware derives its MAC address as on the board.
+            self.flash = SpiFlashUidModel()
+            self.add_flash_uid(self.flash)
 
 
 def _sim_config() -> SimConfig:
@@ -102,16 +126,48 @@ def _sources_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+#: The ROM's contents file, which the simulator reads ($readmemh) each time it starts.
+_ROM_INIT = "sim_rom.init"
+
+
+def _refresh_firmware(out_dir: Path, gw: Path) -> None:
+    """Rebuild the firmware if its sources changed and give the built simulator the new ROM contents.
+
+    The gateware (and so the CSR addresses in board.h) is the one the stamp
+    vouches for; only the ROM's contents file changes, no re-verilating.
+    """
+    words = firmware.rom_words(firmware.build(out_dir / "firmware"), amap.FW_ROM_SIZE)
+    words += [0] * (amap.FW_ROM_SIZE // 4 - len(words))
+    text = "".join(f"{w:08x}\n" for w in words)
+    init = gw / _ROM_INIT
+    if not init.exists() or init.read_text() != text:
+        init.write_text(text)
+
+
+def csr_address(name: str, out_dir: Path = DEFAULT_DIR) -> int:
+    """Bus address of LiteX CSR ``name`` (e.g. ``simphy_cable``) in the built simulated SoC."""
+    csrs = json.loads((Path(out_dir) / "csr.json").read_text())["csr_registers"]
+    if name not in csrs:
+        raise KeyError(f"the simulated SoC has no CSR {name!r}; it has {', '.join(sorted(csrs))}")
+    return csrs[name]["addr"]
+
+
 def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
-    """Build the simulator into ``out_dir`` unless it is up to date; the path of its gateware folder."""
+    """Build the simulator into ``out_dir`` unless it is up to date; the path of its gateware folder.
+
+    The firmware is rebuilt (make) whenever its sources changed, also when the
+    simulator itself is up to date.
+    """
     out_dir = Path(out_dir).resolve()
     gw = out_dir / "gateware"
     stamp = out_dir / "built-from"
     exe = gw / "obj_dir" / "Vsim"
-    if exe.exists() and stamp.exists() and stamp.read_text() == _sources_hash():
+    sources = _sources_hash()   # before building: an edit made meanwhile must not pass for built
+    if exe.exists() and stamp.exists() and stamp.read_text() == sources and (gw / _ROM_INIT).exists():
+        _refresh_firmware(out_dir, gw)
         return gw
     soc = SimBoardSoC(out_dir)
-    builder = Builder(soc, output_dir=str(out_dir), compile_software=False)
+    builder = Builder(soc, output_dir=str(out_dir), compile_software=False, csr_json=str(out_dir / "csr.json"))
     # LiteX writes the Verilog, the C++ harness and the build script; the compile runs here.
     builder.build(sim_config=_sim_config(), run=False, jobs=jobs, opt_level="O1", interactive=False)
     start = time.monotonic()
@@ -123,7 +179,8 @@ def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
         raise RuntimeError(f"building the simulated SoC failed (exit {rc}); see {gw / 'verilator.log'}: "
                            + " | ".join(tail))
     log.info("simulated SoC built in %.0f s", time.monotonic() - start)
-    stamp.write_text(_sources_hash())
+    _refresh_firmware(out_dir, gw)
+    stamp.write_text(sources)
     return gw
 
 

@@ -2,8 +2,10 @@
 
 Ref: /work/shared/ARCHITECTURE.md, "Boards"; :mod:`.address_map`.
 
-Bus masters: Etherbone (the host) and the NIC's DMA engines.  Bus slaves: the
-NIC's register window, the DMA block RAM and LiteX's own CSRs.  The NIC reaches
+Bus masters: Etherbone (the host), the NIC's DMA engines and, with
+``firmware_cpu``, the management CPU (firmware/: PHY bring-up, link watch,
+host mailbox).  Bus slaves: the NIC's register window, the DMA block RAM,
+LiteX's own CSRs and the CPU's ROM and SRAM.  The NIC reaches
 its DMA memory through the SoC interconnect, so a DMA device address is simply
 a bus address and the host and the NIC see the same bytes at the same address.
 
@@ -16,33 +18,83 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from litex.build.generic_platform import ConstraintError
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCMini
 
 from . import address_map as amap
+from . import firmware
+from .flash_uid import SpiFlashBitbang
 from .gmii_bridge import GmiiRxBridge, GmiiTxBridge
 from .nic_core import NicCore
 
-__all__ = ["SplitnicSoC"]
+__all__ = ["SplitnicSoC", "FIRMWARE_CPUS"]
+
+#: Management CPUs the SoC can carry: LiteX CPU type -> variant.  VexRiscv
+#: "minimal" (rv32i, no caches, about 1 000 LUTs) fits beside the NIC on the
+#: ECP5-25F and runs a few cycles per instruction, fast enough to bit-bang
+#: MDIO in simulation; SERV is smaller but takes ~32 cycles per instruction.
+FIRMWARE_CPUS = {"vexriscv": "minimal"}
 
 
 class SplitnicSoC(SoCMini):
     """NIC + DMA RAM + Etherbone on a LiteX SoC; subclasses add the clocks and PHYs.
 
-    ``firmware_cpu`` is the slot for the management CPU of a later issue:
-    ``None`` (the only value today) builds without one, and the address map
-    keeps room for its memories.
+    ``firmware_cpu`` is the management CPU, a key of :data:`FIRMWARE_CPUS`,
+    or ``None`` for none (then FW_VERSION reads 0 and the driver says there
+    is no firmware).  With a CPU the SoC gets its ROM (the firmware, built by
+    :meth:`init_mems` when LiteX's Builder runs) and SRAM; the firmware
+    bit-bangs MDIO through ``self.ethphy.mdio`` (LiteEth's MDIO CSRs, on the
+    board the host-link PHY's, whose pins both PHYs share) and reaches the NIC
+    as a bus master at NIC_CSR_BASE.  ``firmware_board`` says what the
+    firmware must know of the board's PHYs.
     """
 
-    mem_map = {"csr": amap.LITEX_CSR_BASE, "nic_csr": amap.NIC_CSR_BASE, "nic_dma": amap.DMA_RAM_BASE}
+    mem_map = {"csr": amap.LITEX_CSR_BASE, "nic_csr": amap.NIC_CSR_BASE, "nic_dma": amap.DMA_RAM_BASE,
+               "rom": amap.FW_ROM_BASE, "sram": amap.FW_SRAM_BASE}
+    firmware_board = firmware.BoardConfig()
 
     def __init__(self, platform, sys_clk_freq: int, out_dir: Path, ident: str,
                  firmware_cpu: str | None = None) -> None:
-        if firmware_cpu is not None:
-            raise ValueError(f"firmware_cpu must be None (the management CPU is not there yet), not {firmware_cpu!r}")
+        if firmware_cpu is not None and firmware_cpu not in FIRMWARE_CPUS:
+            raise ValueError(f"firmware_cpu must be None or one of {', '.join(FIRMWARE_CPUS)}, not {firmware_cpu!r}")
         self.out_dir = Path(out_dir)
+        #: Where the firmware is built for this SoC (board.h, csr.h, the image).
+        self.firmware_dir = self.out_dir.parent / "firmware"
+        cpu = {}
+        if firmware_cpu is not None:
+            cpu = dict(cpu_type=firmware_cpu, cpu_variant=FIRMWARE_CPUS[firmware_cpu],
+                       integrated_rom_size=amap.FW_ROM_SIZE, integrated_rom_mode="r",
+                       integrated_sram_size=amap.FW_SRAM_SIZE)
         # Bursting: the NIC's DMA engines move up to MAX_BURST words per cycle.
-        SoCMini.__init__(self, platform, sys_clk_freq, ident=ident, bus_bursting=True)
+        SoCMini.__init__(self, platform, sys_clk_freq, ident=ident, bus_bursting=True, **cpu)
+        if firmware_cpu is not None:
+            # The firmware polls and takes no interrupt, but LiteX sizes the CPU's
+            # interrupt vector from the IRQs it knows: one unconnected line.
+            self.irq.add("firmware_polls", n=0)
+            # The SPI flash's unique id, for the MAC address, where the board has a flash.
+            try:
+                flash_pads = platform.request("spiflash")
+            except ConstraintError:
+                flash_pads = None
+            if flash_pads is not None:
+                self.add_flash_uid(flash_pads)
+
+    def add_flash_uid(self, pads) -> None:
+        """Give the firmware the SPI flash on ``pads`` (cs_n, mosi, miso; clk or the ECP5's USRMCLK)."""
+        setattr(self, firmware.FLASH_UID_CSR, SpiFlashBitbang(pads))
+
+    def build_firmware(self) -> Path:
+        """Build the firmware for this (finalized) SoC; the path of its image."""
+        firmware.write_board_files(self, self.firmware_dir, self.firmware_board)
+        return firmware.build(self.firmware_dir)
+
+    def init_mems(self, **kwargs) -> None:
+        """LiteX's Builder hook, after the CSRs are placed: build the firmware and load it into the ROM."""
+        if self.cpu_type is None:
+            return
+        # The ROM keeps its full size (no auto_size): the simulator reloads a new image into the same ROM.
+        self.init_rom("rom", firmware.rom_words(self.build_firmware(), amap.FW_ROM_SIZE), auto_size=False)
 
     def add_nic(self, phy, cd_phy_rx: str, cd_phy_tx: str) -> None:
         """Add the NIC core with ``phy`` (a LiteEth PHY in ``cd_phy_rx``/``cd_phy_tx``) as its wire."""

@@ -11,10 +11,28 @@ from ..link import KINDS
 LINK_HELP = "the NIC: " + "; ".join(KINDS.values())
 
 
+def _firmware_info(nic) -> dict | None:
+    """The firmware's version, build id and findings; None without firmware."""
+    from ..errors import SplitnicError
+    from ..firmware import Firmware
+    fw = Firmware(nic.bus, timeout=10.0)
+    status = fw.status()
+    if status.version is None:
+        return None
+    try:
+        build = f"{fw.build_id():#010x}"
+    except SplitnicError as err:    # a firmware that is running but not answering is worth reporting, not fatal
+        build = f"no answer ({err})"
+    return {"version": status.version_text, "build_id": build, "phy_ok": status.phy_ok,
+            "phy_addr": status.phy_addr, "mac_source": status.mac_source,
+            "link_up_cycles": status.link_up_cycles}
+
+
 def _run(args: argparse.Namespace) -> int:
     import splitnic
     with splitnic.open(args.link) as nic:
         info = nic.info()
+        info["firmware"] = _firmware_info(nic)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -26,12 +44,18 @@ def _run(args: argparse.Namespace) -> int:
     print(f"clock:     {info['clock_hz'] / 1e6:g} MHz")
     print(f"mac:       {info['mac']}")
     print(f"carrier:   {'up, ' + speed if info['link_up'] else 'down'}")
+    fw = info["firmware"]
+    if fw is None:
+        print("firmware:  none (FW_VERSION reads 0; the link state comes from the harness)")
+    else:
+        phy = f"wire PHY at MDIO {fw['phy_addr']}" + ("" if fw["phy_ok"] else " not answering")
+        print(f"firmware:  {fw['version']} (build {fw['build_id']}), {phy}, MAC {fw['mac_source']}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` command."""
-    p = subparsers.add_parser("info", help="show the NIC's ID block, spec version/hash, build id and link state")
+    p = subparsers.add_parser("info", help="show the NIC's ID block, spec version/hash, build id, link state and firmware")
     p.add_argument("--link", required=True, help=LINK_HELP)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run)

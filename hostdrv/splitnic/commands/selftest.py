@@ -1,4 +1,9 @@
-"""``splitnic selftest``: internal loopback (CTRL.LOOPBACK): TX queue 0 -> RX queue 0, compared."""
+"""``splitnic selftest``: internal loopback (CTRL.LOOPBACK): TX queue 0 -> RX queue 0, compared.
+
+``--firmware`` runs the management firmware's own self-test instead (mailbox
+op SELFTEST: its SRAM, the NIC's ID as the CPU reads it, CYCLES, the wire
+PHY on MDIO); it leaves the NIC alone.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,22 @@ from ..errors import SplitnicError
 from .info import LINK_HELP
 
 
+def _run_firmware(args: argparse.Namespace) -> int:
+    import splitnic
+    from ..firmware import SELFTEST_CHECKS, Firmware
+    with splitnic.open(args.link) as nic:
+        failed = Firmware(nic.bus, timeout=args.timeout).selftest()
+    if failed:
+        print(f"FAIL: firmware self-test: {', '.join(failed)} failed ({len(SELFTEST_CHECKS) - len(failed)} "
+              f"of {len(SELFTEST_CHECKS)} checks passed)")
+        return 1
+    print(f"PASS: firmware self-test, {len(SELFTEST_CHECKS)} checks ({', '.join(SELFTEST_CHECKS.values())})")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.firmware:
+        return _run_firmware(args)
     import splitnic
     from splitnic_spec import constant
     min_frame = constant("MIN_FRAME")
@@ -68,4 +88,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-size", type=int, default=1514, help="largest frame (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed for sizes and contents")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default %(default)s)")
+    p.add_argument("--firmware", action="store_true",
+                   help="run the management firmware's self-test instead (board or simulated board SoC)")
     p.set_defaults(func=_run)

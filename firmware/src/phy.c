@@ -1,0 +1,117 @@
+/*
+ * The wire PHY: bring-up and link watch.
+ *
+ * Ref: IEEE Std 802.3-2018 §22.2.4.1.1 (BMCR reset, self-clearing within
+ * 0.5 s), §22.2.4.2.13 (BMSR link status latches low: read twice for the
+ * present state), §28.2.4.1.3 (highest common ability).  The Colorlight i5's
+ * Broadcom B50612D PHYs take their RGMII clock delays from the shadow
+ * registers of the BCM54xx family (Linux drivers/net/phy/broadcom.c,
+ * bcm54xx_config_clock_delay): the auxiliary control register 0x18, shadow
+ * 7 ("misc control"), bit 8 delays RXC; register 0x1c, shadow 3 ("clock
+ * alignment control"), bit 9 delays GTXCLK.  LiteEth's ECP5 RGMII PHY delays
+ * RX in the FPGA and sends TX clock and data edge-aligned (tx_delay=0), so the
+ * PHY must delay GTXCLK and must not delay RXC.
+ */
+#include "phy.h"
+
+#include "hw.h"
+#include "mdio.h"
+
+#define BCM_AUXCTL 0x18
+#define BCM_AUXCTL_SHDW_MISC 0x7
+#define BCM_AUXCTL_MISC_WREN (1u << 15)
+#define BCM_AUXCTL_MISC_RGMII_SKEW (1u << 8)
+#define BCM_AUXCTL_READ_SHIFT 12
+#define BCM_SHD 0x1c
+#define BCM_SHD_WRITE (1u << 15)
+#define BCM_SHD_SEL_SHIFT 10
+#define BCM_SHD_CLK_CTL 0x3
+#define BCM_SHD_CLK_GTXCLK_DELAY (1u << 9)
+
+unsigned phy_addr = BOARD_WIRE_PHY_ADDR;
+
+static void set_rgmii_delays(void)
+{
+	int32_t v;
+
+	mdio_write(phy_addr, BCM_AUXCTL, (BCM_AUXCTL_SHDW_MISC << BCM_AUXCTL_READ_SHIFT) | BCM_AUXCTL_SHDW_MISC);
+	v = mdio_read(phy_addr, BCM_AUXCTL);
+	if (v >= 0)
+		mdio_write(phy_addr, BCM_AUXCTL, BCM_AUXCTL_MISC_WREN | BCM_AUXCTL_SHDW_MISC |
+			   ((uint32_t)v & ~BCM_AUXCTL_MISC_RGMII_SKEW & 0x7ff8u));
+	mdio_write(phy_addr, BCM_SHD, BCM_SHD_CLK_CTL << BCM_SHD_SEL_SHIFT);
+	v = mdio_read(phy_addr, BCM_SHD);
+	if (v >= 0)
+		mdio_write(phy_addr, BCM_SHD, BCM_SHD_WRITE | (BCM_SHD_CLK_CTL << BCM_SHD_SEL_SHIFT) |
+			   (((uint32_t)v | BCM_SHD_CLK_GTXCLK_DELAY) & 0x3ffu));
+}
+
+int phy_bring_up(void)
+{
+	uint32_t start;
+	int32_t v;
+
+	if (mdio_read(phy_addr, MII_PHYID1) < 0) {
+		/* Not at the board's address: take the first other PHY that answers. */
+		unsigned a;
+		for (a = 0; a < 32; a++)
+			if (a != BOARD_HOST_PHY_ADDR && mdio_read(a, MII_PHYID1) >= 0)
+				break;
+		if (a == 32)
+			return 0;
+		phy_addr = a;
+	}
+	mdio_write(phy_addr, MII_BMCR, BMCR_RESET);
+	start = cycles();
+	do {
+		v = mdio_read(phy_addr, MII_BMCR);
+	} while (v >= 0 && (v & BMCR_RESET) && cycles() - start < (clock_hz >> 1));
+	if (v < 0 || (v & BMCR_RESET))
+		return 0;
+#if BOARD_RGMII_DELAYS
+	set_rgmii_delays();
+#endif
+	mdio_write(phy_addr, MII_ANAR, ANAR_10HD | ANAR_10FD | ANAR_100HD | ANAR_100FD | ANAR_CSMA);
+	mdio_write(phy_addr, MII_GBCR, GBCR_1000FD | GBCR_1000HD);
+	mdio_write(phy_addr, MII_BMCR, BMCR_ANENABLE | BMCR_ANRESTART);
+	return 1;
+}
+
+/* LINK value of the negotiated speed and duplex (the highest common ability). */
+static uint32_t resolve(void)
+{
+	int32_t gbcr = mdio_read(phy_addr, MII_GBCR), gbsr = mdio_read(phy_addr, MII_GBSR);
+	int32_t common = mdio_read(phy_addr, MII_ANAR) & mdio_read(phy_addr, MII_ANLPAR);
+	unsigned speed, full;
+
+	if (gbcr < 0 || gbsr < 0 || common < 0)
+		return 0;
+	if ((gbcr & GBCR_1000FD) && (gbsr & GBSR_LP_1000FD))
+		speed = SPEED_1000, full = 1;
+	else if ((gbcr & GBCR_1000HD) && (gbsr & GBSR_LP_1000HD))
+		speed = SPEED_1000, full = 0;
+	else if (common & ANAR_100FD)
+		speed = SPEED_100, full = 1;
+	else if (common & ANAR_100HD)
+		speed = SPEED_100, full = 0;
+	else
+		speed = SPEED_10, full = (common & ANAR_10FD) != 0;
+	return FIELD_PREP(LINK, UP, 1) | FIELD_PREP(LINK, SPEED, speed) | FIELD_PREP(LINK, FULL_DUPLEX, full);
+}
+
+int phy_poll_link(void)
+{
+	int32_t latched, bmsr;
+	uint32_t link = 0, old = nic_read(SNIC_REG_LINK);
+
+	latched = mdio_read(phy_addr, MII_BMSR);   /* link status latched low since the last read */
+	bmsr = mdio_read(phy_addr, MII_BMSR);      /* the present state */
+	if (bmsr >= 0 && (bmsr & BMSR_LSTATUS) && (bmsr & BMSR_ANEGCOMPLETE)) {
+		/* Speed and duplex change only with a new negotiation, which drops the link (and the latch) first. */
+		int flapped = latched < 0 || !(latched & BMSR_LSTATUS);
+		link = (FIELD_GET(LINK, UP, old) && !flapped) ? old : resolve();
+	}
+	if (link != old)
+		nic_write(SNIC_REG_LINK, link);
+	return FIELD_GET(LINK, UP, link);
+}

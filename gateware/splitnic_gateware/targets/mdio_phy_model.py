@@ -1,0 +1,184 @@
+"""A clause-22 PHY on an MDIO bus, for the simulated board SoC, and the bit-bang master it hangs on.
+
+Ref: IEEE Std 802.3-2018 §22.2.4 (management registers), §22.2.4.5 (frame
+structure), §22.2.4.2.13 (BMSR link status latches low), §40.5.1.1
+(1000BASE-T control/status); Linux drivers/net/phy/broadcom.c (the BCM54xx
+shadow registers 0x18/0x1c that set the RGMII clock delays of the Colorlight
+i5's B50612D).
+
+:class:`MdioPhyModel` answers at one MDIO address with the registers the
+firmware uses: BMCR (reset and restart-autonegotiation self-clear), BMSR
+(link status latched low, autonegotiation complete), PHYID, ANAR/ANLPAR,
+1000BASE-T control/status, extended status, and the two Broadcom shadow
+registers.  The far end of its "cable" is set by the sim-only CSR
+``simphy_cable`` (plugged, speed, duplex), which the tests write over
+Etherbone: unplugging drops the link, plugging in (or changing the partner)
+starts a negotiation that completes after ``an_cycles``.  A real PHY takes
+seconds to negotiate; the model takes milliseconds of simulated time so the
+tests stay short.
+
+:class:`SimMdioMaster` has the CSRs of LiteEth's ``LiteEthPHYMDIO`` (``w``:
+MDC, output enable, data out; ``r``: data in), so the firmware is the same for
+the board and the simulator; the Verilator model has no tristate, so the bus
+is an explicit wired-AND with a pull-up.
+"""
+
+from __future__ import annotations
+
+from migen import Case, Cat, If, Mux, Signal
+
+from litex.gen import LiteXModule
+from litex.soc.interconnect.csr import CSRField, CSRStatus, CSRStorage
+
+__all__ = ["MdioPhyModel", "SimMdioMaster", "PHYID", "SPEED_CODES"]
+
+#: PHYID1, PHYID2 of the model: a Broadcom OUI id like the i5's B50612D.
+PHYID = (0x0362, 0x5E6A)
+#: ``simphy_cable.speed`` values (the LINK.SPEED codes): Mb/s.
+SPEED_CODES = {0: 10, 1: 100, 2: 1000}
+
+_BMCR_RESET, _BMCR_ANENABLE, _BMCR_ANRESTART = 1 << 15, 1 << 12, 1 << 9
+_BMCR_DEFAULT = _BMCR_ANENABLE | (1 << 8) | (1 << 6)        # AN on, full duplex, 1000 Mb/s select
+_BMSR_BASE = 0x7909      # 100FD/HD, 10FD/HD, extended status, AN ability, extended capability
+_ANAR_DEFAULT = 0x01E1   # 10/100 half/full, IEEE 802.3 selector
+_GBCR_DEFAULT = 0x0300   # advertise 1000BASE-T full and half duplex
+_EXTSTAT = 0x3000        # 1000BASE-T full and half duplex capable
+
+
+class MdioPhyModel(LiteXModule):
+    """A PHY at ``phy_addr`` on the MDIO bus ``mdc``/``mdio`` (in), driving ``oe``/``o`` (out)."""
+
+    def __init__(self, phy_addr: int = 1, reset_cycles: int = 64, an_cycles: int = 2000) -> None:
+        self.mdc = Signal()
+        self.mdio = Signal()      # the line as it is (wired-AND of every driver)
+        self.oe = Signal()
+        self.o = Signal()
+        self.cable = CSRStorage(name="cable", description="The far end of the simulated wire PHY's cable.",
+                                fields=[
+            CSRField("plugged", size=1, reset=1, description="A link partner is connected."),
+            CSRField("speed", size=2, reset=2, description="Partner's best speed: 0: 10, 1: 100, 2: 1000 Mb/s."),
+            CSRField("full_duplex", size=1, reset=1, description="Partner can do full duplex."),
+        ])
+        self.link = Signal()      # for the loopback plug: frames pass only with a link
+
+        # # #
+
+        # The storage bits, not the field signals: those are wired up only inside a CSR bank.
+        plugged, speed, full = self.cable.storage[0], self.cable.storage[1:3], self.cable.storage[3]
+        bmcr, anar, gbcr = Signal(16, reset=_BMCR_DEFAULT), Signal(16, reset=_ANAR_DEFAULT), Signal(16, reset=_GBCR_DEFAULT)
+        misc, clkctl = Signal(12), Signal(10)           # shadow 0x18/7 bits 14..3, shadow 0x1c/3 bits 9..0
+        aux_sel, shd_sel = Signal(3), Signal(5)
+        in_reset = Signal(max=reset_cycles + 1)
+        an_timer = Signal(max=an_cycles + 1)
+        an_pending, an_complete, latched = Signal(reset=1), Signal(), Signal()
+        restart = Signal()
+        partner = Signal(4)
+        self.comb += [self.link.eq(plugged & an_complete), partner.eq(self.cable.storage[:4])]
+
+        # Registers as read (reg: the register number of the frame being answered).
+        reg = Signal(5)
+        lp_abilities = Signal(16)
+        self.comb += Case(speed, {
+            0: lp_abilities.eq(0x0020 | (full << 6)),
+            1: lp_abilities.eq(0x0060 | 0x0080 | (full << 8)),
+            "default": lp_abilities.eq(0x01E0),
+        })
+        read_value = Signal(16)
+        self.comb += Case(reg, {
+            0x00: read_value.eq(bmcr | Mux(in_reset != 0, _BMCR_RESET, 0)),
+            0x01: read_value.eq(_BMSR_BASE | (an_complete << 5) | (latched << 2)),
+            0x02: read_value.eq(PHYID[0]),
+            0x03: read_value.eq(PHYID[1]),
+            0x04: read_value.eq(anar),
+            0x05: read_value.eq(Mux(an_complete, 0x4001 | lp_abilities, 0)),
+            0x09: read_value.eq(gbcr),
+            0x0A: read_value.eq(Mux(an_complete & (speed == 2), 0x0400 | (full << 11), 0)
+                                | Mux(self.link, 0x3000, 0)),
+            0x0F: read_value.eq(_EXTSTAT),
+            0x18: read_value.eq(Mux(aux_sel == 7, (misc << 3) | 7, 0)),
+            0x1C: read_value.eq((shd_sel << 10) | Mux(shd_sel == 3, clkctl, 0)),
+            "default": read_value.eq(0),
+        })
+
+        # Autonegotiation: restart on reset, BMCR restart, a cable or partner change.
+        old_partner = Signal(4)
+        self.sync += [
+            old_partner.eq(partner),
+            If(in_reset != 0, in_reset.eq(in_reset - 1)),
+            If(restart | (partner != old_partner) | ~plugged,
+                an_pending.eq(1), an_complete.eq(0), an_timer.eq(0),
+            ).Elif(an_pending & (in_reset == 0) & bmcr[12],
+                If(an_timer == an_cycles, an_pending.eq(0), an_complete.eq(1)).Else(an_timer.eq(an_timer + 1)),
+            ),
+        ]
+
+        # The management frame (§22.2.4.5), advanced on MDC's rising edges, when the PHY samples.
+        mdc_d, rise = Signal(), Signal()
+        self.sync += mdc_d.eq(self.mdc)
+        self.comb += rise.eq(self.mdc & ~mdc_d)
+        PREAMBLE, ST2, HEADER, TA_READ, DATA_READ, DATA_WRITE = range(6)
+        state, ones, count = Signal(3), Signal(6), Signal(5)
+        shift = Signal(18)
+        # With this edge's bit: the 12 header bits OP PHYAD REGAD, and the 16 data bits of a write.
+        header, wd = Signal(12), Signal(16)
+        self.comb += [header.eq(Cat(self.mdio, shift[:11])), wd.eq(Cat(self.mdio, shift[:15]))]
+        rdata = Signal(16)
+        ours = Signal()
+        self.comb += ours.eq(header[5:10] == phy_addr)
+        regs_write = Case(reg, {
+            0x00: If(wd[15],
+                      bmcr.eq(_BMCR_DEFAULT), anar.eq(_ANAR_DEFAULT), gbcr.eq(_GBCR_DEFAULT),
+                      misc.eq(0), clkctl.eq(0), in_reset.eq(reset_cycles), restart.eq(1),
+                  ).Else(bmcr.eq(wd & ~(_BMCR_RESET | _BMCR_ANRESTART)), If(wd[9], restart.eq(1))),
+            0x04: anar.eq(wd),
+            0x09: gbcr.eq(wd),
+            0x18: If(wd[:3] == 7, If(wd[15], misc.eq(wd[3:15])).Else(aux_sel.eq(wd[12:15]))),
+            0x1C: If(wd[15], If(wd[10:15] == 3, clkctl.eq(wd[:10]))).Else(shd_sel.eq(wd[10:15])),
+        })
+        self.sync += [
+            restart.eq(0),
+            If(~self.link, latched.eq(0)),
+            If(rise,
+                shift.eq(Cat(self.mdio, shift[:-1])),
+                Case(state, {
+                    PREAMBLE: If(self.mdio, If(ones != 32, ones.eq(ones + 1)))
+                              .Elif(ones == 32, state.eq(ST2))
+                              .Else(ones.eq(0)),
+                    ST2: If(self.mdio, state.eq(HEADER), count.eq(0)).Else(state.eq(PREAMBLE), ones.eq(0)),
+                    HEADER: If(count == 11,
+                                count.eq(0), ones.eq(0), reg.eq(header[:5]),
+                                If(ours & (header[10:12] == 0b10), state.eq(TA_READ))
+                                .Elif(ours & (header[10:12] == 0b01), state.eq(DATA_WRITE))
+                                .Else(state.eq(PREAMBLE)),
+                            ).Else(count.eq(count + 1)),
+                    # First turnaround bit: take the value (and the BMSR latch), drive the 0 of the second.
+                    TA_READ: [self.oe.eq(1), self.o.eq(0), rdata.eq(read_value), state.eq(DATA_READ),
+                              If(reg == 0x01, latched.eq(self.link))],
+                    DATA_READ: If(count == 16, self.oe.eq(0), state.eq(PREAMBLE), count.eq(0))
+                               .Else(self.o.eq(rdata[15]), rdata.eq(rdata << 1), count.eq(count + 1)),
+                    DATA_WRITE: If(count == 17, regs_write, state.eq(PREAMBLE), count.eq(0))
+                                .Else(count.eq(count + 1)),
+                }),
+            ),
+        ]
+
+
+class SimMdioMaster(LiteXModule):
+    """LiteEthPHYMDIO's CSRs (``w``: MDC, OE, data out; ``r``: data in) on a wired-AND bus with ``phy``."""
+
+    def __init__(self, phy: MdioPhyModel) -> None:
+        self._w = CSRStorage(name="w", fields=[
+            CSRField("mdc", size=1), CSRField("oe", size=1), CSRField("w", size=1)])
+        self._r = CSRStatus(name="r", fields=[CSRField("r", size=1)])
+
+        # # #
+
+        line = Signal()
+        sync1 = Signal()
+        # Open drain with a pull-up: the line is low when any driver pulls it low.
+        self.comb += [
+            line.eq(~(self._w.storage[1] & ~self._w.storage[2]) & ~(phy.oe & ~phy.o)),
+            phy.mdc.eq(self._w.storage[0]),
+            phy.mdio.eq(line),
+        ]
+        self.sync += [sync1.eq(line), self._r.status[0].eq(sync1)]   # like LiteEth's MultiReg
