@@ -71,7 +71,8 @@ class SplitnicSoC(SoCMini):
         if firmware_cpu is not None:
             # The firmware polls and takes no interrupt, but LiteX sizes the CPU's
             # interrupt vector from the IRQs it knows: one unconnected line.
-            self.irq.add("firmware_polls", n=0)
+            if self.irq.enabled:
+                self.irq.add("firmware_polls", n=0)
             # The SPI flash's unique id, for the MAC address, where the board has a flash.
             try:
                 flash_pads = platform.request("spiflash")
