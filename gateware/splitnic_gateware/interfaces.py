@@ -32,12 +32,13 @@ Every field width comes from the spec where the spec defines it.
 # No "from __future__ import annotations": Amaranth reads annotations at run time.
 
 from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
 
 from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, constant
 
 __all__ = ["RxMeta", "RxByte", "TxByte", "MacConfig", "SteerEntry", "steer_table",
            "RxEvents", "TxEvents", "rx_stream", "tx_stream", "QUEUE_BITS", "LEN_BITS",
-           "INDEX_BITS", "QueueConfig", "QueueStatus", "QueueEvents"]
+           "INDEX_BITS", "QueueConfig", "QueueStatus", "QueueEvents", "engine_queue_ports"]
 
 _steer_ctrl = CSR_MAP.array("STEER").register("CTRL")
 #: Bits of an RX queue number (the spec's STEER CTRL.QUEUE field).
@@ -177,3 +178,9 @@ class QueueEvents(data.Struct):
     drop: 1
     #: A completion was written (an IRQ_STATUS cause).
     completion: 1
+
+
+def engine_queue_ports(count: int) -> dict:
+    """The per-queue ports of a DMA engine with ``count`` queues: settings and resets in, progress and events out."""
+    return {"queues": In(data.ArrayLayout(QueueConfig, count)), "status": Out(data.ArrayLayout(QueueStatus, count)),
+            "queue_reset": In(count), "events": Out(data.ArrayLayout(QueueEvents, count))}

@@ -31,13 +31,13 @@ never touched: ring addresses are latched when a frame starts.
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from splitnic_spec import COMPLETION, DESCRIPTOR, NUM_RX_QUEUES, constant
 
 from ..bus import CTI_END, CTI_INCR, WishboneSignature
-from ..interfaces import LEN_BITS, QUEUE_BITS, QueueConfig, QueueEvents, QueueStatus, rx_stream
+from ..interfaces import LEN_BITS, QUEUE_BITS, engine_queue_ports, rx_stream
 from .packet_fifo import FrameInfo, PacketFifo, frame_words
 
 __all__ = ["RxEngine"]
@@ -71,10 +71,7 @@ class RxEngine(wiring.Component):
         super().__init__({
             "frames": In(rx_stream()),
             "dma": Out(WishboneSignature(30, burst=True)),
-            "queues": In(data.ArrayLayout(QueueConfig, queues)),
-            "status": Out(data.ArrayLayout(QueueStatus, queues)),
-            "queue_reset": In(queues),
-            "events": Out(data.ArrayLayout(QueueEvents, queues)),
+            **engine_queue_ports(queues),
             "fifo_drop": Out(1),
             "cycles": In(32),
         })

@@ -35,8 +35,7 @@ from amaranth.lib.wiring import In, Out
 from splitnic_spec import COMPLETION, DESCRIPTOR, NUM_TX_QUEUES, Struct, constant
 
 from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
-from ..interfaces import (INDEX_BITS, LEN_BITS, MacConfig, QueueConfig, QueueEvents, QueueStatus,
-                          TxEvents, tx_stream)
+from ..interfaces import INDEX_BITS, LEN_BITS, MacConfig, TxEvents, engine_queue_ports, tx_stream
 
 __all__ = ["TxEngine", "dma_layout", "tx_length_limit"]
 
@@ -101,10 +100,7 @@ class TxEngine(wiring.Component):
         super().__init__({
             "frames": Out(tx_stream()),
             "dma": Out(WishboneSignature(30, burst=True)),
-            "queues": In(data.ArrayLayout(QueueConfig, queues)),
-            "status": Out(data.ArrayLayout(QueueStatus, queues)),
-            "queue_reset": In(queues),
-            "events": Out(data.ArrayLayout(QueueEvents, queues)),
+            **engine_queue_ports(queues),
             "sent": In(TxEvents),
             "cycles": In(32),
             # The MAC settings: TX_EN gates fetching, JUMBO/MAX_FRAME set the length limit.
