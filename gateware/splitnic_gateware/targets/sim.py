@@ -197,6 +197,9 @@ class SimSoCProcess:
         if os.geteuid() != 0:
             raise PermissionError("the simulated SoC's TAP interface needs root (LiteX's ethernet sim module)")
         gw = build_sim(self.out_dir)
+        # A simulator stopped a moment ago may still hold the TAP: this one must not take it for its own.
+        if not _wait_gone(TAP, 10.0):
+            raise RuntimeError(f"{TAP} already exists: another simulated SoC is running; stop it first")
         self._log = (gw / "sim.log").open("w")
         self._proc = subprocess.Popen(["obj_dir/Vsim"], cwd=gw, stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
@@ -218,6 +221,7 @@ class SimSoCProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            _wait_gone(TAP, 10.0)   # the kernel removes the TAP after the process has gone
         self._proc = None
         if getattr(self, "_log", None):
             self._log.close()
@@ -227,6 +231,16 @@ class SimSoCProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _wait_gone(interface: str, timeout: float) -> bool:
+    """Wait until network interface ``interface`` no longer exists; False if it still does after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/sys/class/net/{interface}").exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
