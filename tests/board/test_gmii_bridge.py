@@ -16,7 +16,7 @@ from liteeth.common import eth_phy_description
 
 from splitnic_gateware.targets.gmii_bridge import TX_GAP, GmiiRxBridge, GmiiTxBridge
 
-# Periods in simulator ticks: the PHY three times faster than the NIC, as on the board (125 vs ~30 MHz).
+# Periods in simulator ticks: the PHY three times faster than the NIC, as on the board (125 vs 40 MHz).
 CLOCKS = {"sys": 12, "phy": 4}
 
 

@@ -3,9 +3,9 @@
 Ref: IEEE Std 802.3-2018 §35.2 (GMII: TX_EN/RX_DV framing, one octet per clock);
 liteeth/phy/ecp5rgmii.py (the PHY's 8-bit stream, one byte per 125 MHz cycle).
 
-The NIC core has an 8-bit datapath and closes timing near 30 MHz on the
-ECP5, while a gigabit PHY moves a byte every 8 ns.  So the bytes cross clocks
-through FIFOs, and a frame keeps its bytes back to back on both sides:
+The NIC core has an 8-bit datapath and runs at 40 MHz on the ECP5, while a
+gigabit PHY moves a byte every 8 ns.  So the bytes cross clocks through
+FIFOs, and a frame keeps its bytes back to back on both sides:
 
 * receive (PHY -> NIC): cut-through.  The PHY writes faster than the NIC
   reads, so once a frame's first byte is out the next ones are already in.
@@ -14,8 +14,8 @@ through FIFOs, and a frame keeps its bytes back to back on both sides:
   counts an errored frame instead of gluing two frames together.
 * transmit (NIC -> PHY): store and forward.  The PHY side starts a frame only
   once all of it is in the FIFO (a token per frame says so), since it reads
-  four times faster than the NIC writes.  Frames up to the FIFO depth go out
-  intact; a longer one is cut and leaves with a bad FCS.
+  about three times faster than the NIC writes.  Frames up to the FIFO depth
+  go out intact; a longer one is cut and leaves with a bad FCS.
 
 Sustained throughput is the NIC's: one byte per system clock.
 """
