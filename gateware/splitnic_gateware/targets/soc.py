@@ -21,6 +21,9 @@ from pathlib import Path
 from litex.build.generic_platform import ConstraintError
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCMini
+from liteeth.core import LiteEthUDPIPCore
+from liteeth.frontend.etherbone import LiteEthEtherbone
+from liteeth.phy.model import LiteEthPHYModel
 
 from . import address_map as amap
 from . import firmware
@@ -35,6 +38,11 @@ __all__ = ["SplitnicSoC", "FIRMWARE_CPUS"]
 #: ECP5-25F and runs a few cycles per instruction, fast enough to bit-bang
 #: MDIO in simulation; SERV is smaller but takes ~32 cycles per instruction.
 FIRMWARE_CPUS = {"vexriscv": "minimal"}
+#: Words in the host link's TX clock-domain crossing (LiteEth's default is 32).  Its read
+#: side, in the PHY's 125 MHz domain, was the board's critical path at 32 words: a 32-word
+#: LUT RAM needs a multiplexer level and wider pointers that 16 words do not.  16 words
+#: (64 bytes) is plenty: ``sys`` writes faster than the PHY reads.
+HOST_LINK_TX_CDC_DEPTH = 16
 
 
 class SplitnicSoC(SoCMini):
@@ -111,8 +119,20 @@ class SplitnicSoC(SoCMini):
         self.bus.add_master("nic_dma", nic.dma)
         self.add_ram("nic_dma", origin=amap.DMA_RAM_BASE, size=amap.DMA_RAM_SIZE)
 
-    def add_host_link(self, phy, phy_cd: str = "eth", ip_address: str = amap.BOARD_IP) -> None:
-        """Add Etherbone on ``phy``: the 32-bit LiteEth path, which runs in ``sys``."""
-        self.add_etherbone(phy=phy, phy_cd=phy_cd, data_width=32, mac_address=amap.BOARD_MAC,
-                           ip_address=ip_address, udp_port=amap.ETHERBONE_UDP_PORT,
-                           buffer_depth=amap.MAX_BURST_WORDS)
+    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP) -> None:
+        """Add Etherbone on ``phy``: LiteEth's UDP/IP core on its 32-bit path, in ``sys``.
+
+        This is LiteX's ``add_etherbone(data_width=32)`` but for the depth of the
+        MAC's TX clock-domain crossing: :data:`HOST_LINK_TX_CDC_DEPTH`, not 32.
+        """
+        self.ethcore_etherbone = ethcore = LiteEthUDPIPCore(
+            phy=phy, mac_address=amap.BOARD_MAC, ip_address=ip_address, clk_freq=self.sys_clk_freq,
+            dw=32, with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH)
+        self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
+                                          buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
+        self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
+        if not isinstance(phy, LiteEthPHYModel):
+            rx_clk, tx_clk = phy.crg.cd_eth_rx.clk, phy.crg.cd_eth_tx.clk
+            self.platform.add_period_constraint(rx_clk, 1e9 / phy.rx_clk_freq)
+            self.platform.add_period_constraint(tx_clk, 1e9 / phy.tx_clk_freq)
+            self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx_clk, tx_clk)
