@@ -29,7 +29,7 @@ static uint32_t run(uint32_t op, uint32_t arg, uint32_t *data)
 		*data = (uint32_t)v;
 		return SNIC_MBOX_OK;
 	case SNIC_MBOX_OP_PHY_WRITE:
-		if (mdio_read(phy, MII_PHYID1) < 0)
+		if (mdio_read(phy, SNIC_MII_PHYSID1) < 0)
 			return SNIC_MBOX_ERR_NO_PHY;
 		mdio_write(phy, reg, FIELD_GET(MBOX_ARG, VALUE, arg));
 		return SNIC_MBOX_OK;

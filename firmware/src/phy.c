@@ -51,51 +51,52 @@ int phy_bring_up(void)
 	uint32_t start;
 	int32_t v;
 
-	if (mdio_read(phy_addr, MII_PHYID1) < 0) {
+	if (mdio_read(phy_addr, SNIC_MII_PHYSID1) < 0) {
 		/* Not at the board's address: take the first other PHY that answers. */
 		unsigned a;
 		for (a = 0; a < 32; a++)
-			if (a != BOARD_HOST_PHY_ADDR && mdio_read(a, MII_PHYID1) >= 0)
+			if (a != BOARD_HOST_PHY_ADDR && mdio_read(a, SNIC_MII_PHYSID1) >= 0)
 				break;
 		if (a == 32)
 			return 0;
 		phy_addr = a;
 	}
-	mdio_write(phy_addr, MII_BMCR, BMCR_RESET);
+	mdio_write(phy_addr, SNIC_MII_BMCR, SNIC_MII_BMCR_RESET);
 	start = cycles();
 	do {
-		v = mdio_read(phy_addr, MII_BMCR);
-	} while (v >= 0 && (v & BMCR_RESET) && cycles() - start < (clock_hz >> 1));
-	if (v < 0 || (v & BMCR_RESET))
+		v = mdio_read(phy_addr, SNIC_MII_BMCR);
+	} while (v >= 0 && (v & SNIC_MII_BMCR_RESET) && cycles() - start < (clock_hz >> 1));
+	if (v < 0 || (v & SNIC_MII_BMCR_RESET))
 		return 0;
 #if BOARD_RGMII_DELAYS
 	set_rgmii_delays();
 #endif
-	mdio_write(phy_addr, MII_ANAR, ANAR_10HD | ANAR_10FD | ANAR_100HD | ANAR_100FD | ANAR_CSMA);
-	mdio_write(phy_addr, MII_GBCR, GBCR_1000FD | GBCR_1000HD);
-	mdio_write(phy_addr, MII_BMCR, BMCR_ANENABLE | BMCR_ANRESTART);
+	mdio_write(phy_addr, SNIC_MII_ANAR, SNIC_MII_ANAR_10HD | SNIC_MII_ANAR_10FD | SNIC_MII_ANAR_100HD |
+		   SNIC_MII_ANAR_100FD | SNIC_MII_ANAR_CSMA);
+	mdio_write(phy_addr, SNIC_MII_CTRL1000, SNIC_MII_CTRL1000_1000FD | SNIC_MII_CTRL1000_1000HD);
+	mdio_write(phy_addr, SNIC_MII_BMCR, SNIC_MII_BMCR_ANENABLE | SNIC_MII_BMCR_ANRESTART);
 	return 1;
 }
 
 /* LINK value of the negotiated speed and duplex (the highest common ability). */
 static uint32_t resolve(void)
 {
-	int32_t gbcr = mdio_read(phy_addr, MII_GBCR), gbsr = mdio_read(phy_addr, MII_GBSR);
-	int32_t common = mdio_read(phy_addr, MII_ANAR) & mdio_read(phy_addr, MII_ANLPAR);
+	int32_t gbcr = mdio_read(phy_addr, SNIC_MII_CTRL1000), gbsr = mdio_read(phy_addr, SNIC_MII_STAT1000);
+	int32_t common = mdio_read(phy_addr, SNIC_MII_ANAR) & mdio_read(phy_addr, SNIC_MII_ANLPAR);
 	unsigned speed, full;
 
 	if (gbcr < 0 || gbsr < 0 || common < 0)
 		return 0;
-	if ((gbcr & GBCR_1000FD) && (gbsr & GBSR_LP_1000FD))
+	if ((gbcr & SNIC_MII_CTRL1000_1000FD) && (gbsr & SNIC_MII_STAT1000_LP_1000FD))
 		speed = SPEED_1000, full = 1;
-	else if ((gbcr & GBCR_1000HD) && (gbsr & GBSR_LP_1000HD))
+	else if ((gbcr & SNIC_MII_CTRL1000_1000HD) && (gbsr & SNIC_MII_STAT1000_LP_1000HD))
 		speed = SPEED_1000, full = 0;
-	else if (common & ANAR_100FD)
+	else if (common & SNIC_MII_ANAR_100FD)
 		speed = SPEED_100, full = 1;
-	else if (common & ANAR_100HD)
+	else if (common & SNIC_MII_ANAR_100HD)
 		speed = SPEED_100, full = 0;
 	else
-		speed = SPEED_10, full = (common & ANAR_10FD) != 0;
+		speed = SPEED_10, full = (common & SNIC_MII_ANAR_10FD) != 0;
 	return FIELD_PREP(LINK, UP, 1) | FIELD_PREP(LINK, SPEED, speed) | FIELD_PREP(LINK, FULL_DUPLEX, full);
 }
 
@@ -104,11 +105,11 @@ int phy_poll_link(void)
 	int32_t latched, bmsr;
 	uint32_t link = 0, old = nic_read(SNIC_REG_LINK);
 
-	latched = mdio_read(phy_addr, MII_BMSR);   /* link status latched low since the last read */
-	bmsr = mdio_read(phy_addr, MII_BMSR);      /* the present state */
-	if (bmsr >= 0 && (bmsr & BMSR_LSTATUS) && (bmsr & BMSR_ANEGCOMPLETE)) {
+	latched = mdio_read(phy_addr, SNIC_MII_BMSR);   /* link status latched low since the last read */
+	bmsr = mdio_read(phy_addr, SNIC_MII_BMSR);      /* the present state */
+	if (bmsr >= 0 && (bmsr & SNIC_MII_BMSR_LSTATUS) && (bmsr & SNIC_MII_BMSR_ANEGCOMPLETE)) {
 		/* Speed and duplex change only with a new negotiation, which drops the link (and the latch) first. */
-		int flapped = latched < 0 || !(latched & BMSR_LSTATUS);
+		int flapped = latched < 0 || !(latched & SNIC_MII_BMSR_LSTATUS);
 		link = (FIELD_GET(LINK, UP, old) && !flapped) ? old : resolve();
 	}
 	if (link != old)

@@ -9,30 +9,7 @@
 
 #include <stdint.h>
 
-/* Clause-22 registers. */
-#define MII_BMCR 0x00
-#define MII_BMSR 0x01
-#define MII_PHYID1 0x02
-#define MII_PHYID2 0x03
-#define MII_ANAR 0x04
-#define MII_ANLPAR 0x05
-#define MII_GBCR 0x09       /* 1000BASE-T control */
-#define MII_GBSR 0x0a       /* 1000BASE-T status */
-
-#define BMCR_RESET (1u << 15)
-#define BMCR_ANENABLE (1u << 12)
-#define BMCR_ANRESTART (1u << 9)
-#define BMSR_ANEGCOMPLETE (1u << 5)
-#define BMSR_LSTATUS (1u << 2)
-#define ANAR_10HD (1u << 5)
-#define ANAR_10FD (1u << 6)
-#define ANAR_100HD (1u << 7)
-#define ANAR_100FD (1u << 8)
-#define ANAR_CSMA 0x0001u
-#define GBCR_1000FD (1u << 9)
-#define GBCR_1000HD (1u << 8)
-#define GBSR_LP_1000FD (1u << 11)
-#define GBSR_LP_1000HD (1u << 10)
+/* The clause-22 registers and bits: SNIC_MII_* in splitnic_spec.h (splitnic_spec.mii). */
 
 /* LINK.SPEED codes (docs/registers.md). */
 #define SPEED_10 0

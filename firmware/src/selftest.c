@@ -41,8 +41,8 @@ uint32_t selftest(void)
 	wait_cycles(64);
 	if (cycles() == t0)
 		failed |= SNIC_MBOX_SELFTEST_CYCLES;
-	id1 = mdio_read(phy_addr, MII_PHYID1);
-	id2 = mdio_read(phy_addr, MII_PHYID2);
+	id1 = mdio_read(phy_addr, SNIC_MII_PHYSID1);
+	id2 = mdio_read(phy_addr, SNIC_MII_PHYSID2);
 	if (id1 < 0 || id2 < 0 || (id1 == 0xffff && id2 == 0xffff) || (id1 == 0 && id2 == 0))
 		failed |= SNIC_MBOX_SELFTEST_PHY;
 	return failed;

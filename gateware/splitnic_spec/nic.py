@@ -19,6 +19,7 @@ Conventions, for every register and structure below:
 from __future__ import annotations
 
 from .firmware import FIRMWARE_CONSTANTS, FIRMWARE_REGISTERS
+from .mii import MII_CONSTANTS
 from .model import (Access, Constant, Field, Register, RegisterArray, RegisterMap,
                     Struct, StructField, check_unique, spec_fingerprint)
 
@@ -64,6 +65,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("FCS_LEN", 4, "Bytes of Ethernet FCS."),
     Constant("RULE_NONE", 0xFF, "Completion.rule when no steering entry matched (and for TX)."),
     *FIRMWARE_CONSTANTS,   # the firmware mailbox (splitnic_spec.firmware)
+    *MII_CONSTANTS,        # the PHY registers the firmware and `splitnic phy` use (splitnic_spec.mii)
 )
 
 # --------------------------------------------------------------------------

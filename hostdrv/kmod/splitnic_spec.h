@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0xca2eb727.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3a96d2b3.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0xca2eb727
+#define SNIC_SPEC_HASH 0x3a96d2b3
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -50,6 +50,32 @@
 #define SNIC_MBOX_SELFTEST_NIC_ID 2	/* Self-test bit: the CPU read a wrong ID_MAGIC from the NIC. */
 #define SNIC_MBOX_SELFTEST_CYCLES 4	/* Self-test bit: the NIC's CYCLES counter did not advance. */
 #define SNIC_MBOX_SELFTEST_PHY 8	/* Self-test bit: the wire PHY did not answer on MDIO, or its PHY id read all zeros or all ones. */
+#define SNIC_MII_BMCR 0	/* Clause-22 register: basic mode control. */
+#define SNIC_MII_BMSR 1	/* Clause-22 register: basic mode status. */
+#define SNIC_MII_PHYSID1 2	/* Clause-22 register: PHY identifier, OUI bits 3-18. */
+#define SNIC_MII_PHYSID2 3	/* Clause-22 register: PHY identifier, OUI bits 19-24, model and revision. */
+#define SNIC_MII_ANAR 4	/* Clause-22 register: autonegotiation advertisement. */
+#define SNIC_MII_ANLPAR 5	/* Clause-22 register: link partner ability. */
+#define SNIC_MII_ANER 6	/* Clause-22 register: autonegotiation expansion. */
+#define SNIC_MII_CTRL1000 9	/* Clause-22 register: 1000BASE-T control. */
+#define SNIC_MII_STAT1000 10	/* Clause-22 register: 1000BASE-T status. */
+#define SNIC_MII_ESTATUS 15	/* Clause-22 register: extended status. */
+#define SNIC_MII_BMCR_RESET 32768	/* BMCR: reset the PHY (self-clearing). */
+#define SNIC_MII_BMCR_ANENABLE 4096	/* BMCR: autonegotiation enabled. */
+#define SNIC_MII_BMCR_ANRESTART 512	/* BMCR: restart autonegotiation (self-clearing). */
+#define SNIC_MII_BMCR_FULLDPLX 256	/* BMCR: full duplex (without autonegotiation). */
+#define SNIC_MII_BMCR_SPEED1000 64	/* BMCR: 1000 Mb/s select, MSB (without autonegotiation). */
+#define SNIC_MII_BMSR_ANEGCOMPLETE 32	/* BMSR: autonegotiation complete. */
+#define SNIC_MII_BMSR_LSTATUS 4	/* BMSR: link up (latches low until read). */
+#define SNIC_MII_ANAR_CSMA 1	/* ANAR/ANLPAR selector: IEEE 802.3. */
+#define SNIC_MII_ANAR_10HD 32	/* ANAR/ANLPAR: 10BASE-T half duplex. */
+#define SNIC_MII_ANAR_10FD 64	/* ANAR/ANLPAR: 10BASE-T full duplex. */
+#define SNIC_MII_ANAR_100HD 128	/* ANAR/ANLPAR: 100BASE-TX half duplex. */
+#define SNIC_MII_ANAR_100FD 256	/* ANAR/ANLPAR: 100BASE-TX full duplex. */
+#define SNIC_MII_CTRL1000_1000HD 256	/* CTRL1000: advertise 1000BASE-T half duplex. */
+#define SNIC_MII_CTRL1000_1000FD 512	/* CTRL1000: advertise 1000BASE-T full duplex. */
+#define SNIC_MII_STAT1000_LP_1000HD 1024	/* STAT1000: the link partner can 1000BASE-T half duplex. */
+#define SNIC_MII_STAT1000_LP_1000FD 2048	/* STAT1000: the link partner can 1000BASE-T full duplex. */
 
 /* Registers: byte offsets in the CSR window (0x1000 bytes). */
 #define SNIC_CSR_SIZE 0x1000

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 from splitnic_spec import CSR_MAP, constant
+from splitnic_spec.mii import MII_REGISTER_NAMES
 
 from .errors import SplitnicError
 
@@ -51,8 +52,7 @@ SELFTEST_CHECKS = {constant(f"MBOX_SELFTEST_{n}"): n.lower() for n in ("SRAM", "
 #: FW_STATUS.MAC_SOURCE values.
 MAC_SOURCES = {0: "left as set", 1: "SPI flash unique id", 2: "fallback locally administered address"}
 #: Clause-22 register names ``splitnic phy`` accepts (IEEE Std 802.3-2018 §22.2.4).
-PHY_REGISTERS = {"bmcr": 0x00, "bmsr": 0x01, "physid1": 0x02, "physid2": 0x03, "anar": 0x04, "anlpar": 0x05,
-                 "aner": 0x06, "ctrl1000": 0x09, "stat1000": 0x0A, "estatus": 0x0F}
+PHY_REGISTERS = {name.lower(): constant(f"MII_{name}") for name in MII_REGISTER_NAMES}
 
 
 class NoFirmwareError(SplitnicError):

@@ -30,6 +30,8 @@ from migen import Case, Cat, If, Mux, Signal
 from litex.gen import LiteXModule
 from litex.soc.interconnect.csr import CSRField, CSRStatus, CSRStorage
 
+from splitnic_spec import constant
+
 __all__ = ["MdioPhyModel", "SimMdioMaster", "PHYID", "SPEED_CODES"]
 
 #: PHYID1, PHYID2 of the model: a Broadcom OUI id like the i5's B50612D.
@@ -37,12 +39,22 @@ PHYID = (0x0362, 0x5E6A)
 #: ``simphy_cable.speed`` values (the LINK.SPEED codes): Mb/s.
 SPEED_CODES = {0: 10, 1: 100, 2: 1000}
 
-_BMCR_RESET, _BMCR_ANENABLE, _BMCR_ANRESTART = 1 << 15, 1 << 12, 1 << 9
-_BMCR_DEFAULT = _BMCR_ANENABLE | (1 << 8) | (1 << 6)        # AN on, full duplex, 1000 Mb/s select
+# The clause-22 registers and bits the firmware uses come from the spec (splitnic_spec.mii).
+_BMCR, _BMSR, _PHYSID1, _PHYSID2, _ANAR, _ANLPAR, _CTRL1000, _STAT1000, _ESTATUS = (
+    constant(f"MII_{name}") for name in ("BMCR", "BMSR", "PHYSID1", "PHYSID2", "ANAR", "ANLPAR", "CTRL1000",
+                                         "STAT1000", "ESTATUS"))
+_BMCR_RESET, _BMCR_ANRESTART = constant("MII_BMCR_RESET"), constant("MII_BMCR_ANRESTART")
+_BMCR_DEFAULT = constant("MII_BMCR_ANENABLE") | constant("MII_BMCR_FULLDPLX") | constant("MII_BMCR_SPEED1000")
 _BMSR_BASE = 0x7909      # 100FD/HD, 10FD/HD, extended status, AN ability, extended capability
-_ANAR_DEFAULT = 0x01E1   # 10/100 half/full, IEEE 802.3 selector
-_GBCR_DEFAULT = 0x0300   # advertise 1000BASE-T full and half duplex
+_ANAR_10 = constant("MII_ANAR_10HD") | constant("MII_ANAR_10FD")
+_ANAR_100 = constant("MII_ANAR_100HD") | constant("MII_ANAR_100FD")
+_ANAR_DEFAULT = _ANAR_10 | _ANAR_100 | constant("MII_ANAR_CSMA")
+_GBCR_DEFAULT = constant("MII_CTRL1000_1000FD") | constant("MII_CTRL1000_1000HD")
 _EXTSTAT = 0x3000        # 1000BASE-T full and half duplex capable
+# Bit positions of the BMCR bits the model reads one at a time.
+_BMCR_RESET_BIT, _BMCR_ANRESTART_BIT = _BMCR_RESET.bit_length() - 1, _BMCR_ANRESTART.bit_length() - 1
+_BMCR_ANENABLE_BIT = constant("MII_BMCR_ANENABLE").bit_length() - 1
+_LP_1000HD = constant("MII_STAT1000_LP_1000HD")
 
 
 class MdioPhyModel(LiteXModule):
@@ -79,22 +91,26 @@ class MdioPhyModel(LiteXModule):
         reg = Signal(5)
         lp_abilities = Signal(16)
         self.comb += Case(speed, {
-            0: lp_abilities.eq(0x0020 | (full << 6)),
-            1: lp_abilities.eq(0x0060 | 0x0080 | (full << 8)),
-            "default": lp_abilities.eq(0x01E0),
+            0: lp_abilities.eq(constant("MII_ANAR_10HD") | Mux(full, constant("MII_ANAR_10FD"), 0)),
+            1: lp_abilities.eq(_ANAR_10 | constant("MII_ANAR_100HD") | Mux(full, constant("MII_ANAR_100FD"), 0)),
+            "default": lp_abilities.eq(_ANAR_10 | _ANAR_100),
         })
         read_value = Signal(16)
         self.comb += Case(reg, {
-            0x00: read_value.eq(bmcr | Mux(in_reset != 0, _BMCR_RESET, 0)),
-            0x01: read_value.eq(_BMSR_BASE | (an_complete << 5) | (latched << 2)),
-            0x02: read_value.eq(PHYID[0]),
-            0x03: read_value.eq(PHYID[1]),
-            0x04: read_value.eq(anar),
-            0x05: read_value.eq(Mux(an_complete, 0x4001 | lp_abilities, 0)),
-            0x09: read_value.eq(gbcr),
-            0x0A: read_value.eq(Mux(an_complete & (speed == 2), 0x0400 | (full << 11), 0)
-                                | Mux(self.link, 0x3000, 0)),
-            0x0F: read_value.eq(_EXTSTAT),
+            _BMCR: read_value.eq(bmcr | Mux(in_reset != 0, _BMCR_RESET, 0)),
+            _BMSR: read_value.eq(_BMSR_BASE | Mux(an_complete, constant("MII_BMSR_ANEGCOMPLETE"), 0)
+                                 | Mux(latched, constant("MII_BMSR_LSTATUS"), 0)),
+            _PHYSID1: read_value.eq(PHYID[0]),
+            _PHYSID2: read_value.eq(PHYID[1]),
+            _ANAR: read_value.eq(anar),
+            # Acknowledge (bit 14) and the IEEE 802.3 selector, with the partner's abilities.
+            _ANLPAR: read_value.eq(Mux(an_complete, 0x4000 | constant("MII_ANAR_CSMA") | lp_abilities, 0)),
+            _CTRL1000: read_value.eq(gbcr),
+            # Bits 13:12, local and remote receiver status OK, with a link.
+            _STAT1000: read_value.eq(Mux(an_complete & (speed == 2),
+                                         _LP_1000HD | Mux(full, constant("MII_STAT1000_LP_1000FD"), 0), 0)
+                                     | Mux(self.link, 0x3000, 0)),
+            _ESTATUS: read_value.eq(_EXTSTAT),
             0x18: read_value.eq(Mux(aux_sel == 7, (misc << 3) | 7, 0)),
             0x1C: read_value.eq((shd_sel << 10) | Mux(shd_sel == 3, clkctl, 0)),
             "default": read_value.eq(0),
@@ -107,7 +123,7 @@ class MdioPhyModel(LiteXModule):
             If(in_reset != 0, in_reset.eq(in_reset - 1)),
             If(restart | (partner != old_partner) | ~plugged,
                 an_pending.eq(1), an_complete.eq(0), an_timer.eq(0),
-            ).Elif(an_pending & (in_reset == 0) & bmcr[12],
+            ).Elif(an_pending & (in_reset == 0) & bmcr[_BMCR_ANENABLE_BIT],
                 If(an_timer == an_cycles, an_pending.eq(0), an_complete.eq(1)).Else(an_timer.eq(an_timer + 1)),
             ),
         ]
@@ -126,12 +142,12 @@ class MdioPhyModel(LiteXModule):
         ours = Signal()
         self.comb += ours.eq(header[5:10] == phy_addr)
         regs_write = Case(reg, {
-            0x00: If(wd[15],
+            _BMCR: If(wd[_BMCR_RESET_BIT],
                       bmcr.eq(_BMCR_DEFAULT), anar.eq(_ANAR_DEFAULT), gbcr.eq(_GBCR_DEFAULT),
                       misc.eq(0), clkctl.eq(0), in_reset.eq(reset_cycles), restart.eq(1),
-                  ).Else(bmcr.eq(wd & ~(_BMCR_RESET | _BMCR_ANRESTART)), If(wd[9], restart.eq(1))),
-            0x04: anar.eq(wd),
-            0x09: gbcr.eq(wd),
+                  ).Else(bmcr.eq(wd & ~(_BMCR_RESET | _BMCR_ANRESTART)), If(wd[_BMCR_ANRESTART_BIT], restart.eq(1))),
+            _ANAR: anar.eq(wd),
+            _CTRL1000: gbcr.eq(wd),
             0x18: If(wd[:3] == 7, If(wd[15], misc.eq(wd[3:15])).Else(aux_sel.eq(wd[12:15]))),
             0x1C: If(wd[15], If(wd[10:15] == 3, clkctl.eq(wd[:10]))).Else(shd_sel.eq(wd[10:15])),
         })
@@ -153,7 +169,7 @@ class MdioPhyModel(LiteXModule):
                             ).Else(count.eq(count + 1)),
                     # First turnaround bit: take the value (and the BMSR latch), drive the 0 of the second.
                     TA_READ: [self.oe.eq(1), self.o.eq(0), rdata.eq(read_value), state.eq(DATA_READ),
-                              If(reg == 0x01, latched.eq(self.link))],
+                              If(reg == _BMSR, latched.eq(self.link))],
                     DATA_READ: If(count == 16, self.oe.eq(0), state.eq(PREAMBLE), count.eq(0))
                                .Else(self.o.eq(rdata[15]), rdata.eq(rdata << 1), count.eq(count + 1)),
                     DATA_WRITE: If(count == 17, regs_write, state.eq(PREAMBLE), count.eq(0))
