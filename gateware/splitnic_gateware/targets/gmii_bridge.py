@@ -7,11 +7,14 @@ The NIC core has an 8-bit datapath and runs at 40 MHz on the ECP5, while a
 gigabit PHY moves a byte every 8 ns.  So the bytes cross clocks through
 FIFOs, and a frame keeps its bytes back to back on both sides:
 
-* receive (PHY -> NIC): cut-through.  The PHY writes faster than the NIC
-  reads, so once a frame's first byte is out the next ones are already in.
-  When the FIFO fills (the host sends faster than the NIC drains) the rest of
-  that frame is dropped and an end marker with ``rx_er`` closes it, so the NIC
-  counts an errored frame instead of gluing two frames together.
+* receive (PHY -> NIC): cut-through.  The PHY side packs the bytes into
+  32-bit words and crosses them through a short FIFO; the frame store (2 KiB)
+  is in ``sys``, so little runs at the PHY's 125 MHz.  The PHY writes faster
+  than the NIC reads, so once a frame's first byte is out the next ones are
+  already in.  When the store fills (the host sends faster than the NIC
+  drains) the rest of that frame is dropped and an end marker with ``rx_er``
+  closes it, so the NIC counts an errored frame instead of gluing two frames
+  together.
 * transmit (NIC -> PHY): store and forward.  The PHY side starts a frame only
   once all of it is in the FIFO (a token per frame says so), since it reads
   about three times faster than the NIC writes.  Frames up to the FIFO depth
@@ -22,7 +25,7 @@ Sustained throughput is the NIC's: one byte per system clock.
 
 from __future__ import annotations
 
-from migen import ClockDomainsRenamer, If, Signal
+from migen import Case, ClockDomainsRenamer, If, Signal
 
 from litex.gen import LiteXModule
 from litex.soc.interconnect import stream
@@ -38,51 +41,122 @@ TX_GAP = 12
 TX_SETTLE = 4
 
 
-class GmiiRxBridge(LiteXModule):
-    """PHY receive stream (in clock domain ``cd_phy``) -> GMII receive in ``sys``."""
+#: Words in the receive side's clock crossing.  The PHY side packs up to 4 bytes per word, so
+#: it makes at most one word per 4 of its clocks, and ``sys`` takes one per clock: the crossing
+#: never holds more than a few.  Small, its pointers stay short enough for the PHY's 125 MHz
+#: (with the whole 2 KiB there, the write side's pointer logic was that domain's critical path).
+RX_CDC_WORDS = 8
 
-    def __init__(self, phy_source: stream.Endpoint, cd_phy: str, depth: int = 2048) -> None:
-        self.rx_d, self.rx_dv, self.rx_er = Signal(8), Signal(), Signal()
-        #: Frames cut short because the FIFO was full (pulses in ``cd_phy``).
+#: A receive word: up to 4 bytes (byte 0 first), ``count`` = bytes in it - 1; plus the endpoint's last.
+_RX_WORD = [("data", 32), ("count", 2), ("error", 1)]
+
+
+class _WholeFrames(LiteXModule):
+    """Word stream ``sink`` -> ``source``, where ``source`` may be full: each frame leaves whole or cut.
+
+    ``sink`` never waits (a PHY cannot).  When ``source`` is full in mid-frame,
+    the rest of that frame is dropped and, as soon as there is room, one word
+    marked last and error closes it: the NIC counts an errored frame instead
+    of gluing two frames together.  ``overflow`` pulses when a word is lost.
+    """
+
+    def __init__(self) -> None:
+        self.sink = sink = stream.Endpoint(_RX_WORD)
+        self.source = source = stream.Endpoint(_RX_WORD)
         self.overflow = Signal()
-
-        layout = [("data", 8), ("error", 1)]  # plus the endpoint's own last
-        fifo = ClockDomainsRenamer({"write": cd_phy, "read": "sys"})(stream.AsyncFIFO(layout, depth, buffered=True))
-        self.fifo = fifo
-
-        # Write side (PHY clock): every frame arrives whole or ends in an error marker.
         dropping = Signal()        # rest of the current frame is discarded
         marker_pending = Signal()  # an error end-marker still has to be written
-        sink, src = fifo.sink, phy_source
-        sync_phy = getattr(self.sync, cd_phy)
         self.comb += [
+            sink.ready.eq(1),
             If(marker_pending,
-                sink.valid.eq(1), sink.data.eq(0), sink.last.eq(1), sink.error.eq(1),
-            ).Elif(src.valid & ~dropping,
-                sink.valid.eq(1), sink.data.eq(src.data), sink.last.eq(src.last), sink.error.eq(0),
+                # One filler byte (count 0, data 0), marked last and error.
+                source.valid.eq(1), source.last.eq(1), source.error.eq(1),
+            ).Elif(sink.valid & ~dropping,
+                source.valid.eq(1), source.data.eq(sink.data), source.count.eq(sink.count),
+                source.last.eq(sink.last), source.error.eq(sink.error),
             ),
-            self.overflow.eq(src.valid & ~dropping & ~marker_pending & ~sink.ready),
+            self.overflow.eq(sink.valid & ~dropping & ~marker_pending & ~source.ready),
         ]
-        sync_phy += [
-            If(marker_pending & sink.ready, marker_pending.eq(0)),
+        self.sync += [
+            If(marker_pending & source.ready, marker_pending.eq(0)),
             If(self.overflow, marker_pending.eq(1)),
-            # While a marker waits, arriving bytes are lost: drop the rest of their frame.
-            If(src.valid,
-                If(self.overflow | dropping | marker_pending, dropping.eq(~src.last)),
+            # While a marker waits, arriving words are lost: drop the rest of their frame.
+            If(sink.valid,
+                If(self.overflow | dropping | marker_pending, dropping.eq(~sink.last)),
             ),
         ]
 
-        # Read side (system clock): a frame's bytes leave back to back, then a gap.
+
+class GmiiRxBridge(LiteXModule):
+    """PHY receive stream (in clock domain ``cd_phy``) -> GMII receive in ``sys``.
+
+    The PHY side only packs bytes into words and hands them to a short clock
+    crossing; the frame store (``depth`` bytes, a block RAM) and the decision
+    to cut a frame that does not fit are in ``sys``.  ``sys`` must take words
+    faster than the PHY makes them (over a quarter of the PHY's clock), which
+    also keeps the crossing from filling.
+    """
+
+    def __init__(self, phy_source: stream.Endpoint, cd_phy: str, depth: int = 2048) -> None:
+        if depth % 4 or depth < 16:
+            raise ValueError(f"depth must be a multiple of 4 bytes, at least 16, not {depth}")
+        self.rx_d, self.rx_dv, self.rx_er = Signal(8), Signal(), Signal()
+        #: Frames cut short because the frame store was full (pulses in ``sys``).
+        self.overflow = Signal()
+
+        # PHY side: bytes -> words of up to 4 (the last word of a frame may be short).
+        src = phy_source
+        packed = stream.Endpoint(_RX_WORD)          # one-cycle pulses; the crossing has room
+        word, count = Signal(32), Signal(2)
+        with_byte = Signal(32)                      # word with this clock's byte in place
+        self.comb += [src.ready.eq(1), with_byte.eq(word),
+                      Case(count, {i: with_byte[8 * i:8 * i + 8].eq(src.data) for i in range(4)})]
+        sync_phy = getattr(self.sync, cd_phy)
+        sync_phy += [
+            packed.valid.eq(0),
+            If(src.valid,
+                word.eq(with_byte), count.eq(count + 1),
+                If((count == 3) | src.last,
+                    packed.valid.eq(1), packed.data.eq(with_byte), packed.count.eq(count),
+                    packed.last.eq(src.last), packed.error.eq(0),
+                    count.eq(0),
+                ),
+            ),
+        ]
+        # Should the crossing ever be full, the frame is cut there too, not glued to the next.
+        self.phy_side = phy_side = ClockDomainsRenamer(cd_phy)(_WholeFrames())
+        self.cdc = cdc = ClockDomainsRenamer({"write": cd_phy, "read": "sys"})(
+            stream.AsyncFIFO(_RX_WORD, RX_CDC_WORDS))
+        self.sys_side = sys_side = _WholeFrames()
+        self.store = store = stream.SyncFIFO(_RX_WORD, depth // 4, buffered=True)
+        self.comb += [
+            packed.connect(phy_side.sink), phy_side.source.connect(cdc.sink),
+            cdc.source.connect(sys_side.sink), sys_side.source.connect(store.sink),
+            self.overflow.eq(sys_side.overflow),
+        ]
+
+        # sys side: a frame's bytes leave back to back, then a gap.  Words arrive at least as
+        # fast as their bytes leave (as fast with a PHY clocked like sys, in the simulated SoC),
+        # so once a frame has started its next word is always there in time.
         gap = Signal(max=RX_GAP + 1)
-        out = fifo.source
-        self.comb += If(gap == 0, out.ready.eq(1))
+        index = Signal(2)                           # the head word's byte that leaves next
+        go = Signal()
+        out = store.source
+        self.comb += [go.eq((gap == 0) & out.valid), out.ready.eq(go & (index == out.count))]
+        byte = Signal(8)
+        self.comb += Case(index, {i: byte.eq(out.data[8 * i:8 * i + 8]) for i in range(4)})
         self.sync += [
             self.rx_dv.eq(0), self.rx_er.eq(0),
             If(gap != 0,
                 gap.eq(gap - 1),
-            ).Elif(out.valid,
-                self.rx_dv.eq(1), self.rx_d.eq(out.data), self.rx_er.eq(out.error),
-                If(out.last, gap.eq(RX_GAP)),
+            ).Elif(go,
+                self.rx_dv.eq(1), self.rx_d.eq(byte), self.rx_er.eq(out.error),
+                If(index == out.count,
+                    index.eq(0),
+                    If(out.last, gap.eq(RX_GAP)),
+                ).Else(
+                    index.eq(index + 1),
+                ),
             ),
         ]
 
