@@ -78,7 +78,6 @@ class SimLab:
         self.fast: FastPath | None = None
         self.echo: UdpEcho | None = None
         self._namespaces: list[str] = []
-        self._last_link_check = 0.0
 
     def start(self) -> "SimLab":
         """Build and start everything; raises (after cleaning up) when a piece cannot start."""
@@ -115,12 +114,7 @@ class SimLab:
 
     def step(self) -> int:
         """Move frames once each way through the tunnel and run the apps; returns the work done."""
-        work = self.tunnel.pump.step() + self.fast.poll()
-        now = time.monotonic()
-        if now - self._last_link_check > 0.5:
-            self._last_link_check = now
-            self.tunnel.watch_link()
-        return work
+        return self.tunnel.step((self.fast.poll,))
 
     def run_while(self, busy: Callable[[], bool], timeout: float,
                   every: Callable[[], None] | None = None, period: float = 0.5) -> None:

@@ -88,6 +88,7 @@ class Tunnel:
         self.tunnel: KernelTunnel | None = None
         self.pump: TunnelPump | None = None
         self._carrier: bool | None = None
+        self._next_link_check = 0.0
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
@@ -125,15 +126,19 @@ class Tunnel:
                 self.pump.run(duration=LINK_POLL)
                 self.watch_link()
             return
-        next_link_check = 0.0
         while not self.pump.stopped:
-            work = self.pump.step() + sum(poll() for poll in also)
-            now = time.monotonic()
-            if now >= next_link_check:
-                self.watch_link()
-                next_link_check = now + LINK_POLL
-            if not work:
+            if not self.step(also):
                 time.sleep(IDLE_WAIT)
+
+    def step(self, also: Sequence[Callable[[], int]] = ()) -> int:
+        """Move frames once each way, call each of ``also``, and follow the link every
+        LINK_POLL seconds; returns the work done (frames and whatever ``also`` counts)."""
+        work = self.pump.step() + sum(poll() for poll in also)
+        now = time.monotonic()
+        if now >= self._next_link_check:
+            self.watch_link()
+            self._next_link_check = now + LINK_POLL
+        return work
 
     def stop(self) -> None:
         """Make :meth:`run` return (signal-safe)."""
