@@ -21,21 +21,20 @@ from splitnic_gateware.targets.sim import SOC_IP, SimSoCProcess
 #: Seconds each link figure is measured for.
 SECONDS = 5.0
 BURST_BYTES = 4096
-#: Seconds nextpnr may take before the bench reports the build as failed and goes on.
-PNR_TIMEOUT = 1800
 
 
 def _bitstream() -> dict:
     start = time.monotonic()
     try:
-        result = build_bitstream(DEFAULT_OUT, pnr_timeout=PNR_TIMEOUT)
+        result = build_bitstream(DEFAULT_OUT)   # its own seeds and per-seed bound
     except (RuntimeError, OSError) as err:  # TimingError is a RuntimeError: report it, keep the link figures
         return {"error": str(err), "seconds": round(time.monotonic() - start)}
     util = {kind: {"used": u["used"], "available": u["available"]}
             for kind, u in result.utilisation.items() if kind in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO")}
     return {"build_seconds": result.seconds, "utilisation": util,
             "fmax_mhz": {clock: {"achieved": f["achieved"], "target": f["constraint"]} for clock, f in result.fmax.items()},
-            "timing_met": result.timing_met, "device": result.device}
+            "timing_met": result.timing_met, "device": result.device, "seed": result.seed,
+            "seeds_tried_before": result.attempts}
 
 
 def _rate(step, seconds: float = SECONDS) -> float:
