@@ -54,11 +54,10 @@ SYS_CLK_FREQ = 40_000_000
 BITSTREAM_NAME = "splitnic_colorlight_i5"
 #: Where `make bitstream` builds (inside the repo: YoWASP's tools see their own /tmp).
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "build" / "colorlight_i5"
-#: nextpnr's placer and router are deterministic for a given seed, but which seed closes timing
-#: changes with any change to the netlist: the wire PHY's 125 MHz domain (the write side of
-#: gmii_bridge's 2 KiB receive FIFO) lands between about 119 and 143 MHz.  The build tries
-#: these in turn and keeps the first that meets every clock.  A seed places in about 4
-#: minutes and routes in under 2; PNR_TIMEOUT_S only stops a run that has gone wrong.
+#: nextpnr's placer and router are deterministic for a given seed (and the checkout's path,
+#: which is in the netlist), but which seed closes timing changes with any change to the
+#: netlist.  The build tries these in turn and keeps the first that meets every clock.  A seed
+#: places in about 4 minutes and routes in under 2; PNR_TIMEOUT_S only stops a run gone wrong.
 SEEDS = (1, 2, 3)
 PNR_TIMEOUT_S = 15 * 60
 #: The analytic "static" placer leaves this design (two thirds of the LUTs, both PHYs on
