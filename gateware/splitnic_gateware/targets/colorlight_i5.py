@@ -54,9 +54,9 @@ SYS_CLK_FREQ = 40_000_000
 BITSTREAM_NAME = "splitnic_colorlight_i5"
 #: Where `make bitstream` builds (inside the repo: YoWASP's tools see their own /tmp).
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "build" / "colorlight_i5"
-#: nextpnr's placer and router are deterministic for a given seed (and the checkout's path,
-#: which is in the netlist), but which seed closes timing changes with any change to the
-#: netlist.  The build tries these in turn and keeps the first that meets every clock.  A seed
+#: nextpnr's placer and router are deterministic for a given seed, but which seed closes timing
+#: changes with any change to the netlist (any change to the gateware's Python changes
+#: ID_BUILD).  The build tries these in turn and keeps the first that meets every clock.  A seed
 #: places in about 4 minutes and routes in under 2; PNR_TIMEOUT_S only stops a run gone wrong.
 SEEDS = (1, 2, 3)
 PNR_TIMEOUT_S = 15 * 60
