@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from splitnic_gateware.targets.colorlight_i5 import BuildResult
+from splitnic_gateware.targets.colorlight_i5 import PNR_TIMEOUT_S, SEEDS, BuildResult
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "build" / "test-bitstream"
 LOG = REPO / "build" / "test-bitstream.log"
-#: Longest a build may take: LiteX and yosys take 2 minutes, each nextpnr seed about 6 (three
-#: at most, each bounded to PNR_TIMEOUT_S), all slower beside the other tests.
-BUILD_TIMEOUT_S = 50 * 60
+#: Longest a build may take: every seed to its bound, plus LiteX, yosys and ecppack (about 2
+#: minutes alone, 4 beside the other tests).
+BUILD_TIMEOUT_S = len(SEEDS) * PNR_TIMEOUT_S + 5 * 60
 _BITSTREAM_TESTS = "test_bitstream.py"
 
 _build: dict[str, object] = {}
