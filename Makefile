@@ -75,7 +75,7 @@ $(STAMP): pyproject.toml
 # The C modules cffi compiles against the spec (the driver's hot path, the
 # software NIC). pip builds them at install; they are rebuilt whenever the spec
 # or their sources change, since a stale one fails the driver's spec-hash check.
-CMODULE_SOURCES := gateware/splitnic_spec/nic.py gateware/splitnic_spec/cffi_build.py \
+CMODULE_SOURCES := spec/splitnic_spec/nic.py spec/splitnic_spec/cffi_build.py \
                    hostdrv/splitnic/_hotpath.c hostdrv/splitnic/_hotpath_build.py \
                    sim/splitnic_sim/softnic.c sim/splitnic_sim/_softnic_build.py
 

@@ -1,6 +1,6 @@
 """Kernel tunnel throughput, kernel -> user -> kernel, stub module vs TAP.
 
-Ref: gateware/splitnic_spec/tunnel.py (stub rings); hostdrv/splitnic/tunnel.py.
+Ref: spec/splitnic_spec/tunnel.py (stub rings); hostdrv/splitnic/tunnel.py.
 
 A sender process sends UDP datagrams from 198.18.0.1 to 198.18.0.2 (a
 static neighbour) through the tunnel interface; a user-space reflector

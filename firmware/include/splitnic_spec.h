@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/nic.py.
+ * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
  * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3a96d2b3.
  *
  * Only literal #defines and plain structs, so that cffi can parse it

@@ -2,7 +2,7 @@
  * Register access for the management CPU: the NIC's CSRs and LiteX's CSRs.
  *
  * Ref: firmware/include/splitnic_spec.h (the NIC's registers, generated from
- * gateware/splitnic_spec/nic.py); board.h (written by the SoC build: the
+ * spec/splitnic_spec/nic.py); board.h (written by the SoC build: the
  * NIC's bus address, LiteX's CSR addresses from its generated csr.h, the
  * board's PHY addresses).
  *

@@ -1,7 +1,7 @@
 /*
  * The host mailbox.
  *
- * Ref: gateware/splitnic_spec/firmware.py: the host writes MBOX_ARG, then
+ * Ref: spec/splitnic_spec/firmware.py: the host writes MBOX_ARG, then
  * MBOX_CMD with a SEQ other than MBOX_STATUS.SEQ; the firmware runs the op,
  * writes MBOX_DATA, then MBOX_STATUS with that SEQ.  Only the firmware writes
  * MBOX_STATUS, so "a new command" is simply CMD.SEQ != STATUS.SEQ.

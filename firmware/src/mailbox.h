@@ -1,7 +1,7 @@
 /*
  * The host mailbox: MBOX_CMD/ARG in, MBOX_STATUS/DATA out.
  *
- * Ref: gateware/splitnic_spec/firmware.py (the protocol), docs/registers.md.
+ * Ref: spec/splitnic_spec/firmware.py (the protocol), docs/registers.md.
  */
 #ifndef SPLITNIC_FW_MAILBOX_H
 #define SPLITNIC_FW_MAILBOX_H

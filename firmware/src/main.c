@@ -1,7 +1,7 @@
 /*
  * splitnic management firmware: PHY bring-up, link watch, MAC address, host mailbox.
  *
- * Ref: firmware/README.md; gateware/splitnic_spec/firmware.py (FW_* and MBOX_*
+ * Ref: firmware/README.md; spec/splitnic_spec/firmware.py (FW_* and MBOX_*
  * registers); docs/registers.md (LINK, MAC_ADDR_*).
  *
  * One loop, no interrupts: the mailbox is polled on every turn (a command

@@ -1,7 +1,7 @@
 /*
  * The firmware self-test: what the management CPU can check of its own world.
  *
- * Ref: gateware/splitnic_spec/firmware.py, MBOX_SELFTEST_*.
+ * Ref: spec/splitnic_spec/firmware.py, MBOX_SELFTEST_*.
  */
 #include "selftest.h"
 

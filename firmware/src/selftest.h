@@ -1,4 +1,4 @@
-/* The firmware self-test (MBOX_OP_SELFTEST). Ref: gateware/splitnic_spec/firmware.py, MBOX_SELFTEST_*. */
+/* The firmware self-test (MBOX_OP_SELFTEST). Ref: spec/splitnic_spec/firmware.py, MBOX_SELFTEST_*. */
 #ifndef SPLITNIC_FW_SELFTEST_H
 #define SPLITNIC_FW_SELFTEST_H
 

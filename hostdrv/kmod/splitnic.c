@@ -2,7 +2,7 @@
 /*
  * splitnic.ko - the kernel half of splitnic's split network driver.
  *
- * Ref: gateware/splitnic_spec/tunnel.py, the kernel/user interface spec
+ * Ref: spec/splitnic_spec/tunnel.py, the kernel/user interface spec
  * (generated: splitnic_tunnel.h and docs/registers.md).
  *
  * The module registers the misc device /dev/splitnic.  A user-space driver

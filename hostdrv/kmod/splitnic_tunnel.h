@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
- * GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/tunnel.py.
+ * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
  * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.1, hash 0x7364931b.
  *
  * Only literal #defines and plain structs, so that cffi can parse it

@@ -2,7 +2,7 @@
  * The driver's hot path: harvest completions, re-post RX buffers, post TX
  * frames, and the volatile 32-bit register accessors of the mmio link.
  *
- * Ref: gateware/splitnic_spec/nic.py (Descriptor, Completion and its PHASE
+ * Ref: spec/splitnic_spec/nic.py (Descriptor, Completion and its PHASE
  * bit, ring index rules); docs/registers.md (RXQ/TXQ TAIL, HEAD, CPL).
  *
  * Built by cffi in API mode (hostdrv/splitnic/_hotpath_build.py) into

@@ -1,6 +1,6 @@
 """cffi builder of the driver's C hot path (``splitnic._hotpath_cffi``).
 
-Ref: gateware/splitnic_spec/cffi_build.py (how every spec-based C module is built).
+Ref: spec/splitnic_spec/cffi_build.py (how every spec-based C module is built).
 
 ``setup.py`` names this file in ``cffi_modules``, so ``pip install -e .``
 compiles it; by hand::
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "gateware"))  # build isolation: splitnic_spec is plain Python
+sys.path.insert(0, str(HERE.parents[1] / "spec"))  # build isolation: splitnic_spec is plain Python
 
 from splitnic_spec.cffi_build import compile_here, spec_ffibuilder  # noqa: E402
 

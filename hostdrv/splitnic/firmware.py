@@ -1,6 +1,6 @@
 """The NIC's management firmware, seen from the host: FW_* registers and the mailbox.
 
-Ref: gateware/splitnic_spec/firmware.py (the registers and the protocol);
+Ref: spec/splitnic_spec/firmware.py (the registers and the protocol);
 firmware/src/mailbox.c (the other end).
 
 A command: write MBOX_ARG, then MBOX_CMD with the op and a SEQ one past

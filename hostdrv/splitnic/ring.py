@@ -1,7 +1,7 @@
 """One queue's rings and buffers in DMA memory, its C state, and its registers.
 
 Ref: docs/registers.md, "RXQ"/"TXQ" (CTRL, DESC, CPL, SIZE, TAIL) and the
-ring index rules in gateware/splitnic_spec/nic.py.
+ring index rules in spec/splitnic_spec/nic.py.
 
 Shared by :class:`splitnic.rx_queue.RxQueue` and
 :class:`splitnic.tx_queue.TxQueue`: allocation, set-up order (disable, reset,

@@ -1,6 +1,6 @@
 """An RX queue: buffers posted to the NIC, frames handed out zero-copy.
 
-Ref: docs/registers.md, "RXQ"; gateware/splitnic_spec/nic.py (Descriptor,
+Ref: docs/registers.md, "RXQ"; spec/splitnic_spec/nic.py (Descriptor,
 Completion and PHASE).
 
 ``rx_burst`` harvests completions (C: ``snic_harvest``) and returns

@@ -1,6 +1,6 @@
 """The kernel tunnel: the kernel's ``snicN`` interface as seen from the user-space driver.
 
-Ref: gateware/splitnic_spec/tunnel.py (the stub module's interface) and
+Ref: spec/splitnic_spec/tunnel.py (the stub module's interface) and
 Linux Documentation/networking/tuntap.rst (the TAP fallback).
 
 :class:`KernelTunnel` is one interface with two backends:

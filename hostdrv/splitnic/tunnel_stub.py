@@ -1,6 +1,6 @@
 """The ``stub`` kernel tunnel: splitnic.ko's ``/dev/splitnic`` with mmap'd rings.
 
-Ref: gateware/splitnic_spec/tunnel.py (ioctls, shared area layout, ring
+Ref: spec/splitnic_spec/tunnel.py (ioctls, shared area layout, ring
 protocol); docs/registers.md, "splitnic kernel tunnel interface".
 
 Every number here (ioctl requests, structure layouts, control-page offsets,

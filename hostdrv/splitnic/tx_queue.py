@@ -1,6 +1,6 @@
 """A TX queue: frames copied (or handed zero-copy) into TX buffers and posted.
 
-Ref: docs/registers.md, "TXQ"; gateware/splitnic_spec/nic.py (Descriptor,
+Ref: docs/registers.md, "TXQ"; spec/splitnic_spec/nic.py (Descriptor,
 Completion and PHASE).
 
 ``tx_burst`` takes bytes-like frames (copied into free TX buffers in one C

@@ -119,7 +119,7 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "gateware"),
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "spec"), str(REPO_ROOT / "gateware"),
                                                       str(REPO_ROOT / "hostdrv"), os.environ.get("PYTHONPATH")]))}
     env.update(extra_env or {})
     results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"

@@ -2,7 +2,7 @@
  * A software model of the splitnic NIC for driver tests and driver-cost
  * benchmarks: it serves the CSR window and the DMA rings in shared memory.
  *
- * Ref: gateware/splitnic_spec/nic.py and docs/registers.md (CSR map,
+ * Ref: spec/splitnic_spec/nic.py and docs/registers.md (CSR map,
  * Descriptor, Completion with PHASE, ring index rules); the RTL in
  * gateware/splitnic_gateware/ (loopback, padding, filtering behaviour).
  *

@@ -25,7 +25,7 @@ def test_every_generated_file_has_a_do_not_edit_banner() -> None:
 
 
 def _check(root: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(root / "gateware"))
+    env = dict(os.environ, PYTHONPATH=str(root / "spec"))
     return subprocess.run([sys.executable, "-m", "splitnic_spec.generate", "--check", "--root", str(root)],
                           env=env, capture_output=True, text=True, cwd=root)
 
@@ -33,14 +33,14 @@ def _check(root: Path) -> subprocess.CompletedProcess:
 def test_changing_the_spec_without_generate_is_caught(tmp_path: Path) -> None:
     """Edit a field width in a copy of the spec: the drift check must fail and name the files."""
     root = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "gateware" / "splitnic_spec", root / "gateware" / "splitnic_spec",
+    shutil.copytree(REPO_ROOT / "spec" / "splitnic_spec", root / "spec" / "splitnic_spec",
                     ignore=shutil.ignore_patterns("__pycache__"))
     for out in outputs():
         (root / out.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_ROOT / out.path, root / out.path)
     assert _check(root).returncode == 0, "an untouched copy must pass"
 
-    nic = root / "gateware" / "splitnic_spec" / "nic.py"
+    nic = root / "spec" / "splitnic_spec" / "nic.py"
     text, n = re.subn(r'Field\("LEN", 0, 14,', 'Field("LEN", 0, 15,', nic.read_text())
     assert n == 1, "the field this test edits has moved; update the test"
     nic.write_text(text)

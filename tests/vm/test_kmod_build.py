@@ -1,6 +1,6 @@
 """splitnic.ko builds clean against Debian's headers, passes checkpatch, and its uapi agrees everywhere.
 
-Ref: hostdrv/kmod/Makefile; gateware/splitnic_spec/tunnel.py (the uapi the
+Ref: hostdrv/kmod/Makefile; spec/splitnic_spec/tunnel.py (the uapi the
 generated splitnic_tunnel.h carries); Linux scripts/checkpatch.pl.
 """
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import splitnic_spec
+
 from migen import ClockSignal, Instance, ResetSignal, Signal
 
 from litex.gen import LiteXModule
@@ -40,7 +42,7 @@ BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_word
 def build_id() -> int:
     """Value of the ID_BUILD this tree's gateware carries: 32 bits of a hash of its sources."""
     digest = hashlib.sha256()
-    for package in (Path(__file__).parents[1], Path(__file__).parents[2] / "splitnic_spec"):
+    for package in (Path(__file__).parents[1], Path(splitnic_spec.__file__).parent):
         for path in sorted(package.rglob("*.py")):
             digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0" + path.read_bytes())
     return int.from_bytes(digest.digest()[:4], "big")

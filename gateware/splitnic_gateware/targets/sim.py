@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+import splitnic_spec
+
 from migen import Signal
 from migen.genlib.io import CRG
 
@@ -120,7 +122,7 @@ def _sim_config() -> SimConfig:
 
 def _sources_hash() -> str:
     digest = hashlib.sha256()
-    for package in (Path(__file__).parents[1], Path(__file__).parents[2] / "splitnic_spec"):
+    for package in (Path(__file__).parents[1], Path(splitnic_spec.__file__).parent):
         for path in sorted(package.rglob("*.py")):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -1,6 +1,6 @@
 """A hostile driver process: bad ioctl arguments, bad mmaps, garbage ring indices (inside the guest).
 
-Ref: gateware/splitnic_spec/tunnel.py ("Every argument is checked"); hostdrv/kmod/splitnic.c.
+Ref: spec/splitnic_spec/tunnel.py ("Every argument is checked"); hostdrv/kmod/splitnic.c.
 
 Each case must get an error or a counted drop; the host checks the console
 for oopses and warnings after the run.

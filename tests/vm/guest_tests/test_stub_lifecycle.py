@@ -1,6 +1,6 @@
 """Driver processes come and go; the module survives them (runs inside the guest).
 
-Ref: gateware/splitnic_spec/tunnel.py (release semantics); hostdrv/kmod/splitnic.c.
+Ref: spec/splitnic_spec/tunnel.py (release semantics); hostdrv/kmod/splitnic.c.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ``stub`` KernelTunnel on splitnic.ko (runs inside the guest).
 
-Ref: gateware/splitnic_spec/tunnel.py; hostdrv/kmod/splitnic.c.
+Ref: spec/splitnic_spec/tunnel.py; hostdrv/kmod/splitnic.c.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One way to build a C module against the generated spec header with cffi (API mode).
 
-Ref: hostdrv/kmod/splitnic_spec.h (generated from gateware/splitnic_spec/nic.py).
+Ref: hostdrv/kmod/splitnic_spec.h (generated from spec/splitnic_spec/nic.py).
 
 The driver's hot path (``hostdrv/splitnic/_hotpath_build.py``) and the
 software NIC (``sim/splitnic_sim/_softnic_build.py``) are both C files that

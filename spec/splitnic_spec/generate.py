@@ -174,7 +174,7 @@ def _md_struct(st: Struct) -> list[str]:
 
 def render_markdown(specs: Iterable[ModuleType]) -> str:
     """docs/registers.md: the register and format reference."""
-    out = ["<!-- GENERATED FILE - DO NOT EDIT. Made by `make generate` from gateware/splitnic_spec/. -->", ""]
+    out = ["<!-- GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/. -->", ""]
     for spec in specs:
         out += [f"# {spec.TITLE}", "",
                 f"Spec version {spec.VERSION_MAJOR}.{spec.VERSION_MINOR}, hash `{_hex(spec.SPEC_HASH, 8)}`.", ""]
@@ -214,12 +214,12 @@ SPECS: tuple[ModuleType, ...] = (nic, tunnel)
 
 def outputs() -> list[Output]:
     """Every file derived from the spec."""
-    nic_header = lambda: render_c_header(nic, "SPLITNIC_SPEC_H", "gateware/splitnic_spec/nic.py")  # noqa: E731
+    nic_header = lambda: render_c_header(nic, "SPLITNIC_SPEC_H", "spec/splitnic_spec/nic.py")  # noqa: E731
     return [
         Output("hostdrv/kmod/splitnic_spec.h", nic_header),
         Output("firmware/include/splitnic_spec.h", nic_header),
         Output("hostdrv/kmod/splitnic_tunnel.h",
-               lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "gateware/splitnic_spec/tunnel.py")),
+               lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "spec/splitnic_spec/tunnel.py")),
         Output("docs/registers.md", lambda: render_markdown(SPECS)),
     ]
 
