@@ -34,10 +34,10 @@ from typing import Callable, Sequence
 from splitnic_spec import CSR_MAP
 
 from .apps.udp_echo import UdpEcho
-from .commands.up import Tunnel
+from .kernel_path import Tunnel, nic_uplink
 from .fastpath import FastPath
 from .netns import add_netns, del_netns, inside, sh, unique
-from .nic import Nic, nic_uplink
+from .nic import Nic
 from .nic import open as open_nic
 
 __all__ = ["HOST_IP", "PEER_IP", "ECHO_PORT", "DEMO_RULES", "Check", "SimLab", "run_demo"]

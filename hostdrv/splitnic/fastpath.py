@@ -10,7 +10,7 @@ claims go to RX queue 0, the kernel's, so the host keeps ARP, ping and ssh.
 
 Threading: the driver is not thread-safe (one link, one request stream), so
 run applications and the kernel tunnel's pump from one loop —
-:class:`splitnic.commands.up.Tunnel` steps the pump and calls
+:class:`splitnic.kernel_path.Tunnel` steps the pump and calls
 :meth:`FastPath.poll` in the same thread (see ``splitnic up --fast``).
 """
 

@@ -1,6 +1,6 @@
 """The user-space driver of one splitnic NIC.
 
-Ref: docs/registers.md (generated from gateware/splitnic_spec/nic.py): the ID
+Ref: docs/registers.md (generated from spec/splitnic_spec/nic.py): the ID
 block, CTRL, MAC_ADDR, LINK, STAT_*, RXQ/TXQ, STEER.
 
 ``Nic(link)`` probes the ID block and refuses a NIC whose magic, major
@@ -12,11 +12,10 @@ wrapping counters in the NIC, widened to 64 bits here on every read.
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import splitnic_spec as spec
-from splitnic_spec import CSR_MAP, constant
+from splitnic_spec import CSR_MAP
 
 from .errors import SplitnicError
 from .link import Link, open_link
@@ -24,10 +23,7 @@ from .ring import wait_strobe
 from .rx_queue import RxQueue
 from .tx_queue import TxQueue
 
-if TYPE_CHECKING:
-    from .commands.up import Uplink
-
-__all__ = ["Nic", "open", "nic_uplink", "open_nic_uplink", "format_mac"]
+__all__ = ["Nic", "open", "format_mac"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +95,7 @@ class Nic:
         spec_hash = self.bus.read32(_off("ID_SPEC_HASH"))
         if spec_hash != spec.SPEC_HASH:
             raise SplitnicError(f"{where}: NIC spec hash {spec_hash:#010x}, driver spec hash {spec.SPEC_HASH:#010x}; "
-                                "rebuild the gateware (or the driver) from the same gateware/splitnic_spec/nic.py")
+                                "rebuild the gateware (or the driver) from the same spec/splitnic_spec/nic.py")
         self.version = (major, minor)
         self.spec_hash = spec_hash
         self.build_id = self.bus.read32(_off("ID_BUILD"))
@@ -274,61 +270,4 @@ def open(link: str) -> Nic:  # noqa: A001 - splitnic.open(link) reads naturally
         return Nic(lnk)
     except BaseException:
         lnk.close()
-        raise
-
-
-class _UplinkPort:
-    """RX queue 0 + TX queue 0 as a :class:`splitnic.tunnel_pump.FramePort` (frames as bytes)."""
-
-    def __init__(self, rxq: RxQueue, txq: TxQueue) -> None:
-        self.rxq, self.txq = rxq, txq
-
-    def rx_burst(self, max_frames: int) -> list[bytes]:
-        packets = self.rxq.rx_burst(max_frames)
-        frames = [bytes(p.data) for p in packets]
-        self.rxq.release(packets)
-        return frames
-
-    def tx_burst(self, frames) -> int:
-        return self.txq.tx_burst(frames)
-
-
-def nic_uplink(nic: Nic, *, owns_nic: bool = False) -> "Uplink":
-    """Queue pair 0 of an open ``nic`` for the kernel tunnel: MAC, MTU 1500, link state.
-
-    Closing the uplink releases queue pair 0, and closes ``nic`` too when
-    ``owns_nic`` (``splitnic up`` alone); fast-path applications that share
-    the NIC keep it open otherwise.
-    """
-    from .commands.up import Uplink
-    kernel = constant("KERNEL_QUEUE")
-    rxq, txq = nic.rx_queue(kernel), nic.tx_queue(kernel)
-    try:
-        mac = nic.mac
-        if mac == bytes(6):  # no address programmed: a random locally administered one
-            mac = bytes([0x02]) + os.urandom(5)
-            nic.mac = mac
-    except BaseException:
-        rxq.close()
-        txq.close()
-        raise
-
-    def close() -> None:
-        if owns_nic:
-            nic.close()
-        else:
-            rxq.close()
-            txq.close()
-
-    return Uplink(port=_UplinkPort(rxq, txq), mac=mac, mtu=1500, link_up=lambda: nic.link_state()[0],
-                  close=close, description=nic.link.description, nic=nic)
-
-
-def open_nic_uplink(link: str) -> "Uplink":
-    """Attach the NIC at ``link`` and give its queue pair 0 to ``splitnic up`` (closing it closes the NIC)."""
-    nic = open(link)
-    try:
-        return nic_uplink(nic, owns_nic=True)
-    except BaseException:
-        nic.close()
         raise

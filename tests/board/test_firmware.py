@@ -129,7 +129,7 @@ def test_link_follows_the_cable(soc: SimSoCProcess) -> None:
 
 
 def test_kernel_interface_carrier_follows_the_cable(soc: SimSoCProcess) -> None:
-    from splitnic.commands.up import Tunnel
+    from splitnic.kernel_path import Tunnel
     tunnel = Tunnel(soc.link, kernel="tap", name="snicfw0").start()
     carrier = Path("/sys/class/net/snicfw0/carrier")
 

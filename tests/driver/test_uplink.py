@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from splitnic.nic import open_nic_uplink
+from splitnic.kernel_path import open_nic_uplink
 from splitnic.tunnel_pump import FramePort
 from splitnic_spec import CSR_MAP
 

@@ -1,6 +1,6 @@
 """``splitnic up`` on the host: the real CLI, the TAP backend, a namespace peer behind a veth.
 
-Ref: hostdrv/splitnic/commands/up.py.  ``--link packet:vA`` puts the veth
+Ref: hostdrv/splitnic/kernel_path.py, hostdrv/splitnic/commands/up.py.  ``--link packet:vA`` puts the veth
 end where the NIC would be, so the test needs no simulated NIC.
 """
 

@@ -1,6 +1,6 @@
 """``splitnic up`` on the simulated RTL NIC: a peer namespace on the NIC's wire talks to the host's kernel.
 
-Ref: hostdrv/splitnic/commands/up.py; sim/splitnic_sim/server.py (SimNic).
+Ref: hostdrv/splitnic/kernel_path.py, hostdrv/splitnic/commands/up.py; sim/splitnic_sim/server.py (SimNic).
 
 The path of every frame: peer kernel -> TAP -> GMII -> RTL NIC (steering to
 RX queue 0, DMA into shared memory) -> driver -> pump -> TAP tunnel ->
