@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from splitnic.link_etherbone import EtherboneClient
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.colorlight_i5 import DEFAULT_OUT, build_bitstream
 from splitnic_gateware.targets.sim import SOC_IP, SimSoCProcess
 

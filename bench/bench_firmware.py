@@ -27,7 +27,7 @@ from pathlib import Path
 
 import splitnic
 from splitnic.firmware import Firmware
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets import firmware
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SIM_SYS_CLK_FREQ, SimBoardSoC, SimSoCProcess
 

@@ -10,7 +10,7 @@ a read record with a write record to the return address, carrying the values.
 Everything is big-endian on the wire.
 
 On the board the NIC's DMA memory is its own block RAM
-(:mod:`splitnic_gateware.targets.address_map`), not host memory, so this link
+(:mod:`splitnic_spec.board`), not host memory, so this link
 is **not zero-copy**: the driver works on a local copy, and
 :meth:`EtherboneDma.sync_for_device` / :meth:`EtherboneDma.sync_for_cpu` move
 bytes between the copy and the board, like Linux's ``dma_sync_single_for_*``.
@@ -24,7 +24,7 @@ datagrams in order, so a later read observes every earlier write.  Reads are
 pipelined: up to :data:`WINDOW` records are in flight, each tagged by its
 return address so that a late answer to an abandoned read is recognised and
 dropped.  No record holds more than
-:data:`~splitnic_gateware.targets.address_map.MAX_BURST_WORDS` words: LiteX's
+:data:`~splitnic_spec.board.MAX_BURST_WORDS` words: LiteX's
 Etherbone buffers that many and stalls on more.
 """
 
@@ -37,7 +37,7 @@ import struct
 import time
 from typing import Iterable
 
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 
 from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion

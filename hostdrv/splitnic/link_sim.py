@@ -1,9 +1,8 @@
 """The ``sim`` link: CSR accesses over a Unix socket to the simulator, DMA memory shared.
 
 Ref: docs/simulation.md, "The socket protocol" (hello line, 9-byte requests,
-ops READ32, WRITE32, READ_BURST, SYNC).  The constants below are the one
-definition of that protocol; the simulator's end
-(:mod:`splitnic_sim.csr_socket`) imports them.
+ops READ32, WRITE32, READ_BURST, SYNC); the protocol's one definition is
+:mod:`splitnic_spec.sim_link`, which the simulator's end imports too.
 
 Writes are posted: they are sent at once and not answered, and the simulator
 handles requests strictly in order, so a later read observes them.  The DMA
@@ -20,23 +19,17 @@ import os
 import socket
 import struct
 
+from splitnic_spec.sim_link import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
+
 from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
 
-__all__ = ["SimBus", "open_sim", "PROTO", "REQUEST", "OP_READ32", "OP_WRITE32", "OP_READ_BURST", "OP_SYNC",
-           "MAX_BURST_WORDS"]
+__all__ = ["SimBus", "open_sim"]
 
 log = logging.getLogger(__name__)
 
-#: Version of the socket protocol, sent in the simulator's hello.
-PROTO = 1
-#: One request: op, byte offset, argument (WRITE32: value; READ_BURST: word count).
-REQUEST = struct.Struct("<BII")
-OP_READ32, OP_WRITE32, OP_READ_BURST, OP_SYNC = 1, 2, 3, 4
-#: Words one READ_BURST may ask for.
-MAX_BURST_WORDS = 256
 #: Seconds to wait for an answer; a Verilator build answers in microseconds.
 TIMEOUT = 60.0
 

@@ -4,9 +4,9 @@ Ref: docs/simulation.md ("The socket protocol").
 
 On accept the simulator sends one JSON line (the hello), then serves 9-byte
 requests ``<BII`` (op, byte offset, argument) strictly in order.  The
-protocol's constants are defined once, in the driver's end
-(:mod:`splitnic.link_sim`), and re-exported here with
-:class:`RawCsrClient`, a minimal blocking client for tests and benchmarks.
+protocol's constants are defined once, in :mod:`splitnic_spec.sim_link`, and
+re-exported here with :class:`RawCsrClient`, a minimal blocking client for
+tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import socket
 import struct
 from pathlib import Path
 
-from splitnic.link_sim import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
+from splitnic_spec.sim_link import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
 
 __all__ = ["PROTO", "OP_READ32", "OP_WRITE32", "OP_READ_BURST", "OP_SYNC", "REQUEST", "MAX_BURST_WORDS",
            "RawCsrClient"]

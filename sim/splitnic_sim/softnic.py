@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 
 from splitnic_spec import CSR_MAP, constant
-from splitnic.link_sim import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
+from splitnic_spec.sim_link import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
 
 log = logging.getLogger(__name__)
 

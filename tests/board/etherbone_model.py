@@ -17,7 +17,7 @@ import threading
 
 from litex.tools.remote.etherbone import EtherbonePacket, EtherboneRecord, EtherboneWrites
 
-from splitnic_gateware.targets.address_map import MAX_BURST_WORDS
+from splitnic_spec.board import MAX_BURST_WORDS
 
 
 #: A loopback address of its own, so that client and model can both own the port number.

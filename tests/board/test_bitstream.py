@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.colorlight_i5 import (BITSTREAM_NAME, SYS_CLK_FREQ, BuildResult, TimingError,
                                                      _summarise, check_timing)
 from splitnic_gateware.targets.nic_core import build_id

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from litex.soc.integration.builder import Builder
 
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, ColorlightI5SoC
 from splitnic_gateware.targets.nic_core import NIC_MODULE
 

@@ -10,7 +10,7 @@ from litex.tools.remote.etherbone import EtherbonePacket, EtherboneRecord, Ether
 
 from splitnic.errors import SplitnicError
 from splitnic.link_etherbone import EtherboneBus, EtherboneClient, EtherboneDma, parse_target
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 
 from .etherbone_model import ADDRESS, EtherboneModel
 

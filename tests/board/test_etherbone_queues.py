@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 import splitnic
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.sim import SimSoCProcess
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"

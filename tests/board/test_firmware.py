@@ -22,7 +22,7 @@ import splitnic
 from splitnic.firmware import Firmware, MailboxError
 from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import CSR_MAP
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.flash_uid import SIM_UID, mac_from_uid
 from splitnic_gateware.targets.mdio_phy_model import PHYID
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SOC_IP, SimSoCProcess, csr_address

@@ -38,7 +38,7 @@ def test_dry_run_with_flash_writes_the_spi_flash(tmp_path: Path) -> None:
 
 def test_default_bitstream_is_where_make_bitstream_writes_it() -> None:
     from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, DEFAULT_OUT
-    assert default_bitstream() == DEFAULT_OUT / "gateware" / f"{BITSTREAM_NAME}.bit"
+    assert default_bitstream(DEFAULT_OUT.parents[1]) == DEFAULT_OUT / "gateware" / f"{BITSTREAM_NAME}.bit"
 
 
 def test_scan_output_is_parsed_to_known_cables() -> None:

@@ -19,7 +19,7 @@ import pytest
 import splitnic
 import splitnic_spec as spec
 from splitnic.link import open_link
-from splitnic_gateware.targets import address_map as amap
+from splitnic_spec import board as amap
 from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE, build_id
 from splitnic_gateware.targets.sim import SIM_SYS_CLK_FREQ, SimSoCProcess
 

@@ -1,15 +1,14 @@
 """LiteX SoCs around the splitnic NIC core: the Colorlight i5 board and its simulation.
 
-Ref: /work/shared/ARCHITECTURE.md, "Boards"; docs/hardware.md.
+Ref: docs/architecture.md, "Boards"; docs/hardware.md.
 
-* :mod:`.address_map` -- where the NIC's registers and DMA memory sit on the
-  SoC bus (pure Python: the driver's ``etherbone`` link imports it too);
+The board's address map (where the NIC's registers and DMA memory sit on the
+SoC bus) is a fact the driver needs too: it lives in :mod:`splitnic_spec.board`.
+
 * :mod:`.nic_core` -- the Amaranth NIC, converted to Verilog, as a LiteX module;
 * :mod:`.gmii_bridge` -- the NIC's GMII (system clock) to and from a LiteEth PHY
   (the PHY's 125 MHz clocks);
 * :mod:`.soc` -- the design both targets share: NIC, DMA block RAM, Etherbone;
 * :mod:`.colorlight_i5` -- the board: clocking, the two RGMII PHYs, the build;
 * :mod:`.sim` -- the same SoC on LiteX's Verilator simulator, Etherbone over a TAP.
-
-Only :mod:`.address_map` may be imported without LiteX installed.
 """

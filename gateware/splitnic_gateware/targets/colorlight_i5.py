@@ -40,6 +40,8 @@ from litex.soc.integration.builder import Builder
 from litex_boards.platforms import colorlight_i5
 from liteeth.phy.ecp5rgmii import LiteEthPHYRGMII
 
+from splitnic_spec.board import BITSTREAM_NAME
+
 from .soc import SplitnicSoC
 
 __all__ = ["ColorlightI5SoC", "BuildResult", "TimingError", "build_bitstream", "check_timing", "SYS_CLK_FREQ", "BITSTREAM_NAME"]
@@ -51,7 +53,6 @@ log = logging.getLogger(__name__)
 #: ahead: below 31.25 MHz it would run dry inside longer frames.  40 MHz (1.28 Gb/s) keeps
 #: ahead; the NIC core reaches 45-50 MHz on the ECP5-25F (speed 6).
 SYS_CLK_FREQ = 40_000_000
-BITSTREAM_NAME = "splitnic_colorlight_i5"
 #: Where `make bitstream` builds (inside the repo: YoWASP's tools see their own /tmp).
 DEFAULT_OUT = Path(__file__).resolve().parents[3] / "build" / "colorlight_i5"
 #: nextpnr's placer and router are deterministic for a given seed, but which seed closes timing

@@ -27,7 +27,7 @@ from pathlib import Path
 from litex.soc.integration.common import get_mem_data
 from litex.soc.integration.export import get_csr_header
 
-from . import address_map as amap
+from splitnic_spec import board as amap
 
 __all__ = ["FIRMWARE_SRC", "IMAGE_NAME", "FLASH_UID_CSR", "BoardConfig", "write_board_files", "build", "rom_words"]
 

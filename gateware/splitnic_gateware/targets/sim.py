@@ -46,7 +46,7 @@ from litex.soc.interconnect import stream
 from liteeth.common import eth_phy_description
 from liteeth.phy.model import LiteEthPHYModel
 
-from . import address_map as amap
+from splitnic_spec import board as amap
 from . import firmware
 from .flash_uid import SpiFlashUidModel
 from .mdio_phy_model import MdioPhyModel, SimMdioMaster

@@ -1,6 +1,6 @@
 """The SoC both targets share: NIC core, its DMA block RAM, the Etherbone host link.
 
-Ref: /work/shared/ARCHITECTURE.md, "Boards"; :mod:`.address_map`.
+Ref: docs/architecture.md, "Boards"; :mod:`splitnic_spec.board` (the address map).
 
 Bus masters: Etherbone (the host), the NIC's DMA engines and, with
 ``firmware_cpu``, the management CPU (firmware/: PHY bring-up, link watch,
@@ -25,7 +25,7 @@ from liteeth.core import LiteEthUDPIPCore
 from liteeth.frontend.etherbone import LiteEthEtherbone
 from liteeth.phy.model import LiteEthPHYModel
 
-from . import address_map as amap
+from splitnic_spec import board as amap
 from . import firmware
 from .flash_uid import SpiFlashBitbang
 from .gmii_bridge import GmiiRxBridge, GmiiTxBridge

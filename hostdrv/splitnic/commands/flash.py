@@ -19,6 +19,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from splitnic_spec import board
+
 from ..errors import SplitnicError
 
 __all__ = ["Cable", "detect_cables", "flash_command", "default_bitstream", "BOARD", "KNOWN_PROBES"]
@@ -55,11 +57,9 @@ class Cable:
         return f"Cable({self.name!r}, {self.vid:04x}:{self.pid:04x}, {self.description!r})"
 
 
-def default_bitstream() -> Path:
-    """Path ``make bitstream BOARD=colorlight_i5`` writes the bitstream to."""
-    import splitnic_gateware
-    root = Path(splitnic_gateware.__file__).resolve().parents[2]
-    return root / "build" / "colorlight_i5" / "gateware" / "splitnic_colorlight_i5.bit"
+def default_bitstream(checkout: Path | None = None) -> Path:
+    """Where ``make bitstream BOARD=colorlight_i5`` writes the bitstream in ``checkout`` (default: here)."""
+    return (checkout or Path.cwd()) / board.BITSTREAM_PATH
 
 
 def _loader() -> str:
@@ -137,7 +137,8 @@ def _run(args: argparse.Namespace) -> int:
         print(shlex.join(cmd))
         return 0
     if not bitstream.is_file():
-        raise SplitnicError(f"no bitstream at {bitstream}; build it with `make bitstream BOARD=colorlight_i5` "
+        raise SplitnicError(f"no bitstream at {bitstream}; build it with `make bitstream BOARD=colorlight_i5` in a "
+                            "splitnic checkout and run this there, "
                             "or name one with --bitstream")
     log.info("%s", shlex.join(cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -2,18 +2,18 @@
 
 Ref: docs/hardware.md, "Address map".
 
-One definition for the gateware (:mod:`.soc`) and the driver
-(:mod:`splitnic.link_etherbone`).  Addresses are byte addresses on the
+One definition for the gateware (:mod:`splitnic_gateware.targets.soc`) and
+the driver (:mod:`splitnic.link_etherbone`).  Addresses are byte addresses on the
 32-bit Wishbone bus of the LiteX SoC; the NIC's DMA master sits on the same
-bus, so a DMA device address is the bus address of the block RAM.  This
-module imports nothing heavy: the driver loads it without LiteX.
+bus, so a DMA device address is the bus address of the block RAM.  Like all of
+:mod:`splitnic_spec`, it imports nothing: the driver loads it without LiteX.
 """
 
 from __future__ import annotations
 
 __all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
            "FW_ROM_BASE", "FW_ROM_SIZE", "FW_SRAM_BASE", "FW_SRAM_SIZE", "NIC_FALLBACK_MAC",
-           "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS"]
+           "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS", "BITSTREAM_NAME", "BITSTREAM_PATH"]
 
 #: LiteX's own CSRs (PHY control and MDIO, identifier): where VexRiscv's LiteX
 #: integration puts them, inside its uncached I/O region 0x8000_0000..0xFFFF_FFFF.
@@ -42,3 +42,7 @@ BOARD_MAC = 0x10E2D5000000
 #: Longest Etherbone record the SoC accepts: LiteX's Etherbone buffers 16 words
 #: (add_etherbone(buffer_depth=16)); a longer record stalls it.
 MAX_BURST_WORDS = 16
+#: The board's bitstream: its name, and where ``make bitstream`` writes it,
+#: relative to the checkout (``splitnic flash`` looks there by default).
+BITSTREAM_NAME = "splitnic_colorlight_i5"
+BITSTREAM_PATH = f"build/colorlight_i5/gateware/{BITSTREAM_NAME}.bit"
