@@ -14,7 +14,7 @@ clear.  The configuration goes out as the structs of
 CTRL.RESET (global) clears, one cycle after the write: every queue (engines
 and RXQ/TXQ registers), the steering table, every counter except CYCLES
 (timestamps stay monotonic), IRQ_STATUS, IRQ_MASK and the coalescing timer.
-It leaves the CSR bus, CTRL itself, MAC_ADDR_*, MAX_FRAME, LINK, IRQ_COALESCE
+It leaves the CSR bus, CTRL itself, MAC_ADDR_*, MC_HASH_*, MAX_FRAME, LINK, IRQ_COALESCE
 and SCRATCH alone.  RXQ/TXQ CTRL.RESET resets that queue's engine state and
 its TAIL.
 
@@ -243,6 +243,7 @@ class Csr(wiring.Component):
                               ("keep_errored", "KEEP_ERRORED")):
             m.d.comb += getattr(cfg, member).eq(field("CTRL", fname))
         m.d.comb += [cfg.max_len.eq(field("MAX_FRAME", "LEN")), cfg.mac_addr.eq(mac("MAC_ADDR_LO", "MAC_ADDR_HI")),
+                     cfg.mc_hash.eq(Cat(storage["MC_HASH_LO"], storage["MC_HASH_HI"])),
                      self.loopback.eq(field("CTRL", "LOOPBACK"))]
 
         for array, out in (("RXQ", self.rxq), ("TXQ", self.txq)):

@@ -91,7 +91,7 @@ def tx_stream() -> stream.Signature:
 
 
 class MacConfig(data.Struct):
-    """MAC settings from the register file (see CTRL, MAC_ADDR_*, MAX_FRAME)."""
+    """MAC settings from the register file (see CTRL, MAC_ADDR_*, MAX_FRAME, MC_HASH_*)."""
     rx_en: 1
     tx_en: 1
     promisc: 1
@@ -103,6 +103,9 @@ class MacConfig(data.Struct):
     max_len: LEN_BITS
     #: Own address, byte 0 (first on the wire) in bits 7..0.
     mac_addr: 48
+    #: Multicast hash filter (MC_HASH_HI:MC_HASH_LO): bit i accepts the multicast
+    #: addresses whose CRC-32 has low bits i.
+    mc_hash: 64
 
 
 class SteerEntry(data.Struct):

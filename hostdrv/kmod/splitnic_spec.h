@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3a96d2b3.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3e247f8f.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x3a96d2b3
+#define SNIC_SPEC_HASH 0x3e247f8f
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -36,6 +36,7 @@
 #define SNIC_MAX_FRAME_STD 1518	/* Reset value of MAX_FRAME.LEN (with FCS). */
 #define SNIC_MAX_FRAME_JUMBO 9018	/* Largest MAX_FRAME.LEN honoured when CTRL.JUMBO is set (with FCS). */
 #define SNIC_FCS_LEN 4	/* Bytes of Ethernet FCS. */
+#define SNIC_MC_HASH_BITS 64	/* Bits of the multicast hash filter (MC_HASH_HI:MC_HASH_LO). */
 #define SNIC_RULE_NONE 255	/* Completion.rule when no steering entry matched (and for TX). */
 #define SNIC_MBOX_OP_VERSION 1	/* Mailbox op: MBOX_DATA = the firmware's build id (hash of its sources). */
 #define SNIC_MBOX_OP_PHY_READ 2	/* Mailbox op: read PHY register MBOX_ARG.REG of PHY MBOX_ARG.PHY into MBOX_DATA. */
@@ -111,7 +112,7 @@
 #define SNIC_CTRL_PROMISC_SHIFT 4
 #define SNIC_CTRL_PROMISC_MASK 0x00000010	/* Accept every destination address. */
 #define SNIC_CTRL_ALLMULTI_SHIFT 5
-#define SNIC_CTRL_ALLMULTI_MASK 0x00000020	/* Accept every multicast destination address. */
+#define SNIC_CTRL_ALLMULTI_MASK 0x00000020	/* Accept every multicast destination address (otherwise MC_HASH picks them). */
 #define SNIC_CTRL_BROADCAST_SHIFT 6
 #define SNIC_CTRL_BROADCAST_MASK 0x00000040	/* Accept the broadcast address. */
 #define SNIC_CTRL_JUMBO_SHIFT 7
@@ -182,6 +183,8 @@
 #define SNIC_MBOX_STATUS_SEQ_SHIFT 8
 #define SNIC_MBOX_STATUS_SEQ_MASK 0x0000ff00	/* SEQ of the last command finished. */
 #define SNIC_REG_MBOX_DATA 0x07c	/* rw: Mailbox result data, written by the firmware. */
+#define SNIC_REG_MC_HASH_LO 0x400	/* rw: Multicast hash filter, bits 31..0. A multicast destination (I/G bit set, not broadcast) is accepted when bit i of MC_HASH_HI:MC_HASH_LO is set, i being the low 6 bits of the CRC-32 of its 6 bytes (the FCS algorithm: zlib.crc32(address) & 63). Lets IPv6 neighbour discovery and mDNS in without ALLMULTI; CTRL.RESET leaves it alone. */
+#define SNIC_REG_MC_HASH_HI 0x404	/* rw: Multicast hash filter, bits 63..32 (see MC_HASH_LO). */
 #define SNIC_REG_STAT_RX_OK 0xa00	/* rc: Frames received with good FCS and length, before address filtering. */
 #define SNIC_REG_STAT_RX_OK_BYTES 0xa04	/* rc: Bytes (FCS excluded) of STAT_RX_OK frames. */
 #define SNIC_REG_STAT_RX_FCS_ERR 0xa08	/* rc: Frames dropped for a bad FCS (also counted if kept). */

@@ -12,6 +12,7 @@ wrapping counters in the NIC, widened to 64 bits here on every read.
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Iterable
 
 import splitnic_spec as spec
@@ -163,6 +164,17 @@ class Nic:
                   if v is not None}
         if fields:
             self._ctrl_update(**fields)
+
+    def set_multicast(self, addresses: Iterable[bytes]) -> None:
+        """Accept exactly the multicast ``addresses`` (and the others sharing their hash bits) without
+        ALLMULTI: program MC_HASH_LO/HI (the low 6 bits of each address's CRC-32 pick its bit)."""
+        bits = 0
+        for address in addresses:
+            if len(address) != 6:
+                raise ValueError(f"a MAC address has 6 bytes, not {len(address)}")
+            bits |= 1 << (zlib.crc32(address) % spec.constant("MC_HASH_BITS"))
+        self.bus.write32(_off("MC_HASH_LO"), bits & 0xFFFFFFFF)
+        self.bus.write32(_off("MC_HASH_HI"), bits >> 32)
 
     @property
     def mac(self) -> bytes:

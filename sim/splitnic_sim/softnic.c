@@ -221,6 +221,28 @@ static int mac_equal(const uint8_t *a, uint32_t lo, uint32_t hi)
 }
 
 /* Steering: the lowest enabled entry whose enabled matches all hold. */
+/* MC_HASH_LO: the bit of the multicast hash filter for destination address a, the low
+ * 6 bits of its CRC-32 (the reflected FCS algorithm, as zlib.crc32). */
+static unsigned mc_hash_index(const uint8_t *a)
+{
+	uint32_t crc = 0xffffffff;
+	int i, b;
+
+	for (i = 0; i < 6; i++) {
+		crc ^= a[i];
+		for (b = 0; b < 8; b++)
+			crc = (crc >> 1) ^ (crc & 1 ? 0xedb88320 : 0);
+	}
+	return ~crc & (SNIC_MC_HASH_BITS - 1);
+}
+
+static int mc_hash_accepts(const struct softnic *s, const uint8_t *a)
+{
+	unsigned i = mc_hash_index(a);
+
+	return rd(s, i < 32 ? SNIC_REG_MC_HASH_LO : SNIC_REG_MC_HASH_HI) >> (i & 31) & 1;
+}
+
 static int steer_frame(struct softnic *s, const uint8_t *f, uint32_t len, unsigned *queue)
 {
 	unsigned e;
@@ -335,7 +357,8 @@ static void rx_frame(struct softnic *s, const uint8_t *f, uint32_t len)
 	if (!(ctrl & SNIC_CTRL_PROMISC_MASK) && !mac_equal(f, lo, hi)) {
 		int bcast = f[0] == 0xff && f[1] == 0xff && f[2] == 0xff && f[3] == 0xff && f[4] == 0xff && f[5] == 0xff;
 
-		if (bcast ? !(ctrl & SNIC_CTRL_BROADCAST_MASK) : !((f[0] & 1) && (ctrl & SNIC_CTRL_ALLMULTI_MASK))) {
+		if (bcast ? !(ctrl & SNIC_CTRL_BROADCAST_MASK)
+			  : !((f[0] & 1) && ((ctrl & SNIC_CTRL_ALLMULTI_MASK) || mc_hash_accepts(s, f)))) {
 			add(s, SNIC_REG_STAT_RX_FILTERED, 1);
 			return;
 		}

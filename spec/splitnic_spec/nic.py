@@ -63,6 +63,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("MAX_FRAME_STD", 1518, "Reset value of MAX_FRAME.LEN (with FCS)."),
     Constant("MAX_FRAME_JUMBO", 9018, "Largest MAX_FRAME.LEN honoured when CTRL.JUMBO is set (with FCS)."),
     Constant("FCS_LEN", 4, "Bytes of Ethernet FCS."),
+    Constant("MC_HASH_BITS", 64, "Bits of the multicast hash filter (MC_HASH_HI:MC_HASH_LO)."),
     Constant("RULE_NONE", 0xFF, "Completion.rule when no steering entry matched (and for TX)."),
     *FIRMWARE_CONSTANTS,   # the firmware mailbox (splitnic_spec.firmware)
     *MII_CONSTANTS,        # the PHY registers the firmware and `splitnic phy` use (splitnic_spec.mii)
@@ -105,7 +106,7 @@ REGISTERS: tuple[Register, ...] = (
         Field("TX_EN", 2, 1, "Transmit frames from the TX queues."),
         Field("LOOPBACK", 3, 1, "Internal loopback: transmitted frames are received instead of sent."),
         Field("PROMISC", 4, 1, "Accept every destination address."),
-        Field("ALLMULTI", 5, 1, "Accept every multicast destination address."),
+        Field("ALLMULTI", 5, 1, "Accept every multicast destination address (otherwise MC_HASH picks them)."),
         Field("BROADCAST", 6, 1, "Accept the broadcast address.", 1),
         Field("JUMBO", 7, 1, "Honour MAX_FRAME.LEN up to MAX_FRAME_JUMBO; otherwise the limit is MAX_FRAME_STD."),
         Field("KEEP_ERRORED", 8, 1, "Deliver frames with FCS/length errors (flagged in the completion) "
@@ -139,6 +140,12 @@ REGISTERS: tuple[Register, ...] = (
         Field("CYCLES", 0, 24, "Hold-off time in core cycles; 0 raises at once."),
     )),
     *FIRMWARE_REGISTERS,   # 0x060..0x0FC: the management firmware and its mailbox (splitnic_spec.firmware)
+
+    Register("MC_HASH_LO", 0x400, RW, "Multicast hash filter, bits 31..0. A multicast destination (I/G bit "
+             "set, not broadcast) is accepted when bit i of MC_HASH_HI:MC_HASH_LO is set, i being the low "
+             "6 bits of the CRC-32 of its 6 bytes (the FCS algorithm: zlib.crc32(address) & 63). Lets IPv6 "
+             "neighbour discovery and mDNS in without ALLMULTI; CTRL.RESET leaves it alone."),
+    Register("MC_HASH_HI", 0x404, RW, "Multicast hash filter, bits 63..32 (see MC_HASH_LO)."),
 
     # MAC statistics: free-running 32-bit counters; the driver widens them.
     Register("STAT_RX_OK", 0xA00, RC, "Frames received with good FCS and length, before address filtering."),

@@ -59,11 +59,12 @@ class RxHarness:
         self._current = bytearray()
 
     def configure(self, ctx, *, promisc=0, allmulti=0, broadcast=1, jumbo=0, keep_errored=0, max_len=1518,
-                  rx_en=1, entries: list[Entry] | None = None) -> None:
+                  rx_en=1, mc_hash=0, entries: list[Entry] | None = None) -> None:
         c = self.dut.config
         ctx.set(c.mac_addr, int.from_bytes(OWN_MAC, "little"))
         for name, value in dict(promisc=promisc, allmulti=allmulti, broadcast=broadcast, jumbo=jumbo,
-                                keep_errored=keep_errored, max_len=max_len, rx_en=rx_en, tx_en=1).items():
+                                keep_errored=keep_errored, max_len=max_len, rx_en=rx_en, tx_en=1,
+                                mc_hash=mc_hash).items():
             ctx.set(getattr(c, name), value)
         for i, e in enumerate(entries or []):
             for name, value in vars(e).items():
@@ -198,6 +199,34 @@ def test_rx_address_filter(settings: dict, accepted: set) -> None:
     got = {name for name, (_, meta) in zip(dests, h.frames) if meta["deliver"]}
     assert got == accepted
     assert sum(e["filtered"] for e in h.events) == len(dests) - len(accepted)
+
+
+def mc_hash_bit(address: bytes) -> int:
+    """The MC_HASH bit that accepts multicast ``address`` (docs/registers.md, MC_HASH_LO)."""
+    return 1 << (zlib.crc32(address) & 63)
+
+
+def test_rx_multicast_hash_filter() -> None:
+    rng = random.Random(SEED)
+    # IPv6 all-nodes, a solicited-node address, mDNS (IPv6 and IPv4).
+    wanted = [bytes.fromhex(a) for a in ("333300000001", "3333ff000001", "3333000000fb", "01005e0000fb")]
+    mc_hash = 0
+    for a in wanted:
+        mc_hash |= mc_hash_bit(a)
+    others = [bytes([0x01 | rng.randrange(256) & 0xFE]) + rng.randbytes(5) for _ in range(40)]
+    others = [a for a in others if not mc_hash_bit(a) & mc_hash and a != b"\xff" * 6]
+    dests = wanted + others
+    dut = MacRx()
+    h = RxHarness(dut)
+
+    async def tb(ctx):
+        h.configure(ctx, broadcast=0, mc_hash=mc_hash)
+        for dst in dests:
+            await h.send(ctx, gmii_bytes(with_fcs(_frame(dst, 64, rng))))
+    _run(dut, tb)
+    got = [dst for dst, (_, meta) in zip(dests, h.frames) if meta["deliver"]]
+    assert got == wanted
+    assert len(others) > 20 and sum(e["filtered"] for e in h.events) == len(others)
 
 
 def test_rx_steering_matches_the_reference_model() -> None:

@@ -30,18 +30,23 @@ _MIN_WITH_FCS = constant("MIN_FRAME") + constant("FCS_LEN")
 _STATUS = COMPLETION.member("status")
 
 
-def address_accepted(config, dmac):
-    """Amaranth expression: does the address filter take a frame sent to ``dmac``?"""
+def address_accepted(config, dmac, mc_index):
+    """Amaranth expression: does the address filter take a frame sent to ``dmac``?
+
+    ``mc_index`` is the multicast hash index of ``dmac`` (the low 6 bits of
+    its CRC-32, MC_HASH_LO in docs/registers.md).
+    """
     broadcast = dmac == (1 << 48) - 1
     multicast = dmac[0] & ~broadcast      # I/G bit: bit 0 of the first byte
     return (config.promisc
             | (dmac == config.mac_addr)
             | (broadcast & config.broadcast)
-            | (multicast & config.allmulti))
+            | (multicast & (config.allmulti | config.mc_hash.bit_select(mc_index, 1))))
 
 
 class MacRx(wiring.Component):
-    """GMII receiver: framing, FCS check and strip, length checks, address filter, steering.
+    """GMII receiver: framing, FCS check and strip, length checks, address filter (own, broadcast,
+    multicast hash, ALLMULTI, PROMISC), steering.
 
     ``steer_entries`` sizes the steering table (``steer`` port).
     """
@@ -74,6 +79,7 @@ class MacRx(wiring.Component):
         had_er = Signal()
         oversize = Signal()
         active = Signal()                 # this frame is being received (rx_en was set at its start)
+        mc_index = Signal(6)              # multicast hash index of the destination address
 
         m.d.comb += [parser.valid.eq(0), parser.byte.eq(rxd), parser.index.eq(count)]
         m.d.sync += [self.frames.valid.eq(0), self.events.eq(0)]
@@ -109,22 +115,26 @@ class MacRx(wiring.Component):
                         m.d.sync += count.eq(count + 1)
                     with m.If(count >= limit):
                         m.d.sync += oversize.eq(1)
+                    # The CRC register holds the 6 destination bytes' CRC when the 7th byte arrives:
+                    # its complement's low bits are zlib.crc32(dmac) & 63 (MC_HASH_LO).
+                    with m.If(count == 6):
+                        m.d.sync += mc_index.eq(~crc[:6])
                     # Emit the byte leaving the delay line, unless past the limit.
                     with m.If(active & (count >= _DELAY) & ~oversize):
                         m.d.sync += [self.frames.valid.eq(1), self.frames.payload.data.eq(delay[-1]),
                                      self.frames.payload.last.eq(0)]
                 with m.Else():
                     m.next = "IDLE"
-                    self._finish(m, count, crc, had_er, oversize, active, delay[-1], parser, match)
+                    self._finish(m, count, crc, had_er, oversize, active, delay[-1], parser, match, mc_index)
         return m
 
-    def _finish(self, m, count, crc, had_er, oversize, active, last_byte, parser, match) -> None:
+    def _finish(self, m, count, crc, had_er, oversize, active, last_byte, parser, match, mc_index) -> None:
         """Frame end (RX_DV fell): emit the held byte with the verdict; count the frame."""
         cfg = self.config
         runt = count < _MIN_WITH_FCS
         fcs_bad = (crc != CRC_RESIDUE) | had_er
         good = ~runt & ~oversize & ~fcs_bad
-        accepted = address_accepted(cfg, parser.fields.dmac)
+        accepted = address_accepted(cfg, parser.fields.dmac, mc_index)
         status = Signal(8)
         m.d.comb += status.eq(Mux(runt, _STATUS.bit("RUNT").mask,
                                   Mux(oversize, _STATUS.bit("OVERSIZE").mask,
