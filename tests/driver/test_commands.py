@@ -59,7 +59,7 @@ def test_stats_json_and_watch(softnic) -> None:
     assert result.returncode == 0 and result.stdout.count("rx_ok ") == 2 and "/s" in result.stdout
 
 
-def test_send_builds_udp_frames_with_scapy(softnic) -> None:
+def test_send_builds_udp_frames_that_scapy_parses(softnic) -> None:
     result = run("send", "--link", softnic.link, "--dst", "02:00:00:00:00:09", "--udp-dport", "9000",
                  "--count", "3", "--size", "120")
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,6 @@
 """The split end to end on the simulated RTL NIC: a fast-path app owns UDP port 9000, the kernel the rest.
 
-Ref: hostdrv/splitnic/demo.py (SimLab: NIC wire in a peer namespace, snic0
+Ref: lab/splitnic_lab/sim_lab.py (SimLab: NIC wire in a peer namespace, snic0
 in a host namespace, pump and apps in one loop); hostdrv/splitnic/fastpath.py.
 """
 
@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from splitnic.demo import ECHO_PORT, Check, SimLab, ping_from_peer, tcp_from_peer, udp_from_peer
+from splitnic_lab.sim_lab import ECHO_PORT, Check, SimLab, ping_from_peer, tcp_from_peer, udp_from_peer
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from typing import Iterator
 
 import pytest
 
-from .netlab import Lab
+from splitnic_lab.veth_lab import Lab
 
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    """Namespaces K/W/P with a veth peer (see netlab), deleted afterwards."""
+    """Namespaces K/W/P with a veth peer (see splitnic_lab.veth_lab), deleted afterwards."""
     with Lab() as lab:
         yield lab

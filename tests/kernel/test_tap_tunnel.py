@@ -14,7 +14,7 @@ from splitnic.errors import SplitnicError
 from splitnic.tunnel import KernelTunnel, open_tunnel, parse_mac
 from splitnic.tunnel_pump import TunnelPump
 
-from .netlab import KERNEL_IP, PREFIX, Lab, carrier, inside, link, ping, sh, tcp_transfer, udp_frame, unique
+from splitnic_lab.veth_lab import KERNEL_IP, PREFIX, Lab, carrier, inside, link, ping, sh, tcp_transfer, udp_frame, unique
 
 PEER_MAC = parse_mac("02:00:5e:00:53:02")
 FAKE_IP = "198.18.0.9"

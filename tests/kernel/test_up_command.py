@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from .netlab import Lab, carrier, ping, sh, tcp_transfer, unique
+from splitnic_lab.veth_lab import Lab, carrier, ping, sh, tcp_transfer, unique
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 

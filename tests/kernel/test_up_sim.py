@@ -18,11 +18,11 @@ from typing import Iterator
 
 import pytest
 
-from splitnic.demo import ECHO_PORT, HOST_IP, PEER_IP, PREFIX
-from splitnic.netns import add_netns, del_netns, inside, sh, unique
+from splitnic_lab.sim_lab import ECHO_PORT, HOST_IP, PEER_IP, PREFIX
+from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 from splitnic.rule_control import request
 
-from .netlab import UpProcess
+from splitnic_lab.veth_lab import UpProcess
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
@@ -73,7 +73,7 @@ def wire() -> Iterator[SimWire]:
 
 
 def test_ping_and_tcp_from_the_peer_reach_the_kernel_through_the_rtl_nic(wire: SimWire) -> None:
-    from splitnic.demo import Check, tcp_from_peer
+    from splitnic_lab.sim_lab import Check, tcp_from_peer
     up = wire.up("snicup0")
     assert ", MAC 02:" in up.status and "link sim:" in up.status, up.status
     r = sh("ping", "-n", "-c", "3", "-i", "0.3", "-W", "10", HOST_IP, netns=wire.peer_ns, check=False, timeout=90)

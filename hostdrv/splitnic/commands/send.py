@@ -1,4 +1,4 @@
-"""``splitnic send``: transmit frames from a pcap file, or built from arguments with scapy."""
+"""``splitnic send``: transmit frames from a pcap file, or built from arguments (:mod:`splitnic.frames`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import argparse
 import time
 
 from ..errors import SplitnicError
+from ..frames import ether_header, udp_frame
+from ..tunnel import parse_mac
 from .info import LINK_HELP
 
 
 def _mac(text: str) -> str:
-    from ..tunnel import parse_mac
     try:
         parse_mac(text)
     except SplitnicError as err:
@@ -19,23 +20,18 @@ def _mac(text: str) -> str:
 
 
 def build_frames(args: argparse.Namespace, src_mac: str) -> list[bytes]:
-    """The frames the arguments describe (scapy), each ``--size`` bytes without FCS."""
-    from scapy.layers.inet import IP, UDP
-    from scapy.layers.l2 import Ether
-    from scapy.packet import Raw
-    eth = Ether(dst=args.dst, src=args.src or src_mac)
-    if args.udp_dport is not None:
-        head = eth / IP(src=args.ip_src, dst=args.ip_dst) / UDP(sport=args.udp_sport, dport=args.udp_dport)
-    else:
-        eth.type = args.ethertype
-        head = eth
-    base = len(head)
-    if args.size < max(base, 14):
+    """The frames the arguments describe, each ``--size`` bytes without FCS."""
+    dst, src = parse_mac(args.dst), parse_mac(args.src or src_mac)
+    base = 14 + (28 if args.udp_dport is not None else 0)  # Ethernet (+ IPv4 + UDP)
+    if args.size < base:
         raise SplitnicError(f"--size {args.size} is shorter than the headers ({base} bytes)")
     frames = []
     for i in range(args.count):
         payload = i.to_bytes(4, "big")[:args.size - base] + bytes(max(0, args.size - base - 4))
-        frames.append(bytes(head / Raw(payload)))
+        if args.udp_dport is not None:
+            frames.append(udp_frame(dst, src, args.ip_src, args.ip_dst, args.udp_sport, args.udp_dport, payload))
+        else:
+            frames.append(ether_header(dst, src, args.ethertype) + payload)
     return frames
 
 

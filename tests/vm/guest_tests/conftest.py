@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.kernel.netlab import Lab
+from splitnic_lab.veth_lab import Lab
 
 KO = Path(os.environ.get("SPLITNIC_REPO", ".")) / "build" / "kmod" / os.environ.get("SPLITNIC_KVER", "") / "splitnic.ko"
 
@@ -33,6 +33,6 @@ def module() -> None:
 
 @pytest.fixture
 def lab(module: None) -> Iterator[Lab]:
-    """Namespaces K/W/P with a veth peer (tests/kernel/netlab.py), deleted afterwards."""
+    """Namespaces K/W/P with a veth peer (lab/splitnic_lab/veth_lab.py), deleted afterwards."""
     with Lab() as lab:
         yield lab

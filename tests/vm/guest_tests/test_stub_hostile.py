@@ -27,7 +27,7 @@ from splitnic_spec import tunnel as spec
 
 from splitnic.tunnel import parse_mac
 from splitnic.tunnel_stub import StubTunnel
-from tests.kernel.netlab import unique, udp_frame
+from splitnic_lab.veth_lab import unique, udp_frame
 
 C = spec.constant
 U32 = struct.Struct("<I")

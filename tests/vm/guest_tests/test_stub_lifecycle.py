@@ -13,7 +13,7 @@ import pytest
 
 from splitnic.errors import SplitnicError
 from splitnic.tunnel_stub import StubTunnel
-from tests.kernel.netlab import KERNEL_IP, Lab, carrier, inside, link, ping, sh, unique
+from splitnic_lab.veth_lab import KERNEL_IP, Lab, carrier, inside, link, ping, sh, unique
 
 from .conftest import load_module
 

@@ -13,7 +13,7 @@ from splitnic_spec import tunnel as spec
 
 from splitnic.tunnel import open_tunnel, parse_mac
 from splitnic.tunnel_stub import StubTunnel, _open_device, stub_info
-from tests.kernel.netlab import KERNEL_IP, Lab, carrier, inside, link, ping, sh, tcp_transfer, udp_frame, unique
+from splitnic_lab.veth_lab import KERNEL_IP, Lab, carrier, inside, link, ping, sh, tcp_transfer, udp_frame, unique
 
 PEER_MAC = parse_mac("02:00:5e:00:53:02")
 FAKE_IP = "198.18.0.9"

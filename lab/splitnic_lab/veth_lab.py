@@ -1,4 +1,4 @@
-"""A small network lab for the kernel-path tests: namespaces, a veth peer and a bridge.
+"""The veth lab for the kernel-path tests and benches: namespaces, a veth peer and a bridge.
 
 Topology (every name carries the pid, so parallel runs never collide)::
 
@@ -6,7 +6,7 @@ Topology (every name carries the pid, so parallel runs never collide)::
     tunnel interface  <-- bridge process -->  vA  ===== veth =====  vB
     198.18.0.1/24       (KernelTunnel <-> packet socket)            198.18.0.2/24
 
-The bridge is ``python -m tests.kernel.bridge``, run inside K: it opens the
+The bridge is ``python -m splitnic_lab.bridge``, run inside K: it opens the
 kernel tunnel (stub or tap) there and a packet socket on vA in W, and moves
 frames with :class:`splitnic.tunnel_pump.TunnelPump`.  So a ping from P
 reaches K's stack only through the tunnel and the user-space pump.  W
@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -29,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from splitnic.netns import inside, sh, unique  # noqa: F401  (re-exported for the tests)
+from .netns import inside, sh, unique  # noqa: F401  (re-exported for the tests)
+from splitnic.frames import udp_frame  # noqa: F401  (re-exported for the tests)
 from splitnic.packet_port import PacketPort
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_IP = "198.18.0.1"
 PEER_IP = "198.18.0.2"
 PREFIX = 24
@@ -66,7 +65,7 @@ class PacketSocketPort(PacketPort):
 
 @dataclass
 class Bridge:
-    """A running ``tests.kernel.bridge`` process."""
+    """A running ``splitnic_lab.bridge`` process."""
     proc: subprocess.Popen
     ifname: str
     mac: str
@@ -152,10 +151,10 @@ class Lab:
 
     def start_bridge(self, kind: str, name: str, extra: Sequence[str] = (), timeout: float = 60) -> Bridge:
         """Start the bridge in K with tunnel backend ``kind``; returns once the interface carries frames."""
-        cmd = ["ip", "netns", "exec", self.k, sys.executable, "-m", "tests.kernel.bridge",
+        cmd = ["ip", "netns", "exec", self.k, sys.executable, "-m", "splitnic_lab.bridge",
                "--kernel", kind, "--name", name, "--port-netns", self.w, "--port-if", self.va, *extra]
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env=env)
         deadline = time.monotonic() + timeout
         lines = []
@@ -179,7 +178,7 @@ class Lab:
         exe = Path(sys.executable).parent / "splitnic"
         cmd = ["ip", "netns", "exec", self.k, str(exe), "up", "--link", f"packet:{self.va}",
                "--kernel", kind, "--name", name, *extra]
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
         self.bridges.append(Bridge(proc, name, "", kind, ""))
         line = ""
@@ -240,13 +239,3 @@ def tcp_transfer(lab: Lab, nbytes: int, timeout: float = 60) -> tuple[bytes, byt
     return data, bytes(received)
 
 
-def udp_frame(dst_mac: bytes, src_mac: bytes, src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
-    """An Ethernet/IPv4/UDP frame (UDP checksum 0: none, as IPv4 allows)."""
-    udp_len = 8 + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 1, 0, 64, 17, 0,
-                     socket.inet_aton(src), socket.inet_aton(dst))
-    csum = sum(struct.unpack("!10H", ip))
-    csum = (csum & 0xFFFF) + (csum >> 16)
-    csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
-    ip = ip[:10] + struct.pack("!H", csum) + ip[12:]
-    return dst_mac + src_mac + b"\x08\x00" + ip + struct.pack("!HHHH", sport, dport, udp_len, 0) + payload

@@ -1,6 +1,6 @@
-"""``python -m tests.kernel.bridge``: a user-space bridge between a kernel tunnel and a packet socket.
+"""``python -m splitnic_lab.bridge``: a user-space bridge between a kernel tunnel and a packet socket.
 
-Ref: tests/kernel/netlab.py (the topology it serves).
+Ref: lab/splitnic_lab/veth_lab.py (the topology it serves).
 
 Opens the kernel tunnel (``--kernel stub|tap``) in the current network
 namespace, a packet socket on ``--port-if`` in ``--port-netns``, and runs the
@@ -21,11 +21,11 @@ from splitnic.errors import SplitnicError
 from splitnic.tunnel import format_mac, open_tunnel, parse_mac
 from splitnic.tunnel_pump import TunnelPump
 
-from .netlab import PacketSocketPort
+from .veth_lab import PacketSocketPort
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.kernel.bridge", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m splitnic_lab.bridge", description=__doc__.split("\n")[0])
     parser.add_argument("--kernel", default="auto", help="tunnel backend: auto, stub or tap")
     parser.add_argument("--name", default="snic0")
     parser.add_argument("--mac", type=parse_mac, default=None)

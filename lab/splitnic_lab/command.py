@@ -1,6 +1,6 @@
 """``splitnic demo``: the split in action on a simulated NIC (what ``make demo`` runs).
 
-Ref: hostdrv/splitnic/demo.py (topology and checks).
+Ref: lab/splitnic_lab/demo.py and sim_lab.py (topology and checks).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import os
 import signal
 import sys
 
-from ..errors import SplitnicError
-from ..tunnel import KINDS
+from splitnic.errors import SplitnicError, missing_extra
+from splitnic.tunnel import KINDS
 
 
 def _interrupt(*_: object) -> None:
@@ -21,7 +21,10 @@ def _interrupt(*_: object) -> None:
 def _run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise SplitnicError("the demo creates network namespaces and TAP devices: run it as root")
-    from ..demo import run_demo
+    try:
+        from .demo import run_demo  # the simulator's toolchain loads only when the demo runs
+    except ImportError as err:
+        raise missing_extra("demo", err) from None
     signal.signal(signal.SIGTERM, _interrupt)  # clean up on SIGTERM as on Ctrl-C
     try:
         result = run_demo(simulator=args.simulator, kernel=args.kernel, live=args.live)

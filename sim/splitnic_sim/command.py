@@ -1,6 +1,9 @@
 """``splitnic sim``: run the simulated NIC (the RTL on Verilator or Icarus) for other commands to attach to.
 
-Ref: docs/simulation.md ("The simulation server"); sim/splitnic_sim/server.py.
+Ref: docs/simulation.md ("The simulation server"); :mod:`splitnic_sim.server`.
+
+A command the simulator adds to the CLI (entry point ``splitnic.commands``):
+the driver does not import the simulator.
 
     splitnic sim --socket /tmp/snic.sock --wire tap:snicw0 &
     splitnic info --link sim:/tmp/snic.sock
@@ -19,14 +22,17 @@ import signal
 import time
 from pathlib import Path
 
-from ..errors import SplitnicError
+from splitnic.errors import SplitnicError, missing_extra
 
 #: Seconds between checks that the simulator is still alive.
 WATCH_PERIOD = 0.5
 
 
 def _run(args: argparse.Namespace) -> int:
-    from splitnic_sim.server import SimNic
+    try:
+        from .server import SimNic
+    except ImportError as err:
+        raise missing_extra("sim", err) from None
     stopping: list[int] = []
     previous = {sig: signal.signal(sig, lambda num, _frame: stopping.append(num))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
