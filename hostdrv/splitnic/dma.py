@@ -1,6 +1,6 @@
 """DMA memory: buffers with a device address and a Python view of the same bytes.
 
-Ref: /work/shared/ARCHITECTURE.md, "The host link: one driver, several links".
+Ref: docs/architecture.md, "Host links".
 
 Each link hands the driver one big :class:`DmaRegion` (the shared-memory
 file of the simulator, the DMA part of the mmio file, later coherent memory

@@ -1,6 +1,6 @@
 """Fast-path applications: steering rules on the NIC and the queues they fill.
 
-Ref: /work/shared/ARCHITECTURE.md, "Queues and steering"; docs/registers.md,
+Ref: docs/architecture.md, "Queues and steering"; docs/registers.md,
 STEER (generated from splitnic_spec.nic); rule syntax in :mod:`splitnic.rules`.
 
 An application owns the RX queue its rules name (``udp dport 9000 -> echo``)

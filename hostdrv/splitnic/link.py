@@ -1,6 +1,6 @@
 """Links: how the driver reaches a NIC's registers (a :class:`Bus`) and DMA memory.
 
-Ref: /work/shared/ARCHITECTURE.md, "The host link: one driver, several links";
+Ref: docs/architecture.md, "Host links";
 docs/simulation.md (the ``sim`` link).
 
 ``open_link("sim:/path/sock")`` attaches to a running simulator,
@@ -13,6 +13,7 @@ SoC) over UDP.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -40,6 +41,9 @@ class Link:
     zero_copy: bool
     #: What the link told about itself (the simulator's hello, file sizes, ...).
     details: dict[str, object] = field(default_factory=dict)
+    #: Readable (one byte per rise) when the NIC raises its interrupt; None: the link has
+    #: no interrupt path and must be polled (splitnic.irq).
+    irq: socket.socket | None = None
     _on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:

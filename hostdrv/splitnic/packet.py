@@ -1,6 +1,6 @@
 """A received frame, lent zero-copy from its RX buffer until released.
 
-Ref: /work/shared/ARCHITECTURE.md, "Queues and steering" (applications read
+Ref: docs/architecture.md, "Queues and steering" (applications read
 packets zero-copy from their DMA buffers).
 """
 
