@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from splitnic.commands.flash import BOARD, default_bitstream, detect_cables, parse_scan
+from splitnic.flasher import BOARD, default_bitstream, detect_cables, parse_scan
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 

@@ -1,153 +1,24 @@
 """``splitnic flash``: load the board bitstream with openFPGALoader (SRAM, or SPI flash with ``--flash``).
 
-Ref: docs/hardware.md, "Flashing".  openFPGALoader names the Colorlight i5
-``colorlight-i5``; its extension board carries a CMSIS-DAP probe.
-
-The cable is found with ``openFPGALoader --scan-usb`` (probes by USB id), so
-an FTDI or DirtyJTAG adapter wired to the module's JTAG pads works as well.
-openFPGALoader exits 0 even when it found no FPGA, so its output is read to
-tell success from failure.
+Ref: docs/hardware.md, "Flash"; the library is :mod:`splitnic.flasher`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import re
 import shlex
-import shutil
-import subprocess
 from pathlib import Path
 
-from splitnic_spec import board
-
-from ..errors import SplitnicError
-
-__all__ = ["Cable", "detect_cables", "flash_command", "default_bitstream", "BOARD", "KNOWN_PROBES"]
-
-log = logging.getLogger(__name__)
-
-#: openFPGALoader's name of the board.
-BOARD = "colorlight-i5"
-#: USB ids of the probes people use with this board -> openFPGALoader cable name.
-KNOWN_PROBES = {
-    (0x0D28, 0x0204): "cmsisdap",    # DAPLink of the i5 extension board
-    (0x0403, 0x6010): "ft2232",
-    (0x0403, 0x6014): "ft232",
-    (0x0403, 0x6001): "ft232RL",
-    (0x1209, 0xC0CA): "dirtyJtag",
-}
-#: What a user has to plug in, named in every "no cable" error.
-PLUG_IN = ("plug the Colorlight i5 into its extension board and connect the extension board's USB port "
-           "(its CMSIS-DAP probe) to this machine")
-_PROBE_LINE = re.compile(r"^\s*(?P<bus>\d+)\s+(?P<dev>\d+)\s+0x(?P<vid>[0-9a-fA-F]{4}):0x(?P<pid>[0-9a-fA-F]{4})"
-                         r"\s+(?P<type>\S+)(?P<rest>.*)$")
-
-
-class Cable:
-    """A JTAG probe seen on USB."""
-
-    def __init__(self, name: str, vid: int, pid: int, description: str) -> None:
-        self.name = name
-        self.vid = vid
-        self.pid = pid
-        self.description = description
-
-    def __repr__(self) -> str:
-        return f"Cable({self.name!r}, {self.vid:04x}:{self.pid:04x}, {self.description!r})"
-
-
-def default_bitstream(checkout: Path | None = None) -> Path:
-    """Where ``make bitstream BOARD=colorlight_i5`` writes the bitstream in ``checkout`` (default: here)."""
-    return (checkout or Path.cwd()) / board.BITSTREAM_PATH
-
-
-def _loader() -> str:
-    path = shutil.which("openFPGALoader")
-    if path is None:
-        raise SplitnicError("openFPGALoader is not installed; run `make setup` (it installs the Debian "
-                            "package openfpgaloader)")
-    return path
-
-
-def parse_scan(output: str) -> list[Cable]:
-    """Probes listed by ``openFPGALoader --scan-usb`` that this board can be loaded through."""
-    cables = []
-    for line in output.splitlines():
-        m = _PROBE_LINE.match(line)
-        if not m:
-            continue
-        vid, pid = int(m["vid"], 16), int(m["pid"], 16)
-        name = KNOWN_PROBES.get((vid, pid))
-        if name is None:
-            log.info("ignoring USB probe %04x:%04x (%s): not a JTAG cable known to work with the i5",
-                     vid, pid, m["type"])
-            continue
-        cables.append(Cable(name, vid, pid, (m["type"] + m["rest"]).strip()))
-    return cables
-
-
-def detect_cables() -> list[Cable]:
-    """JTAG probes plugged into this machine (``openFPGALoader --scan-usb``)."""
-    try:
-        out = subprocess.run([_loader(), "--scan-usb"], capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        raise SplitnicError("openFPGALoader --scan-usb hung for 30 s; unplug and replug the probe") from None
-    return parse_scan(out.stdout + out.stderr)
-
-
-def flash_command(bitstream: Path, cable: str, to_flash: bool) -> list[str]:
-    """The openFPGALoader command line that loads ``bitstream`` through ``cable``."""
-    cmd = [_loader(), "--board", BOARD, "--cable", cable]
-    cmd.append("--write-flash" if to_flash else "--write-sram")
-    return cmd + [str(bitstream)]
-
-
-def _failure(output: str) -> str | None:
-    """What went wrong, from openFPGALoader's output (its exit status is 0 on many failures)."""
-    for pattern, meaning in (
-            (r"JTAG init failed|No device found|unable to open|cannot open|fails to open",
-             f"the probe did not open or found no FPGA: {PLUG_IN}, and check that the module is seated"),
-            (r"IDCODE.*0x(00000000|ffffffff)",
-             "the probe answers but sees no FPGA on the JTAG chain: is the i5 module seated and powered?"),
-            (r"[Ee]rror|[Ff]ail", None)):
-        m = re.search(pattern, output)
-        if m:
-            line = next((l for l in output.splitlines() if m.group(0) in l), m.group(0)).strip()
-            return meaning or f"openFPGALoader reported: {line}"
-    return None
+from ..flasher import BOARD, KNOWN_PROBES, choose_cable, default_bitstream, flash_command, load_bitstream
 
 
 def _run(args: argparse.Namespace) -> int:
     bitstream = Path(args.bitstream) if args.bitstream else default_bitstream()
-    if args.cable:
-        cable = args.cable
-    else:
-        cables = detect_cables()
-        if not cables and not args.dry_run:
-            raise SplitnicError(f"no JTAG cable found: {PLUG_IN}")
-        if len(cables) > 1 and not args.dry_run:
-            raise SplitnicError(f"{len(cables)} JTAG cables found ({', '.join(c.name for c in cables)}); "
-                                "unplug all but the board's, or pick one with --cable")
-        cable = cables[0].name if cables else KNOWN_PROBES[(0x0D28, 0x0204)]
-        if not cables:
-            log.warning("no JTAG cable plugged in; showing the command for the extension board's probe (%s)", cable)
-    cmd = flash_command(bitstream, cable, args.flash)
+    cable = args.cable or choose_cable(dry_run=args.dry_run)
     if args.dry_run:
-        print(shlex.join(cmd))
+        print(shlex.join(flash_command(bitstream, cable, args.flash)))
         return 0
-    if not bitstream.is_file():
-        raise SplitnicError(f"no bitstream at {bitstream}; build it with `make bitstream BOARD=colorlight_i5` in a "
-                            "splitnic checkout and run this there, "
-                            "or name one with --bitstream")
-    log.info("%s", shlex.join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    log.debug("openFPGALoader said:\n%s", output)
-    problem = _failure(output)
-    if proc.returncode != 0 or problem:
-        raise SplitnicError(problem or f"openFPGALoader failed (exit {proc.returncode}): "
-                                       f"{output.strip().splitlines()[-1] if output.strip() else 'no output'}")
+    load_bitstream(bitstream, cable, args.flash)
     where = "SPI flash (kept across power cycles)" if args.flash else "SRAM (until the next power cycle)"
     print(f"flashed {bitstream.name} to the {BOARD} {where} through {cable}")
     return 0
