@@ -37,9 +37,15 @@
 #include <linux/slab.h>
 #include <linux/u64_stats_sync.h>
 #include <linux/uaccess.h>
+#include <linux/version.h>
 #include <linux/vmalloc.h>
-#include <asm/unaligned.h>
 #include <net/net_namespace.h>
+/* 6.12 moved the unaligned access helpers out of asm/. */
+#if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
 
 #include "splitnic_spec.h"
 #include "splitnic_tunnel.h"

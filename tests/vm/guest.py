@@ -7,6 +7,8 @@ a guest:
 
 * the kernel is Debian's ``/boot/vmlinuz-<ver>``, ``<ver>`` taken from dpkg
   (the package linux-headers-amd64 depends on; never ``uname -r``);
+  :func:`kernel_versions` also lists the other installed kernels that have
+  their headers (Debian 12's 6.12 beside its 6.1), which the suite boots too;
 * a tiny initramfs (busybox-static + the virtio/9p modules of
   ``/lib/modules/<ver>``, loaded with insmod by path, in modules.dep order)
   is built into ``.cache/vm/``;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import re
 import shlex
@@ -80,6 +83,14 @@ class GuestError(RuntimeError):
     """The guest could not be prepared or booted."""
 
 
+def _check_kernel(ver: str) -> str:
+    for path in (Path(f"/boot/vmlinuz-{ver}"), Path(f"/lib/modules/{ver}/modules.dep"),
+                 Path(f"/usr/src/linux-headers-{ver}")):
+        if not path.exists():
+            raise GuestError(f"{path} is missing: install linux-image-{ver} and linux-headers-{ver} ('make setup')")
+    return ver
+
+
 def kernel_version() -> str:
     """Version of Debian's kernel the tests boot, e.g. ``6.1.0-56-amd64`` (from dpkg, not uname)."""
     out = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", "linux-headers-amd64"],
@@ -87,12 +98,26 @@ def kernel_version() -> str:
     m = re.match(r"linux-headers-(\S+)", out.stdout)
     if out.returncode or not m:
         raise GuestError("linux-headers-amd64 is not installed: run 'make setup'")
-    ver = m.group(1).rstrip(",")
-    for path in (Path(f"/boot/vmlinuz-{ver}"), Path(f"/lib/modules/{ver}/modules.dep"),
-                 Path(f"/usr/src/linux-headers-{ver}")):
-        if not path.exists():
-            raise GuestError(f"{path} is missing: install linux-image-{ver} and linux-headers-{ver} ('make setup')")
-    return ver
+    return _check_kernel(m.group(1).rstrip(","))
+
+
+def _version_key(ver: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", ver))
+
+
+def kernel_versions() -> list[str]:
+    """Every installed Debian kernel with its headers: :func:`kernel_version` first, then the others.
+
+    From dpkg (``linux-image-<ver>`` and ``linux-headers-<ver>`` both
+    installed), never from ``uname -r``.
+    """
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n", "linux-image-[0-9]*",
+                          "linux-headers-[0-9]*"], capture_output=True, text=True).stdout
+    packages = {line.split()[0] for line in out.splitlines() if line.endswith(" install ok installed")}
+    found = {p.removeprefix("linux-image-") for p in packages if p.startswith("linux-image-")
+             and p.replace("linux-image-", "linux-headers-", 1) in packages and p.endswith("-amd64")}
+    first = kernel_version()
+    return [first] + sorted((_check_kernel(v) for v in found - {first}), key=_version_key)
 
 
 def module_build_dir(ver: str) -> Path:
@@ -109,14 +134,26 @@ def build_module(ver: str, extra: tuple[str, ...] = ("W=1",)) -> tuple[Path, str
     return module_build_dir(ver) / "splitnic.ko", result.stdout + result.stderr
 
 
+def _module_name(path: str) -> str:
+    """``virtio_pci`` for ``kernel/drivers/virtio/virtio_pci.ko.xz`` (and ``-`` spelled ``_``)."""
+    return Path(path).name.split(".ko")[0].replace("-", "_")
+
+
 def _module_order(ver: str, wanted: tuple[str, ...]) -> list[Path]:
-    """``wanted`` modules and their dependencies, dependencies first (from modules.dep)."""
+    """``wanted`` modules and their dependencies, dependencies first (from modules.dep).
+
+    Modules built into the kernel (modules.builtin: virtio_pci in 6.12) need
+    no file and are left out.
+    """
     base = Path(f"/lib/modules/{ver}")
     deps: dict[str, list[str]] = {}
     for line in (base / "modules.dep").read_text().splitlines():
         mod, _, rest = line.partition(":")
         deps[mod] = rest.split()
-    by_name = {Path(m).name.split(".ko")[0].replace("-", "_"): m for m in deps}
+    by_name = {_module_name(m): m for m in deps}
+    builtin_file = base / "modules.builtin"
+    builtin = {_module_name(m) for m in builtin_file.read_text().split()} if builtin_file.exists() else set()
+    wanted = tuple(name for name in wanted if name not in builtin)
     order: list[str] = []
 
     def visit(mod: str) -> None:
@@ -145,6 +182,21 @@ def _cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return out.getvalue()
 
 
+def _module_file(path: Path) -> str:
+    """Name of a module in the initramfs: uncompressed (``9p.ko`` for ``9p.ko.xz``)."""
+    return path.name.split(".ko")[0] + ".ko"
+
+
+def _module_bytes(path: Path) -> bytes:
+    """A module file, decompressed: busybox's insmod loads plain ELF only (6.12 ships .ko.xz)."""
+    data = path.read_bytes()
+    if path.suffix == ".xz":
+        return lzma.decompress(data)
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    return data
+
+
 def build_initramfs(ver: str) -> Path:
     """The guest's initramfs for kernel ``ver`` in .cache/vm/ (rebuilt when an input changes)."""
     if not BUSYBOX.exists():
@@ -158,8 +210,8 @@ def build_initramfs(ver: str) -> Path:
     entries: list[tuple[str, int, bytes]] = [(d, 0o40755, b"") for d in
                                              ("bin", "dev", "proc", "sys", "newroot", "modules")]
     entries += [("bin/busybox", 0o100755, BUSYBOX.read_bytes()), ("init", 0o100755, _INIT.encode()),
-                ("modules.order", 0o100644, "".join(f"{m.name}\n" for m in modules).encode())]
-    entries += [(f"modules/{m.name}", 0o100644, m.read_bytes()) for m in modules]
+                ("modules.order", 0o100644, "".join(f"{_module_file(m)}\n" for m in modules).encode())]
+    entries += [(f"modules/{_module_file(m)}", 0o100644, _module_bytes(m)) for m in modules]
     VM_CACHE.mkdir(parents=True, exist_ok=True)
     for old in VM_CACHE.glob(f"initramfs-{ver}-*.cpio.gz"):
         old.unlink()
@@ -191,13 +243,15 @@ class GuestRun:
 
 
 def run_in_guest(script: str, *, name: str = "job", timeout: float = 300, memory_mb: int = 1024,
-                 cpus: int = 2, env: dict[str, str] | None = None) -> GuestRun:
+                 cpus: int = 2, env: dict[str, str] | None = None, kernel: str | None = None) -> GuestRun:
     """Boot the guest, run shell ``script`` (cwd: the job folder) as root, power off.
 
-    ``env`` is exported to the script; ``SPLITNIC_GUEST=1``, ``SPLITNIC_SHARE``
-    (the job folder), ``SPLITNIC_REPO`` and ``SPLITNIC_KVER`` always are.
+    ``kernel`` is a version from :func:`kernel_versions` (default:
+    :func:`kernel_version`).  ``env`` is exported to the script;
+    ``SPLITNIC_GUEST=1``, ``SPLITNIC_SHARE`` (the job folder),
+    ``SPLITNIC_REPO`` and ``SPLITNIC_KVER`` always are.
     """
-    ver = kernel_version()
+    ver = _check_kernel(kernel) if kernel else kernel_version()
     initrd = build_initramfs(ver)
     share = VM_CACHE / "jobs" / f"{name}-{os.getpid()}-{time.monotonic_ns()}"
     share.mkdir(parents=True)

@@ -4,7 +4,9 @@ Ref: tests/vm/guest.py (how the guest boots); hostdrv/kmod/splitnic.c.
 
 The guest runs the repository's own pytest on ``guest_tests/`` (the stub
 backend end to end, driver deaths, hostile user space) and writes a JUnit
-report to the shared folder.  Each guest test becomes one host test here
+report to the shared folder.  Every installed kernel boots (Debian 12's 6.1
+and 6.12, :func:`guest.kernel_versions`): the first runs every guest test,
+the others the tunnel and lifecycle files.  Each guest test becomes one host test here
 (the list is read from the guest test files, so they cannot drift apart),
 and one more checks the kernel console for oopses, BUGs and warnings.
 """
@@ -12,6 +14,7 @@ and one more checks the kernel console for oopses, BUGs and warnings.
 from __future__ import annotations
 
 import ast
+import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +24,16 @@ import pytest
 from . import guest
 
 GUEST_TESTS = Path(__file__).parent / "guest_tests"
+#: Every installed kernel (tests/vm/guest.py): the first runs every guest test, the others these files.
+KERNELS = guest.kernel_versions()
+OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle")
 
 
-def _guest_test_names() -> list[str]:
+def _guest_test_names(ver: str) -> list[str]:
     names = []
     for path in sorted(GUEST_TESTS.glob("test_*.py")):
+        if ver != KERNELS[0] and path.stem not in OTHER_KERNEL_FILES:
+            continue
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 names.append(f"{path.stem}::{node.name}")
@@ -38,14 +46,17 @@ class Suite:
     outcomes: dict[str, list[tuple[str, str]]]  # "file::test" -> [(outcome, message)] (several if parametrized)
 
 
-@pytest.fixture(scope="module")
-def suite() -> Suite:
-    ver = guest.kernel_version()
+@functools.cache
+def _suite(ver: str) -> Suite:
+    """Boot kernel ``ver`` once and run its guest tests there."""
     guest.build_module(ver)
     guest.clean_jobs(keep=6)
+    files = " ".join(f"tests/vm/guest_tests/{f}.py" for f in OTHER_KERNEL_FILES) if ver != KERNELS[0] \
+        else "tests/vm/guest_tests"
     run = guest.run_in_guest(
-        ".venv/bin/python -m pytest tests/vm/guest_tests -q -p no:cacheprovider -o addopts= "
-        "--junitxml=$SPLITNIC_SHARE/junit.xml --timeout=120", name="stub-suite", timeout=420)
+        f".venv/bin/python -m pytest {files} -q -p no:cacheprovider -o addopts= "
+        "--junitxml=$SPLITNIC_SHARE/junit.xml --timeout=120", name=f"stub-suite-{ver}", timeout=600,
+        kernel=ver)
     outcomes: dict[str, list[tuple[str, str]]] = {}
     junit = run.share / "junit.xml"
     if junit.exists():
@@ -59,21 +70,25 @@ def suite() -> Suite:
     return Suite(run, outcomes)
 
 
-def test_guest_booted_and_ran_the_suite(suite: Suite) -> None:
-    run = suite.run
+@pytest.mark.parametrize("ver", KERNELS)
+def test_guest_booted_and_ran_the_suite(ver: str) -> None:
+    run = _suite(ver).run
     assert run.qemu_status == 0, f"qemu exited {run.qemu_status} after {run.seconds:.0f} s (124: timeout)"
     assert run.returncode is not None, f"the job did not finish; console tail:\n{run.console[-3000:]}"
-    assert suite.outcomes, f"no JUnit report; job output:\n{run.output[-3000:]}"
+    assert _suite(ver).outcomes, f"no JUnit report; job output:\n{run.output[-3000:]}"
 
 
-def test_guest_console_has_no_oops_bug_or_warning(suite: Suite) -> None:
-    assert suite.run.console, "no console log"
-    assert "splitnic: /dev/splitnic ready" in suite.run.console
-    assert suite.run.problems() == []
+@pytest.mark.parametrize("ver", KERNELS)
+def test_guest_console_has_no_oops_bug_or_warning(ver: str) -> None:
+    run = _suite(ver).run
+    assert run.console, "no console log"
+    assert "splitnic: /dev/splitnic ready" in run.console
+    assert run.problems() == []
 
 
-@pytest.mark.parametrize("name", _guest_test_names())
-def test_in_guest(suite: Suite, name: str) -> None:
+@pytest.mark.parametrize("ver,name", [(ver, name) for ver in KERNELS for name in _guest_test_names(ver)])
+def test_in_guest(ver: str, name: str) -> None:
+    suite = _suite(ver)
     results = suite.outcomes.get(name)
     assert results, f"{name} did not run in the guest; job output:\n{suite.run.output[-2000:]}"
     failed = [message for outcome, message in results if outcome != "passed"]

@@ -9,6 +9,8 @@ import gzip
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from . import guest
 
 
@@ -28,12 +30,28 @@ def test_boot_modules_come_after_their_dependencies() -> None:
     assert len(order) == len(set(order))
 
 
-def test_initramfs_is_a_cpio_with_busybox_init_and_modules() -> None:
-    path = guest.build_initramfs(guest.kernel_version())
+def test_other_kernels_come_from_dpkg_too() -> None:
+    versions = guest.kernel_versions()
+    assert versions[0] == guest.kernel_version() and len(set(versions)) == len(versions)
+    for ver in versions:
+        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", f"linux-headers-{ver}"],
+                                capture_output=True, text=True).stdout
+        assert status == "install ok installed", ver
+
+
+@pytest.mark.parametrize("ver", guest.kernel_versions())
+def test_initramfs_is_a_cpio_with_busybox_init_and_modules(tmp_path: Path, ver: str) -> None:
+    path = guest.build_initramfs(ver)
     listing = subprocess.run(["cpio", "-t", "--quiet"], input=gzip.decompress(path.read_bytes()),
                              capture_output=True).stdout.decode().split()
-    assert {"init", "bin/busybox", "modules.order", "modules/9p.ko", "modules/virtio_pci.ko"} <= set(listing)
-    assert guest.build_initramfs(guest.kernel_version()) == path, "an unchanged initramfs is reused"
+    assert {"init", "bin/busybox", "modules.order", "modules/9p.ko"} <= set(listing)
+    builtin = (Path(f"/lib/modules/{ver}") / "modules.builtin").read_text()
+    assert ("modules/virtio_pci.ko" in listing) != ("/virtio_pci.ko\n" in builtin)
+    # Compressed modules (6.12's .ko.xz) are stored as plain ELF for busybox's insmod.
+    subprocess.run(["cpio", "-i", "--quiet", "-d", "modules/9p.ko"], input=gzip.decompress(path.read_bytes()),
+                   cwd=tmp_path, check=True)
+    assert (tmp_path / "modules" / "9p.ko").read_bytes()[:4] == b"\x7fELF"
+    assert guest.build_initramfs(ver) == path, "an unchanged initramfs is reused"
 
 
 def test_console_problems_flags_oopses_and_warnings() -> None:

@@ -21,8 +21,17 @@ from . import guest
 KMOD = guest.KMOD_SRC
 
 
-def test_module_builds_without_warnings_at_w1(tmp_path: Path) -> None:
-    ver = guest.kernel_version()
+KERNELS = guest.kernel_versions()
+
+
+def test_both_debian_12_kernel_series_are_installed() -> None:
+    """make setup installs Debian 12's 6.1 (linux-headers-amd64) and its 6.12 kernel and headers."""
+    series = {tuple(int(n) for n in ver.split(".")[:2]) for ver in KERNELS}
+    assert (6, 1) in series and any(s >= (6, 12) for s in series), KERNELS
+
+
+@pytest.mark.parametrize("ver", KERNELS)
+def test_module_builds_without_warnings_at_w1(tmp_path: Path, ver: str) -> None:
     result = subprocess.run(["make", "-C", str(KMOD), f"KVER={ver}", f"BUILD={tmp_path}/kmod", "W=1"],
                             capture_output=True, text=True, timeout=300)
     out = result.stdout + result.stderr
@@ -106,6 +115,23 @@ def test_area_layout_matches_the_module_limits() -> None:
     assert all(v % spec.constant("AREA_ALIGN") == 0 for v in smallest.values())
     assert spec.area_layout(hi, hi, spec.constant("SLOT_SIZE_MAX"))["area_size"] > spec.constant("AREA_MAX")
     assert spec.MTU_MAX + spec.constant("FRAME_OVERHEAD") <= spec.constant("SLOT_SIZE_MAX")
+
+
+@pytest.mark.parametrize("ver", KERNELS)
+def test_dkms_make_line_builds_for_each_installed_kernel(tmp_path: Path, ver: str) -> None:
+    """dkms.conf's MAKE[0], run the way DKMS runs it: the sources copied into its build tree."""
+    build = tmp_path / "splitnic" / "0.1" / "build"
+    build.mkdir(parents=True)
+    for src in KMOD.iterdir():
+        if src.is_file():
+            (build / src.name).write_bytes(src.read_bytes())
+    result = subprocess.run(["bash", "-c", f"set -eu; kernel_source_dir=/usr/src/linux-headers-{ver} "
+                             f"dkms_tree={tmp_path}; . ./dkms.conf; eval \"${{MAKE[0]}}\""],
+                            cwd=build, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (build / "splitnic.ko").exists()
+    info = subprocess.run(["modinfo", "-F", "vermagic", str(build / "splitnic.ko")], capture_output=True, text=True)
+    assert info.stdout.split()[0] == ver
 
 
 @pytest.mark.parametrize("key", ["PACKAGE_NAME", "PACKAGE_VERSION", "BUILT_MODULE_NAME[0]", "MAKE[0]"])
