@@ -841,7 +841,6 @@ static int __init snic_init(void)
 	BUILD_BUG_ON(sizeof(struct snic_tun_if_req) != SNIC_TUN_IF_REQ_SIZE);
 	BUILD_BUG_ON(sizeof(struct snic_tun_ring_req) != SNIC_TUN_RING_REQ_SIZE);
 	BUILD_BUG_ON(sizeof(struct snic_tun_desc) != SNIC_TUN_DESC_SIZE);
-	BUILD_BUG_ON(SNIC_TUN_NIC_SPEC_HASH != SNIC_SPEC_HASH);
 	BUILD_BUG_ON(SNIC_TUN_CTRL_SIZE != PAGE_SIZE || SNIC_TUN_AREA_ALIGN != PAGE_SIZE);
 	BUILD_BUG_ON(SNIC_TUN_MTU_DEFAULT + SNIC_TUN_FRAME_OVERHEAD > SNIC_TUN_SLOT_SIZE_MIN);
 

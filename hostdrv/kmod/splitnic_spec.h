@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3e247f8f.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3508fb93.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x3e247f8f
+#define SNIC_SPEC_HASH 0x3508fb93
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -86,7 +86,7 @@
 #define SNIC_ID_VERSION_MINOR_MASK 0x0000ffff	/* Spec minor version. */
 #define SNIC_ID_VERSION_MAJOR_SHIFT 16
 #define SNIC_ID_VERSION_MAJOR_MASK 0xffff0000	/* Spec major version. */
-#define SNIC_REG_ID_SPEC_HASH 0x008	/* ro: SPEC_HASH of the spec the gateware was built from; the driver refuses a mismatch. */
+#define SNIC_REG_ID_SPEC_HASH 0x008	/* ro: SPEC_HASH of the spec the gateware was built from; the driver refuses a mismatch. It covers what the driver depends on (names, offsets, widths, access, reset values, structures, constants), not the descriptions. */
 #define SNIC_REG_ID_BUILD 0x00c	/* ro: Build id of the gateware (hash of its sources), for bug reports. */
 #define SNIC_REG_ID_FEATURES 0x010	/* ro: Sizes of this build. A small FPGA builds fewer queues and steering entries than the register map has room for; the registers of the missing ones read 0 and ignore writes. Reset values: the whole map. */
 #define SNIC_ID_FEATURES_RX_QUEUES_SHIFT 0

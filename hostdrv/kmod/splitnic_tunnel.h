@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.1, hash 0x032c5a89.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.1, hash 0xde970494.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,11 +15,10 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_TUN_SPEC_HASH 0x032c5a89
+#define SNIC_TUN_SPEC_HASH 0xde970494
 
 /* Constants. */
 #define SNIC_TUN_VERSION 1	/* Info.version of this spec. */
-#define SNIC_TUN_NIC_SPEC_HASH 0x3e247f8f	/* SNIC_SPEC_HASH of the NIC spec this interface belongs to. */
 #define SNIC_TUN_IOC_MAGIC 185	/* ioctl type byte. */
 #define SNIC_TUN_IOC_INFO 0x8010b900	/* _IOR: read struct Info. Any handle. */
 #define SNIC_TUN_IOC_CREATE 0xc028b901	/* _IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. EEXIST: the name is taken; EBUSY: the handle already has an interface. */
@@ -49,7 +48,7 @@
 struct snic_tun_info {
 	uint32_t version;	/* uapi version: major in bits 31..16, minor in bits 15..0. */
 	uint32_t spec_hash;	/* SPEC_HASH of this interface spec the module was built from; user space refuses a mismatch. */
-	uint32_t nic_spec_hash;	/* SNIC_SPEC_HASH of the NIC spec the module was built from. */
+	uint32_t nic_spec_hash;	/* SNIC_SPEC_HASH of the NIC spec the module was built beside; for bug reports only: the module touches no NIC register, so user space does not check it. */
 	uint32_t features;	/* Reserved, 0. */
 };
 #define SNIC_TUN_INFO_SIZE 16

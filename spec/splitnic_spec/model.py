@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import struct as _struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Iterable, Iterator, Mapping
 
 __all__ = [
     "Access", "Field", "Register", "RegisterArray", "RegisterMap",
-    "Constant", "StructField", "Struct", "SpecError",
+    "Constant", "StructField", "Struct", "SpecError", "abi_text", "spec_fingerprint",
 ]
+
+#: Metadata of a dataclass field that is prose (a description): the ABI
+#: fingerprint leaves it out, so fixing a typo changes no hash.
+_PROSE = {"abi": False}
+
+
+def _doc() -> str:
+    return field(metadata=_PROSE)  # type: ignore[return-value]
 
 
 class SpecError(ValueError):
@@ -39,7 +47,7 @@ class Field:
     name: str
     lsb: int
     width: int
-    doc: str
+    doc: str = _doc()
     reset: int = 0
     #: A self-clearing strobe: writing 1 starts an action, reads return 0.
     strobe: bool = False
@@ -72,7 +80,7 @@ class Register:
     name: str
     offset: int
     access: Access
-    doc: str
+    doc: str = _doc()
     fields: tuple[Field, ...] = ()
 
     def __post_init__(self) -> None:
@@ -113,7 +121,7 @@ class RegisterArray:
     base: int
     count: int
     stride: int
-    doc: str
+    doc: str = _doc()
     registers: tuple[Register, ...]
 
     def __post_init__(self) -> None:
@@ -147,14 +155,14 @@ class Constant:
     """A named number that both sides must agree on."""
     name: str
     value: int
-    doc: str
+    doc: str = _doc()
 
 
 @dataclass(frozen=True)
 class RegisterMap:
     """The whole CSR space: single registers plus register arrays."""
     name: str
-    doc: str
+    doc: str = _doc()
     registers: tuple[Register, ...]
     arrays: tuple[RegisterArray, ...]
     size: int
@@ -205,7 +213,7 @@ class StructField:
     """
     name: str
     width: int
-    doc: str
+    doc: str = _doc()
     bits: tuple[Field, ...] = ()
 
     def __post_init__(self) -> None:
@@ -224,7 +232,7 @@ class StructField:
 class Struct:
     """A packed, little-endian structure in DMA memory (descriptors, completions)."""
     name: str
-    doc: str
+    doc: str = _doc()
     members: tuple[StructField, ...]
     #: Natural alignment of the whole struct; also its size.
     size: int = field(default=0)
@@ -272,13 +280,33 @@ class Struct:
         return dict(zip((m.name for m in self.members), _struct.unpack(self.format, data)))
 
 
-def spec_fingerprint(parts: Iterable[object]) -> int:
-    """A 32-bit hash of the canonical text of the spec objects.
+def abi_text(obj: object) -> str:
+    """The canonical text of what a peer depends on in ``obj``: every value but the prose.
 
-    The dataclass ``repr`` is deterministic and includes every name, offset,
-    width and doc string, so any change to the spec changes the hash.
+    Names, offsets, widths, access, reset values, strobes, struct members
+    and constant values are in it; ``doc`` strings are not (fields marked
+    prose).  ``obj`` is a spec object, a tuple of them, or a plain number or
+    name.
     """
-    digest = hashlib.sha256("\n".join(repr(p) for p in parts).encode()).digest()
+    if is_dataclass(obj) and not isinstance(obj, type):
+        items = (f"{f.name}={abi_text(getattr(obj, f.name))}" for f in fields(obj) if f.metadata.get("abi", True))
+        return f"{type(obj).__name__}({', '.join(items)})"
+    if isinstance(obj, Enum):
+        return abi_text(obj.value)
+    if isinstance(obj, (tuple, list)):
+        return "(" + ", ".join(abi_text(o) for o in obj) + ")"
+    if isinstance(obj, (bool, int, str)):
+        return repr(obj)
+    raise TypeError(f"spec fingerprint: cannot hash a {type(obj).__name__}: {obj!r}")
+
+
+def spec_fingerprint(parts: Iterable[object]) -> int:
+    """A 32-bit hash of the ABI of the spec objects ``parts`` (:func:`abi_text`).
+
+    A change a peer could notice (a name, an offset, a width, a reset value,
+    a member, a constant) changes it; a change of wording does not.
+    """
+    digest = hashlib.sha256("\n".join(abi_text(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 

@@ -84,7 +84,8 @@ REGISTERS: tuple[Register, ...] = (
         Field("MAJOR", 16, 16, "Spec major version.", VERSION_MAJOR),
     )),
     Register("ID_SPEC_HASH", 0x008, RO, "SPEC_HASH of the spec the gateware was built from; "
-             "the driver refuses a mismatch."),
+             "the driver refuses a mismatch. It covers what the driver depends on (names, offsets, widths, "
+             "access, reset values, structures, constants), not the descriptions."),
     Register("ID_BUILD", 0x00C, RO, "Build id of the gateware (hash of its sources), for bug reports."),
     Register("ID_FEATURES", 0x010, RO, "Sizes of this build. A small FPGA builds fewer queues and steering "
              "entries than the register map has room for; the registers of the missing ones read 0 and "
@@ -273,5 +274,5 @@ check_unique((c.name for c in CONSTANTS), "constant")
 check_unique((r.name for r in REGISTERS), "register")
 check_unique((a.name for a in ARRAYS), "register array")
 
-#: 32-bit fingerprint of everything above; the gateware reports it in ID_SPEC_HASH.
+#: 32-bit fingerprint of the ABI above (not its prose); the gateware reports it in ID_SPEC_HASH.
 SPEC_HASH: int = spec_fingerprint((CONSTANTS, CSR_MAP, STRUCTS))
