@@ -16,7 +16,12 @@ PYTHON  ?= python3
 
 # Debian packages the project needs, grouped by who needs them.
 APT_SIM      := iverilog make build-essential
-APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod bc linux-source
+# The stub module is built and booted against Debian 12's default kernel (6.1,
+# through the meta packages) and its 6.12 kernel (named by version: the guest
+# suite boots every kernel whose image and headers are both installed).
+KERNEL_612   := 6.12.107+deb12-amd64
+APT_KERNEL   := qemu-system-x86 linux-image-amd64 linux-headers-amd64 \
+                linux-image-$(KERNEL_612) linux-headers-$(KERNEL_612) busybox-static cpio kmod bc linux-source
 APT_NET      := iproute2 iperf3 tcpdump tshark iputils-ping ethtool
 # Debian's own Python: the light-install check builds a driver-only venv from
 # it that an unprivileged user can run (a checkout may sit in a 0700 home).
