@@ -30,8 +30,12 @@
  *   in tests, the PCIe BAR later): 32-bit aligned volatile accesses are single
  *   instructions and therefore atomic.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "splitnic_spec.h"
 
@@ -69,7 +73,45 @@ struct snic_queue {
 	uint32_t *free_stack;       /* nbufs entries */
 	uint8_t *state;             /* nbufs entries, SNIC_BUF_* */
 	uint64_t bad_cookies;       /* completions naming a buffer the NIC does not own */
-	uint64_t errors;            /* completions with a non-zero status */
+	uint64_t errors;            /* completions with a non-zero status, or a length past the buffer */
+	uint64_t bad_lengths;       /* RX completions claiming more bytes than the buffer holds (clamped) */
+};
+
+/* One ring of the stub module's shared area (spec/splitnic_spec/tunnel.py):
+ * Desc entries (len, flags: two little-endian u32) and one slot per entry. */
+struct snic_kring {
+	uint8_t *desc;
+	uint8_t *data;
+	uint32_t *prod;             /* the PROD word in the control page */
+	uint32_t *cons;             /* the CONS word in the control page */
+	uint32_t log2;
+	uint32_t slot_size;
+	uint32_t desc_size;
+	uint32_t index;             /* our copy of the index we own: k2u CONS, u2k PROD */
+	uint64_t bad_index;         /* the other side's index was more than a ring away */
+};
+
+/* The kernel path's per-frame work: NIC RX queue 0 -> kernel, kernel -> NIC TX
+ * queue 0, one copy each way, one doorbell and one kick per burst. */
+struct snic_pump {
+	struct snic_queue *rx;      /* NIC RX queue 0: frames for the kernel */
+	struct snic_queue *tx;      /* NIC TX queue 0: the kernel's frames */
+	struct snic_kring *k2u;     /* stub backend: the kernel's frames */
+	struct snic_kring *u2k;     /* stub backend: frames for the kernel */
+	int32_t fd;                 /* /dev/splitnic (kick; -1: rings in plain memory) or the TAP */
+	uint32_t tap;               /* 1: TAP backend (one read/write per frame), 0: stub rings */
+	uint32_t kick_request;      /* IOC_KICK */
+	uint32_t frame_min;         /* shortest frame either side takes: an Ethernet header */
+	uint8_t *spill;             /* TAP: where read() puts what does not fit a TX buffer */
+	uint32_t spill_size;        /* (a TX buffer plus this is the largest frame TAP gives) */
+	uint64_t to_kernel;
+	uint64_t to_nic;
+	uint64_t drop_to_kernel;    /* NIC frames the kernel side cannot take (short, errored, too long) */
+	uint64_t drop_to_nic;       /* kernel frames that do not fit a TX buffer (or are shorter than a header) */
+	uint64_t tap_errors;        /* TAP write()s the kernel refused */
+	uint64_t kicks;
+	uint32_t rx_blocked;        /* last pass: NIC frames wait, the kernel side had no room */
+	uint32_t tx_blocked;        /* last pass: kernel frames wait, the TX ring had no room */
 };
 
 void snic_queue_init(struct snic_queue *q);
@@ -82,6 +124,13 @@ int snic_tx_copy(struct snic_queue *q, const uint8_t *data, const uint16_t *leng
 int snic_tx_forward(struct snic_queue *tx, const struct snic_queue *rx, const uint32_t *cookies,
 		    const uint16_t *lengths, int n);
 int snic_tx_post_held(struct snic_queue *q, const uint32_t *cookies, const uint16_t *lengths, int n);
+int snic_pump_n2k(struct snic_pump *p, int max);
+int snic_pump_k2n(struct snic_pump *p, int max);
+int snic_pump_step(struct snic_pump *p, int max);
+int snic_rx_pending(const struct snic_queue *q);
+int snic_kring_recv(struct snic_kring *r, int max, uint8_t *out, uint32_t out_size, uint32_t *lengths);
+int snic_kring_send(struct snic_kring *r, const uint8_t *data, const uint32_t *lengths, int n,
+		    uint64_t *oversize);
 uint32_t snic_mmio_read32(uint8_t *base, uint32_t offset);
 void snic_mmio_write32(uint8_t *base, uint32_t offset, uint32_t value);
 void snic_mmio_read_burst(uint8_t *base, uint32_t offset, uint32_t *out, int count);
@@ -100,6 +149,7 @@ void snic_queue_init(struct snic_queue *q)
 	q->next_cpl = 0;
 	q->bad_cookies = 0;
 	q->errors = 0;
+	q->bad_lengths = 0;
 	/* Stack order: buffer 0 is popped first, so buffers go out in address order. */
 	for (k = 0; k < q->nbufs; k++) {
 		q->free_stack[k] = q->nbufs - 1 - k;
@@ -164,8 +214,17 @@ int snic_harvest(struct snic_queue *q, int max, uint32_t *cookies, uint16_t *len
 			q->state[cookie] = SNIC_BUF_HELD;
 		}
 		if (cookies) {
+			uint16_t len = c->length;
+
+			/* A NIC that misreports the length must not make anyone read
+			 * past the buffer we posted. */
+			if (!q->is_tx && len > q->buf_size) {
+				len = (uint16_t)q->buf_size;
+				q->bad_lengths++;
+				q->errors++;
+			}
 			cookies[n] = cookie;
-			lengths[n] = c->length;
+			lengths[n] = len;
 			status[n] = st;
 		}
 		n++;
@@ -303,9 +362,18 @@ int snic_tx_post_held(struct snic_queue *q, const uint32_t *cookies, const uint1
 	uint32_t k, room = ring_space(q);
 	uint32_t take = (uint32_t)n < room ? (uint32_t)n : room;
 
-	for (k = 0; k < take; k++)
-		if (cookies[k] >= q->nbufs || q->state[cookies[k]] != SNIC_BUF_HELD)
-			return -(int)(k + 1);
+	/* Each buffer must be lent out, and named once: marking it posted as we
+	 * check makes a second mention of it fail the check. */
+	for (k = 0; k < take; k++) {
+		if (cookies[k] >= q->nbufs || q->state[cookies[k]] != SNIC_BUF_HELD) {
+			uint32_t bad = k;
+
+			while (k--)
+				q->state[cookies[k]] = SNIC_BUF_HELD;
+			return -(int)(bad + 1);
+		}
+		q->state[cookies[k]] = SNIC_BUF_POSTED;
+	}
 	for (k = 0; k < take; k++)
 		tx_post(q, q->tail + k, cookies[k], lengths[k]);
 	if (take) {
@@ -313,6 +381,263 @@ int snic_tx_post_held(struct snic_queue *q, const uint32_t *cookies, const uint1
 		ring_doorbell(q);
 	}
 	return (int)take;
+}
+
+/* ------------------------------------------------------------------------
+ * The kernel path (Ref: spec/splitnic_spec/tunnel.py, "Ring protocol").
+ *
+ * The stub's ring indices are shared with the module: the other side's index
+ * is loaded with acquire (the entries it covers are read after it), ours is
+ * stored with release (the entries we wrote or read before it).  Neither side
+ * trusts the other's index: one more than a ring away is counted and ignored.
+ */
+#define PUMP_BURST 256
+
+static inline uint32_t kring_mask(const struct snic_kring *r)
+{
+	return (1u << r->log2) - 1u;
+}
+
+static inline uint8_t *kring_slot(const struct snic_kring *r, uint32_t i)
+{
+	return r->data + (size_t)(i & kring_mask(r)) * r->slot_size;
+}
+
+static inline volatile uint32_t *kring_desc(const struct snic_kring *r, uint32_t i)
+{
+	return (volatile uint32_t *)(r->desc + (size_t)(i & kring_mask(r)) * r->desc_size);
+}
+
+/* k2u: entries the kernel produced and we have not consumed. */
+static uint32_t kring_avail(struct snic_kring *r)
+{
+	uint32_t n = __atomic_load_n(r->prod, __ATOMIC_ACQUIRE) - r->index;
+
+	if (n > (1u << r->log2)) {
+		r->bad_index++;
+		return 0;
+	}
+	return n;
+}
+
+/* u2k: free entries. */
+static uint32_t kring_room(struct snic_kring *r)
+{
+	uint32_t used = r->index - __atomic_load_n(r->cons, __ATOMIC_ACQUIRE);
+
+	if (used > (1u << r->log2)) {
+		r->bad_index++;
+		return 0;
+	}
+	return (1u << r->log2) - used;
+}
+
+static inline void kring_publish(struct snic_kring *r, uint32_t *word)
+{
+	__atomic_store_n(word, r->index, __ATOMIC_RELEASE);
+}
+
+/* Whether RX completions wait (the next one's PHASE is this lap's). */
+int snic_rx_pending(const struct snic_queue *q)
+{
+	volatile struct snic_completion *c;
+
+	if (q->next_cpl == q->tail)
+		return 0;
+	c = cpl_slot(q, q->next_cpl);
+	return (c->flags & SNIC_COMPLETION_FLAGS_PHASE_MASK) == (uint8_t)(1u - ((q->next_cpl >> q->log2) & 1u));
+}
+
+/* NIC -> kernel: harvest up to `max` RX completions, copy each frame once (into
+ * a u2k slot, or by the TAP's write()), give every buffer straight back to the
+ * RX ring, publish u2k and kick once.  Returns the completions handled. */
+int snic_pump_n2k(struct snic_pump *p, int max)
+{
+	struct snic_queue *q = p->rx;
+	struct snic_kring *r = p->u2k;
+	uint32_t cookies[PUMP_BURST];
+	uint16_t lengths[PUMP_BURST];
+	uint8_t status[PUMP_BURST];
+	uint32_t limit = p->tap ? 0xFFFFu : r->slot_size;
+	int n, k, moved = 0;
+
+	if (max > PUMP_BURST)
+		max = PUMP_BURST;
+	p->rx_blocked = 0;
+	if (!p->tap) {
+		uint32_t room = kring_room(r);
+
+		if (room < (uint32_t)max)
+			max = (int)room;
+		if (!max) {
+			p->rx_blocked = (uint32_t)snic_rx_pending(q);
+			return 0;
+		}
+	}
+	n = snic_harvest(q, max, cookies, lengths, status);
+	for (k = 0; k < n; k++) {
+		const uint8_t *frame = q->bufs + (size_t)cookies[k] * q->buf_stride;
+		uint32_t len = lengths[k];
+
+		if (status[k] || len < p->frame_min || len > limit) {
+			p->drop_to_kernel++;
+			continue;
+		}
+		if (p->tap) {
+			if (write(p->fd, frame, len) < 0) {
+				/* EINVAL: not a frame the kernel takes; EIO: the interface is down. */
+				p->tap_errors++;
+				p->drop_to_kernel++;
+				continue;
+			}
+		} else {
+			volatile uint32_t *d = kring_desc(r, r->index);
+
+			memcpy(kring_slot(r, r->index), frame, len);
+			d[0] = len;
+			d[1] = 0;
+			r->index++;
+		}
+		moved++;
+	}
+	for (k = 0; k < n; k++) {
+		q->state[cookies[k]] = SNIC_BUF_FREE;
+		q->free_stack[q->nfree++] = cookies[k];
+	}
+	if (n)
+		snic_refill(q);
+	if (moved && !p->tap) {
+		kring_publish(r, r->prod);
+		if (p->fd >= 0) {
+			ioctl(p->fd, p->kick_request);
+			p->kicks++;
+		}
+	}
+	p->to_kernel += (uint64_t)moved;
+	return n;
+}
+
+/* Kernel -> NIC: reclaim finished TX buffers, then copy up to `max` kernel
+ * frames once each (from a k2u slot, or by the TAP's read() straight into the
+ * TX buffer) and post them with one doorbell.  A frame longer than a TX buffer
+ * is dropped and counted.  Returns the kernel frames consumed. */
+int snic_pump_k2n(struct snic_pump *p, int max)
+{
+	struct snic_queue *q = p->tx;
+	struct snic_kring *r = p->k2u;
+	uint32_t room, posted = 0;
+	int consumed = 0;
+
+	if (q->tail != q->next_cpl)
+		snic_harvest(q, 1 << 30, NULL, NULL, NULL);
+	room = tx_room(q, max);
+	p->tx_blocked = 0;
+	if (p->tap) {
+		while (posted < room && consumed < max) {
+			uint32_t cookie = q->free_stack[q->nfree - 1];
+			struct iovec iov[2] = {
+				{ q->bufs + (size_t)cookie * q->buf_stride, q->buf_size },
+				{ p->spill, p->spill_size },
+			};
+			/* TAP cuts a frame silently to the buffer it is given: a spill area
+			 * behind the TX buffer shows a frame too long for it. */
+			ssize_t got = readv(p->fd, iov, p->spill ? 2 : 1);
+
+			if (got < 0)
+				break;  /* EAGAIN: nothing more */
+			consumed++;
+			if ((size_t)got > q->buf_size || (uint32_t)got < p->frame_min) {
+				p->drop_to_nic++;
+				continue;
+			}
+			q->nfree--;
+			tx_post(q, q->tail + posted, cookie, (uint16_t)got);
+			posted++;
+		}
+		p->tx_blocked = !room;
+	} else {
+		uint32_t avail = kring_avail(r);
+
+		while ((uint32_t)consumed < avail && consumed < max && posted < room) {
+			uint32_t len = kring_desc(r, r->index)[0];
+
+			if (len > q->buf_size || len < p->frame_min || len > r->slot_size) {
+				p->drop_to_nic++;
+			} else {
+				uint32_t cookie = q->free_stack[--q->nfree];
+
+				memcpy(q->bufs + (size_t)cookie * q->buf_stride, kring_slot(r, r->index), len);
+				tx_post(q, q->tail + posted, cookie, (uint16_t)len);
+				posted++;
+			}
+			r->index++;
+			consumed++;
+		}
+		if (consumed)
+			kring_publish(r, r->cons);
+		p->tx_blocked = (uint32_t)consumed < avail && posted == room;
+	}
+	if (posted) {
+		q->tail += posted;
+		ring_doorbell(q);
+	}
+	p->to_nic += posted;
+	return consumed;
+}
+
+/* One pass each way; returns the frames handled. */
+int snic_pump_step(struct snic_pump *p, int max)
+{
+	return snic_pump_n2k(p, max) + snic_pump_k2n(p, max);
+}
+
+/* The stub rings from Python (tests, the packet: port): copy out up to `max`
+ * k2u frames into `out` (out_size bytes per frame); returns how many. */
+int snic_kring_recv(struct snic_kring *r, int max, uint8_t *out, uint32_t out_size, uint32_t *lengths)
+{
+	uint32_t avail = kring_avail(r);
+	int n = 0;
+
+	while ((uint32_t)n < avail && n < max) {
+		uint32_t len = kring_desc(r, r->index)[0];
+
+		if (len > r->slot_size)
+			len = r->slot_size;
+		if (len > out_size)
+			len = out_size;
+		memcpy(out + (size_t)n * out_size, kring_slot(r, r->index), len);
+		lengths[n++] = len;
+		r->index++;
+	}
+	if (n)
+		kring_publish(r, r->cons);
+	return n;
+}
+
+/* Copy frames (concatenated in `data`) into u2k and publish them; a frame
+ * longer than a slot is taken and dropped (counted in *oversize).  Returns
+ * how many were taken; the caller kicks. */
+int snic_kring_send(struct snic_kring *r, const uint8_t *data, const uint32_t *lengths, int n,
+		    uint64_t *oversize)
+{
+	uint32_t room = kring_room(r);
+	int k;
+
+	for (k = 0; k < n && (uint32_t)k < room; k++) {
+		if (lengths[k] > r->slot_size) {
+			(*oversize)++;
+		} else {
+			volatile uint32_t *d = kring_desc(r, r->index);
+
+			memcpy(kring_slot(r, r->index), data, lengths[k]);
+			d[0] = lengths[k];
+			d[1] = 0;
+			r->index++;
+		}
+		data += lengths[k];
+	}
+	kring_publish(r, r->prod);
+	return k;
 }
 
 /* The mmio link's register accessors: one volatile 32-bit access each. */

@@ -12,34 +12,62 @@ of a NIC that is already open (its fast-path applications share it).
 :class:`Tunnel` holds the NIC, the kernel interface (stub module or TAP) and
 the pump between them for one process: ``splitnic up`` and the demo's lab
 both run it.
+
+Its loop waits for events, it does not poll: one epoll set holds the NIC's
+interrupt (:mod:`splitnic.irq`), the kernel side's descriptor (``/dev/splitnic``
+or the TAP), the port's descriptor (``packet:``), a netlink socket for the
+link state of a ``packet:`` port, and the control sources (the rules socket).
+Under load it drains bursts back to back without sleeping, looking at the
+control sources every few bursts without waiting; when a pass finds nothing
+it re-arms the interrupt, looks once more, and sleeps until an event.  A link
+without an interrupt (``etherbone``) is polled at a bounded rate instead.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
+import socket
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from splitnic_spec import constant
 
+from .irq import DEFAULT_COALESCE_USECS, NicInterrupt
 from .nic import Nic
 from .nic import open as open_nic
 from .rx_queue import RxQueue
+from .errors import SplitnicError
 from .tunnel import KernelTunnel, format_mac, open_tunnel
 from .tunnel_pump import FramePort, TunnelPump
 from .tx_queue import TxQueue
 
-__all__ = ["Uplink", "NicPort", "open_uplink", "nic_uplink", "open_nic_uplink", "Tunnel"]
+__all__ = ["Uplink", "NicPort", "open_uplink", "nic_uplink", "open_nic_uplink", "Tunnel", "EventSource"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds between link-state checks (the carrier follows the NIC's link).
+#: Seconds between link-state checks while busy or on a link without link events
+#: (idle, the interrupt or a netlink message says when the link changed).
 LINK_POLL = 0.5
-#: Seconds the loop sleeps when neither the pump nor an application had work
-#: (a NIC's rings can only be polled).
-IDLE_WAIT = 0.0005
+#: Seconds a link without an interrupt (etherbone) sleeps when idle: from the first
+#: value, doubling up to the second (at most 1 / the second wake-ups a second).
+POLL_MIN, POLL_MAX = 0.001, 0.02
+#: Busy passes between two looks at the control sources (the rules socket).
+CONTROL_EVERY = 16
+
+_RTMGRP_LINK = 1
+
+
+class EventSource(Protocol):
+    """A control source of the loop: a descriptor and what to do when it is readable."""
+
+    def fileno(self) -> int:
+        """The descriptor the loop waits on."""
+
+    def poll(self) -> int:
+        """Handle what is ready without blocking; returns the work done."""
 
 
 @dataclass
@@ -52,12 +80,22 @@ class Uplink:
     close: Callable[[], None]
     description: str
     nic: Nic | None = None        #: the NIC behind it (None for packet:IFNAME)
+    #: Readable when the link state may have changed (None: the NIC's interrupt says it, or nothing does).
+    link_events: socket.socket | None = None
 
 
 def _packet_uplink(ifname: str) -> Uplink:
     from .packet_port import PacketPort
     port = PacketPort(ifname)
-    return Uplink(port, None, port.mtu, lambda: port.link_up, port.close, f"packet:{ifname}")
+    # rtnetlink's link group: a message whenever an interface's state changes.
+    events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK,
+                           socket.NETLINK_ROUTE)
+    events.bind((0, _RTMGRP_LINK))
+
+    def close() -> None:
+        events.close()
+        port.close()
+    return Uplink(port, None, port.mtu, lambda: port.link_up, close, f"packet:{ifname}", link_events=events)
 
 
 def open_uplink(link: str) -> Uplink:
@@ -76,15 +114,21 @@ class Tunnel:
     """
 
     def __init__(self, link: "str | Uplink", kernel: str = "auto", name: str = "snic0", mac: bytes | None = None,
-                 burst: int = 64) -> None:
+                 burst: int = 64, coalesce_usecs: int = DEFAULT_COALESCE_USECS) -> None:
         # An Uplink may be passed in when the NIC is already open (its fast-path
         # applications share it); a link string is opened here.
         self.link, self.kernel, self.name, self.mac, self.burst = link, kernel, name, mac, burst
+        self.coalesce_usecs = coalesce_usecs
         self.uplink: Uplink | None = link if isinstance(link, Uplink) else None
         self.tunnel: KernelTunnel | None = None
         self.pump: TunnelPump | None = None
+        self.irq: NicInterrupt | None = None
         self._carrier: bool | None = None
         self._next_link_check = 0.0
+        self.wakeups = 0           #: times the loop slept and woke up
+        # stop() writes here so that a sleeping loop wakes (a signal alone does not end epoll_wait:
+        # Python retries it after the handler).
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
@@ -94,6 +138,11 @@ class Tunnel:
             self.tunnel = open_tunnel(self.kernel, self.name, self.mac or self.uplink.mac, self.uplink.mtu)
             self.tunnel.set_admin_up()
             self.pump = TunnelPump(self.uplink.port, self.tunnel, burst=self.burst)
+            nic = self.uplink.nic
+            if nic is not None and nic.link.irq is not None:
+                self.irq = NicInterrupt(nic, self.coalesce_usecs)
+                # Every RX queue (the kernel's and the applications'), and link changes.
+                self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
             self.watch_link()
         except BaseException:
             self.close()
@@ -114,35 +163,123 @@ class Tunnel:
         return (f"{t.name} up: {t.kind} tunnel, MAC {format_mac(t.mac)}, MTU {t.mtu}, "
                 f"link {self.uplink.description} {'up' if self._carrier else 'down'}; {self.pump.stats.line()}")
 
-    def run(self, also: Sequence[Callable[[], int]] = ()) -> None:
-        """Pump frames until :meth:`stop`, calling each of ``also`` (fast-path apps, rule
-        changes) in the same loop; each returns the work it did."""
-        if not also:
-            while not self.pump.stopped:
-                self.pump.run(duration=LINK_POLL)
-                self.watch_link()
-            return
+    def run(self, also: Sequence[Callable[[], int]] = (), sources: Sequence[EventSource] = ()) -> None:
+        """Move frames until :meth:`stop`, calling each of ``also`` (fast-path apps) in the same loop
+        and each source's ``poll()`` when its descriptor is readable; sleeps only when idle."""
+        ep = select.epoll()
+        try:
+            self._loop(ep, also, sources)
+        finally:
+            ep.close()
+
+    def _loop(self, ep: "select.epoll", also: Sequence[Callable[[], int]], sources: Sequence[EventSource]) -> None:
+        kernel_fd = self.tunnel.fileno()
+        kernel_events = select.EPOLLIN
+        ep.register(kernel_fd, kernel_events)
+        ep.register(self._wake_r, select.EPOLLIN)
+        port_fd = getattr(self.uplink.port, "fileno", None)
+        if callable(port_fd):
+            ep.register(port_fd(), select.EPOLLIN)
+        irq_fd = self.irq.fileno() if self.irq else -1
+        if self.irq:
+            ep.register(irq_fd, select.EPOLLIN)
+        link_fd = self.uplink.link_events.fileno() if self.uplink.link_events else -1
+        if link_fd >= 0:
+            ep.register(link_fd, select.EPOLLIN)
+        handlers = {}
+        for src in sources:
+            ep.register(src.fileno(), select.EPOLLIN)
+            handlers[src.fileno()] = src.poll
+        # Without an interrupt the NIC's rings can only be polled: a bounded rate, backing off.
+        polled = self.uplink.nic is not None and self.irq is None
+        poll_wait = POLL_MIN
+        busy = 0
         while not self.pump.stopped:
-            if not self.step(also):
-                time.sleep(IDLE_WAIT)
+            if self.step(also):
+                busy += 1
+                poll_wait = POLL_MIN
+                if handlers and busy % CONTROL_EVERY == 0:
+                    self._dispatch(ep.poll(0), handlers, irq_fd, link_fd)
+                continue
+            # Idle: re-arm the interrupt, then look once more (a frame may have landed meanwhile).
+            if self.irq:
+                self.irq.enable(rx_queues=(1 << self.uplink.nic.num_rx_queues) - 1,
+                                tx_queues=1 if self.pump.tx_blocked else 0)
+                self.irq.arm()
+                if self.step(also):
+                    continue
+            # The kernel side: wait for its frames unless the NIC cannot take them now (then
+            # the TX completion interrupt wakes us), and for room when it was full.
+            timeout = poll_wait if polled else -1
+            if self.pump.in_c:
+                want = (0 if self.pump.tx_blocked else select.EPOLLIN) | \
+                    (select.EPOLLOUT if self.pump.rx_blocked else 0)
+                if want != kernel_events:
+                    ep.modify(kernel_fd, want)
+                    kernel_events = want
+            elif self.pump.rx_blocked or self.pump.tx_blocked:
+                timeout = POLL_MIN   # a backlog the Python pump retries (and drops after its stall timeout)
+            events = ep.poll(timeout)
+            self.wakeups += 1
+            if polled:
+                poll_wait = min(poll_wait * 2, POLL_MAX) if not events else POLL_MIN
+                if time.monotonic() >= self._next_link_check:
+                    self.watch_link()
+                    self._next_link_check = time.monotonic() + LINK_POLL
+            self._dispatch(events, handlers, irq_fd, link_fd)
+
+    def _dispatch(self, events, handlers, irq_fd: int, link_fd: int) -> None:
+        for fd, _mask in events:
+            if fd == self._wake_r:
+                try:
+                    os.read(self._wake_r, 64)
+                except BlockingIOError:
+                    pass
+            elif fd == irq_fd:
+                if self.irq.take() and self.irq.link_changed():
+                    self.watch_link()
+            elif fd == link_fd:
+                try:
+                    while self.uplink.link_events.recv(65536):
+                        pass
+                except BlockingIOError:
+                    pass
+                self.watch_link()
+            elif fd in handlers:
+                handlers[fd]()
 
     def step(self, also: Sequence[Callable[[], int]] = ()) -> int:
-        """Move frames once each way, call each of ``also``, and follow the link every
-        LINK_POLL seconds; returns the work done (frames and whatever ``also`` counts)."""
+        """Move frames once each way and call each of ``also``; returns the work done (frames
+        and whatever ``also`` counts).  While busy, follows the link every LINK_POLL seconds."""
         work = self.pump.step() + sum(poll() for poll in also)
-        now = time.monotonic()
-        if now >= self._next_link_check:
-            self.watch_link()
-            self._next_link_check = now + LINK_POLL
+        if work:
+            now = time.monotonic()
+            if now >= self._next_link_check:
+                self.watch_link()
+                self._next_link_check = now + LINK_POLL
         return work
 
     def stop(self) -> None:
         """Make :meth:`run` return (signal-safe)."""
         if self.pump:
             self.pump.stop()
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
 
     def close(self) -> None:
         """Release the interface (carrier down) and the NIC."""
+        if self._wake_r >= 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+        if self.irq:
+            try:
+                self.irq.disable()
+            except SplitnicError as err:   # the simulator went away first
+                log.debug("interrupt: %s", err)
+            self.irq = None
         if self.tunnel:
             self.tunnel.close()
             self.tunnel = None
@@ -152,10 +289,20 @@ class Tunnel:
 
 
 class NicPort:
-    """RX queue 0 + TX queue 0 as a :class:`splitnic.tunnel_pump.FramePort` (frames as bytes)."""
+    """RX queue 0 + TX queue 0 as a :class:`splitnic.tunnel_pump.FramePort` (frames as bytes).
+
+    The pump moves frames in C when it can (:meth:`queues`); these methods are
+    the Python path (copying links).  A frame longer than a TX buffer is dropped
+    and counted in :attr:`too_long`, never an error: it is the kernel's frame.
+    """
 
     def __init__(self, rxq: RxQueue, txq: TxQueue) -> None:
         self.rxq, self.txq = rxq, txq
+        self.too_long = 0      #: frames tx_burst dropped for not fitting a TX buffer
+
+    def queues(self) -> tuple[RxQueue, TxQueue]:
+        """The queue pair (the C pump works on it directly)."""
+        return self.rxq, self.txq
 
     def rx_burst(self, max_frames: int) -> list[bytes]:
         packets = self.rxq.rx_burst(max_frames)
@@ -164,6 +311,17 @@ class NicPort:
         return frames
 
     def tx_burst(self, frames) -> int:
+        limit = self.txq.buf_size
+        if any(len(f) > limit for f in frames):
+            fits = [f for f in frames if len(f) <= limit]
+            taken = self.txq.tx_burst(fits)
+            if taken < len(fits):   # ring full: report how far into ``frames`` we got
+                last = fits[taken - 1] if taken else None
+                upto = next(i for i, f in enumerate(frames) if f is last) + 1 if last is not None else 0
+                self.too_long += sum(1 for f in frames[:upto] if len(f) > limit)
+                return upto
+            self.too_long += len(frames) - len(fits)
+            return len(frames)
         return self.txq.tx_burst(frames)
 
 

@@ -9,6 +9,12 @@ the file is shared memory served by the software NIC
 (:mod:`splitnic_sim.softnic`); a PCIe BAR mapped the same way takes its place
 later.  Register accesses are single volatile 32-bit loads and stores in C
 (cffi), never Python slicing, so each is one bus transaction.
+
+The file cannot be shared: opening it takes an exclusive lock
+(:mod:`splitnic.link_lock`).  The interrupt: when ``PATH.irq`` exists it is
+a Unix socket where the NIC's side (the software NIC) writes one byte per rise
+of the interrupt line (``Link.irq``, :mod:`splitnic.irq`); a PCIe device will
+hand an eventfd (VFIO) to the same place.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+import socket
 
 from splitnic_spec import CSR_MAP
 
@@ -24,6 +31,7 @@ from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
+from .link_lock import lock_exclusive
 
 __all__ = ["MmioBus", "open_mmio", "CSR_WINDOW"]
 
@@ -70,10 +78,33 @@ class MmioBus:
         self._base = ffi.NULL
 
 
-def open_mmio(path: str) -> Link:
-    """Map ``path``: register window, then DMA memory."""
+#: Suffix of the interrupt socket beside the mmio file.
+IRQ_SUFFIX = ".irq"
+
+
+def _connect_irq(path: str) -> socket.socket | None:
+    """The interrupt socket ``PATH.irq`` if the NIC's side serves one."""
+    irq_path = path + IRQ_SUFFIX
+    if not os.path.exists(irq_path):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        fd = os.open(path, os.O_RDWR)
+        sock.connect(irq_path)
+    except OSError as err:
+        sock.close()
+        log.warning("mmio:%s: no interrupt (%s: %s); polling", path, irq_path, err.strerror)
+        return None
+    sock.setblocking(False)
+    return sock
+
+
+def open_mmio(path: str) -> Link:
+    """Map ``path``: register window, then DMA memory (exclusively: one driver per NIC)."""
+    try:
+        # The lock has an open of its own: mmap keeps a duplicate of the mapping's descriptor
+        # (the same open file, so the same flock) for as long as views of the mapping live.
+        lock = lock_exclusive(path, f"mmio:{path}")
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SplitnicError(f"mmio:{path}: no such file; start the software NIC "
                             f"(.venv/bin/python -m splitnic_sim.softnic {path}) or name the right file") from None
@@ -85,6 +116,9 @@ def open_mmio(path: str) -> Link:
             raise SplitnicError(f"mmio:{path}: {size} bytes is too small: expected the {CSR_WINDOW:#x}-byte register "
                                 "window followed by DMA memory; is this a splitnic mmio file?")
         mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except BaseException:
+        os.close(lock)
+        raise
     finally:
         os.close(fd)
     base = ffi.cast("uint8_t *", ffi.from_buffer(mm))
@@ -92,10 +126,14 @@ def open_mmio(path: str) -> Link:
     view = memoryview(mm)
     dma = DmaAllocator(DmaRegion(CSR_WINDOW, view[CSR_WINDOW:]), zero_copy=True)
     link = Link("mmio", bus, dma, f"mmio:{path}", zero_copy=True,
-                details={"file": path, "size": size, "dma_base": CSR_WINDOW, "dma_size": size - CSR_WINDOW})
+                details={"file": path, "size": size, "dma_base": CSR_WINDOW, "dma_size": size - CSR_WINDOW},
+                irq=_connect_irq(path))
 
     def _unmap() -> None:
         bus.close()
+        if link.irq is not None:
+            link.irq.close()
+        os.close(lock)
         try:
             view.release()
             mm.close()

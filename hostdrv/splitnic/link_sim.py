@@ -19,12 +19,14 @@ import os
 import socket
 import struct
 
-from splitnic_spec.sim_link import MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO, REQUEST
+from splitnic_spec.sim_link import (HELLO_IRQ, MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32,
+                                    PROTO, REQUEST)
 
 from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
+from .link_lock import lock_exclusive
 
 __all__ = ["SimBus", "open_sim"]
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for an answer; a Verilator build answers in microseconds.
 TIMEOUT = 60.0
+#: The lock beside the socket that makes a second driver fail at once (splitnic.link_lock).
+LOCK_SUFFIX = ".lock"
 
 
 class SimBus:
@@ -126,19 +130,50 @@ def _read_hello(sock: socket.socket, where: str) -> dict:
     return hello
 
 
+def _unlock(lock: int) -> None:
+    if lock >= 0:
+        os.close(lock)
+
+
+def _connect_irq(hello: dict, where: str) -> socket.socket | None:
+    """The simulator's interrupt socket (hello ``irq``), or None when it has none."""
+    path = hello.get(HELLO_IRQ)
+    if not path:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as err:
+        sock.close()
+        log.warning("%s: no interrupt (%s: %s); polling", where, path, err.strerror)
+        return None
+    sock.setblocking(False)
+    return sock
+
+
 def open_sim(path: str) -> Link:
-    """Connect to the simulator listening on ``path`` and map its DMA memory."""
+    """Connect to the simulator listening on ``path`` and map its DMA memory (one driver at a time)."""
     from splitnic_spec import CSR_MAP
     where = f"sim:{path}"
+    if not os.path.exists(path):
+        raise SplitnicError(f"{where}: no simulator listening; start one with "
+                            f"`splitnic sim --socket {path}` (it prints the --link to use)")
+    # The simulator serves one client and makes a second one wait: fail at once instead.
+    try:
+        lock = lock_exclusive(path + LOCK_SUFFIX, where, create=True)
+    except PermissionError:   # the socket's folder is not ours: the simulator's own queue decides
+        lock = -1
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(TIMEOUT)
     try:
         sock.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
+        _unlock(lock)
         sock.close()
         raise SplitnicError(f"{where}: no simulator listening; start one with "
                             f"`splitnic sim --socket {path}` (it prints the --link to use)") from None
     except PermissionError:
+        _unlock(lock)
         sock.close()
         raise SplitnicError(f"{where}: permission denied; run as the simulator's user or root") from None
     try:
@@ -154,6 +189,7 @@ def open_sim(path: str) -> Link:
         finally:
             os.close(fd)
     except BaseException:
+        _unlock(lock)
         sock.close()
         raise
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
@@ -161,10 +197,13 @@ def open_sim(path: str) -> Link:
     view = memoryview(mm)
     dma = DmaAllocator(DmaRegion(base, view), zero_copy=True)
     desc = f"{where} ({hello.get('simulator', '?')}, design {hello.get('design', '?')}, wire {hello.get('wire', '?')})"
-    link = Link("sim", bus, dma, desc, zero_copy=True, details=dict(hello))
+    link = Link("sim", bus, dma, desc, zero_copy=True, details=dict(hello), irq=_connect_irq(hello, where))
 
     def _close() -> None:
         bus.close()
+        if link.irq is not None:
+            link.irq.close()
+        _unlock(lock)
         try:
             view.release()
             mm.close()

@@ -13,7 +13,10 @@ request per connection and prints the one JSON reply:
 
 The server is polled from the same loop as the pump and the applications
 (the driver is single-threaded), so a change lands between two bursts and no
-frame is lost to it.
+frame is lost to it.  It never blocks that loop: its sockets are non-blocking
+and wait in an epoll set of their own, whose descriptor (:meth:`RuleServer.fileno`)
+the loop watches; a client that connects and sends nothing costs nothing and
+is dropped after ``CLIENT_TIMEOUT`` seconds (or when ``MAX_CLIENTS`` wait).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import socket
+import time
 from pathlib import Path
 
 from .errors import SplitnicError
@@ -32,6 +37,10 @@ __all__ = ["RuleServer", "request", "default_path"]
 log = logging.getLogger(__name__)
 
 _MAX_REQUEST = 4096
+#: Seconds a client may take to send its request line.
+CLIENT_TIMEOUT = 2.0
+#: Clients waiting for their request line at once; the oldest is dropped beyond.
+MAX_CLIENTS = 8
 
 
 def default_path(ifname: str) -> Path:
@@ -56,26 +65,72 @@ class RuleServer:
         sock.listen(4)
         sock.setblocking(False)
         self._sock = sock
+        self._ep = select.epoll()
+        self._ep.register(sock.fileno(), select.EPOLLIN)
+        self._clients: dict[int, tuple[socket.socket, bytearray, float]] = {}
+
+    def fileno(self) -> int:
+        """A descriptor readable when a client connected or sent something (an epoll set)."""
+        return self._ep.fileno()
 
     def poll(self) -> int:
-        """Answer the requests waiting, if any; returns how many."""
+        """Answer the requests that are complete, without blocking; returns how many."""
         served = 0
+        now = time.monotonic()
+        for fd, _mask in self._ep.poll(0):
+            if fd == self._sock.fileno():
+                self._accept(now)
+            elif fd in self._clients:
+                served += self._read(fd)
+        for fd, (_conn, _buf, since) in list(self._clients.items()):
+            if now - since > CLIENT_TIMEOUT:
+                log.debug("rules: dropped a client that sent no request in %.0f s", CLIENT_TIMEOUT)
+                self._drop(fd)
+        return served
+
+    def _accept(self, now: float) -> None:
         while True:
             try:
                 conn, _ = self._sock.accept()
             except BlockingIOError:
-                return served
-            with conn:
-                conn.settimeout(2)
-                try:
-                    reply = self._handle(_read_line(conn))
-                except (OSError, ValueError) as err:
-                    reply = {"ok": False, "error": f"bad request: {err}"}
-                try:
-                    conn.sendall(json.dumps(reply).encode() + b"\n")
-                except OSError:
-                    pass
-            served += 1
+                return
+            conn.setblocking(False)
+            if len(self._clients) >= MAX_CLIENTS:
+                self._drop(min(self._clients, key=lambda fd: self._clients[fd][2]))
+            self._clients[conn.fileno()] = (conn, bytearray(), now)
+            self._ep.register(conn.fileno(), select.EPOLLIN)
+
+    def _read(self, fd: int) -> int:
+        conn, buf, _since = self._clients[fd]
+        try:
+            chunk = conn.recv(_MAX_REQUEST)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            chunk = b""
+        buf += chunk
+        if chunk and b"\n" not in buf and len(buf) <= _MAX_REQUEST:
+            return 0   # the rest of the line comes later
+        if not buf:
+            self._drop(fd)
+            return 0
+        try:
+            if len(buf) > _MAX_REQUEST and b"\n" not in buf[:_MAX_REQUEST]:
+                raise ValueError(f"request longer than {_MAX_REQUEST} bytes")
+            reply = self._handle(bytes(buf).split(b"\n", 1)[0])
+        except (OSError, ValueError) as err:
+            reply = {"ok": False, "error": f"bad request: {err}"}
+        try:
+            conn.send(json.dumps(reply).encode() + b"\n")   # a few hundred bytes: the socket buffer takes them
+        except OSError:
+            pass
+        self._drop(fd)
+        return 1
+
+    def _drop(self, fd: int) -> None:
+        conn, _buf, _since = self._clients.pop(fd)
+        self._ep.unregister(fd)
+        conn.close()
 
     def _handle(self, line: bytes) -> dict:
         req = json.loads(line)
@@ -96,6 +151,9 @@ class RuleServer:
 
     def close(self) -> None:
         """Stop listening and remove the socket file."""
+        for fd in list(self._clients):
+            self._drop(fd)
+        self._ep.close()
         self._sock.close()
         try:
             self.path.unlink()

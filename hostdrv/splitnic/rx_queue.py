@@ -119,8 +119,13 @@ class RxQueue:
 
     @property
     def errors(self) -> int:
-        """Value of completions with a non-zero status seen so far."""
+        """Value of completions with a non-zero status, or claiming more bytes than their buffer, so far."""
         return self._c.errors
+
+    @property
+    def bad_lengths(self) -> int:
+        """Value of completions whose length exceeded the buffer posted (clamped to it, counted in errors)."""
+        return self._c.bad_lengths
 
     def close(self) -> None:
         """Disable the queue and free its DMA memory (packets still lent become invalid)."""

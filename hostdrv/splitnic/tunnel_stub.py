@@ -23,6 +23,7 @@ from typing import Sequence
 
 from splitnic_spec import tunnel as spec
 
+from ._cffi import ffi, lib
 from .errors import SplitnicError
 from .tunnel import STUB_DEVICE, KernelTunnel, format_mac
 
@@ -35,9 +36,11 @@ _K2U_PROD = spec.constant("CTRL_K2U_PROD")
 _K2U_CONS = spec.constant("CTRL_K2U_CONS")
 _U2K_PROD = spec.constant("CTRL_U2K_PROD")
 _U2K_CONS = spec.constant("CTRL_U2K_CONS")
-_DESC = struct.Struct(spec.DESC.format)
 _DESC_SIZE = spec.DESC.size
-_MASK32 = 0xFFFFFFFF
+# The C side (struct snic_kring) reads Desc as two little-endian u32: len, then flags.
+assert spec.DESC.format == "<II" and spec.DESC.offset_of("len") == 0, spec.DESC.format
+#: Frames one recv_burst call copies out at most.
+_RECV_BURST = 256
 
 #: Default ring sizes: 256 entries each way, 2 KiB slots (MTU up to 2030).
 DEFAULT_LOG2 = 8
@@ -109,25 +112,64 @@ class StubTunnel(KernelTunnel):
     kind = "stub"
 
     def __init__(self, fd: int, name: str, mac: bytes, mtu: int, ifindex: int,
-                 rings: dict[str, int], k2u_log2: int, u2k_log2: int, slot_size: int) -> None:
+                 rings: dict[str, int], k2u_log2: int, u2k_log2: int, slot_size: int,
+                 area: "mmap.mmap | None" = None) -> None:
         super().__init__(name, mac, mtu)
         self._fd = fd
         self.ifindex = ifindex
-        self._area = mmap.mmap(fd, rings["area_size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self._k2u_n = 1 << k2u_log2
-        self._u2k_n = 1 << u2k_log2
+        self._area = area if area is not None else mmap.mmap(fd, rings["area_size"], mmap.MAP_SHARED,
+                                                                  mmap.PROT_READ | mmap.PROT_WRITE)
         self._slot = slot_size
-        self._k2u_desc = rings["k2u_desc"]
-        self._u2k_desc = rings["u2k_desc"]
-        self._k2u_data = rings["k2u_data"]
-        self._u2k_data = rings["u2k_data"]
-        # Our own copies of the indices we produce / consume (the area's are for the module).
-        self._k2u_cons = _U32.unpack_from(self._area, _K2U_CONS)[0]
-        self._u2k_prod = _U32.unpack_from(self._area, _U2K_PROD)[0]
-        #: Frames send_burst refused to copy because they exceed the slot size.
-        self.oversize_drops = 0
+        # The ring state lives in C (hostdrv/splitnic/_hotpath.c): recv_burst/send_burst here and
+        # the kernel path's C pump (splitnic.tunnel_pump) move the same indices.
+        base = ffi.cast("uint8_t *", ffi.from_buffer(self._area))
+        self._base = base
+        self.k2u = self._kring(base, rings["k2u_desc"], rings["k2u_data"], k2u_log2, _K2U_PROD, _K2U_CONS,
+                               own=_K2U_CONS)
+        self.u2k = self._kring(base, rings["u2k_desc"], rings["u2k_data"], u2k_log2, _U2K_PROD, _U2K_CONS,
+                               own=_U2K_PROD)
+        self._out = ffi.new("uint8_t[]", _RECV_BURST * slot_size)
+        self._out_lengths = ffi.new("uint32_t[]", _RECV_BURST)
+        self._oversize = ffi.new("uint64_t *")
         #: True if open() created the interface, False if it re-attached an existing one.
         self.created = True
+
+    def _kring(self, base, desc: int, data: int, log2: int, prod: int, cons: int, own: int):
+        r = ffi.new("struct snic_kring *")
+        r.desc, r.data = base + desc, base + data
+        r.prod, r.cons = ffi.cast("uint32_t *", base + prod), ffi.cast("uint32_t *", base + cons)
+        r.log2, r.slot_size, r.desc_size = log2, self._slot, _DESC_SIZE
+        r.index = _U32.unpack_from(self._area, own)[0]
+        return r
+
+    @classmethod
+    def in_memory(cls, k2u_log2: int = DEFAULT_LOG2, u2k_log2: int = DEFAULT_LOG2, slot_size: int = 2048,
+                  name: str = "mem0", mtu: int = 1500) -> "StubTunnel":
+        """The stub's shared area in plain memory, with no module behind it (benchmarks, tests).
+
+        Whoever plays the kernel produces k2u and consumes u2k on :attr:`area`
+        (``spec.area_layout`` gives the offsets); nothing is kicked.
+        """
+        rings = spec.area_layout(k2u_log2, u2k_log2, slot_size)
+        area = mmap.mmap(-1, rings["area_size"])
+        tunnel = cls(-1, name, bytes.fromhex("020000000000"), mtu, 0, rings, k2u_log2, u2k_log2, slot_size, area)
+        tunnel.rings = rings
+        return tunnel
+
+    @property
+    def oversize_drops(self) -> int:
+        """Value of frames send_burst refused to copy because they exceed the slot size."""
+        return self._oversize[0]
+
+    @property
+    def area(self) -> "mmap.mmap":
+        """Value of the shared area's mapping."""
+        return self._area
+
+    @property
+    def slot_size(self) -> int:
+        """Value of the bytes per ring slot."""
+        return self._slot
 
     @classmethod
     def open(cls, name: str, mac: bytes | None, mtu: int, *, mode: str = "auto",
@@ -191,50 +233,21 @@ class StubTunnel(KernelTunnel):
         self.close()
 
     def recv_burst(self, max_frames: int = 64) -> list[bytes]:
-        area = self._area
-        prod = _U32.unpack_from(area, _K2U_PROD)[0]
-        cons = self._k2u_cons
-        n = min((prod - cons) & _MASK32, max_frames)
-        if not n:
-            return []
-        if n > self._k2u_n:
-            raise SplitnicError(f"k2u producer index {prod} is more than a ring ahead of {cons}: module bug")
-        frames = []
-        mask, slot_size, desc, data = self._k2u_n - 1, self._slot, self._k2u_desc, self._k2u_data
-        unpack = _U32.unpack_from
-        for i in range(cons, cons + n):
-            slot = i & mask
-            length = unpack(area, desc + slot * _DESC_SIZE)[0]
-            base = data + slot * slot_size
-            frames.append(area[base:base + min(length, slot_size)])
-        self._k2u_cons = cons = (cons + n) & _MASK32
-        _U32.pack_into(area, _K2U_CONS, cons)
-        return frames
+        n = lib.snic_kring_recv(self.k2u, min(max_frames, _RECV_BURST), self._out, self._slot, self._out_lengths)
+        if self.k2u.bad_index:
+            raise SplitnicError(f"stub {self._name}: the k2u producer index is more than a ring ahead: module bug")
+        out, lengths, slot = self._out, self._out_lengths, self._slot
+        return [ffi.buffer(out + i * slot, lengths[i])[:] for i in range(n)]
 
     def send_burst(self, frames: Sequence[bytes | bytearray | memoryview]) -> int:
-        area = self._area
-        prod = self._u2k_prod
-        room = self._u2k_n - ((prod - _U32.unpack_from(area, _U2K_CONS)[0]) & _MASK32)
-        mask, slot_size, desc, data = self._u2k_n - 1, self._slot, self._u2k_desc, self._u2k_data
-        pack = _DESC.pack_into
-        taken = 0
-        for frame in frames:
-            if taken == room:
-                break
-            taken += 1
-            length = len(frame)
-            if length > slot_size:
-                self.oversize_drops += 1
-                log.debug("stub %s: dropped a %d byte frame (slot %d)", self._name, length, slot_size)
-                continue
-            slot = prod & mask
-            base = data + slot * slot_size
-            area[base:base + length] = frame
-            pack(area, desc + slot * _DESC_SIZE, length, 0)
-            prod = (prod + 1) & _MASK32
-        if prod != self._u2k_prod:
-            self._u2k_prod = prod
-            _U32.pack_into(area, _U2K_PROD, prod)
+        if not frames:
+            return 0
+        lengths = [len(f) for f in frames]
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        before = self.u2k.index
+        taken = lib.snic_kring_send(self.u2k, ffi.from_buffer(data), ffi.new("uint32_t[]", lengths), len(frames),
+                                    self._oversize)
+        if self.u2k.index != before and self._fd >= 0:
             _ioctl(self._fd, "IOC_KICK")
         return taken
 
@@ -242,8 +255,14 @@ class StubTunnel(KernelTunnel):
         return self._fd
 
     def close(self) -> None:
+        if self._area is not None:
+            self.k2u = self.u2k = self._base = None
+            try:
+                self._area.close()
+            except BufferError:  # a pump still holds it; it goes with the pump
+                pass
+            self._area = None
         if self._fd >= 0:
-            self._area.close()
             os.close(self._fd)
             self._fd = -1
 

@@ -138,7 +138,11 @@ class TxQueue:
             got = lib.snic_tx_post_held(c, ffi.new("uint32_t[]", [b.cookie for b in run]),
                                         ffi.new("uint16_t[]", [b.length for b in run]), len(run))
             if got < 0:
-                raise RuntimeError(f"TXQ{self.index}: buffer {run[-got - 1].cookie} was not lent out")
+                bad = run[-got - 1]
+                if any(b is bad for b in run[:-got - 1]):
+                    raise ValueError(f"TXQ{self.index}: TxBuffer {bad.cookie} passed twice in one burst; "
+                                     "none of its run was sent")
+                raise RuntimeError(f"TXQ{self.index}: buffer {bad.cookie} was not lent out")
             for b in run[:got]:
                 b._queue = None
             self.lent -= got

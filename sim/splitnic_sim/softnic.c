@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <sched.h>
+#include <sys/socket.h>
 
 #include "splitnic_spec.h"
 
@@ -60,6 +61,15 @@ struct softnic {
 	uint64_t dma_errors;            /* descriptors pointing outside DMA memory */
 	uint64_t steps;
 	uint8_t *scratch;               /* MAX_FRAME_JUMBO bytes of work space */
+	/* The interrupt: one byte written to irq_fd (a socket; -1: none) per rise of the line. */
+	int32_t irq_fd;
+	uint64_t irqs;                  /* rises of the line */
+	uint32_t irq_status;            /* the causes latched (IRQ_STATUS as the model keeps it) */
+	uint32_t irq_published;         /* what the model last stored in the IRQ_STATUS word */
+	uint32_t irq_line;
+	uint32_t irq_link_seen;         /* LINK as last seen: a change is a cause */
+	uint64_t irq_holdoff_until;     /* ns: the line may not rise again before */
+	uint32_t irq_causes;            /* causes of the current step */
 	/* Model state. */
 	uint32_t rx_head[SNIC_NUM_RX_QUEUES];
 	uint32_t rx_cpl[SNIC_NUM_RX_QUEUES];
@@ -80,6 +90,8 @@ int softnic_box_get(struct softnic_box *b, uint8_t *out, uint32_t max);
 #define TX_BUDGET 64
 #define IDLE_SPINS 2000
 #define IDX16(x) ((uint16_t)(x))
+#define IRQ_RX_BIT(q) (1u << (SNIC_IRQ_STATUS_RX_SHIFT + (q)))
+#define IRQ_TX_BIT(q) (1u << (SNIC_IRQ_STATUS_TX_SHIFT + (q)))
 
 static inline uint32_t rd(const struct softnic *s, uint32_t off)
 {
@@ -185,6 +197,9 @@ static void reset_all(struct softnic *s)
 	for (off = SNIC_REG_STAT_RX_OK; off <= SNIC_REG_STAT_TX_OK_BYTES; off += 4)
 		wr(s, off, 0);
 	wr(s, SNIC_REG_IRQ_STATUS, 0);
+	wr(s, SNIC_REG_IRQ_MASK, 0);
+	s->irq_status = s->irq_published = s->irq_line = 0;
+	s->irq_holdoff_until = 0;
 }
 
 void softnic_init(struct softnic *s, uint32_t build_id)
@@ -202,6 +217,8 @@ void softnic_init(struct softnic *s, uint32_t build_id)
 	wr(s, SNIC_REG_CLOCK_HZ, CLOCK_HZ);
 	wr(s, SNIC_REG_CTRL, SNIC_CTRL_BROADCAST_MASK);
 	wr(s, SNIC_REG_MAX_FRAME, SNIC_MAX_FRAME_STD);
+	s->irq_fd = -1;
+	s->irq_link_seen = 0;
 	reset_all(s);
 }
 
@@ -398,6 +415,7 @@ static void rx_frame(struct softnic *s, const uint8_t *f, uint32_t len)
 		write_completion(dst, d.cookie, (uint16_t)copy, (uint8_t)q, status, (uint8_t)rule,
 				 phase_of(s->rx_cpl[q], log2));
 	s->rx_cpl[q]++;
+	s->irq_causes |= IRQ_RX_BIT(q);
 	wr(s, rxq(q, SNIC_RXQ_CPL), IDX16(s->rx_cpl[q]));
 	add(s, rxq(q, SNIC_RXQ_PACKETS), 1);
 	add(s, rxq(q, SNIC_RXQ_BYTES), copy);
@@ -468,10 +486,70 @@ static int tx_queue_step(struct softnic *s, unsigned q, uint32_t ctrl)
 			write_completion(p, d.cookie, (uint16_t)(status ? 0 : len), (uint8_t)q, status, SNIC_RULE_NONE,
 					 phase_of(s->tx_cpl[q], log2));
 		s->tx_cpl[q]++;
+		s->irq_causes |= IRQ_TX_BIT(q);
 		wr(s, txq(q, SNIC_TXQ_CPL), IDX16(s->tx_cpl[q]));
 		n++;
 	}
 	return n;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The interrupt, as csr.py has it: causes latch in IRQ_STATUS (write 1 to
+ * clear); the line is (IRQ_STATUS & IRQ_MASK) != 0 and may rise only when the
+ * hold-off (IRQ_COALESCE cycles) since the previous rise has run out; each
+ * rise writes one byte to irq_fd.  The register window is plain memory, so a
+ * driver's write to IRQ_STATUS shows as a value the model did not store; its
+ * bits are cleared.  (Writing back exactly the value read is not seen: the
+ * driver writes all ones.) */
+static void irq_update(struct softnic *s)
+{
+	uint32_t *word = (uint32_t *)(s->csr + SNIC_REG_IRQ_STATUS);
+	uint32_t seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+	uint32_t link = rd(s, SNIC_REG_LINK), expected = seen;
+	uint64_t now;
+
+	if (link != s->irq_link_seen) {
+		s->irq_link_seen = link;
+		s->irq_causes |= SNIC_IRQ_STATUS_LINK_MASK;
+	}
+	if (seen != s->irq_published) {
+		/* The driver's write-1-to-clear acknowledges the interrupt: what is
+		 * still (or newly) pending after it raises the line again, as a level
+		 * interrupt is delivered again after its acknowledgement. */
+		s->irq_status &= ~seen;
+		s->irq_line = 0;
+	}
+	s->irq_status |= s->irq_causes;
+	s->irq_causes = 0;
+	if (s->irq_status != seen) {
+		/* A driver's write landing meanwhile fails the exchange: seen next step. */
+		if (__atomic_compare_exchange_n(word, &expected, s->irq_status, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			s->irq_published = s->irq_status;
+	} else {
+		s->irq_published = seen;
+	}
+	if (!(s->irq_status & rd(s, SNIC_REG_IRQ_MASK))) {
+		s->irq_line = 0;
+		return;
+	}
+	if (s->irq_line)
+		return;
+	now = now_ns();
+	if (now < s->irq_holdoff_until)
+		return;
+	s->irq_line = 1;
+	s->irqs++;
+	s->irq_holdoff_until = now + (uint64_t)(rd(s, SNIC_REG_IRQ_COALESCE) & SNIC_IRQ_COALESCE_CYCLES_MASK) *
+				     (1000000000u / CLOCK_HZ);
+	if (s->irq_fd >= 0)
+		send(s->irq_fd, "i", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 /* One pass over everything; returns how much work was done. */
@@ -527,6 +605,7 @@ int softnic_step(struct softnic *s)
 				s->gen_remaining--;
 			work++;
 		}
+	irq_update(s);
 	return work;
 }
 

@@ -102,6 +102,9 @@ class SoftNic:
         self.s = s
         lib.softnic_init(s, build_id)
         self._thread: threading.Thread | None = None
+        # The interrupt: a byte per rise of the line on a socket beside the link's file or socket.
+        self.irq_path = Path(f"{self.sim_socket or self.path}.irq")
+        self._irq: _IrqServer | None = _IrqServer(self, self.irq_path)
         self._server: _SimFrontEnd | None = _SimFrontEnd(self, self.sim_socket) if sim_socket else None
 
     @property
@@ -157,6 +160,9 @@ class SoftNic:
         if self._server:
             self._server.close()
             self._server = None
+        if self._irq:
+            self._irq.close()
+            self._irq = None
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -200,6 +206,55 @@ class SoftNic:
         """Value of frames the generator fed in."""
         return self.s.generated
 
+    @property
+    def irqs(self) -> int:
+        """Value of rises of the interrupt line so far."""
+        return self.s.irqs
+
+
+class _IrqServer:
+    """The interrupt line's socket: the driver connects, the model writes a byte per rise (one driver)."""
+
+    def __init__(self, nic: SoftNic, path: Path) -> None:
+        self.nic = nic
+        self.path = path
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(1)
+        self.conn: socket.socket | None = None
+        self.thread = threading.Thread(target=self._serve, name="softnic-irq", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setblocking(False)
+            old, self.conn = self.conn, conn
+            self.nic.s.irq_fd = conn.fileno()
+            if old is not None:
+                old.close()
+
+    def close(self) -> None:
+        self.nic.s.irq_fd = -1
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        if self.conn is not None:
+            self.conn.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
 
 class _SimFrontEnd:
     """Contract D on top of the model's register window: one client at a time."""
@@ -230,7 +285,7 @@ class _SimFrontEnd:
     def _client(self, conn: socket.socket) -> None:
         nic = self.nic
         hello = {"proto": PROTO, "shm": str(nic.path), "dma_base": nic.dma_base, "dma_size": nic.size,
-                 "simulator": "softnic", "design": "softnic", "wire": "none"}
+                 "simulator": "softnic", "design": "softnic", "wire": "none", "irq": str(nic.irq_path)}
         conn.sendall(json.dumps(hello).encode() + b"\n")
         f = conn.makefile("rb")
         while True:

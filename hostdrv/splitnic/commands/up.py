@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SplitnicError
+from ..irq import DEFAULT_COALESCE_USECS
 from ..kernel_path import Tunnel
 from ..tunnel import KINDS, parse_mac
 
@@ -45,18 +46,18 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst).start()
+    tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst, args.coalesce_usecs).start()
     server = None
     previous = {sig: signal.signal(sig, lambda *_: tun.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         also: list[Callable[[], int]] = []
         if args.fast or args.rules:
             fast, server = _fast_path(tun, args)
-            also = [fast.poll, server.poll]
+            also = [fast.poll]
             for index, rule, queue, _hits in fast.listing():
                 print(f"rule {index}: {rule} (RX queue {queue})", flush=True)
         print(tun.status() + " (Ctrl-C to stop)", flush=True)
-        tun.run(also)
+        tun.run(also, [server] if server else [])
         print(f"{tun.tunnel.name} down: {tun.pump.stats.line()}", flush=True)
     finally:
         for sig, handler in previous.items():
@@ -78,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="snic0", help="interface name (default: %(default)s)")
     p.add_argument("--mac", type=_mac_arg, default=None, help="MAC address (default: the NIC's)")
     p.add_argument("--burst", type=int, default=64, help="frames moved per step (default: %(default)s)")
+    p.add_argument("--coalesce-usecs", type=_usecs, default=DEFAULT_COALESCE_USECS, metavar="USECS",
+                   help="interrupt coalescing: the NIC's interrupt rises at most once per USECS "
+                        "microseconds (like ethtool's rx-usecs; 0: at once; default: %(default)s)")
     p.add_argument("--fast", action="append", default=[], metavar="RULE",
                    help="steer matching frames to a fast-path application, e.g. 'udp dport 9000 -> echo' "
                         "(repeatable; syntax: splitnic.rules). Application 'echo' answers UDP; any other "
@@ -86,6 +90,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--control", type=Path, default=None,
                    help="socket for 'splitnic rules' (default: /run/splitnic/NAME.rules)")
     p.set_defaults(func=_run)
+
+
+def _usecs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be 0..100000 microseconds, not {text!r}")
+    return value
 
 
 def _mac_arg(text: str) -> bytes:

@@ -1,0 +1,104 @@
+"""The NIC's interrupt as a file descriptor the driver's event loop waits on.
+
+Ref: docs/registers.md, IRQ_STATUS (write 1 to clear), IRQ_MASK, IRQ_COALESCE;
+gateware/splitnic_gateware/csr.py (a level line: it rises when
+``IRQ_STATUS & IRQ_MASK`` becomes non-zero, at most once per IRQ_COALESCE
+cycles, and stays up until the causes are cleared); Linux
+Documentation/networking/napi.rst (interrupt once, poll while there is work,
+re-arm only when the queues are empty).
+
+How the line reaches the process depends on the link (``Link.irq``): the
+``sim`` link and the software NIC deliver one byte on a second socket per
+rise of the line; ``etherbone`` has no interrupt path to the host (the loop
+polls it at a bounded rate instead).
+
+The discipline, NAPI's: the mask stays set; the line rises once and stays up
+while the driver drains its queues (no further events, however busy); when
+the queues are empty the driver writes IRQ_STATUS to clear every cause
+(:meth:`NicInterrupt.arm`), looks at its queues once more, and sleeps until
+the next rise.  A cause that lands between the clear and that last look
+raises the line again, so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from splitnic_spec import CSR_MAP
+
+from .errors import SplitnicError
+
+__all__ = ["NicInterrupt", "DEFAULT_COALESCE_USECS"]
+
+log = logging.getLogger(__name__)
+
+_STATUS = CSR_MAP.register("IRQ_STATUS")
+_MASK = CSR_MAP.register("IRQ_MASK")
+_COALESCE = CSR_MAP.register("IRQ_COALESCE")
+_RX, _TX, _LINK = (_STATUS.field(n) for n in ("RX", "TX", "LINK"))
+
+#: Default hold-off between two rises of the line (like ethtool's rx-usecs): at most
+#: 20 000 interrupts a second; the first frame after an idle spell is not delayed.
+DEFAULT_COALESCE_USECS = 50
+
+
+class NicInterrupt:
+    """The interrupt of ``nic`` (whose link has one): enable causes, clear them, wait on :meth:`fileno`."""
+
+    def __init__(self, nic, coalesce_usecs: int = DEFAULT_COALESCE_USECS) -> None:
+        if nic.link.irq is None:
+            raise SplitnicError(f"{nic.link.description}: the link delivers no interrupt")
+        self.nic = nic
+        self.bus = nic.bus
+        self._sock: socket.socket = nic.link.irq
+        self._mask = -1
+        self.events = 0          #: rises of the line seen
+        self.set_coalesce(coalesce_usecs)
+
+    def fileno(self) -> int:
+        """The descriptor that becomes readable when the line rises."""
+        return self._sock.fileno()
+
+    def set_coalesce(self, usecs: int) -> None:
+        """Hold the line down for ``usecs`` µs after each rise (IRQ_COALESCE; 0: no hold-off)."""
+        if usecs < 0:
+            raise ValueError(f"interrupt coalescing must be 0 or more µs, not {usecs}")
+        cycles = usecs * (self.nic.clock_hz or 125_000_000) // 1_000_000
+        limit = _COALESCE.field("CYCLES").mask
+        self.coalesce_usecs = usecs
+        self.bus.write32(_COALESCE.offset, min(cycles, limit))
+
+    def enable(self, rx_queues: int = 0, tx_queues: int = 0, link: bool = True) -> None:
+        """Set IRQ_MASK: bit q of ``rx_queues``/``tx_queues`` for queue q, and link changes (written when changed)."""
+        mask = _RX.put(rx_queues & 0xFF) | _TX.put(tx_queues & 0xFF) | (_LINK.put(1) if link else 0)
+        if mask != self._mask:
+            self.bus.write32(_MASK.offset, mask)
+            self._mask = mask
+
+    def arm(self) -> None:
+        """Clear every pending cause so that the next one raises the line (call when the queues are empty)."""
+        self.bus.write32(_STATUS.offset, 0xFFFFFFFF)
+
+    def take(self) -> bool:
+        """After a wake-up: swallow the rises signalled so far; returns whether there was one."""
+        got = False
+        while True:
+            try:
+                data = self._sock.recv(256)
+            except BlockingIOError:
+                return got
+            if not data:
+                raise SplitnicError(f"{self.nic.link.description}: the interrupt connection closed "
+                                    "(the simulator went away?)")
+            self.events += len(data)
+            got = True
+
+    def link_changed(self) -> bool:
+        """Whether IRQ_STATUS says the link changed (one register read)."""
+        return bool(_LINK.get(self.bus.read32(_STATUS.offset)))
+
+    def disable(self) -> None:
+        """Mask every cause."""
+        self.bus.write32(_MASK.offset, 0)
+        self._mask = 0
