@@ -87,3 +87,30 @@ def test_coalescing_holds_the_next_rise_back(nic) -> None:
     model.inject(frame(size=80))
     assert _fired(irq, 10)
     assert time.monotonic() - first >= 0.08, "the hold-off did not hold the line down"
+
+
+def test_the_rtl_nic_raises_its_interrupt_through_the_simulator(sim_link: str) -> None:
+    nic = splitnic.open(sim_link)
+    try:
+        nic.reset()
+        nic.mac = NIC_MAC
+        rxq, txq = nic.rx_queue(0, ring_log2=4), nic.tx_queue(0, ring_log2=4)
+        nic.set_loopback(True)
+        assert nic.link.irq is not None, "the simulator's hello has no interrupt socket"
+        irq = NicInterrupt(nic, coalesce_usecs=0)
+        irq.enable(rx_queues=1)
+        irq.arm()
+        assert not _fired(irq, 0.3)
+        for n in range(2):   # a rise, then (after the queue is drained and the line re-armed) another
+            assert txq.tx_burst([frame(size=80 + n)]) == 1
+            assert _fired(irq, 60), f"no interrupt for looped-back frame {n}"
+            got: list = []
+            deadline = time.monotonic() + 60
+            while not got and time.monotonic() < deadline:
+                got = rxq.rx_burst(4)
+            assert len(got) == 1
+            rxq.release(got)
+            irq.arm()
+    finally:
+        nic.set_loopback(False)
+        nic.close()

@@ -34,6 +34,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 
 from splitnic_spec import CSR_MAP
+from splitnic_spec.sim_link import HELLO_IRQ
 from splitnic_sim.csr_socket import (MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO,
                                      REQUEST)
 from splitnic_sim.hostmem import HostMemory, WishboneDmaTarget
@@ -47,6 +48,8 @@ ENV = ("SPLITNIC_SIM_SOCKET", "SPLITNIC_SIM_SHM", "SPLITNIC_SIM_DMA_BASE", "SPLI
        "SPLITNIC_SIM_STATUS", "SPLITNIC_SIM_WIRE", "SPLITNIC_SIM_STALL", "SPLITNIC_SIM_SEED",
        "SPLITNIC_SIM_SIMULATOR", "SPLITNIC_SIM_DESIGN", "SPLITNIC_SIM_OWNER")
 CLOCK_NS = 8
+#: Offset of IRQ_STATUS: a write there acknowledges the interrupt (IrqSocket).
+_IRQ_STATUS = CSR_MAP.register("IRQ_STATUS").offset
 #: Housekeeping period bounds, in clock cycles.
 POLL_MIN = 4
 POLL_MAX = 512
@@ -87,6 +90,8 @@ class CsrSocketServer:
         self._bus = bus
         self._client: socket.socket | None = None
         self._buf = bytearray()
+        #: The interrupt's socket; told when the driver acknowledges (writes IRQ_STATUS).
+        self.irq: IrqSocket | None = None
         self.requests = 0
         self.clients = 0
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -164,6 +169,8 @@ class CsrSocketServer:
                 reply = struct.pack("<I", await bus.read(offset))
             elif op == OP_WRITE32:
                 await bus.write(offset, arg)
+                if offset == _IRQ_STATUS and self.irq is not None:
+                    self.irq.acked = True
                 continue
             else:
                 if not 1 <= arg <= MAX_BURST_WORDS or offset + 4 * arg > window:
@@ -177,6 +184,61 @@ class CsrSocketServer:
                 self._drop_client(f"gone while answering ({err.strerror})")
                 return
         del buf[:pos]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._listener.close()
+        self.path.unlink(missing_ok=True)
+
+
+class IrqSocket:
+    """The NIC's interrupt line for the driver: one byte on a second socket per rise (hello ``irq``).
+
+    The line is a level (gateware/splitnic_gateware/csr.py): it stays up while
+    IRQ_STATUS & IRQ_MASK holds anything.  A driver's write to IRQ_STATUS
+    acknowledges it; if the line is still (or again) up after that, it counts
+    as a new rise, as a level interrupt is delivered again after its
+    acknowledgement.
+    """
+
+    def __init__(self, path: Path, dut) -> None:
+        self.path = path
+        self._dut = dut
+        self._client: socket.socket | None = None
+        self._level = 0
+        self.acked = False
+        self.rises = 0
+        path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        listener.setblocking(False)
+        self._listener = listener
+
+    def poll(self) -> None:
+        """Take a new driver's connection; signal a rise of the line."""
+        try:
+            conn, _ = self._listener.accept()
+        except BlockingIOError:
+            pass
+        else:
+            conn.setblocking(False)
+            if self._client is not None:
+                self._client.close()
+            self._client = conn
+        level = int(self._dut.irq.value)
+        if level and (not self._level or self.acked):
+            self.rises += 1
+            if self._client is not None:
+                try:
+                    self._client.send(b"i")
+                except BlockingIOError:
+                    pass   # unread bytes already say it rose
+                except OSError:
+                    self._client.close()
+                    self._client = None
+        self._level, self.acked = level, False
 
     def close(self) -> None:
         if self._client is not None:
@@ -247,7 +309,7 @@ async def serve(dut) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     status = env.get("SPLITNIC_SIM_STATUS", "")
-    server = mem = wire = None
+    server = mem = wire = irq = None
     try:
         socket_path = Path(env["SPLITNIC_SIM_SOCKET"])
         dma_base = int(env["SPLITNIC_SIM_DMA_BASE"], 0)
@@ -276,14 +338,16 @@ async def serve(dut) -> None:
         if wire is not None:
             link = CSR_MAP.register("LINK")
             await bus.write(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+        irq = IrqSocket(Path(f"{socket_path}.irq"), dut)
         hello = {"proto": PROTO, "shm": str(mem.path), "dma_base": dma_base, "dma_size": dma_size,
                  "simulator": env.get("SPLITNIC_SIM_SIMULATOR", "verilator"),
                  "design": env.get("SPLITNIC_SIM_DESIGN", "snic_nic"),
-                 "wire": f"tap:{wire.name}" if wire is not None else "none"}
+                 "wire": f"tap:{wire.name}" if wire is not None else "none", HELLO_IRQ: str(irq.path)}
         server = CsrSocketServer(socket_path, hello, bus)
+        server.irq = irq
     except Exception as err:
         _write_status(status, f"error: {err}")
-        for thing in (server, wire, mem):
+        for thing in (server, wire, mem, irq):
             if thing is not None:
                 thing.close()
         raise
@@ -305,6 +369,7 @@ async def serve(dut) -> None:
                     log.warning("owner process %d is gone: stopping", owner)
                     break
             busy = await server.poll()
+            irq.poll()
             if wire is not None:
                 busy = bridge.poll() or busy
             now = time.monotonic()
@@ -327,6 +392,7 @@ async def serve(dut) -> None:
                  server.clients, server.requests, target.reads, target.writes, target.errors,
                  f"; wire {bridge.to_nic} frames in, {bridge.from_nic} out" if wire is not None else "")
         server.close()
+        irq.close()
         if wire is not None:
             wire.close()
         mem.close()
