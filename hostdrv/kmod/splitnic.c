@@ -18,7 +18,14 @@
  * is checked before use: a buggy or hostile driver gets an error, never a
  * crash.  When the handle is released the interface goes carrier-down and
  * the rings are freed; the interface stays so that a new driver process can
- * attach it again.  rmmod removes the interfaces.
+ * attach it again.  `ip link del`, the deletion of the interface's network
+ * namespace and rmmod remove interfaces (rtnl_link_ops: an interface never
+ * moves to another namespace when its own dies).
+ *
+ * Toward user space the module also reports the interface's configuration
+ * (MAC, MTU, flags, address lists: POLLPRI and IOC_GET_CONFIG), and it shows
+ * the NIC's counters, link and firmware that user space publishes
+ * (IOC_PUBLISH) in ip -s link and ethtool.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -40,6 +47,7 @@
 #include <linux/version.h>
 #include <linux/vmalloc.h>
 #include <net/net_namespace.h>
+#include <net/rtnetlink.h>
 /* 6.12 moved the unaligned access helpers out of asm/. */
 #if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
 #include <linux/unaligned.h>
@@ -49,6 +57,7 @@
 
 #include "splitnic_spec.h"
 #include "splitnic_tunnel.h"
+#include "splitnic_counters.h"
 
 #ifdef __BIG_ENDIAN
 #error "the splitnic shared area is little-endian; big-endian hosts are not supported"
@@ -71,7 +80,7 @@ struct snic_rings {
 	u32 *u2k_cons;			/* copy of u2k_tail for user space */
 	u32 k2u_head;			/* the module's k2u producer index */
 	u32 u2k_tail;			/* the module's u2k consumer index */
-	wait_queue_head_t wq;		/* poll() waiters */
+	wait_queue_head_t *wq;		/* the handle's poll() waiters */
 };
 
 struct snic_stats {
@@ -83,29 +92,43 @@ struct snic_stats {
 	struct u64_stats_sync syncp;
 };
 
+/* What user space published with IOC_PUBLISH (the NIC as it sees it). */
+struct snic_published {
+	bool counters_valid;		/* @counters were published */
+	u64 counters[SNIC_TUN_COUNTERS];	/* snic_tun_counter_names order */
+	u32 speed;			/* Mb/s, 0: not known */
+	u8 duplex;			/* DUPLEX_* */
+	char fw_version[SNIC_TUN_TEXT_LEN];
+	char bus_info[SNIC_TUN_TEXT_LEN];
+};
+
 /* netdev_priv() of a splitnic interface. */
 struct snic_priv {
 	struct net_device *ndev;
 	struct napi_struct napi;
-	struct list_head node;		/* in snic_devices, under RTNL */
 	struct snic_file *owner;	/* attached handle, under RTNL */
 	spinlock_t tx_lock;		/* xmit's use of @rings and @tx */
 	spinlock_t rx_lock;		/* NAPI's use of @rings */
 	struct snic_rings *rings;	/* changed under both locks */
 	struct snic_stats tx;		/* under tx_lock */
 	struct snic_stats rx;		/* NAPI context only */
+	atomic_t cfg_gen;		/* bumped by every configuration change */
+	spinlock_t pub_lock;		/* @pub */
+	struct snic_published pub;
 };
 
 /* private_data of an open /dev/splitnic. */
 struct snic_file {
-	struct mutex lock;		/* serialises ioctls and poll */
-	struct snic_priv *priv;		/* attached interface, under @lock and RTNL */
+	struct mutex lock;		/* serialises ioctls */
+	/* Attached interface: changed under RTNL; KICK and poll() read it under RCU. */
+	struct snic_priv __rcu *priv;
 	struct snic_rings *rings;	/* set once under @lock, freed at release */
+	wait_queue_head_t wq;		/* poll() waiters */
+	u32 cfg_seen;			/* generation of the last IOC_GET_CONFIG */
 };
 
-static LIST_HEAD(snic_devices);		/* every splitnic interface, under RTNL */
-
 static const struct net_device_ops snic_netdev_ops;
+static struct rtnl_link_ops snic_link_ops;
 
 #define snic_dp_err(priv, fmt, ...)					\
 	do {								\
@@ -120,7 +143,8 @@ static const struct net_device_ops snic_netdev_ops;
 static u32 snic_k2u_used(struct snic_priv *priv, struct snic_rings *r,
 			 bool *bad)
 {
-	u32 cons = READ_ONCE(*r->k2u_cons);
+	/* Pairs with user space's release of the index after it copied the frames out. */
+	u32 cons = smp_load_acquire(r->k2u_cons);
 	u32 used = r->k2u_head - cons;
 
 	*bad = used > r->k2u_mask + 1;
@@ -148,7 +172,7 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	unsigned int len = skb->len;
 	struct snic_tun_desc *desc;
 	struct snic_rings *r;
-	bool bad = false, full, sent = false;
+	bool bad = false, full = false, sent = false;
 	u32 used, slot;
 
 	spin_lock(&priv->tx_lock);
@@ -177,10 +201,13 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	full = used + 1 == r->k2u_mask + 1;
 	if (full)
 		netif_stop_queue(ndev);
-	/* Batching: one wake-up per burst the stack hands us, or when full. */
-	if ((full || !netdev_xmit_more()) && wq_has_sleeper(&r->wq))
-		wake_up_interruptible_poll(&r->wq, EPOLLIN | EPOLLRDNORM);
 out:
+	/*
+	 * Batching: one wake-up per burst the stack hands us, or when full.  A
+	 * dropped last frame still ends the burst: wake for the ones before it.
+	 */
+	if (r && (full || !netdev_xmit_more()) && wq_has_sleeper(r->wq))
+		wake_up_interruptible_poll(r->wq, EPOLLIN | EPOLLRDNORM);
 	if (sent)
 		snic_count(&priv->tx, 1, len, 0, 0, 0);
 	else
@@ -234,7 +261,7 @@ static int snic_u2k_take(struct snic_priv *priv, struct snic_rings *r,
 		u32 flags = READ_ONCE(desc->flags);
 		struct sk_buff *skb;
 
-		r->u2k_tail++;
+		WRITE_ONCE(r->u2k_tail, r->u2k_tail + 1);
 		avail--;
 		done++;
 		if (len < SNIC_TUN_FRAME_MIN || len > max_len || flags) {
@@ -255,8 +282,8 @@ static int snic_u2k_take(struct snic_priv *priv, struct snic_rings *r,
 	smp_store_release(r->u2k_cons, r->u2k_tail);
 	if (dropped || length_errors)
 		snic_count(&priv->rx, 0, 0, dropped, length_errors, length_errors);
-	if (wq_has_sleeper(&r->wq))
-		wake_up_interruptible_poll(&r->wq, EPOLLOUT | EPOLLWRNORM);
+	if (wq_has_sleeper(r->wq))
+		wake_up_interruptible_poll(r->wq, EPOLLOUT | EPOLLWRNORM);
 	return done;
 }
 
@@ -292,12 +319,27 @@ static int snic_napi_poll(struct napi_struct *napi, int budget)
  * net_device
  */
 
+/*
+ * The configuration user space reads with IOC_GET_CONFIG changed: bump the
+ * generation and wake the handle (POLLPRI).  Any context, RTNL or not
+ * (ndo_set_rx_mode runs under the address list lock with BHs off).
+ */
+static void snic_cfg_changed(struct snic_priv *priv)
+{
+	atomic_inc(&priv->cfg_gen);
+	spin_lock_bh(&priv->tx_lock);
+	if (priv->rings && wq_has_sleeper(priv->rings->wq))
+		wake_up_interruptible_poll(priv->rings->wq, EPOLLPRI);
+	spin_unlock_bh(&priv->tx_lock);
+}
+
 static int snic_open(struct net_device *ndev)
 {
 	struct snic_priv *priv = netdev_priv(ndev);
 
 	napi_enable(&priv->napi);
 	netif_start_queue(ndev);
+	snic_cfg_changed(priv);
 	return 0;
 }
 
@@ -307,7 +349,22 @@ static int snic_stop(struct net_device *ndev)
 
 	netif_stop_queue(ndev);
 	napi_disable(&priv->napi);
+	snic_cfg_changed(priv);
 	return 0;
+}
+
+static void snic_set_rx_mode(struct net_device *ndev)
+{
+	snic_cfg_changed(netdev_priv(ndev));
+}
+
+static int snic_set_mac_address(struct net_device *ndev, void *addr)
+{
+	int ret = eth_mac_addr(ndev, addr);
+
+	if (!ret)
+		snic_cfg_changed(netdev_priv(ndev));
+	return ret;
 }
 
 static int snic_change_mtu(struct net_device *ndev, int new_mtu)
@@ -325,6 +382,7 @@ static int snic_change_mtu(struct net_device *ndev, int new_mtu)
 		return -EINVAL;
 	}
 	WRITE_ONCE(ndev->mtu, new_mtu);
+	snic_cfg_changed(priv);
 	return 0;
 }
 
@@ -343,16 +401,54 @@ static void snic_fetch(const struct snic_stats *s, u64 *packets, u64 *bytes,
 	} while (u64_stats_fetch_retry(&s->syncp, start));
 }
 
+/* The module's own tunnel counters, in ethtool -S after the NIC's. */
+static const char snic_tunnel_stat_names[][ETH_GSTRING_LEN] = {
+	"tunnel_rx_packets", "tunnel_rx_bytes", "tunnel_rx_dropped",
+	"tunnel_rx_errors", "tunnel_rx_length_errors",
+	"tunnel_tx_packets", "tunnel_tx_bytes", "tunnel_tx_dropped",
+	"tunnel_tx_errors",
+};
+
+#define SNIC_TUNNEL_STATS ARRAY_SIZE(snic_tunnel_stat_names)
+
+/* The tunnel counters in snic_tunnel_stat_names order. */
+static void snic_tunnel_stats(struct snic_priv *priv, u64 *v)
+{
+	u64 unused;
+
+	snic_fetch(&priv->rx, &v[0], &v[1], &v[2], &v[3], &v[4]);
+	snic_fetch(&priv->tx, &v[5], &v[6], &v[7], &v[8], &unused);
+}
+
+/*
+ * Before user space publishes the NIC's counters: the tunnel's own.  After:
+ * the NIC's figures (the spec's STATS64 sums), plus what the tunnel itself
+ * dropped or refused.
+ */
 static void snic_get_stats64(struct net_device *ndev,
 			     struct rtnl_link_stats64 *stats)
 {
 	struct snic_priv *priv = netdev_priv(ndev);
-	u64 unused;
+	u64 t[SNIC_TUNNEL_STATS];
+	bool published;
 
-	snic_fetch(&priv->rx, &stats->rx_packets, &stats->rx_bytes,
-		   &stats->rx_dropped, &stats->rx_errors, &stats->rx_length_errors);
-	snic_fetch(&priv->tx, &stats->tx_packets, &stats->tx_bytes,
-		   &stats->tx_dropped, &stats->tx_errors, &unused);
+	snic_tunnel_stats(priv, t);
+	spin_lock_bh(&priv->pub_lock);
+	published = priv->pub.counters_valid;
+	if (published)
+		snic_tun_stats64_from_counters(stats, priv->pub.counters);
+	spin_unlock_bh(&priv->pub_lock);
+	if (!published) {
+		stats->rx_packets = t[0];
+		stats->rx_bytes = t[1];
+		stats->tx_packets = t[5];
+		stats->tx_bytes = t[6];
+	}
+	stats->rx_dropped += t[2];
+	stats->rx_errors += t[3];
+	stats->rx_length_errors += t[4];
+	stats->tx_dropped += t[7];
+	stats->tx_errors += t[8];
 }
 
 static const struct net_device_ops snic_netdev_ops = {
@@ -361,22 +457,78 @@ static const struct net_device_ops snic_netdev_ops = {
 	.ndo_start_xmit = snic_start_xmit,
 	.ndo_change_mtu = snic_change_mtu,
 	.ndo_get_stats64 = snic_get_stats64,
-	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_set_rx_mode = snic_set_rx_mode,
+	.ndo_set_mac_address = snic_set_mac_address,
 	.ndo_validate_addr = eth_validate_addr,
 };
 
 static void snic_get_drvinfo(struct net_device *ndev,
 			     struct ethtool_drvinfo *info)
 {
+	struct snic_priv *priv = netdev_priv(ndev);
+
 	strscpy(info->driver, KBUILD_MODNAME, sizeof(info->driver));
 	snprintf(info->version, sizeof(info->version), "uapi %u.%u",
 		 SNIC_TUN_VERSION >> 16, SNIC_TUN_VERSION & 0xffff);
-	strscpy(info->bus_info, "user space", sizeof(info->bus_info));
+	spin_lock_bh(&priv->pub_lock);
+	strscpy(info->fw_version, priv->pub.fw_version, sizeof(info->fw_version));
+	strscpy(info->bus_info, priv->pub.bus_info, sizeof(info->bus_info));
+	spin_unlock_bh(&priv->pub_lock);
+}
+
+static int snic_get_sset_count(struct net_device *ndev, int sset)
+{
+	if (sset != ETH_SS_STATS)
+		return -EOPNOTSUPP;
+	return SNIC_TUN_COUNTERS + SNIC_TUNNEL_STATS;
+}
+
+static void snic_get_strings(struct net_device *ndev, u32 sset, u8 *data)
+{
+	if (sset != ETH_SS_STATS)
+		return;
+	BUILD_BUG_ON(sizeof(snic_tun_counter_names) != SNIC_TUN_COUNTERS * ETH_GSTRING_LEN);
+	memcpy(data, snic_tun_counter_names, sizeof(snic_tun_counter_names));
+	memcpy(data + sizeof(snic_tun_counter_names), snic_tunnel_stat_names,
+	       sizeof(snic_tunnel_stat_names));
+}
+
+static void snic_get_ethtool_stats(struct net_device *ndev,
+				   struct ethtool_stats *stats, u64 *data)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	spin_lock_bh(&priv->pub_lock);
+	memcpy(data, priv->pub.counters, sizeof(priv->pub.counters));
+	spin_unlock_bh(&priv->pub_lock);
+	snic_tunnel_stats(priv, data + SNIC_TUN_COUNTERS);
+}
+
+/* Speed and duplex of the NIC's LINK register, as user space published them. */
+static int snic_get_link_ksettings(struct net_device *ndev,
+				   struct ethtool_link_ksettings *cmd)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	bool up = netif_carrier_ok(ndev);
+
+	ethtool_link_ksettings_zero_link_mode(cmd, supported);
+	ethtool_link_ksettings_zero_link_mode(cmd, advertising);
+	cmd->base.port = PORT_OTHER;
+	cmd->base.autoneg = AUTONEG_DISABLE;
+	spin_lock_bh(&priv->pub_lock);
+	cmd->base.speed = up && priv->pub.speed ? priv->pub.speed : SPEED_UNKNOWN;
+	cmd->base.duplex = up ? priv->pub.duplex : DUPLEX_UNKNOWN;
+	spin_unlock_bh(&priv->pub_lock);
+	return 0;
 }
 
 static const struct ethtool_ops snic_ethtool_ops = {
 	.get_drvinfo = snic_get_drvinfo,
 	.get_link = ethtool_op_get_link,
+	.get_sset_count = snic_get_sset_count,
+	.get_strings = snic_get_strings,
+	.get_ethtool_stats = snic_get_ethtool_stats,
+	.get_link_ksettings = snic_get_link_ksettings,
 };
 
 /* ------------------------------------------------------------------------
@@ -395,18 +547,42 @@ static void snic_link(struct snic_priv *priv, struct snic_rings *r)
 
 static void snic_detach(struct snic_file *f)
 {
-	struct snic_priv *priv = f->priv;
+	struct snic_priv *priv = rtnl_dereference(f->priv);
 
-	ASSERT_RTNL();
 	if (!priv)
 		return;
 	netif_carrier_off(priv->ndev);
 	/* After this no datapath code touches the rings: NAPI and xmit hold the locks. */
 	snic_link(priv, NULL);
 	priv->owner = NULL;
-	f->priv = NULL;
+	/* KICK and poll() may still see @priv until the next grace period. */
+	RCU_INIT_POINTER(f->priv, NULL);
+	/* A driver waiting in poll() learns that its interface is gone. */
+	wake_up_interruptible_poll(&f->wq, EPOLLHUP);
 	netdev_dbg(priv->ndev, "driver detached\n");
 }
+
+/*
+ * rtnl_link_ops.dellink: `ip link del`, the end of the interface's network
+ * namespace, rmmod and IOC_DESTROY.  unregister_netdevice_many() waits for
+ * an RCU grace period before the device is freed, so a KICK or poll() that
+ * still sees the detached @priv is done with it by then.
+ */
+static void snic_dellink(struct net_device *ndev, struct list_head *head)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	ASSERT_RTNL();
+	if (priv->owner)
+		snic_detach(priv->owner);
+	unregister_netdevice_queue(ndev, head);
+}
+
+static struct rtnl_link_ops snic_link_ops = {
+	/* No .setup: `ip link add type splitnic` is refused; IOC_CREATE makes interfaces. */
+	.kind = KBUILD_MODNAME,
+	.dellink = snic_dellink,
+};
 
 static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 		       u32 mtu)
@@ -424,10 +600,14 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 	priv->ndev = ndev;
 	spin_lock_init(&priv->tx_lock);
 	spin_lock_init(&priv->rx_lock);
+	spin_lock_init(&priv->pub_lock);
 	u64_stats_init(&priv->tx.syncp);
 	u64_stats_init(&priv->rx.syncp);
+	atomic_set(&priv->cfg_gen, 1);
+	priv->pub.duplex = DUPLEX_UNKNOWN;
 	ndev->netdev_ops = &snic_netdev_ops;
 	ndev->ethtool_ops = &snic_ethtool_ops;
+	ndev->rtnl_link_ops = &snic_link_ops;
 	ndev->min_mtu = SNIC_TUN_MTU_MIN;
 	ndev->max_mtu = SNIC_TUN_MTU_MAX;
 	ndev->mtu = mtu;
@@ -446,17 +626,43 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 		free_netdev(ndev);
 		return ret;
 	}
-	list_add(&priv->node, &snic_devices);
 	priv->owner = f;
-	f->priv = priv;
+	rcu_assign_pointer(f->priv, priv);
 	netdev_info(ndev, "splitnic tunnel interface, MAC %pM, MTU %u, uapi %u.%u (spec %08x)\n",
 		    ndev->dev_addr, ndev->mtu, SNIC_TUN_VERSION >> 16,
 		    SNIC_TUN_VERSION & 0xffff, SNIC_TUN_SPEC_HASH);
 	return 0;
 }
 
+static int snic_set_mac(struct net_device *ndev, const u8 *mac)
+{
+	struct sockaddr sa = { .sa_family = ndev->type };
+
+	memcpy(sa.sa_data, mac, ETH_ALEN);
+	return dev_set_mac_address(ndev, &sa, NULL);
+}
+
+/* What ATTACH changed, to put back if it fails after all. */
+struct snic_undo {
+	u32 mtu;
+	u8 mac[ETH_ALEN];
+};
+
+static void snic_undo_attach(struct snic_file *f, const struct snic_undo *undo)
+{
+	struct snic_priv *priv = rtnl_dereference(f->priv);
+
+	if (!priv)
+		return;
+	snic_detach(f);
+	if (!ether_addr_equal(priv->ndev->dev_addr, undo->mac))
+		snic_set_mac(priv->ndev, undo->mac);
+	if (priv->ndev->mtu != undo->mtu)
+		dev_set_mtu(priv->ndev, undo->mtu);
+}
+
 static int snic_attach(struct snic_file *f, const char *name, const u8 *mac,
-		       u32 mtu)
+		       u32 mtu, struct snic_undo *undo)
 {
 	struct net_device *ndev;
 	struct snic_priv *priv;
@@ -468,21 +674,23 @@ static int snic_attach(struct snic_file *f, const char *name, const u8 *mac,
 	priv = netdev_priv(ndev);
 	if (priv->owner)
 		return -EBUSY;
+	undo->mtu = ndev->mtu;
+	ether_addr_copy(undo->mac, ndev->dev_addr);
 	if (mtu) {
 		ret = dev_set_mtu(ndev, mtu);
 		if (ret)
 			return ret;
 	}
 	if (!is_zero_ether_addr(mac)) {
-		struct sockaddr sa = { .sa_family = ndev->type };
-
-		memcpy(sa.sa_data, mac, ETH_ALEN);
-		ret = dev_set_mac_address(ndev, &sa, NULL);
-		if (ret)
+		ret = snic_set_mac(ndev, mac);
+		if (ret) {
+			/* A failed ATTACH changes nothing. */
+			dev_set_mtu(ndev, undo->mtu);
 			return ret;
+		}
 	}
 	priv->owner = f;
-	f->priv = priv;
+	rcu_assign_pointer(f->priv, priv);
 	netdev_dbg(ndev, "driver attached\n");
 	return 0;
 }
@@ -534,63 +742,91 @@ static int snic_parse_if_req(const struct snic_tun_if_req *req, bool create,
 	return 0;
 }
 
+/* A MAC address as the uapi encodes it: byte 0 in bits 7..0. */
+static u64 snic_mac_word(const u8 *mac)
+{
+	u64 word = 0;
+	int i;
+
+	for (i = 0; i < ETH_ALEN; i++)
+		word |= (u64)mac[i] << (8 * i);
+	return word;
+}
+
 static int snic_ioctl_if(struct snic_file *f, void __user *uarg, bool create)
 {
 	struct snic_tun_if_req req;
+	struct snic_undo undo;
 	char name[IFNAMSIZ];
 	u8 mac[ETH_ALEN];
 	struct net_device *ndev;
-	u64 mac_word = 0;
+	struct snic_priv *priv;
 	u32 mtu;
-	int ret, i;
+	int ret;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
 	ret = snic_parse_if_req(&req, create, name, mac, &mtu);
 	if (ret)
 		return ret;
-	/* One interface per handle; a handle whose interface was destroyed is spent. */
-	if (f->priv || f->rings)
-		return -EBUSY;
+	if (!ns_capable(current->nsproxy->net_ns->user_ns, CAP_NET_ADMIN))
+		return -EPERM;
 
 	rtnl_lock();
-	ret = create ? snic_create(f, name, mac, mtu) : snic_attach(f, name, mac, mtu);
+	/* One interface per handle; a handle whose interface was destroyed is spent. */
+	if (rtnl_dereference(f->priv) || f->rings)
+		ret = -EBUSY;
+	else if (create)
+		ret = snic_create(f, name, mac, mtu);
+	else
+		ret = snic_attach(f, name, mac, mtu, &undo);
 	if (!ret) {
-		ndev = f->priv->ndev;
+		ndev = rtnl_dereference(f->priv)->ndev;
 		memset(name, 0, IFNAMSIZ);
 		strscpy(name, ndev->name, IFNAMSIZ);
 		req.name_lo = get_unaligned_le64(name);
 		req.name_hi = get_unaligned_le64(name + 8);
-		for (i = 0; i < ETH_ALEN; i++)
-			mac_word |= (u64)ndev->dev_addr[i] << (8 * i);
-		req.mac = mac_word;
+		req.mac = snic_mac_word(ndev->dev_addr);
 		req.mtu = ndev->mtu;
 		req.ifindex = ndev->ifindex;
 	}
 	rtnl_unlock();
-	if (!ret && copy_to_user(uarg, &req, sizeof(req)))
-		ret = -EFAULT;
-	return ret;
+	if (ret || !copy_to_user(uarg, &req, sizeof(req)))
+		return ret;
+
+	/* The caller cannot learn of the interface: take it back. */
+	rtnl_lock();
+	priv = rtnl_dereference(f->priv);
+	if (priv && create) {
+		snic_detach(f);
+		unregister_netdevice(priv->ndev);
+	} else if (priv) {
+		snic_undo_attach(f, &undo);
+	}
+	rtnl_unlock();
+	return -EFAULT;
 }
 
 static int snic_ioctl_destroy(struct snic_file *f)
 {
-	struct snic_priv *priv = f->priv;
+	struct snic_priv *priv;
+	LIST_HEAD(kill);
 
-	if (!priv)
-		return -ENODEV;
 	rtnl_lock();
-	snic_detach(f);
-	list_del(&priv->node);
-	/* needs_free_netdev: freed once unregistration completes at rtnl_unlock(). */
-	unregister_netdevice(priv->ndev);
+	priv = rtnl_dereference(f->priv);
+	if (priv) {
+		snic_dellink(priv->ndev, &kill);
+		/* needs_free_netdev: freed once unregistration completes at rtnl_unlock(). */
+		unregister_netdevice_many(&kill);
+	}
 	rtnl_unlock();
-	return 0;
+	return priv ? 0 : -ENODEV;
 }
 
 static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 {
 	struct snic_tun_ring_req req;
+	struct snic_priv *priv;
 	struct snic_rings *r;
 	size_t k2u_n, u2k_n, size;
 	u32 k2u_desc, u2k_desc, k2u_data, u2k_data;
@@ -617,7 +853,7 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 	size = u2k_data + u2k_n * req.slot_size;
 	if (size > SNIC_TUN_AREA_MAX)
 		return -EINVAL;
-	if (!f->priv)
+	if (!rcu_access_pointer(f->priv))
 		return -ENODEV;
 	if (f->rings)
 		return -EBUSY;
@@ -642,17 +878,20 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 	r->u2k_desc = r->area + u2k_desc;
 	r->k2u_data = r->area + k2u_data;
 	r->u2k_data = r->area + u2k_data;
-	init_waitqueue_head(&r->wq);
+	r->wq = &f->wq;
 
 	rtnl_lock();
-	if (f->priv->ndev->mtu + SNIC_TUN_FRAME_OVERHEAD > req.slot_size) {
+	priv = rtnl_dereference(f->priv);
+	if (!priv) {
+		ret = -ENODEV;
+	} else if (priv->ndev->mtu + SNIC_TUN_FRAME_OVERHEAD > req.slot_size) {
 		ret = -EINVAL;
 	} else {
-		/* mmap() reads f->rings without the lock. */
+		/* mmap() and poll() read f->rings without the lock. */
 		smp_store_release(&f->rings, r);
-		snic_link(f->priv, r);
-		if (netif_running(f->priv->ndev))
-			netif_wake_queue(f->priv->ndev);
+		snic_link(priv, r);
+		if (netif_running(priv->ndev))
+			netif_wake_queue(priv->ndev);
 	}
 	rtnl_unlock();
 	if (ret) {
@@ -670,39 +909,191 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 
 static int snic_ioctl_set_carrier(struct snic_file *f, u32 __user *uarg)
 {
+	struct snic_priv *priv;
+	int ret = 0;
 	u32 up;
 
 	if (get_user(up, uarg))
 		return -EFAULT;
 	if (up > 1)
 		return -EINVAL;
-	if (!f->priv)
-		return -ENODEV;
-	if (up && !f->rings)
-		return -ENXIO;
-	if (up)
-		netif_carrier_on(f->priv->ndev);
+	rtnl_lock();
+	priv = rtnl_dereference(f->priv);
+	if (!priv)
+		ret = -ENODEV;
+	else if (up && !f->rings)
+		ret = -ENXIO;
+	else if (up)
+		netif_carrier_on(priv->ndev);
 	else
-		netif_carrier_off(f->priv->ndev);
-	return 0;
+		netif_carrier_off(priv->ndev);
+	rtnl_unlock();
+	return ret;
 }
 
 static int snic_ioctl_kick(struct snic_file *f)
 {
-	if (!f->priv)
+	struct snic_priv *priv;
+	int ret = 0;
+
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (!priv) {
+		ret = -ENODEV;
+	} else if (!f->rings) {
+		ret = -ENXIO;
+	} else {
+		/*
+		 * Harmless while the interface is down: a disabled NAPI cannot
+		 * be scheduled.  With BHs off the poll runs at
+		 * local_bh_enable(), here, instead of waking ksoftirqd.
+		 */
+		local_bh_disable();
+		napi_schedule(&priv->napi);
+		local_bh_enable();
+		snic_tx_wake(priv);
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+static int snic_ioctl_get_config(struct snic_file *f, void __user *uarg)
+{
+	struct snic_tun_config cfg;
+	struct netdev_hw_addr *ha;
+	struct net_device *ndev;
+	struct snic_priv *priv;
+	u64 *addrs = NULL;
+	u32 n = 0, gen;
+	int ret = 0;
+
+	if (copy_from_user(&cfg, uarg, sizeof(cfg)))
+		return -EFAULT;
+	if (cfg.generation || cfg.flags || cfg.mtu || cfg.uc_count || cfg.mc_count ||
+	    cfg.mac || cfg.addrs_max > SNIC_TUN_ADDR_MAX)
+		return -EINVAL;
+	if (cfg.addrs_max) {
+		addrs = kcalloc(cfg.addrs_max, sizeof(*addrs), GFP_KERNEL);
+		if (!addrs)
+			return -ENOMEM;
+	}
+
+	rtnl_lock();
+	priv = rtnl_dereference(f->priv);
+	if (!priv) {
+		rtnl_unlock();
+		kfree(addrs);
 		return -ENODEV;
-	if (!f->rings)
-		return -ENXIO;
-	/*
-	 * Harmless while the interface is down: a disabled NAPI cannot be
-	 * scheduled.  With BHs off the poll runs at local_bh_enable(), here,
-	 * instead of waking ksoftirqd.
-	 */
-	local_bh_disable();
-	napi_schedule(&f->priv->napi);
-	local_bh_enable();
-	snic_tx_wake(f->priv);
+	}
+	ndev = priv->ndev;
+	/* Read before the snapshot: a change while we copy bumps it again. */
+	gen = atomic_read(&priv->cfg_gen);
+	cfg.generation = gen;
+	if (netif_running(ndev))
+		cfg.flags |= SNIC_TUN_CONFIG_FLAGS_UP_MASK;
+	if (ndev->flags & IFF_PROMISC)
+		cfg.flags |= SNIC_TUN_CONFIG_FLAGS_PROMISC_MASK;
+	if (ndev->flags & IFF_ALLMULTI)
+		cfg.flags |= SNIC_TUN_CONFIG_FLAGS_ALLMULTI_MASK;
+	cfg.mtu = ndev->mtu;
+	cfg.mac = snic_mac_word(ndev->dev_addr);
+	netif_addr_lock_bh(ndev);
+	cfg.uc_count = netdev_uc_count(ndev);
+	cfg.mc_count = netdev_mc_count(ndev);
+	netdev_for_each_uc_addr(ha, ndev) {
+		if (n < cfg.addrs_max)
+			addrs[n] = snic_mac_word(ha->addr);
+		n++;
+	}
+	netdev_for_each_mc_addr(ha, ndev) {
+		if (n < cfg.addrs_max)
+			addrs[n] = snic_mac_word(ha->addr);
+		n++;
+	}
+	netif_addr_unlock_bh(ndev);
+	rtnl_unlock();
+
+	if (n > cfg.addrs_max) {
+		cfg.flags |= SNIC_TUN_CONFIG_FLAGS_TRUNCATED_MASK;
+		n = cfg.addrs_max;
+	}
+	if (n && copy_to_user(u64_to_user_ptr(cfg.addrs), addrs, n * sizeof(*addrs)))
+		ret = -EFAULT;
+	kfree(addrs);
+	if (!ret && copy_to_user(uarg, &cfg, sizeof(cfg)))
+		ret = -EFAULT;
+	if (!ret)
+		WRITE_ONCE(f->cfg_seen, gen);
+	return ret;
+}
+
+/*
+ * Check a NUL-terminated printable string of the uapi: TEXT_LEN bytes in
+ * 64-bit words, byte 0 in bits 7..0, which on this little-endian host is
+ * the string's memory layout already.
+ */
+static int snic_text(const struct snic_tun_publish *req, size_t offset, char *text)
+{
+	size_t len, i;
+
+	memcpy(text, (const u8 *)req + offset, SNIC_TUN_TEXT_LEN);
+	len = strnlen(text, SNIC_TUN_TEXT_LEN);
+	if (len == SNIC_TUN_TEXT_LEN || memchr_inv(text + len, 0, SNIC_TUN_TEXT_LEN - len))
+		return -EINVAL;
+	for (i = 0; i < len; i++)
+		if (text[i] < 0x20 || text[i] > 0x7e)
+			return -EINVAL;
 	return 0;
+}
+
+static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
+{
+	static const u8 duplex[] = { DUPLEX_UNKNOWN, DUPLEX_HALF, DUPLEX_FULL };
+	char fw_version[SNIC_TUN_TEXT_LEN], bus_info[SNIC_TUN_TEXT_LEN];
+	struct snic_tun_publish req;
+	struct snic_priv *priv;
+	u64 *counters = NULL;
+	int ret = 0;
+
+	BUILD_BUG_ON(sizeof(fw_version) != ETHTOOL_FWVERS_LEN);
+	BUILD_BUG_ON(sizeof(bus_info) != ETHTOOL_BUSINFO_LEN);
+	BUILD_BUG_ON(offsetof(struct snic_tun_publish, fw_version0) + SNIC_TUN_TEXT_LEN !=
+		     offsetof(struct snic_tun_publish, bus_info0));
+	BUILD_BUG_ON(offsetof(struct snic_tun_publish, bus_info0) + SNIC_TUN_TEXT_LEN !=
+		     sizeof(struct snic_tun_publish));
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || (req.count && req.count != SNIC_TUN_COUNTERS) ||
+	    req.speed > SNIC_TUN_SPEED_MAX || req.duplex >= ARRAY_SIZE(duplex) ||
+	    snic_text(&req, offsetof(struct snic_tun_publish, fw_version0), fw_version) ||
+	    snic_text(&req, offsetof(struct snic_tun_publish, bus_info0), bus_info))
+		return -EINVAL;
+	if (req.count) {
+		counters = memdup_user(u64_to_user_ptr(req.counters),
+				       SNIC_TUN_COUNTERS * sizeof(*counters));
+		if (IS_ERR(counters))
+			return PTR_ERR(counters);
+	}
+
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (priv) {
+		spin_lock_bh(&priv->pub_lock);
+		if (counters) {
+			memcpy(priv->pub.counters, counters, sizeof(priv->pub.counters));
+			priv->pub.counters_valid = true;
+		}
+		priv->pub.speed = req.speed;
+		priv->pub.duplex = duplex[req.duplex];
+		memcpy(priv->pub.fw_version, fw_version, sizeof(fw_version));
+		memcpy(priv->pub.bus_info, bus_info, sizeof(bus_info));
+		spin_unlock_bh(&priv->pub_lock);
+	} else {
+		ret = -ENODEV;
+	}
+	rcu_read_unlock();
+	kfree(counters);
+	return ret;
 }
 
 static long snic_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -734,6 +1125,12 @@ static long snic_fop_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 	case SNIC_TUN_IOC_KICK:
 		ret = snic_ioctl_kick(f);
 		break;
+	case SNIC_TUN_IOC_GET_CONFIG:
+		ret = snic_ioctl_get_config(f, uarg);
+		break;
+	case SNIC_TUN_IOC_PUBLISH:
+		ret = snic_ioctl_publish(f, uarg);
+		break;
 	default:
 		ret = -ENOTTY;
 	}
@@ -752,6 +1149,7 @@ static int snic_fop_open(struct inode *inode, struct file *file)
 	if (!f)
 		return -ENOMEM;
 	mutex_init(&f->lock);
+	init_waitqueue_head(&f->wq);
 	file->private_data = f;
 	return 0;
 }
@@ -788,30 +1186,44 @@ static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	if (vma->vm_pgoff || vma->vm_end - vma->vm_start != r->area_size ||
 	    !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	/* Data, never code: no PROT_EXEC now, and no mprotect() to it later. */
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+#if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
+	vm_flags_clear(vma, VM_MAYEXEC);
+#else
+	vma->vm_flags &= ~VM_MAYEXEC;
+#endif
 	return remap_vmalloc_range(vma, r->area, 0);
 }
 
 static __poll_t snic_fop_poll(struct file *file, poll_table *wait)
 {
 	struct snic_file *f = file->private_data;
+	struct snic_priv *priv;
 	struct snic_rings *r;
 	__poll_t mask = 0;
 
+	poll_wait(file, &f->wq, wait);
 	/* Pairs with the release in snic_ioctl_setup_rings(). */
 	r = smp_load_acquire(&f->rings);
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (!priv && !r)
+		mask |= EPOLLERR;
+	else if (!priv)
+		mask |= EPOLLHUP;
+	else if (atomic_read(&priv->cfg_gen) != READ_ONCE(f->cfg_seen))
+		mask |= EPOLLPRI;
+	if (priv && r)
+		snic_tx_wake(priv);
+	rcu_read_unlock();
 	if (!r)
-		return EPOLLERR;
-	poll_wait(file, &r->wq, wait);
+		return mask;
 	if (READ_ONCE(r->k2u_head) != READ_ONCE(*r->k2u_cons))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (READ_ONCE(*r->u2k_prod) - READ_ONCE(r->u2k_tail) <= r->u2k_mask)
 		mask |= EPOLLOUT | EPOLLWRNORM;
-	mutex_lock(&f->lock);
-	if (f->priv)
-		snic_tx_wake(f->priv);
-	else
-		mask |= EPOLLHUP;
-	mutex_unlock(&f->lock);
 	return mask;
 }
 
@@ -841,12 +1253,19 @@ static int __init snic_init(void)
 	BUILD_BUG_ON(sizeof(struct snic_tun_if_req) != SNIC_TUN_IF_REQ_SIZE);
 	BUILD_BUG_ON(sizeof(struct snic_tun_ring_req) != SNIC_TUN_RING_REQ_SIZE);
 	BUILD_BUG_ON(sizeof(struct snic_tun_desc) != SNIC_TUN_DESC_SIZE);
+	BUILD_BUG_ON(sizeof(struct snic_tun_config) != SNIC_TUN_CONFIG_SIZE);
+	BUILD_BUG_ON(sizeof(struct snic_tun_publish) != SNIC_TUN_PUBLISH_SIZE);
 	BUILD_BUG_ON(SNIC_TUN_CTRL_SIZE != PAGE_SIZE || SNIC_TUN_AREA_ALIGN != PAGE_SIZE);
 	BUILD_BUG_ON(SNIC_TUN_MTU_DEFAULT + SNIC_TUN_FRAME_OVERHEAD > SNIC_TUN_SLOT_SIZE_MIN);
 
-	ret = misc_register(&snic_misc);
+	ret = rtnl_link_register(&snic_link_ops);
 	if (ret)
 		return ret;
+	ret = misc_register(&snic_misc);
+	if (ret) {
+		rtnl_link_unregister(&snic_link_ops);
+		return ret;
+	}
 	pr_info("/dev/%s ready, uapi %u.%u (spec %08x, NIC spec %08x)\n",
 		KBUILD_MODNAME, SNIC_TUN_VERSION >> 16, SNIC_TUN_VERSION & 0xffff,
 		SNIC_TUN_SPEC_HASH, SNIC_SPEC_HASH);
@@ -855,16 +1274,10 @@ static int __init snic_init(void)
 
 static void __exit snic_exit(void)
 {
-	struct snic_priv *priv, *tmp;
-
 	/* No handle is open: each one holds a module reference. */
 	misc_deregister(&snic_misc);
-	rtnl_lock();
-	list_for_each_entry_safe(priv, tmp, &snic_devices, node) {
-		list_del(&priv->node);
-		unregister_netdevice(priv->ndev);
-	}
-	rtnl_unlock();
+	/* Removes every splitnic interface, in every network namespace. */
+	rtnl_link_unregister(&snic_link_ops);
 }
 
 module_init(snic_init);

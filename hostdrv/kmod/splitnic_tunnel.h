@@ -1,32 +1,35 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.1, hash 0xde970494.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0xa592e909.
  *
- * Only literal #defines and plain structs, so that cffi can parse it
- * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
+ * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
+ * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
  */
 #ifndef SPLITNIC_TUNNEL_H
 #define SPLITNIC_TUNNEL_H
 
-#ifdef __KERNEL__
+#include <linux/ioctl.h>
 #include <linux/types.h>
-#else
-#include <stdint.h>
-#endif
 
-#define SNIC_TUN_SPEC_HASH 0xde970494
+#define SNIC_TUN_SPEC_HASH 0xa592e909
 
 /* Constants. */
-#define SNIC_TUN_VERSION 1	/* Info.version of this spec. */
+#define SNIC_TUN_VERSION 2	/* Info.version of this spec. */
 #define SNIC_TUN_IOC_MAGIC 185	/* ioctl type byte. */
-#define SNIC_TUN_IOC_INFO 0x8010b900	/* _IOR: read struct Info. Any handle. */
-#define SNIC_TUN_IOC_CREATE 0xc028b901	/* _IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. EEXIST: the name is taken; EBUSY: the handle already has an interface. */
-#define SNIC_TUN_IOC_ATTACH 0xc028b902	/* _IOWR struct IfReq: attach an existing splitnic interface by name, optionally setting MAC and MTU. ENODEV: no splitnic interface of that name; EBUSY: another handle has it. */
-#define SNIC_TUN_IOC_DESTROY 47363	/* _IO: remove this handle's interface. */
-#define SNIC_TUN_IOC_SETUP_RINGS 0xc028b904	/* _IOWR struct RingReq: allocate the shared area and connect it to the interface. */
-#define SNIC_TUN_IOC_SET_CARRIER 0x4004b905	/* _IOW u32: 1 carrier up (needs rings), 0 carrier down; anything else is EINVAL. */
-#define SNIC_TUN_IOC_KICK 47366	/* _IO: u2k has new entries (schedule NAPI); also restarts a stopped transmit queue. */
+#define SNIC_TUN_IOC_INFO _IOR(SNIC_TUN_IOC_MAGIC, 0, struct snic_tun_info)	/* _IOR: read struct Info. Any handle. */
+#define SNIC_TUN_IOC_CREATE _IOWR(SNIC_TUN_IOC_MAGIC, 1, struct snic_tun_if_req)	/* _IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. EEXIST: the name is taken; EBUSY: the handle already has an interface. */
+#define SNIC_TUN_IOC_ATTACH _IOWR(SNIC_TUN_IOC_MAGIC, 2, struct snic_tun_if_req)	/* _IOWR struct IfReq: attach an existing splitnic interface by name, optionally setting MAC and MTU. ENODEV: no splitnic interface of that name; EBUSY: another handle has it. */
+#define SNIC_TUN_IOC_DESTROY _IO(SNIC_TUN_IOC_MAGIC, 3)	/* _IO: remove this handle's interface. */
+#define SNIC_TUN_IOC_SETUP_RINGS _IOWR(SNIC_TUN_IOC_MAGIC, 4, struct snic_tun_ring_req)	/* _IOWR struct RingReq: allocate the shared area and connect it to the interface. */
+#define SNIC_TUN_IOC_SET_CARRIER _IOW(SNIC_TUN_IOC_MAGIC, 5, __u32)	/* _IOW u32: 1 carrier up (needs rings), 0 carrier down; anything else is EINVAL. */
+#define SNIC_TUN_IOC_KICK _IO(SNIC_TUN_IOC_MAGIC, 6)	/* _IO: u2k has new entries (schedule NAPI); also restarts a stopped transmit queue. */
+#define SNIC_TUN_IOC_GET_CONFIG _IOWR(SNIC_TUN_IOC_MAGIC, 7, struct snic_tun_config)	/* _IOWR struct Config: read the interface's MAC, MTU, flags and address lists; clears POLLPRI until the next change. ENODEV: no interface. */
+#define SNIC_TUN_IOC_PUBLISH _IOW(SNIC_TUN_IOC_MAGIC, 8, struct snic_tun_publish)	/* _IOW struct Publish: the NIC's counters, link speed and duplex, firmware version and bus info for ip -s link and ethtool. ENODEV: no interface. */
+#define SNIC_TUN_ADDR_MAX 256	/* Largest Config.addrs_max. */
+#define SNIC_TUN_COUNTERS 43	/* NIC counters in Publish (NIC_COUNTERS). */
+#define SNIC_TUN_SPEED_MAX 0x61a80	/* Largest Publish.speed in Mb/s. */
+#define SNIC_TUN_TEXT_LEN 32	/* Bytes of each string in Publish, NUL included. */
 #define SNIC_TUN_RING_LOG2_MIN 4	/* Smallest ring: 16 entries. */
 #define SNIC_TUN_RING_LOG2_MAX 12	/* Largest ring: 4096 entries. */
 #define SNIC_TUN_SLOT_SIZE_MIN 2048	/* Smallest frame slot. */
@@ -46,44 +49,83 @@
 
 /* IOC_INFO result: what the loaded module implements. */
 struct snic_tun_info {
-	uint32_t version;	/* uapi version: major in bits 31..16, minor in bits 15..0. */
-	uint32_t spec_hash;	/* SPEC_HASH of this interface spec the module was built from; user space refuses a mismatch. */
-	uint32_t nic_spec_hash;	/* SNIC_SPEC_HASH of the NIC spec the module was built beside; for bug reports only: the module touches no NIC register, so user space does not check it. */
-	uint32_t features;	/* Reserved, 0. */
+	__u32 version;	/* uapi version: major in bits 31..16, minor in bits 15..0. */
+	__u32 spec_hash;	/* SPEC_HASH of this interface spec the module was built from; user space refuses a mismatch. */
+	__u32 nic_spec_hash;	/* SNIC_SPEC_HASH of the NIC spec the module was built beside; for bug reports only: the module touches no NIC register, so user space does not check it. */
+	__u32 features;	/* Reserved, 0. */
 };
 #define SNIC_TUN_INFO_SIZE 16
 
 /* IOC_CREATE / IOC_ATTACH argument (in/out). */
 struct snic_tun_if_req {
-	uint64_t name_lo;	/* Interface name bytes 0..7, byte 0 in bits 7..0, NUL padded. CREATE: the requested name, or empty for 'snic%d'; a '%d' is replaced by the first free number. ATTACH: the name of an existing splitnic interface. Out: the interface's name. */
-	uint64_t name_hi;	/* Interface name bytes 8..15; byte 15 must be NUL. */
-	uint64_t mac;	/* MAC address, byte 0 (first on the wire) in bits 7..0, bits 63..48 zero. 0: CREATE picks a random address, ATTACH keeps the current one. Multicast or broadcast addresses are refused. Out: the address. */
-	uint32_t mtu;	/* MTU, MTU_MIN..MTU_MAX; 0: CREATE uses MTU_DEFAULT, ATTACH keeps it. Out: the MTU. */
-	uint32_t ifindex;	/* Out: the interface index. */
-	uint32_t flags;	/* Reserved, must be 0. */
-	uint32_t reserved;	/* Must be 0. */
+	__u64 name_lo;	/* Interface name bytes 0..7, byte 0 in bits 7..0, NUL padded. CREATE: the requested name, or empty for 'snic%d'; a '%d' is replaced by the first free number. ATTACH: the name of an existing splitnic interface. Out: the interface's name. */
+	__u64 name_hi;	/* Interface name bytes 8..15; byte 15 must be NUL. */
+	__u64 mac;	/* MAC address, byte 0 (first on the wire) in bits 7..0, bits 63..48 zero. 0: CREATE picks a random address, ATTACH keeps the current one. Multicast or broadcast addresses are refused. Out: the address. */
+	__u32 mtu;	/* MTU, MTU_MIN..MTU_MAX; 0: CREATE uses MTU_DEFAULT, ATTACH keeps it. Out: the MTU. */
+	__u32 ifindex;	/* Out: the interface index. */
+	__u32 flags;	/* Reserved, must be 0. */
+	__u32 reserved;	/* Must be 0. */
 };
 #define SNIC_TUN_IF_REQ_SIZE 40
 
 /* IOC_SETUP_RINGS argument (in/out). */
 struct snic_tun_ring_req {
-	uint32_t k2u_log2;	/* In: log2 of the k2u entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
-	uint32_t u2k_log2;	/* In: log2 of the u2k entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
-	uint32_t slot_size;	/* In: bytes per frame slot, a power of two SLOT_SIZE_MIN..SLOT_SIZE_MAX that holds MTU + FRAME_OVERHEAD bytes. */
-	uint32_t flags;	/* Reserved, must be 0. */
-	uint64_t area_size;	/* Out: bytes to mmap at offset 0 (at most AREA_MAX). */
-	uint32_t k2u_desc;	/* Out: offset of the k2u Desc array. */
-	uint32_t u2k_desc;	/* Out: offset of the u2k Desc array. */
-	uint32_t k2u_data;	/* Out: offset of the k2u frame slots. */
-	uint32_t u2k_data;	/* Out: offset of the u2k frame slots. */
+	__u32 k2u_log2;	/* In: log2 of the k2u entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
+	__u32 u2k_log2;	/* In: log2 of the u2k entry count, RING_LOG2_MIN..RING_LOG2_MAX. */
+	__u32 slot_size;	/* In: bytes per frame slot, a power of two SLOT_SIZE_MIN..SLOT_SIZE_MAX that holds MTU + FRAME_OVERHEAD bytes. */
+	__u32 flags;	/* Reserved, must be 0. */
+	__u64 area_size;	/* Out: bytes to mmap at offset 0 (at most AREA_MAX). */
+	__u32 k2u_desc;	/* Out: offset of the k2u Desc array. */
+	__u32 u2k_desc;	/* Out: offset of the u2k Desc array. */
+	__u32 k2u_data;	/* Out: offset of the k2u frame slots. */
+	__u32 u2k_data;	/* Out: offset of the u2k frame slots. */
 };
 #define SNIC_TUN_RING_REQ_SIZE 40
 
 /* A ring entry: the frame in the entry's slot. */
 struct snic_tun_desc {
-	uint32_t len;	/* Frame length in bytes, FRAME_MIN..min(slot_size, MTU + FRAME_OVERHEAD), no FCS. The module drops (and counts as rx_length_errors) a u2k entry outside it. */
-	uint32_t flags;	/* Reserved, must be 0; the module drops a u2k entry with flags set. */
+	__u32 len;	/* Frame length in bytes, FRAME_MIN..min(slot_size, MTU + FRAME_OVERHEAD), no FCS. The module drops (and counts as rx_length_errors) a u2k entry outside it. */
+	__u32 flags;	/* Reserved, must be 0; the module drops a u2k entry with flags set. */
 };
 #define SNIC_TUN_DESC_SIZE 8
+
+/* IOC_GET_CONFIG argument (in/out): the interface as the kernel configured it. */
+struct snic_tun_config {
+	__u32 generation;	/* Out: the interface's configuration generation; it changes with every change of the MAC address, MTU, flags or address lists. poll() reports POLLPRI while it differs from the one this handle last read. */
+	__u32 flags;	/* Out: Config flags. */
+	__u32 mtu;	/* Out: the MTU. */
+	__u32 addrs_max;	/* In: entries of the buffer at addrs, 0..ADDR_MAX. */
+	__u32 uc_count;	/* Out: secondary unicast addresses (written first at addrs). */
+	__u32 mc_count;	/* Out: multicast addresses (written after the unicast ones). */
+	__u64 mac;	/* Out: the MAC address, encoded as in IfReq.mac. */
+	__u64 addrs;	/* In: user address of addrs_max 64-bit words, each a MAC address encoded as in IfReq.mac (0 with addrs_max 0: counts only). */
+};
+#define SNIC_TUN_CONFIG_SIZE 40
+#define SNIC_TUN_CONFIG_FLAGS_UP_SHIFT 0
+#define SNIC_TUN_CONFIG_FLAGS_UP_MASK 0x01	/* The interface is administratively up (IFF_UP). */
+#define SNIC_TUN_CONFIG_FLAGS_PROMISC_SHIFT 1
+#define SNIC_TUN_CONFIG_FLAGS_PROMISC_MASK 0x02	/* Receive every frame (IFF_PROMISC; also set while secondary unicast addresses exist). */
+#define SNIC_TUN_CONFIG_FLAGS_ALLMULTI_SHIFT 2
+#define SNIC_TUN_CONFIG_FLAGS_ALLMULTI_MASK 0x04	/* Receive every multicast frame (IFF_ALLMULTI). */
+#define SNIC_TUN_CONFIG_FLAGS_TRUNCATED_SHIFT 3
+#define SNIC_TUN_CONFIG_FLAGS_TRUNCATED_MASK 0x08	/* More addresses than addrs_max: only the first addrs_max were written; receive every multicast frame or ask again with a larger buffer. */
+
+/* IOC_PUBLISH argument (in): the NIC as user space sees it, for ip, ethtool. */
+struct snic_tun_publish {
+	__u32 flags;	/* Reserved, must be 0. */
+	__u32 count;	/* Words at counters: COUNTERS (the NIC's counters, in NIC_COUNTERS order) or 0 (keep the counters published before). */
+	__u64 counters;	/* In: user address of count 64-bit counters. */
+	__u32 speed;	/* Link speed in Mb/s from the NIC's LINK register, 0: not known; at most SPEED_MAX. */
+	__u32 duplex;	/* Link duplex from the NIC's LINK register: 0: not known, 1: half, 2: full. */
+	__u64 fw_version0;	/* Firmware version (ethtool -i): bytes 0..7 of a NUL-terminated printable ASCII string of at most 31 characters, byte 0 in bits 7..0, NUL padded; fw_version1..3 hold the following bytes. Empty: not known. */
+	__u64 fw_version1;	/* Firmware version (ethtool -i): bytes 8..15. */
+	__u64 fw_version2;	/* Firmware version (ethtool -i): bytes 16..23. */
+	__u64 fw_version3;	/* Firmware version (ethtool -i): bytes 24..31. */
+	__u64 bus_info0;	/* Bus info (ethtool -i): bytes 0..7 of a NUL-terminated printable ASCII string of at most 31 characters, byte 0 in bits 7..0, NUL padded; bus_info1..3 hold the following bytes. Empty: not known. */
+	__u64 bus_info1;	/* Bus info (ethtool -i): bytes 8..15. */
+	__u64 bus_info2;	/* Bus info (ethtool -i): bytes 16..23. */
+	__u64 bus_info3;	/* Bus info (ethtool -i): bytes 24..31. */
+};
+#define SNIC_TUN_PUBLISH_SIZE 88
 
 #endif /* SPLITNIC_TUNNEL_H */

@@ -19,11 +19,12 @@ import logging
 import mmap
 import os
 import struct
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from splitnic_spec import tunnel as spec
 
 from ._cffi import ffi, lib
+from . import tunnel_stub_control as control
 from .errors import SplitnicError
 from .tunnel import STUB_DEVICE, KernelTunnel, format_mac
 
@@ -231,6 +232,30 @@ class StubTunnel(KernelTunnel):
         if self._fd >= 0:
             _ioctl(self._fd, "IOC_DESTROY")
         self.close()
+
+    def read_config(self) -> control.KernelConfig:
+        """The interface as the kernel configured it now: MAC, MTU, flags, address lists.
+
+        Call it when ``poll()`` on :meth:`fileno` reports ``POLLPRI`` (register
+        ``select.POLLIN | select.POLLPRI``), then program the NIC from it;
+        reading clears ``POLLPRI`` until the next change
+        (:mod:`splitnic.tunnel_stub_control`).
+        """
+        return control.read_config(self._fd)
+
+    def config_pending(self) -> bool:
+        """True while the kernel's configuration changed since the last :meth:`read_config`."""
+        return control.config_pending(self._fd)
+
+    def publish_stats(self, counters: Mapping[str, int] | None, *, link_speed_mbps: int = 0,
+                      duplex: str | None = None, fw_version: str = "", bus_info: str = "") -> None:
+        """Show the NIC in ``ip -s link`` and ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus.
+
+        About once a second and on link changes; see
+        :func:`splitnic.tunnel_stub_control.publish`.
+        """
+        control.publish(self._fd, counters, link_speed_mbps=link_speed_mbps, duplex=duplex,
+                        fw_version=fw_version, bus_info=bus_info)
 
     def recv_burst(self, max_frames: int = 64) -> list[bytes]:
         n = lib.snic_kring_recv(self.k2u, min(max_frames, _RECV_BURST), self._out, self._slot, self._out_lengths)

@@ -27,6 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # --------------------------------------------------------------------------
 
 _C_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
+#: A Linux uapi header's types (linux/types.h), the same in the kernel and in user space.
+_UAPI_TYPES = {8: "__u8", 16: "__u16", 32: "__u32", 64: "__u64"}
 
 
 def _hex(value: int, digits: int = 0) -> str:
@@ -70,12 +72,16 @@ def _map_defines(p: str, csr: RegisterMap) -> list[str]:
     return out
 
 
-def _struct_lines(p: str, st: Struct) -> list[str]:
-    tag = f"{p.lower()}_{re.sub(r'(?<!^)(?=[A-Z])', '_', st.name).lower()}"
+def _struct_tag(p: str, st: Struct) -> str:
+    return f"{p.lower()}_{re.sub(r'(?<!^)(?=[A-Z])', '_', st.name).lower()}"
+
+
+def _struct_lines(p: str, st: Struct, types: dict[int, str] = _C_TYPES) -> list[str]:
+    tag = _struct_tag(p, st)
     upper = tag.upper()
     out = [f"/* {_c_comment(st.doc)} */", f"struct {tag} {{"]
     for m in st.members:
-        out.append(f"\t{_C_TYPES[m.width]} {m.name};\t/* {_c_comment(m.doc)} */")
+        out.append(f"\t{types[m.width]} {m.name};\t/* {_c_comment(m.doc)} */")
     out += ["};", _define(f"{upper}_SIZE", st.size)]
     for m in st.members:
         for b in m.bits:
@@ -84,36 +90,64 @@ def _struct_lines(p: str, st: Struct) -> list[str]:
     return out
 
 
-def render_c_header(spec: ModuleType, guard: str, source: str) -> str:
-    """The C header text for ``spec`` (a module with PREFIX, CONSTANTS, STRUCTS and maybe CSR_MAP)."""
+def _ioctl_macro(p: str, spec: ModuleType, name: str) -> str | None:
+    """``_IOWR(P_IOC_MAGIC, 1, struct p_if_req)`` for an ioctl of ``spec.IOCTLS``, else None."""
+    for n, direction, nr, arg in getattr(spec, "IOCTLS", ()):
+        if n == name:
+            macro = spec.IOC_MACROS[direction]
+            if arg is None:
+                return f"{macro}({p}_IOC_MAGIC, {nr})"
+            ctype = f"struct {_struct_tag(p, arg)}" if isinstance(arg, Struct) else f"__{arg}"
+            return f"{macro}({p}_IOC_MAGIC, {nr}, {ctype})"
+    return None
+
+
+def render_c_header(spec: ModuleType, guard: str, source: str, uapi: bool = False) -> str:
+    """The C header text for ``spec`` (a module with PREFIX, CONSTANTS, STRUCTS and maybe CSR_MAP).
+
+    ``uapi``: a Linux uapi header (``__u32``, ioctl numbers as linux/ioctl.h
+    macros over the structs), the same text in the kernel and in user space.
+    """
     p = spec.PREFIX
     out = [
         "/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */",
         "/*",
         f" * GENERATED FILE - DO NOT EDIT. Made by `make generate` from {source}.",
         f" * {_c_comment(spec.TITLE)}, spec {spec.VERSION_MAJOR}.{spec.VERSION_MINOR}, hash {_hex(spec.SPEC_HASH, 8)}.",
+    ]
+    out += [
+        " *",
+        " * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef",
+        " * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).",
+        " */",
+    ] if uapi else [
         " *",
         " * Only literal #defines and plain structs, so that cffi can parse it",
         " * (splitnic_spec.generate.cdef strips the preprocessor guard lines).",
         " */",
+    ]
+    out += [
         f"#ifndef {guard}",
         f"#define {guard}",
         "",
-        "#ifdef __KERNEL__",
-        "#include <linux/types.h>",
-        "#else",
-        "#include <stdint.h>",
-        "#endif",
+    ]
+    if uapi:
+        out += ["#include <linux/ioctl.h>", "#include <linux/types.h>"]
+    else:
+        out += ["#ifdef __KERNEL__", "#include <linux/types.h>", "#else", "#include <stdint.h>", "#endif"]
+    out += [
         "",
         _define(f"{p}_SPEC_HASH", _hex(spec.SPEC_HASH, 8)),
         "",
         "/* Constants. */",
     ]
-    out += [_define(f"{p}_{c.name}", c.value, _c_comment(c.doc)) for c in spec.CONSTANTS]
+    for c in spec.CONSTANTS:
+        macro = _ioctl_macro(p, spec, c.name) if uapi else None
+        out.append(_define(f"{p}_{c.name}", macro if macro else c.value, _c_comment(c.doc)))
     if getattr(spec, "CSR_MAP", None) is not None:
         out += [""] + _map_defines(p, spec.CSR_MAP)
     for st in spec.STRUCTS:
-        out += [""] + _struct_lines(p, st)
+        out += [""] + _struct_lines(p, st, _UAPI_TYPES if uapi else _C_TYPES)
     out += ["", f"#endif /* {guard} */", ""]
     return "\n".join(out)
 
@@ -121,17 +155,56 @@ def render_c_header(spec: ModuleType, guard: str, source: str) -> str:
 def cdef(header_text: str) -> str:
     """The part of a generated header that ``cffi.FFI.cdef`` accepts.
 
-    Drops the include guard, the ``#include`` block and value-less defines.
+    Drops the include guard, the ``#include`` block, value-less defines and
+    ioctl numbers written as linux/ioctl.h macros; ``__u32`` becomes ``uint32_t``.
     """
     keep = []
     for line in header_text.splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
-            if not re.match(r"#define\s+\w+\s+\S", stripped):
+            if not re.match(r"#define\s+\w+\s+\S", stripped) or re.match(r"#define\s+\w+\s+_IO", stripped):
                 continue
             line = line.split("/*")[0].rstrip()
-        keep.append(line)
+        keep.append(re.sub(r"\b__u(8|16|32|64)\b", r"uint\1_t", line))
     return "\n".join(keep)
+
+
+def render_counters_header(spec: ModuleType, guard: str, source: str) -> str:
+    """The kernel-only C header with ``spec.NIC_COUNTERS``'s names and ``spec.STATS64``'s sums."""
+    p = spec.PREFIX.lower()
+    index = {name: i for i, name in enumerate(spec.NIC_COUNTERS)}
+    out = [
+        "/* SPDX-License-Identifier: GPL-2.0 */",
+        "/*",
+        f" * GENERATED FILE - DO NOT EDIT. Made by `make generate` from {source}.",
+        f" * {_c_comment(spec.TITLE)}, spec {spec.VERSION_MAJOR}.{spec.VERSION_MINOR}, hash {_hex(spec.SPEC_HASH, 8)}.",
+        " *",
+        " * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names, and",
+        " * ip -s link's figures as sums of them.  Kernel only (needs ETH_GSTRING_LEN).",
+        " */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "",
+        "#include <linux/ethtool.h>",
+        "#include <linux/if_link.h>",
+        "",
+        f"static const char {p}_counter_names[][ETH_GSTRING_LEN] = {{",
+    ]
+    out += [f'\t"{name}",' for name in spec.NIC_COUNTERS]
+    out += ["};", "",
+            f"static inline void {p}_stats64_from_counters(struct rtnl_link_stats64 *s, const u64 *c)", "{"]
+    for member, names in spec.STATS64:
+        terms = [f"c[{index[n]}]" for n in names]
+        line = f"\ts->{member} = "
+        for i, term in enumerate(terms):
+            piece = term + (" +" if i < len(terms) - 1 else ";")
+            if len(line) + len(piece) + 1 > 80:
+                out.append(line.rstrip())
+                line = "\t\t"
+            line += piece + " "
+        out.append(line.rstrip())
+    out += ["}", "", f"#endif /* {guard} */", ""]
+    return "\n".join(out)
 
 # --------------------------------------------------------------------------
 # Markdown reference
@@ -219,7 +292,9 @@ def outputs() -> list[Output]:
         Output("hostdrv/kmod/splitnic_spec.h", nic_header),
         Output("firmware/include/splitnic_spec.h", nic_header),
         Output("hostdrv/kmod/splitnic_tunnel.h",
-               lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "spec/splitnic_spec/tunnel.py")),
+               lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "spec/splitnic_spec/tunnel.py", uapi=True)),
+        Output("hostdrv/kmod/splitnic_counters.h",
+               lambda: render_counters_header(tunnel, "SPLITNIC_COUNTERS_H", "spec/splitnic_spec/tunnel.py")),
         Output("docs/registers.md", lambda: render_markdown(SPECS)),
     ]
 

@@ -42,16 +42,38 @@ reports ``POLLIN`` while k2u holds entries and ``POLLOUT`` while u2k has room;
 ``poll()`` and ``IOC_KICK`` also restart the interface's transmit queue, which
 the module stops while k2u is full.
 
+Configuration toward user space: the interface's MAC address, MTU, flags
+(``UP``, ``PROMISC``, ``ALLMULTI``) and its unicast and multicast address
+lists are the kernel's (``ip link set``, IPv6 and IGMP joins).  Each change
+bumps the interface's ``Config.generation``; ``poll()`` reports ``POLLPRI``
+while the generation differs from the one this handle last read with
+``IOC_GET_CONFIG`` (so the first poll after ``IOC_CREATE``/``IOC_ATTACH``
+reports it too).  The driver then programs the NIC from what it read.
+
+The NIC's counters toward the kernel's tools: the driver calls
+``IOC_PUBLISH`` (about once a second) with every counter of
+``NIC_COUNTERS`` (``ethtool -S`` shows them under those names), the link
+speed and duplex of the NIC's LINK register (``ethtool``), and the firmware
+version and bus info (``ethtool -i``).  Once published, ``ip -s link``
+shows the NIC's figures (``STATS64``: each member a sum of NIC counters)
+plus the module's own tunnel drops and errors; before that, the module's own
+tunnel counters.
+
 When the handle is released (the process exits or dies) the interface goes
 carrier-down, the rings and their frames are freed and the interface stays,
-so a new process can ``IOC_ATTACH`` it by name.  ``rmmod`` removes every
-interface.
+so a new process can ``IOC_ATTACH`` it by name.  ``ip link del`` removes an
+interface (its handle gets ``POLLHUP`` and ``ENODEV``), and so does the
+deletion of its network namespace: an interface never moves to another
+namespace when its own dies.  ``ip link add type splitnic`` is refused
+(interfaces come from ``IOC_CREATE``).  ``rmmod`` removes every interface.
 """
 
 from __future__ import annotations
 
+import fnmatch
+
 from . import nic
-from .model import Constant, Struct, StructField, check_unique, spec_fingerprint
+from .model import Access, Constant, Field, Struct, StructField, check_unique, spec_fingerprint
 
 TITLE = "splitnic kernel tunnel interface (splitnic.ko uapi)"
 #: Prefix of every C name generated from this module.
@@ -60,7 +82,7 @@ PREFIX = "SNIC_TUN"
 STRUCTS_TITLE = "ioctl arguments and ring entries"
 
 VERSION_MAJOR = 0
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 
 # --------------------------------------------------------------------------
 # ioctl numbers, computed here so that C, cffi and Python see literals
@@ -73,6 +95,10 @@ _IOC_SIZEBITS = 14
 
 #: ioctl type byte.  Unused in Documentation/userspace-api/ioctl/ioctl-number.rst (6.1).
 IOC_MAGIC = 0xB9
+
+
+#: ioctl directions as linux/ioctl.h's macros name them.
+IOC_MACROS = {_IOC_NONE: "_IO", _IOC_WRITE: "_IOW", _IOC_READ: "_IOR", _IOC_READ | _IOC_WRITE: "_IOWR"}
 
 
 def ioc(direction: int, nr: int, size: int) -> int:
@@ -130,11 +156,127 @@ DESC = Struct("Desc", "A ring entry: the frame in the entry's slot.", (
     StructField("flags", 32, "Reserved, must be 0; the module drops a u2k entry with flags set."),
 ))
 
-STRUCTS: tuple[Struct, ...] = (INFO, IF_REQ, RING_REQ, DESC)
+#: Bytes of each string of Publish (ethtool's ETHTOOL_FWVERS_LEN and ETHTOOL_BUSINFO_LEN).
+TEXT_LEN = 32
+
+
+def _text_members(name: str, what: str) -> tuple[StructField, ...]:
+    words = TEXT_LEN // 8
+    first = StructField(f"{name}0", 64, f"{what}: bytes 0..7 of a NUL-terminated printable ASCII string of at "
+                        f"most {TEXT_LEN - 1} characters, byte 0 in bits 7..0, NUL padded; {name}1..{words - 1} "
+                        "hold the following bytes. Empty: not known.")
+    return (first,) + tuple(StructField(f"{name}{i}", 64, f"{what}: bytes {8 * i}..{8 * i + 7}.")
+                            for i in range(1, words))
+
+
+_CONFIG_FLAGS = (
+    Field("UP", 0, 1, "The interface is administratively up (IFF_UP)."),
+    Field("PROMISC", 1, 1, "Receive every frame (IFF_PROMISC; also set while secondary unicast addresses exist)."),
+    Field("ALLMULTI", 2, 1, "Receive every multicast frame (IFF_ALLMULTI)."),
+    Field("TRUNCATED", 3, 1, "More addresses than addrs_max: only the first addrs_max were written; "
+          "receive every multicast frame or ask again with a larger buffer."),
+)
+
+CONFIG = Struct("Config", "IOC_GET_CONFIG argument (in/out): the interface as the kernel configured it.", (
+    StructField("generation", 32, "Out: the interface's configuration generation; it changes with every change "
+                "of the MAC address, MTU, flags or address lists. poll() reports POLLPRI while it differs from "
+                "the one this handle last read."),
+    StructField("flags", 32, "Out: Config flags.", _CONFIG_FLAGS),
+    StructField("mtu", 32, "Out: the MTU."),
+    StructField("addrs_max", 32, "In: entries of the buffer at addrs, 0..ADDR_MAX."),
+    StructField("uc_count", 32, "Out: secondary unicast addresses (written first at addrs)."),
+    StructField("mc_count", 32, "Out: multicast addresses (written after the unicast ones)."),
+    StructField("mac", 64, "Out: the MAC address, encoded as in IfReq.mac."),
+    StructField("addrs", 64, "In: user address of addrs_max 64-bit words, each a MAC address encoded as in "
+                "IfReq.mac (0 with addrs_max 0: counts only)."),
+))
+
+_DUPLEX_DOC = "0: not known, 1: half, 2: full."
+
+PUBLISH = Struct("Publish", "IOC_PUBLISH argument (in): the NIC as user space sees it, for ip, ethtool.", (
+    StructField("flags", 32, "Reserved, must be 0."),
+    StructField("count", 32, "Words at counters: COUNTERS (the NIC's counters, in NIC_COUNTERS order) or 0 "
+                "(keep the counters published before)."),
+    StructField("counters", 64, "In: user address of count 64-bit counters."),
+    StructField("speed", 32, "Link speed in Mb/s from the NIC's LINK register, 0: not known; at most SPEED_MAX."),
+    StructField("duplex", 32, f"Link duplex from the NIC's LINK register: {_DUPLEX_DOC}"),
+) + _text_members("fw_version", "Firmware version (ethtool -i)") + _text_members("bus_info", "Bus info (ethtool -i)"))
+
+STRUCTS: tuple[Struct, ...] = (INFO, IF_REQ, RING_REQ, DESC, CONFIG, PUBLISH)
+
+# --------------------------------------------------------------------------
+# The NIC's counters as the kernel's tools show them
+# --------------------------------------------------------------------------
+
+
+def _nic_counters() -> tuple[str, ...]:
+    """Every counter of the NIC's register map, named as ``splitnic stats`` names them, in address order.
+
+    MAC statistics (``STAT_RX_OK`` -> ``rx_ok``), then per-queue
+    ``rxq<n>_packets``/``_bytes``/``_drops``, ``txq<n>_...`` and steering
+    ``steer<n>_hits``, for every instance the register map has room for.
+    """
+    regs = [(r.name.removeprefix("STAT_").lower(), r.offset) for r in nic.CSR_MAP.registers
+            if r.name.startswith("STAT_") and r.access is Access.RC]
+    for arr in nic.CSR_MAP.arrays:
+        for q in range(arr.count):
+            for r in arr.registers:
+                if r.access is Access.RC:
+                    regs.append((f"{arr.name.lower()}{q}_{r.name.lower()}", arr.base + q * arr.stride + r.offset))
+    return tuple(name for name, _ in sorted(regs, key=lambda t: t[1]))
+
+
+#: The NIC's counters, in IOC_PUBLISH order; ``ethtool -S`` shows them under these names.
+NIC_COUNTERS: tuple[str, ...] = _nic_counters()
+check_unique(NIC_COUNTERS, "NIC counter")
+
+
+def _matching(*patterns: str) -> tuple[str, ...]:
+    found = tuple(c for c in NIC_COUNTERS if any(fnmatch.fnmatchcase(c, p) for p in patterns))
+    if not found:
+        raise ValueError(f"no NIC counter matches {patterns}")
+    return found
+
+
+#: ``ip -s link``'s figures (struct rtnl_link_stats64 members) as sums of NIC counters.
+STATS64: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("rx_packets", _matching("rxq*_packets")),      # delivered to the host: kernel and fast-path queues
+    ("rx_bytes", _matching("rxq*_bytes")),
+    ("rx_errors", _matching("rx_fcs_err", "rx_runt", "rx_oversize")),
+    ("rx_dropped", _matching("rx_fifo_drop", "rxq*_drops")),
+    ("rx_crc_errors", _matching("rx_fcs_err")),
+    ("rx_length_errors", _matching("rx_runt", "rx_oversize")),
+    ("rx_fifo_errors", _matching("rx_fifo_drop")),
+    ("tx_packets", _matching("tx_ok")),
+    ("tx_bytes", _matching("tx_ok_bytes")),
+    ("tx_dropped", _matching("txq*_drops")),
+)
 
 # --------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------
+
+#: Every ioctl: (constant name, direction, number, argument: a Struct, "u32" or None).
+IOCTLS: tuple[tuple[str, int, int, Struct | str | None], ...] = (
+    ("IOC_INFO", _IOC_READ, 0, INFO),
+    ("IOC_CREATE", _IOC_READ | _IOC_WRITE, 1, IF_REQ),
+    ("IOC_ATTACH", _IOC_READ | _IOC_WRITE, 2, IF_REQ),
+    ("IOC_DESTROY", _IOC_NONE, 3, None),
+    ("IOC_SETUP_RINGS", _IOC_READ | _IOC_WRITE, 4, RING_REQ),
+    ("IOC_SET_CARRIER", _IOC_WRITE, 5, "u32"),
+    ("IOC_KICK", _IOC_NONE, 6, None),
+    ("IOC_GET_CONFIG", _IOC_READ | _IOC_WRITE, 7, CONFIG),
+    ("IOC_PUBLISH", _IOC_WRITE, 8, PUBLISH),
+)
+
+
+def _ioc(name: str) -> int:
+    for n, direction, nr, arg in IOCTLS:
+        if n == name:
+            size = arg.size if isinstance(arg, Struct) else 4 if arg == "u32" else 0
+            return ioc(direction, nr, size)
+    raise KeyError(name)
+
 
 _ETH_HLEN = 14
 _VLAN_HLEN = 4
@@ -148,20 +290,30 @@ MTU_MAX = next(c.value for c in nic.CONSTANTS if c.name == "MAX_FRAME_JUMBO") - 
 CONSTANTS: tuple[Constant, ...] = (
     Constant("VERSION", (VERSION_MAJOR << 16) | VERSION_MINOR, "Info.version of this spec."),
     Constant("IOC_MAGIC", IOC_MAGIC, "ioctl type byte."),
-    Constant("IOC_INFO", ioc(_IOC_READ, 0, INFO.size), "_IOR: read struct Info. Any handle."),
-    Constant("IOC_CREATE", ioc(_IOC_READ | _IOC_WRITE, 1, IF_REQ.size),
+    Constant("IOC_INFO", _ioc("IOC_INFO"), "_IOR: read struct Info. Any handle."),
+    Constant("IOC_CREATE", _ioc("IOC_CREATE"),
              "_IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. "
              "EEXIST: the name is taken; EBUSY: the handle already has an interface."),
-    Constant("IOC_ATTACH", ioc(_IOC_READ | _IOC_WRITE, 2, IF_REQ.size),
+    Constant("IOC_ATTACH", _ioc("IOC_ATTACH"),
              "_IOWR struct IfReq: attach an existing splitnic interface by name, optionally setting "
              "MAC and MTU. ENODEV: no splitnic interface of that name; EBUSY: another handle has it."),
-    Constant("IOC_DESTROY", ioc(_IOC_NONE, 3, 0), "_IO: remove this handle's interface."),
-    Constant("IOC_SETUP_RINGS", ioc(_IOC_READ | _IOC_WRITE, 4, RING_REQ.size),
+    Constant("IOC_DESTROY", _ioc("IOC_DESTROY"), "_IO: remove this handle's interface."),
+    Constant("IOC_SETUP_RINGS", _ioc("IOC_SETUP_RINGS"),
              "_IOWR struct RingReq: allocate the shared area and connect it to the interface."),
-    Constant("IOC_SET_CARRIER", ioc(_IOC_WRITE, 5, _U32),
+    Constant("IOC_SET_CARRIER", _ioc("IOC_SET_CARRIER"),
              "_IOW u32: 1 carrier up (needs rings), 0 carrier down; anything else is EINVAL."),
-    Constant("IOC_KICK", ioc(_IOC_NONE, 6, 0),
+    Constant("IOC_KICK", _ioc("IOC_KICK"),
              "_IO: u2k has new entries (schedule NAPI); also restarts a stopped transmit queue."),
+    Constant("IOC_GET_CONFIG", _ioc("IOC_GET_CONFIG"),
+             "_IOWR struct Config: read the interface's MAC, MTU, flags and address lists; clears POLLPRI "
+             "until the next change. ENODEV: no interface."),
+    Constant("IOC_PUBLISH", _ioc("IOC_PUBLISH"),
+             "_IOW struct Publish: the NIC's counters, link speed and duplex, firmware version and bus info "
+             "for ip -s link and ethtool. ENODEV: no interface."),
+    Constant("ADDR_MAX", 256, "Largest Config.addrs_max."),
+    Constant("COUNTERS", len(NIC_COUNTERS), "NIC counters in Publish (NIC_COUNTERS)."),
+    Constant("SPEED_MAX", 400000, "Largest Publish.speed in Mb/s."),
+    Constant("TEXT_LEN", TEXT_LEN, "Bytes of each string in Publish, NUL included."),
     Constant("RING_LOG2_MIN", 4, "Smallest ring: 16 entries."),
     Constant("RING_LOG2_MAX", 12, "Largest ring: 4096 entries."),
     Constant("SLOT_SIZE_MIN", 2048, "Smallest frame slot."),
@@ -214,4 +366,4 @@ def area_layout(k2u_log2: int, u2k_log2: int, slot_size: int) -> dict[str, int]:
 #: 32-bit fingerprint of this interface's ABI: its constants and structures, not
 #: their prose, and not the NIC's register map (the module touches no NIC
 #: register, so a NIC change must not make user space refuse a loaded module).
-SPEC_HASH: int = spec_fingerprint((CONSTANTS, STRUCTS))
+SPEC_HASH: int = spec_fingerprint((CONSTANTS, STRUCTS, NIC_COUNTERS, STATS64))

@@ -6,7 +6,7 @@ The guest runs the repository's own pytest on ``guest_tests/`` (the stub
 backend end to end, driver deaths, hostile user space) and writes a JUnit
 report to the shared folder.  Every installed kernel boots (Debian 12's 6.1
 and 6.12, :func:`guest.kernel_versions`): the first runs every guest test,
-the others the tunnel and lifecycle files.  Each guest test becomes one host test here
+the others the tunnel, lifecycle and namespace files.  Each guest test becomes one host test here
 (the list is read from the guest test files, so they cannot drift apart),
 and one more checks the kernel console for oopses, BUGs and warnings.
 """
@@ -26,7 +26,7 @@ from . import guest
 GUEST_TESTS = Path(__file__).parent / "guest_tests"
 #: Every installed kernel (tests/vm/guest.py): the first runs every guest test, the others these files.
 KERNELS = guest.kernel_versions()
-OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle")
+OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle", "test_stub_namespaces")
 
 
 def _guest_test_names(ver: str) -> list[str]:

@@ -68,29 +68,33 @@ def test_checkpatch_would_catch_a_style_problem(tmp_path: Path) -> None:
     assert "SPACE_BEFORE_TAB" in result.stdout and "LONG_LINE" in result.stdout
 
 
+def _tag(st) -> str:
+    return "snic_tun_" + "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(st.name))
+
+
+def test_uapi_header_uses_linux_types_and_ioctl_macros() -> None:
+    header = (KMOD / "splitnic_tunnel.h").read_text()
+    assert "#include <linux/ioctl.h>" in header and "#include <linux/types.h>" in header
+    assert not re.search(r"\buint\d+_t\b", header)
+    for name, _direction, nr, _arg in spec.IOCTLS:
+        assert re.search(rf"#define SNIC_TUN_{name} _IO[RW]*\(SNIC_TUN_IOC_MAGIC, {nr}\b", header), name
+
+
 def test_ioctl_numbers_and_layouts_agree_with_the_c_compiler(tmp_path: Path) -> None:
-    """The literals computed in Python equal linux/ioctl.h's macros over the generated structs."""
-    checks = [
-        "SNIC_TUN_IOC_INFO == _IOR(SNIC_TUN_IOC_MAGIC, 0, struct snic_tun_info)",
-        "SNIC_TUN_IOC_CREATE == _IOWR(SNIC_TUN_IOC_MAGIC, 1, struct snic_tun_if_req)",
-        "SNIC_TUN_IOC_ATTACH == _IOWR(SNIC_TUN_IOC_MAGIC, 2, struct snic_tun_if_req)",
-        "SNIC_TUN_IOC_DESTROY == _IO(SNIC_TUN_IOC_MAGIC, 3)",
-        "SNIC_TUN_IOC_SETUP_RINGS == _IOWR(SNIC_TUN_IOC_MAGIC, 4, struct snic_tun_ring_req)",
-        "SNIC_TUN_IOC_SET_CARRIER == _IOW(SNIC_TUN_IOC_MAGIC, 5, uint32_t)",
-        "SNIC_TUN_IOC_KICK == _IO(SNIC_TUN_IOC_MAGIC, 6)",
-    ]
-    for st, tag in ((spec.INFO, "snic_tun_info"), (spec.IF_REQ, "snic_tun_if_req"),
-                    (spec.RING_REQ, "snic_tun_ring_req"), (spec.DESC, "snic_tun_desc")):
-        checks.append(f"sizeof(struct {tag}) == {st.size}")
-        checks += [f"offsetof(struct {tag}, {m.name}) == {st.offset_of(m.name)}" for m in st.members]
+    """The numbers computed in Python (what the driver uses) equal the header's linux/ioctl.h macros."""
+    checks = [f"SNIC_TUN_{name} == {spec.constant(name):#x}u" for name, *_ in spec.IOCTLS]
+    checks.append("SNIC_TUN_IOC_DESTROY == _IO(SNIC_TUN_IOC_MAGIC, 3)")
+    for st in spec.STRUCTS:
+        checks.append(f"sizeof(struct {_tag(st)}) == {st.size}")
+        checks += [f"offsetof(struct {_tag(st)}, {m.name}) == {st.offset_of(m.name)}" for m in st.members]
     src = tmp_path / "uapi.c"
-    src.write_text("#include <stddef.h>\n#include <linux/ioctl.h>\n#include \"splitnic_tunnel.h\"\n"
+    src.write_text("#include <stddef.h>\n#include \"splitnic_tunnel.h\"\n"
                    + "".join(f"_Static_assert({c}, \"{c}\");\n" for c in checks))
     result = subprocess.run(["gcc", "-fsyntax-only", "-Wall", "-Werror", f"-I{KMOD}", str(src)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     # And the check can fail: a wrong number is rejected.
-    src.write_text(src.read_text().replace("_IO(SNIC_TUN_IOC_MAGIC, 6)", "_IO(SNIC_TUN_IOC_MAGIC, 7)"))
+    src.write_text(src.read_text().replace("_IO(SNIC_TUN_IOC_MAGIC, 3)", "_IO(SNIC_TUN_IOC_MAGIC, 7)"))
     assert subprocess.run(["gcc", "-fsyntax-only", f"-I{KMOD}", str(src)], capture_output=True).returncode != 0
 
 
@@ -98,14 +102,22 @@ def test_cffi_reads_the_same_uapi_as_python() -> None:
     ffi = cffi.FFI()
     ffi.cdef(cdef((KMOD / "splitnic_tunnel.h").read_text()))
     lib = ffi.dlopen(None)
+    ioctls = {name for name, *_ in spec.IOCTLS}
     for c in spec.CONSTANTS:
-        assert getattr(lib, f"SNIC_TUN_{c.name}") == c.value, c.name
+        if c.name not in ioctls:  # macros: the compiler test above checks them
+            assert getattr(lib, f"SNIC_TUN_{c.name}") == c.value, c.name
     assert lib.SNIC_TUN_SPEC_HASH == spec.SPEC_HASH
-    for st, tag in ((spec.INFO, "snic_tun_info"), (spec.IF_REQ, "snic_tun_if_req"),
-                    (spec.RING_REQ, "snic_tun_ring_req"), (spec.DESC, "snic_tun_desc")):
-        assert ffi.sizeof(f"struct {tag}") == st.size
+    for st in spec.STRUCTS:
+        assert ffi.sizeof(f"struct {_tag(st)}") == st.size
         for m in st.members:
-            assert ffi.offsetof(f"struct {tag}", m.name) == st.offset_of(m.name), (tag, m.name)
+            assert ffi.offsetof(f"struct {_tag(st)}", m.name) == st.offset_of(m.name), (st.name, m.name)
+
+
+def test_counter_names_header_follows_the_spec() -> None:
+    header = (KMOD / "splitnic_counters.h").read_text()
+    assert re.findall(r'^\t"(\w+)",$', header, re.M) == list(spec.NIC_COUNTERS)
+    assert len(spec.NIC_COUNTERS) == spec.constant("COUNTERS")
+    assert all(len(name) < 32 for name in spec.NIC_COUNTERS), "ETH_GSTRING_LEN"
 
 
 def test_area_layout_matches_the_module_limits() -> None:

@@ -17,6 +17,7 @@ import random
 import socket
 import struct
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -202,23 +203,24 @@ def test_garbage_ring_indices_and_entries_are_counted_not_trusted(module: None) 
         subprocess.run(["ip", "neigh", "replace", "198.18.5.9", "lladdr", "02:00:5e:00:53:02", "dev", tun.name],
                        check=True)
         area, slot = tun._area, tun._slot
+        layout = spec.area_layout(4, 4, slot)
         before = stats(tun.name)
 
         # u2k producer far beyond the ring: nothing delivered, one error per kick.
+        prod = U32.unpack_from(area, C("CTRL_U2K_PROD"))[0]
         U32.pack_into(area, C("CTRL_U2K_PROD"), 0x8000_0000)
         fcntl.ioctl(tun.fileno(), C("IOC_KICK"))
         time.sleep(0.2)
         after = stats(tun.name)
         assert after["rx_errors"] > before["rx_errors"] and after["rx_packets"] == before["rx_packets"]
-        U32.pack_into(area, C("CTRL_U2K_PROD"), tun._u2k_prod)
+        U32.pack_into(area, C("CTRL_U2K_PROD"), prod)
 
         # Entries with bad lengths or flags are dropped and counted as length errors.
         cons = U32.unpack_from(area, C("CTRL_U2K_CONS"))[0]
         bad = [(0, 0), (13, 0), (slot + 1, 0), (0xFFFFFFFF, 0), (1600, 0), (60, 1), (60, 0x80000000)]
         for i, (length, flags) in enumerate(bad):
-            struct.pack_into(spec.DESC.format, area, tun._u2k_desc + ((cons + i) & 15) * 8, length, flags)
-        tun._u2k_prod = (cons + len(bad)) & 0xFFFFFFFF
-        U32.pack_into(area, C("CTRL_U2K_PROD"), tun._u2k_prod)
+            struct.pack_into(spec.DESC.format, area, layout["u2k_desc"] + ((cons + i) & 15) * 8, length, flags)
+        U32.pack_into(area, C("CTRL_U2K_PROD"), (cons + len(bad)) & 0xFFFFFFFF)
         fcntl.ioctl(tun.fileno(), C("IOC_KICK"))
         time.sleep(0.2)
         after2 = stats(tun.name)
@@ -237,7 +239,7 @@ def test_garbage_ring_indices_and_entries_are_counted_not_trusted(module: None) 
         # Random scribbles over the whole control page and descriptors, with kicks and polls.
         rng = random.Random(1234)
         for _ in range(300):
-            off = rng.randrange(0, tun._u2k_data, 4)
+            off = rng.randrange(0, layout["u2k_data"], 4)
             U32.pack_into(area, off, rng.getrandbits(32))
             if rng.random() < 0.3:
                 fcntl.ioctl(tun.fileno(), C("IOC_KICK"))
@@ -282,3 +284,87 @@ def test_closing_with_the_area_still_mapped(module: None) -> None:
     area[4096:4100] = b"abcd"
     assert area[4096:4100] == b"abcd"
     area.close()
+
+
+def _address(area: mmap.mmap) -> int:
+    view = ctypes.c_char.from_buffer(area)
+    addr = ctypes.addressof(view)
+    del view  # the mapping can be closed again
+    return addr
+
+
+def test_mmap_refuses_exec_now_and_later(module: None) -> None:
+    with handle() as fd:
+        assert errno_of(fd, "IOC_CREATE", if_req(b"")) == 0
+        out = ring_req()
+        assert errno_of(fd, "IOC_SETUP_RINGS", out) == 0
+        size = spec.RING_REQ.unpack(out)["area_size"]
+        with pytest.raises(OSError) as e:
+            mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        assert e.value.errno == errno.EPERM
+        area = mmap.mmap(fd, size, mmap.MAP_SHARED)
+        addr = _address(area)
+        _libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        assert _libc.mprotect(addr, 4096, mmap.PROT_READ | mmap.PROT_EXEC) != 0
+        assert ctypes.get_errno() == errno.EACCES
+        area.close()
+        errno_of(fd, "IOC_DESTROY")
+
+
+def _unwritable_copy(req: bytearray) -> tuple[mmap.mmap, int]:
+    """``req`` in a read-only page: the module can read it, its answer faults (EFAULT)."""
+    page = mmap.mmap(-1, 4096)
+    page[:len(req)] = req
+    addr = _address(page)
+    _libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    assert _libc.mprotect(addr, 4096, mmap.PROT_READ) == 0
+    return page, addr
+
+
+def _links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def test_efault_after_create_leaves_no_interface(module: None) -> None:
+    name = unique("se")
+    before = _links()
+    page, addr = _unwritable_copy(if_req(name.encode()))
+    with handle() as fd:
+        assert errno_of(fd, "IOC_CREATE", addr) == errno.EFAULT
+        assert _links() == before, "an interface the caller never learned of was left"
+        # The handle is not spent: it can still create (and the name is free).
+        assert errno_of(fd, "IOC_CREATE", if_req(name.encode())) == 0
+        assert errno_of(fd, "IOC_DESTROY") == 0
+    page.close()
+
+
+def test_failed_attach_changes_nothing(module: None) -> None:
+    name = unique("sf")
+    tun = StubTunnel.open(name, parse_mac("02:00:5e:00:53:21"), 1500, mode="create")
+    tun.close()
+    try:
+        page, addr = _unwritable_copy(if_req(name.encode(), mtu=1280, mac=0x2253005E0002))
+        with handle() as fd:
+            assert errno_of(fd, "IOC_ATTACH", addr) == errno.EFAULT
+        page.close()
+        info = subprocess.run(["ip", "-j", "link", "show", name], capture_output=True, text=True).stdout
+        assert '"mtu":1500' in info and "02:00:5e:00:53:21" in info
+        again = StubTunnel.open(name, None, 0, mode="attach")  # not left attached to the failed handle
+        assert again.mtu == 1500
+        again.destroy()
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_create_and_attach_need_cap_net_admin(module: None) -> None:
+    code = ("import fcntl, os, sys; from tests.vm.guest_tests.test_stub_hostile import if_req, C\n"
+            "fd = os.open('/dev/splitnic', os.O_RDWR)\n"
+            "for req in ('IOC_CREATE', 'IOC_ATTACH'):\n"
+            "    try:\n"
+            "        fcntl.ioctl(fd, C(req), if_req(b'lo'), True)\n"
+            "    except OSError as e:\n"
+            "        print(req, e.errno)\n")
+    result = subprocess.run(["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", sys.executable,
+                             "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH="."))
+    assert result.stdout.split() == ["IOC_CREATE", str(errno.EPERM), "IOC_ATTACH", str(errno.EPERM)], \
+        result.stdout + result.stderr
