@@ -23,6 +23,7 @@
 #include <time.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "splitnic_spec.h"
 
@@ -58,6 +59,8 @@ struct softnic {
 	struct softnic_box wire_in;     /* Python -> RX path */
 	uint64_t wire_frames;
 	uint64_t wire_bytes;
+	int32_t wire_fd;                /* a TAP as the wire (-1: the boxes): read for RX, written for TX */
+	uint64_t wire_errors;           /* frames the TAP refused */
 	uint64_t dma_errors;            /* descriptors pointing outside DMA memory */
 	uint64_t steps;
 	uint8_t *scratch;               /* MAX_FRAME_JUMBO bytes of work space */
@@ -218,6 +221,7 @@ void softnic_init(struct softnic *s, uint32_t build_id)
 	wr(s, SNIC_REG_CTRL, SNIC_CTRL_BROADCAST_MASK);
 	wr(s, SNIC_REG_MAX_FRAME, SNIC_MAX_FRAME_STD);
 	s->irq_fd = -1;
+	s->wire_fd = -1;
 	s->irq_link_seen = 0;
 	reset_all(s);
 }
@@ -467,8 +471,12 @@ static int tx_queue_step(struct softnic *s, unsigned q, uint32_t ctrl)
 			} else {
 				s->wire_frames++;
 				s->wire_bytes += wire_len;
-				if (s->wire_out.slots)
+				if (s->wire_fd >= 0) {
+					if (write(s->wire_fd, frame, wire_len) < 0)
+						s->wire_errors++;
+				} else if (s->wire_out.slots) {
 					softnic_box_put(&s->wire_out, frame, wire_len);
+				}
 			}
 			add(s, SNIC_REG_STAT_TX_OK, 1);
 			add(s, SNIC_REG_STAT_TX_OK_BYTES, len);
@@ -585,6 +593,14 @@ int softnic_step(struct softnic *s)
 			wr(s, txq(q, SNIC_TXQ_CTRL), c & ~SNIC_TXQ_CTRL_RESET_MASK);
 			work++;
 		}
+	}
+	for (k = 0; k < RX_BUDGET && s->wire_fd >= 0; k++) {
+		ssize_t len = read(s->wire_fd, frame, SNIC_MAX_FRAME_JUMBO);
+
+		if (len < 0)
+			break;
+		rx_frame(s, frame, (uint32_t)len);
+		work++;
 	}
 	for (k = 0; k < RX_BUDGET; k++) {
 		int len = softnic_box_get(&s->wire_in, frame, SNIC_MAX_FRAME_JUMBO);

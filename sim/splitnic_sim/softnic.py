@@ -58,10 +58,14 @@ class SoftNic:
     to this process, reached through the socket (contract D).
     ``wire_slots``: sent frames kept for :meth:`sent` (0: only count them).
     ``idle_sleep_us``: sleep when idle (0: spin, for benchmarks).
+    ``wire``: ``tap:NAME`` makes a TAP interface the NIC's wire (frames the NIC
+    sends are written to it, frames read from it are received); ``none``: the
+    mailboxes of :meth:`inject` and :meth:`sent`.
     """
 
     def __init__(self, path: Path | str | None = None, dma_size: int = 8 << 20, *, build_id: int = 0,
-                 wire_slots: int = 256, idle_sleep_us: int = 50, sim_socket: Path | str | None = None) -> None:
+                 wire_slots: int = 256, idle_sleep_us: int = 50, sim_socket: Path | str | None = None,
+                 wire: str = "none") -> None:
         self.ffi, self.lib = ffi, lib = _lib()
         if path is None:
             fd, name = tempfile.mkstemp(prefix="splitnic-softnic-", dir="/dev/shm")
@@ -101,6 +105,11 @@ class SoftNic:
         self._words = ffi.cast("volatile uint32_t *", s.csr)
         self.s = s
         lib.softnic_init(s, build_id)
+        self._wire = None
+        if wire != "none":
+            from .wire_tap import TapWire, parse_wire
+            self._wire = TapWire(parse_wire(wire))
+            s.wire_fd = self._wire.fileno()
         self._thread: threading.Thread | None = None
         # The interrupt: a byte per rise of the line on a socket beside the link's file or socket.
         self.irq_path = Path(f"{self.sim_socket or self.path}.irq")
@@ -163,6 +172,10 @@ class SoftNic:
         if self._irq:
             self._irq.close()
             self._irq = None
+        if self._wire is not None:
+            self.s.wire_fd = -1
+            self._wire.close()
+            self._wire = None
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -328,9 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--link-up", action="store_true", help="set LINK = up, 1000 Mb/s, full duplex")
     parser.add_argument("--socket", help="serve the sim link protocol on this Unix socket instead of mmio "
                         "(PATH then holds only DMA memory)")
+    parser.add_argument("--wire", default="none", help="tap:NAME: a TAP interface as the NIC's wire (default: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket)
+    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire)
     if args.link_up:
         link = CSR_MAP.register("LINK")
         nic.write_reg(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
