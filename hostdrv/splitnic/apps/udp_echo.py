@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import select
 import signal
 import sys
 import time
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from .. import open as open_nic
     from ..errors import SplitnicError
     from ..fastpath import FastPath
+    from ..irq import NicInterrupt
     parser = argparse.ArgumentParser(prog="python -m splitnic.apps.udp_echo", description=__doc__.split("\n")[0])
     parser.add_argument("--link", required=True, help="the NIC, e.g. sim:/path/to/socket")
     parser.add_argument("--port", type=int, default=9000, help="UDP port to answer (default: %(default)s)")
@@ -102,9 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         echo = UdpEcho()
         fast.serve("echo", echo)
         print(f"echoing UDP port {args.port} on RX queue {fast.apps['echo'].queue} (Ctrl-C to stop)", flush=True)
+        irq = None
+        if nic.link.irq is not None:   # sleep on the NIC's interrupt (splitnic.irq), else poll
+            irq = NicInterrupt(nic)
+            irq.enable(rx_queues=1 << fast.apps["echo"].queue, link=False)
         while not stop:
+            if fast.poll():
+                continue
+            if irq is None:
+                time.sleep(0.0005)
+                continue
+            irq.arm()                  # the queue is empty: the next frame raises the line
             if not fast.poll():
-                time.sleep(0.0005)   # alone on the NIC, without the kernel path's event loop
+                select.select([irq], [], [], 1.0)   # at most 1 s, so SIGTERM is seen
+                irq.take()
     except SplitnicError as err:
         print(f"udp_echo: error: {err}", file=sys.stderr)
         return 1
