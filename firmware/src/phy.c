@@ -17,33 +17,24 @@
 #include "hw.h"
 #include "mdio.h"
 
-#define BCM_AUXCTL 0x18
-#define BCM_AUXCTL_SHDW_MISC 0x7
-#define BCM_AUXCTL_MISC_WREN (1u << 15)
-#define BCM_AUXCTL_MISC_RGMII_SKEW (1u << 8)
-#define BCM_AUXCTL_READ_SHIFT 12
-#define BCM_SHD 0x1c
-#define BCM_SHD_WRITE (1u << 15)
-#define BCM_SHD_SEL_SHIFT 10
-#define BCM_SHD_CLK_CTL 0x3
-#define BCM_SHD_CLK_GTXCLK_DELAY (1u << 9)
-
 unsigned phy_addr = BOARD_WIRE_PHY_ADDR;
 
+/* The Broadcom shadow registers (SNIC_BCM_*): splitnic_spec.h, from splitnic_spec.mii. */
 static void set_rgmii_delays(void)
 {
 	int32_t v;
 
-	mdio_write(phy_addr, BCM_AUXCTL, (BCM_AUXCTL_SHDW_MISC << BCM_AUXCTL_READ_SHIFT) | BCM_AUXCTL_SHDW_MISC);
-	v = mdio_read(phy_addr, BCM_AUXCTL);
+	mdio_write(phy_addr, SNIC_BCM_AUXCTL,
+		   (SNIC_BCM_AUXCTL_SHDW_MISC << SNIC_BCM_AUXCTL_READ_SHIFT) | SNIC_BCM_AUXCTL_SHDW_MISC);
+	v = mdio_read(phy_addr, SNIC_BCM_AUXCTL);
 	if (v >= 0)
-		mdio_write(phy_addr, BCM_AUXCTL, BCM_AUXCTL_MISC_WREN | BCM_AUXCTL_SHDW_MISC |
-			   ((uint32_t)v & ~BCM_AUXCTL_MISC_RGMII_SKEW & 0x7ff8u));
-	mdio_write(phy_addr, BCM_SHD, BCM_SHD_CLK_CTL << BCM_SHD_SEL_SHIFT);
-	v = mdio_read(phy_addr, BCM_SHD);
+		mdio_write(phy_addr, SNIC_BCM_AUXCTL, SNIC_BCM_AUXCTL_MISC_WREN | SNIC_BCM_AUXCTL_SHDW_MISC |
+			   ((uint32_t)v & ~(uint32_t)SNIC_BCM_AUXCTL_MISC_RGMII_SKEW & SNIC_BCM_AUXCTL_MISC_DATA));
+	mdio_write(phy_addr, SNIC_BCM_SHD, SNIC_BCM_SHD_CLK_CTL << SNIC_BCM_SHD_SEL_SHIFT);
+	v = mdio_read(phy_addr, SNIC_BCM_SHD);
 	if (v >= 0)
-		mdio_write(phy_addr, BCM_SHD, BCM_SHD_WRITE | (BCM_SHD_CLK_CTL << BCM_SHD_SEL_SHIFT) |
-			   (((uint32_t)v | BCM_SHD_CLK_GTXCLK_DELAY) & 0x3ffu));
+		mdio_write(phy_addr, SNIC_BCM_SHD, SNIC_BCM_SHD_WRITE | (SNIC_BCM_SHD_CLK_CTL << SNIC_BCM_SHD_SEL_SHIFT) |
+			   (((uint32_t)v | SNIC_BCM_SHD_CLK_GTXCLK_DELAY) & SNIC_BCM_SHD_DATA));
 }
 
 int phy_bring_up(void)
@@ -88,15 +79,15 @@ static uint32_t resolve(void)
 	if (gbcr < 0 || gbsr < 0 || common < 0)
 		return 0;
 	if ((gbcr & SNIC_MII_CTRL1000_1000FD) && (gbsr & SNIC_MII_STAT1000_LP_1000FD))
-		speed = SPEED_1000, full = 1;
+		speed = SNIC_LINK_SPEED_1000, full = 1;
 	else if ((gbcr & SNIC_MII_CTRL1000_1000HD) && (gbsr & SNIC_MII_STAT1000_LP_1000HD))
-		speed = SPEED_1000, full = 0;
+		speed = SNIC_LINK_SPEED_1000, full = 0;
 	else if (common & SNIC_MII_ANAR_100FD)
-		speed = SPEED_100, full = 1;
+		speed = SNIC_LINK_SPEED_100, full = 1;
 	else if (common & SNIC_MII_ANAR_100HD)
-		speed = SPEED_100, full = 0;
+		speed = SNIC_LINK_SPEED_100, full = 0;
 	else
-		speed = SPEED_10, full = (common & SNIC_MII_ANAR_10FD) != 0;
+		speed = SNIC_LINK_SPEED_10, full = (common & SNIC_MII_ANAR_10FD) != 0;
 	return FIELD_PREP(LINK, UP, 1) | FIELD_PREP(LINK, SPEED, speed) | FIELD_PREP(LINK, FULL_DUPLEX, full);
 }
 

@@ -9,12 +9,10 @@
 
 #include <stdint.h>
 
-/* The clause-22 registers and bits: SNIC_MII_* in splitnic_spec.h (splitnic_spec.mii). */
-
-/* LINK.SPEED codes (docs/registers.md). */
-#define SPEED_10 0
-#define SPEED_100 1
-#define SPEED_1000 2
+/*
+ * The clause-22 registers and bits (SNIC_MII_*), the Broadcom shadow registers
+ * (SNIC_BCM_*) and the LINK.SPEED codes (SNIC_LINK_SPEED_*): splitnic_spec.h.
+ */
 
 /* Reset and configure the wire PHY; 1 if it answered. */
 int phy_bring_up(void);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0x3508fb93.
+ * splitnic NIC register map and DMA formats, spec 0.1, hash 0x5f57957b.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x3508fb93
+#define SNIC_SPEC_HASH 0x5f57957b
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
@@ -77,6 +77,19 @@
 #define SNIC_MII_CTRL1000_1000FD 512	/* CTRL1000: advertise 1000BASE-T full duplex. */
 #define SNIC_MII_STAT1000_LP_1000HD 1024	/* STAT1000: the link partner can 1000BASE-T half duplex. */
 #define SNIC_MII_STAT1000_LP_1000FD 2048	/* STAT1000: the link partner can 1000BASE-T full duplex. */
+#define SNIC_BCM_AUXCTL 24	/* Broadcom register: auxiliary control, shadowed (selector in bits 2..0). */
+#define SNIC_BCM_AUXCTL_SHDW_SEL 7	/* AUXCTL: the shadow register a write addresses. */
+#define SNIC_BCM_AUXCTL_READ_SHIFT 12	/* AUXCTL: bits 14..12 of a write with selector SHDW_MISC pick the shadow the next read returns. */
+#define SNIC_BCM_AUXCTL_SHDW_MISC 7	/* AUXCTL shadow: miscellaneous control. */
+#define SNIC_BCM_AUXCTL_MISC_WREN 32768	/* AUXCTL misc control: write enable (a write without it selects the shadow to read). */
+#define SNIC_BCM_AUXCTL_MISC_DATA 32760	/* AUXCTL misc control: its value bits 14..3. */
+#define SNIC_BCM_AUXCTL_MISC_RGMII_SKEW 256	/* AUXCTL misc control: the PHY delays RXC (RGMII RX clock skew). */
+#define SNIC_BCM_SHD 28	/* Broadcom register: shadow 0x1c (selector in bits 14..10). */
+#define SNIC_BCM_SHD_WRITE 32768	/* SHD: write the selected shadow (without it: select it for the next read). */
+#define SNIC_BCM_SHD_SEL_SHIFT 10	/* SHD: the shadow selector's lowest bit (5 bits). */
+#define SNIC_BCM_SHD_DATA 1023	/* SHD: the selected shadow's value bits 9..0. */
+#define SNIC_BCM_SHD_CLK_CTL 3	/* SHD shadow: clock alignment control. */
+#define SNIC_BCM_SHD_CLK_GTXCLK_DELAY 512	/* SHD clock alignment control: the PHY delays GTXCLK (RGMII TX clock skew). */
 
 /* Registers: byte offsets in the CSR window (0x1000 bytes). */
 #define SNIC_CSR_SIZE 0x1000
@@ -130,7 +143,10 @@
 #define SNIC_LINK_UP_SHIFT 0
 #define SNIC_LINK_UP_MASK 0x00000001	/* Link is up. */
 #define SNIC_LINK_SPEED_SHIFT 1
-#define SNIC_LINK_SPEED_MASK 0x00000006	/* 0: 10 Mb/s, 1: 100 Mb/s, 2: 1000 Mb/s. */
+#define SNIC_LINK_SPEED_MASK 0x00000006	/* Speed, one of the codes below. */
+#define SNIC_LINK_SPEED_10 0	/* 10 Mb/s. */
+#define SNIC_LINK_SPEED_100 1	/* 100 Mb/s. */
+#define SNIC_LINK_SPEED_1000 2	/* 1000 Mb/s. */
 #define SNIC_LINK_FULL_DUPLEX_SHIFT 3
 #define SNIC_LINK_FULL_DUPLEX_MASK 0x00000008	/* Full duplex. */
 #define SNIC_REG_IRQ_STATUS 0x054	/* w1c: Pending interrupt causes; write 1 to clear. */

@@ -33,7 +33,6 @@ _LINK = CSR_MAP.register("LINK")
 _VERSION = CSR_MAP.register("ID_VERSION")
 _FEATURES = CSR_MAP.register("ID_FEATURES")
 _RXQ, _TXQ, _STEER = CSR_MAP.array("RXQ"), CSR_MAP.array("TXQ"), CSR_MAP.array("STEER")
-_SPEEDS = {0: 10, 1: 100, 2: 1000}
 _STEER_ORDER = ("DMAC_LO", "DMAC_HI", "ETHERTYPE", "IP_PROTO", "L4_DPORT")
 
 
@@ -193,7 +192,7 @@ class Nic:
     def link_state(self) -> tuple[bool, int, bool]:
         """(up, Mb/s, full duplex) from the LINK register."""
         v = self.bus.read32(_LINK.offset)
-        return (bool(_LINK.field("UP").get(v)), _SPEEDS.get(_LINK.field("SPEED").get(v), 0),
+        return (bool(_LINK.field("UP").get(v)), spec.LINK_SPEED_MBPS.get(_LINK.field("SPEED").get(v), 0),
                 bool(_LINK.field("FULL_DUPLEX").get(v)))
 
     # ---------------------------------------------------------------- counters

@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire)
     if args.link_up:
         link = CSR_MAP.register("LINK")
-        nic.write_reg(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+        nic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Callable, Iterable
 
 from . import nic, tunnel
-from .model import Register, RegisterArray, RegisterMap, Struct
+from .model import Field, Register, RegisterArray, RegisterMap, Struct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,11 +46,17 @@ def _c_comment(text: str) -> str:
     return " ".join(text.replace("*/", "* /").split())
 
 
+def _value_defines(prefix: str, f: Field) -> list[str]:
+    # The named values of an enumerated field, as codes (not shifted into place).
+    return [_define(f"{prefix}_{f.name}_{v.name}", v.value, _c_comment(v.doc)) for v in f.values]
+
+
 def _register_defines(prefix: str, reg: Register) -> list[str]:
     lines = []
     for f in reg.fields:
         lines.append(_define(f"{prefix}_{f.name}_SHIFT", f.lsb))
         lines.append(_define(f"{prefix}_{f.name}_MASK", _hex(f.mask, 8), _c_comment(f.doc)))
+        lines += _value_defines(prefix, f)
     return lines
 
 
@@ -87,6 +93,7 @@ def _struct_lines(p: str, st: Struct, types: dict[int, str] = _C_TYPES) -> list[
         for b in m.bits:
             out.append(_define(f"{upper}_{m.name.upper()}_{b.name}_SHIFT", b.lsb))
             out.append(_define(f"{upper}_{m.name.upper()}_{b.name}_MASK", _hex(b.mask, 2), _c_comment(b.doc)))
+            out += _value_defines(f"{upper}_{m.name.upper()}", b)
     return out
 
 
@@ -221,7 +228,8 @@ def _md_fields(reg: Register) -> str:
     for f in reg.fields:
         bits = f"{f.lsb + f.width - 1}:{f.lsb}" if f.width > 1 else f"{f.lsb}"
         extra = " (strobe)" if f.strobe else ""
-        parts.append(f"`{f.name}` [{bits}]{extra}: {_md(f.doc)}")
+        values = "".join(f"<br>&nbsp;&nbsp;`{v.name}` = {v.value}: {_md(v.doc)}" for v in f.values)
+        parts.append(f"`{f.name}` [{bits}]{extra}: {_md(f.doc)}{values}")
     return "<br>".join(parts)
 
 

@@ -51,12 +51,28 @@ class Field:
     reset: int = 0
     #: A self-clearing strobe: writing 1 starts an action, reads return 0.
     strobe: bool = False
+    #: The named values of an enumerated field (LINK.SPEED's codes); the C
+    #: header names each ``<REGISTER>_<FIELD>_<value name>``.
+    values: tuple[Constant, ...] = ()
 
     def __post_init__(self) -> None:
         if not (0 <= self.lsb and self.width >= 1 and self.lsb + self.width <= 32):
             raise SpecError(f"field {self.name}: bits {self.lsb}+{self.width} do not fit in 32")
         if self.reset >> self.width:
             raise SpecError(f"field {self.name}: reset {self.reset:#x} wider than {self.width} bits")
+        for v in self.values:
+            if not 0 <= v.value < 1 << self.width:
+                raise SpecError(f"field {self.name}: value {v.name} = {v.value} does not fit in {self.width} bits")
+        check_unique((v.name for v in self.values), f"value of field {self.name}")
+        check_unique((v.value for v in self.values), f"code of field {self.name}")
+
+    def value(self, name: str) -> int:
+        """The code of the named value ``name`` (e.g. ``LINK.SPEED``'s ``"1000"``)."""
+        for v in self.values:
+            if v.name == name:
+                return v.value
+        raise KeyError(f"field {self.name} has no value {name!r}; it has "
+                       f"{', '.join(v.name for v in self.values) or 'no named values'}")
 
     @property
     def mask(self) -> int:
@@ -310,9 +326,9 @@ def spec_fingerprint(parts: Iterable[object]) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def check_unique(names: Mapping[str, object] | Iterable[str], what: str) -> None:
+def check_unique(names: Mapping[str, object] | Iterable[str | int], what: str) -> None:
     """Raise :class:`SpecError` if ``names`` has duplicates."""
-    seen: set[str] = set()
+    seen: set[str | int] = set()
     for n in names:
         if n in seen:
             raise SpecError(f"duplicate {what} {n!r}")

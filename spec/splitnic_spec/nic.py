@@ -19,7 +19,7 @@ Conventions, for every register and structure below:
 from __future__ import annotations
 
 from .firmware import FIRMWARE_CONSTANTS, FIRMWARE_REGISTERS
-from .mii import MII_CONSTANTS
+from .mii import BCM_CONSTANTS, MII_CONSTANTS
 from .model import (Access, Constant, Field, Register, RegisterArray, RegisterMap,
                     Struct, StructField, check_unique, spec_fingerprint)
 
@@ -39,6 +39,8 @@ VERSION_MINOR = 1
 NUM_RX_QUEUES = 4
 NUM_TX_QUEUES = 2
 NUM_STEER_ENTRIES = 16
+#: LINK.SPEED: the speed in Mb/s of each code.
+LINK_SPEED_MBPS: dict[int, int] = {0: 10, 1: 100, 2: 1000}
 
 CONSTANTS: tuple[Constant, ...] = (
     Constant("ID_MAGIC", ID_MAGIC_VALUE, "Value of ID_MAGIC: ASCII 'SNIC'."),
@@ -67,6 +69,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("RULE_NONE", 0xFF, "Completion.rule when no steering entry matched (and for TX)."),
     *FIRMWARE_CONSTANTS,   # the firmware mailbox (splitnic_spec.firmware)
     *MII_CONSTANTS,        # the PHY registers the firmware and `splitnic phy` use (splitnic_spec.mii)
+    *BCM_CONSTANTS,        # the Broadcom shadow registers that set the RGMII delays (splitnic_spec.mii)
 )
 
 # --------------------------------------------------------------------------
@@ -123,7 +126,8 @@ REGISTERS: tuple[Register, ...] = (
     Register("LINK", 0x050, RW, "Link state, written by the management firmware (board) or the "
              "simulation harness; read by the driver.", (
         Field("UP", 0, 1, "Link is up."),
-        Field("SPEED", 1, 2, "0: 10 Mb/s, 1: 100 Mb/s, 2: 1000 Mb/s."),
+        Field("SPEED", 1, 2, "Speed, one of the codes below.", values=tuple(
+            Constant(str(mbps), code, f"{mbps} Mb/s.") for code, mbps in LINK_SPEED_MBPS.items())),
         Field("FULL_DUPLEX", 3, 1, "Full duplex."),
     )),
     Register("IRQ_STATUS", 0x054, W1C, "Pending interrupt causes; write 1 to clear.", (

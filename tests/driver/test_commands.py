@@ -31,7 +31,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 def test_info_shows_id_block_and_link(softnic) -> None:
     link = CSR_MAP.register("LINK")
-    softnic.write_reg(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+    softnic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
     result = run("info", "--link", softnic.link)
     assert result.returncode == 0, result.stderr
     assert f"hash {SPEC_HASH:#010x}" in result.stdout and "zero-copy" in result.stdout

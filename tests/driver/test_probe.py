@@ -48,7 +48,7 @@ def test_spec_hash_mismatch_names_both_hashes(softnic) -> None:
 
 def test_info_reports_the_id_block_and_link(softnic) -> None:
     link = CSR_MAP.register("LINK")
-    softnic.write_reg(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+    softnic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
     softnic.write_reg(CSR_MAP.register("ID_BUILD").offset, 0xB01D)
     with splitnic.open(softnic.link) as nic:
         info = nic.info()

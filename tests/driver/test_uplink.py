@@ -19,7 +19,7 @@ def test_uplink_moves_bytes_frames_and_follows_the_link(softnic) -> None:
         assert uplink.mtu == 1500 and len(uplink.mac) == 6 and uplink.mac != bytes(6)
         assert uplink.mac[0] & 0x02 and not uplink.mac[0] & 0x01  # locally administered unicast
         assert uplink.link_up() is False
-        softnic.write_reg(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+        softnic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
         assert uplink.link_up() is True
         inbound = [frame(dst=uplink.mac, size=100 + i) for i in range(3)]
         for f in inbound:

@@ -9,7 +9,7 @@ import cffi
 import pytest
 
 import splitnic_spec as spec
-from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, Field, Register, SpecError, Struct, StructField
+from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, Constant, Field, Register, SpecError, Struct, StructField
 from splitnic_spec.generate import cdef
 
 from ..conftest import REPO_ROOT
@@ -78,3 +78,15 @@ def test_header_parses_with_cffi() -> None:
     assert ffi.sizeof("struct snic_completion") == COMPLETION.size
     assert lib.SNIC_REG_CTRL == CSR_MAP.register("CTRL").offset
     assert lib.SNIC_SPEC_HASH == spec.SPEC_HASH
+
+
+def test_enumerated_field_values_must_fit_and_reach_the_header() -> None:
+    with pytest.raises(SpecError, match="does not fit"):
+        Field("X", 0, 1, "x", values=(Constant("TWO", 2, "two"),))
+    with pytest.raises(SpecError, match="duplicate"):
+        Field("X", 0, 2, "x", values=(Constant("A", 1, "a"), Constant("B", 1, "b")))
+    speed = CSR_MAP.register("LINK").field("SPEED")
+    assert {speed.value(str(mbps)): mbps for mbps in spec.LINK_SPEED_MBPS.values()} == spec.LINK_SPEED_MBPS
+    text = HEADER.read_text()
+    for code, mbps in spec.LINK_SPEED_MBPS.items():
+        assert f"#define SNIC_LINK_SPEED_{mbps} {code}\t" in text

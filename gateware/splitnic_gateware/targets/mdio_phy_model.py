@@ -30,14 +30,15 @@ from migen import Case, Cat, If, Mux, Signal
 from litex.gen import LiteXModule
 from litex.soc.interconnect.csr import CSRField, CSRStatus, CSRStorage
 
-from splitnic_spec import constant
+from splitnic_spec import CSR_MAP, LINK_SPEED_MBPS, constant
 
-__all__ = ["MdioPhyModel", "SimMdioMaster", "PHYID", "SPEED_CODES"]
+__all__ = ["MdioPhyModel", "SimMdioMaster", "PHYID"]
 
 #: PHYID1, PHYID2 of the model: a Broadcom OUI id like the i5's B50612D.
 PHYID = (0x0362, 0x5E6A)
-#: ``simphy_cable.speed`` values (the LINK.SPEED codes): Mb/s.
-SPEED_CODES = {0: 10, 1: 100, 2: 1000}
+#: ``simphy_cable.speed`` takes the LINK.SPEED codes.
+_SPEED = CSR_MAP.register("LINK").field("SPEED")
+_SPEED_10, _SPEED_100, _SPEED_1000 = (_SPEED.value(mbps) for mbps in ("10", "100", "1000"))
 
 # The clause-22 registers and bits the firmware uses come from the spec (splitnic_spec.mii).
 _BMCR, _BMSR, _PHYSID1, _PHYSID2, _ANAR, _ANLPAR, _CTRL1000, _STAT1000, _ESTATUS = (
@@ -57,6 +58,24 @@ _BMCR_ANENABLE_BIT = constant("MII_BMCR_ANENABLE").bit_length() - 1
 _LP_1000HD = constant("MII_STAT1000_LP_1000HD")
 
 
+def _bits(mask: int) -> slice:
+    """The bits of the contiguous ``mask``, as a slice of a signal."""
+    return slice((mask & -mask).bit_length() - 1, mask.bit_length())
+
+
+# The Broadcom shadow registers (splitnic_spec.mii): AUXCTL's misc control and SHD's clock alignment control.
+_AUXCTL, _SHD = constant("BCM_AUXCTL"), constant("BCM_SHD")
+_AUX_SEL = _bits(constant("BCM_AUXCTL_SHDW_SEL"))                                            # bits 2..0
+_AUX_READ_SEL = _bits(constant("BCM_AUXCTL_SHDW_SEL") << constant("BCM_AUXCTL_READ_SHIFT"))  # bits 14..12
+_AUX_MISC = constant("BCM_AUXCTL_SHDW_MISC")
+_AUX_WREN_BIT = constant("BCM_AUXCTL_MISC_WREN").bit_length() - 1
+_AUX_MISC_DATA = _bits(constant("BCM_AUXCTL_MISC_DATA"))                                     # bits 14..3
+_SHD_WRITE_BIT = constant("BCM_SHD_WRITE").bit_length() - 1
+_SHD_SEL = slice(constant("BCM_SHD_SEL_SHIFT"), _SHD_WRITE_BIT)                              # bits 14..10
+_SHD_DATA = _bits(constant("BCM_SHD_DATA"))                                                  # bits 9..0
+_SHD_CLK_CTL = constant("BCM_SHD_CLK_CTL")
+
+
 class MdioPhyModel(LiteXModule):
     """A PHY at ``phy_addr`` on the MDIO bus ``mdc``/``mdio`` (in), driving ``oe``/``o`` (out)."""
 
@@ -68,7 +87,8 @@ class MdioPhyModel(LiteXModule):
         self.cable = CSRStorage(name="cable", description="The far end of the simulated wire PHY's cable.",
                                 fields=[
             CSRField("plugged", size=1, reset=1, description="A link partner is connected."),
-            CSRField("speed", size=2, reset=2, description="Partner's best speed: 0: 10, 1: 100, 2: 1000 Mb/s."),
+            CSRField("speed", size=_SPEED.width, reset=_SPEED_1000, description="Partner's best speed: "
+                     + ", ".join(f"{code}: {mbps}" for code, mbps in LINK_SPEED_MBPS.items()) + " Mb/s."),
             CSRField("full_duplex", size=1, reset=1, description="Partner can do full duplex."),
         ])
         self.link = Signal()      # for the loopback plug: frames pass only with a link
@@ -78,8 +98,9 @@ class MdioPhyModel(LiteXModule):
         # The storage bits, not the field signals: those are wired up only inside a CSR bank.
         plugged, speed, full = self.cable.storage[0], self.cable.storage[1:3], self.cable.storage[3]
         bmcr, anar, gbcr = Signal(16, reset=_BMCR_DEFAULT), Signal(16, reset=_ANAR_DEFAULT), Signal(16, reset=_GBCR_DEFAULT)
-        misc, clkctl = Signal(12), Signal(10)           # shadow 0x18/7 bits 14..3, shadow 0x1c/3 bits 9..0
-        aux_sel, shd_sel = Signal(3), Signal(5)
+        # The misc control shadow's bits 14..3, the clock alignment control shadow's bits 9..0.
+        misc, clkctl = Signal(_AUX_MISC_DATA.stop - _AUX_MISC_DATA.start), Signal(_SHD_DATA.stop - _SHD_DATA.start)
+        aux_sel, shd_sel = Signal(_AUX_READ_SEL.stop - _AUX_READ_SEL.start), Signal(_SHD_SEL.stop - _SHD_SEL.start)
         in_reset = Signal(max=reset_cycles + 1)
         an_timer = Signal(max=an_cycles + 1)
         an_pending, an_complete, latched = Signal(reset=1), Signal(), Signal()
@@ -91,8 +112,9 @@ class MdioPhyModel(LiteXModule):
         reg = Signal(5)
         lp_abilities = Signal(16)
         self.comb += Case(speed, {
-            0: lp_abilities.eq(constant("MII_ANAR_10HD") | Mux(full, constant("MII_ANAR_10FD"), 0)),
-            1: lp_abilities.eq(_ANAR_10 | constant("MII_ANAR_100HD") | Mux(full, constant("MII_ANAR_100FD"), 0)),
+            _SPEED_10: lp_abilities.eq(constant("MII_ANAR_10HD") | Mux(full, constant("MII_ANAR_10FD"), 0)),
+            _SPEED_100: lp_abilities.eq(_ANAR_10 | constant("MII_ANAR_100HD")
+                                        | Mux(full, constant("MII_ANAR_100FD"), 0)),
             "default": lp_abilities.eq(_ANAR_10 | _ANAR_100),
         })
         read_value = Signal(16)
@@ -107,12 +129,12 @@ class MdioPhyModel(LiteXModule):
             _ANLPAR: read_value.eq(Mux(an_complete, 0x4000 | constant("MII_ANAR_CSMA") | lp_abilities, 0)),
             _CTRL1000: read_value.eq(gbcr),
             # Bits 13:12, local and remote receiver status OK, with a link.
-            _STAT1000: read_value.eq(Mux(an_complete & (speed == 2),
+            _STAT1000: read_value.eq(Mux(an_complete & (speed == _SPEED_1000),
                                          _LP_1000HD | Mux(full, constant("MII_STAT1000_LP_1000FD"), 0), 0)
                                      | Mux(self.link, 0x3000, 0)),
             _ESTATUS: read_value.eq(_EXTSTAT),
-            0x18: read_value.eq(Mux(aux_sel == 7, (misc << 3) | 7, 0)),
-            0x1C: read_value.eq((shd_sel << 10) | Mux(shd_sel == 3, clkctl, 0)),
+            _AUXCTL: read_value.eq(Mux(aux_sel == _AUX_MISC, (misc << _AUX_MISC_DATA.start) | _AUX_MISC, 0)),
+            _SHD: read_value.eq((shd_sel << _SHD_SEL.start) | Mux(shd_sel == _SHD_CLK_CTL, clkctl, 0)),
             "default": read_value.eq(0),
         })
 
@@ -148,8 +170,10 @@ class MdioPhyModel(LiteXModule):
                   ).Else(bmcr.eq(wd & ~(_BMCR_RESET | _BMCR_ANRESTART)), If(wd[_BMCR_ANRESTART_BIT], restart.eq(1))),
             _ANAR: anar.eq(wd),
             _CTRL1000: gbcr.eq(wd),
-            0x18: If(wd[:3] == 7, If(wd[15], misc.eq(wd[3:15])).Else(aux_sel.eq(wd[12:15]))),
-            0x1C: If(wd[15], If(wd[10:15] == 3, clkctl.eq(wd[:10]))).Else(shd_sel.eq(wd[10:15])),
+            _AUXCTL: If(wd[_AUX_SEL] == _AUX_MISC,
+                        If(wd[_AUX_WREN_BIT], misc.eq(wd[_AUX_MISC_DATA])).Else(aux_sel.eq(wd[_AUX_READ_SEL]))),
+            _SHD: If(wd[_SHD_WRITE_BIT], If(wd[_SHD_SEL] == _SHD_CLK_CTL, clkctl.eq(wd[_SHD_DATA])))
+                  .Else(shd_sel.eq(wd[_SHD_SEL])),
         })
         self.sync += [
             restart.eq(0),
