@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x1d479705.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x6c56b614.
  *
  * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names, and
  * ip -s link's figures as sums of them.  Kernel only (needs ETH_GSTRING_LEN).

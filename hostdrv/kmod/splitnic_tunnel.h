@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x1d479705.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x6c56b614.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,7 +12,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0x1d479705
+#define SNIC_TUN_SPEC_HASH 0x6c56b614
 
 /* Constants. */
 #define SNIC_TUN_VERSION 2	/* Info.version of this spec. */

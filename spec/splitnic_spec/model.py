@@ -301,11 +301,13 @@ def abi_text(obj: object) -> str:
 
     Names, offsets, widths, access, reset values, strobes, struct members
     and constant values are in it; ``doc`` strings are not (fields marked
-    prose).  ``obj`` is a spec object, a tuple of them, or a plain number or
-    name.
+    prose), nor attributes left at their default, so that giving the model a
+    new optional attribute changes no hash.  ``obj`` is a spec object, a
+    tuple of them, or a plain number or name.
     """
     if is_dataclass(obj) and not isinstance(obj, type):
-        items = (f"{f.name}={abi_text(getattr(obj, f.name))}" for f in fields(obj) if f.metadata.get("abi", True))
+        items = (f"{f.name}={abi_text(getattr(obj, f.name))}" for f in fields(obj)
+                 if f.metadata.get("abi", True) and getattr(obj, f.name) != f.default)
         return f"{type(obj).__name__}({', '.join(items)})"
     if isinstance(obj, Enum):
         return abi_text(obj.value)
