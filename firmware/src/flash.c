@@ -5,16 +5,18 @@
  * address bytes 0, one dummy byte, then 128 bits of id, MSB first.  The flash
  * samples MOSI on SCK's rising edge and shifts MISO out on the falling edge;
  * the master sets MOSI with SCK low and samples MISO before raising SCK.
- * The bit-bang block's CSRs: w bit 0 SCK, bit 1 MOSI, bit 2 CS#; r bit 0 MISO.
+ * The bit-bang block's CSRs: w with the fields CLK, MOSI and CS_N; r with
+ * MISO (their bits: csr.h, through board.h).
  */
 #include "flash.h"
 
 #include "hw.h"
 
 #if BOARD_FLASH_UID
-#define SCK (1u << 0)
-#define MOSI (1u << 1)
-#define CS_N (1u << 2)
+#define SCK LITEX_FIELD(BOARD_FLASH_W_CLK)
+#define MOSI LITEX_FIELD(BOARD_FLASH_W_MOSI)
+#define CS_N LITEX_FIELD(BOARD_FLASH_W_CS_N)
+#define MISO LITEX_FIELD(BOARD_FLASH_R_MISO)
 
 static inline void flash_w(uint32_t v)
 {
@@ -30,7 +32,7 @@ static uint8_t xfer(uint8_t out)
 		uint32_t d = (out >> i) & 1 ? MOSI : 0;
 		flash_w(d);          /* SCK falls: the flash shifts out its next bit */
 		flash_w(d);          /* ... which passes MISO's synchroniser meanwhile */
-		in = (uint8_t)((in << 1) | (litex_csr_read(BOARD_FLASH_R_ADDR) & 1));
+		in = (uint8_t)((in << 1) | ((litex_csr_read(BOARD_FLASH_R_ADDR) & MISO) != 0));
 		flash_w(d | SCK);
 	}
 	return in;

@@ -32,6 +32,12 @@ static inline void nic_write(uint32_t offset, uint32_t value)
 #define FIELD_GET(reg, field, v) (((v) & SNIC_##reg##_##field##_MASK) >> SNIC_##reg##_##field##_SHIFT)
 #define FIELD_PREP(reg, field, v) (((uint32_t)(v) << SNIC_##reg##_##field##_SHIFT) & SNIC_##reg##_##field##_MASK)
 
+/*
+ * A LiteX CSR field's bits in place, from the _OFFSET/_SIZE pair LiteX's csr.h
+ * gives each CSRField (board.h names them BOARD_<block>_<CSR>_<FIELD>).
+ */
+#define LITEX_FIELD(f) (((1u << f##_SIZE) - 1u) << f##_OFFSET)
+
 /* LiteX CSRs are 32 bits wide at 32-bit addresses (csr_data_width 32). */
 static inline uint32_t litex_csr_read(uint32_t addr)
 {

@@ -7,18 +7,20 @@
  * edge and changes it after the rising edge, so the master sets its bit while
  * MDC is low and samples the PHY's bit while MDC is low, before raising it.
  *
- * LiteEthPHYMDIO's write CSR: bit 0 MDC, bit 1 output enable, bit 2 data out;
- * its read CSR: bit 0 data in.  MDC may run at most 2.5 MHz (§22.2.2.13):
- * each CSR write takes several core cycles and the fastest core clock here is
- * tens of MHz, so one write per half period is already slow enough.
+ * LiteEthPHYMDIO's write CSR has the fields MDC, output enable and data out,
+ * its read CSR the field data in (their bits: csr.h, through board.h).  MDC
+ * may run at most 2.5 MHz (§22.2.2.13): each CSR write takes several core
+ * cycles and the fastest core clock here is tens of MHz, so one write per
+ * half period is already slow enough.
  */
 #include "mdio.h"
 
 #include "hw.h"
 
-#define MDC (1u << 0)
-#define OE (1u << 1)
-#define DO (1u << 2)
+#define MDC LITEX_FIELD(BOARD_MDIO_W_MDC)
+#define OE LITEX_FIELD(BOARD_MDIO_W_OE)
+#define DO LITEX_FIELD(BOARD_MDIO_W_W)
+#define DI LITEX_FIELD(BOARD_MDIO_R_R)
 
 static inline void mdio_w(uint32_t v)
 {
@@ -27,7 +29,7 @@ static inline void mdio_w(uint32_t v)
 
 static inline unsigned mdio_r(void)
 {
-	return litex_csr_read(BOARD_MDIO_R_ADDR) & 1;
+	return (litex_csr_read(BOARD_MDIO_R_ADDR) & DI) != 0;
 }
 
 /* Drive the top ``n`` bits of ``word`` (MSB first). */

@@ -4,8 +4,9 @@ Ref: firmware/README.md; firmware/Makefile.
 
 The firmware is compiled per SoC, after LiteX has placed that SoC's CSRs:
 :func:`write_board_files` writes, into the SoC's firmware build folder,
-``csr.h`` (LiteX's generated CSR addresses), ``board.h`` (the NIC's bus
-address, the MDIO CSRs, the board's PHY addresses, the fallback MAC) and
+``csr.h`` (LiteX's generated CSR addresses and field offsets), ``board.h``
+(the NIC's bus address, the MDIO and flash CSRs and their fields, the
+board's PHY addresses, the fallback MAC) and
 ``regions.ld`` (ROM and SRAM); :func:`build` runs ``make -C firmware``, which
 rebuilds only when a source or one of those files changed.
 :meth:`SplitnicSoC.init_mems <.soc.SplitnicSoC.init_mems>` does both from
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,26 @@ FIRMWARE_SRC = REPO / "firmware"
 IMAGE_NAME = "splitnic-fw.bin"
 #: LiteX name of the SPI flash bit-bang block (:class:`.flash_uid.SpiFlashBitbang`) in a SoC that has one.
 FLASH_UID_CSR = "flash_uid"
+#: The CSR fields the firmware drives, by block: LiteEth's LiteEthPHYMDIO (and
+#: :class:`.mdio_phy_model.SimMdioMaster`) and :class:`.flash_uid.SpiFlashBitbang`.
+#: board.h names them ``BOARD_<block>_<CSR>_<FIELD>_OFFSET``/``_SIZE``, from the
+#: ``CSR_<name>_<CSR>_<FIELD>_*`` that LiteX's csr.h derives from the CSRFields.
+MDIO_FIELDS = {"W": ("MDC", "OE", "W"), "R": ("R",)}
+FLASH_FIELDS = {"W": ("CLK", "MOSI", "CS_N"), "R": ("MISO",)}
+
+
+def _csr_aliases(csr_h: str, block: str, name: str, fields: dict[str, tuple[str, ...]]) -> list[str]:
+    """board.h lines naming the CSRs of LiteX block ``name`` and their fields ``BOARD_<block>_*``."""
+    lines = []
+    for csr, names in fields.items():
+        wanted = [f"{csr}_ADDR"] + [f"{csr}_{f}_{what}" for f in names for what in ("OFFSET", "SIZE")]
+        for item in wanted:
+            litex = f"CSR_{name.upper()}_{item}"
+            if not re.search(rf"^#define {litex} ", csr_h, re.M):
+                raise RuntimeError(f"the SoC's csr.h has no {litex}: the firmware needs the CSR fields "
+                                   f"{', '.join(names)} of {name}_{csr.lower()}")
+            lines.append(f"#define BOARD_{block}_{item} {litex}")
+    return lines
 
 
 class BoardConfig:
@@ -78,16 +100,14 @@ def write_board_files(soc, build_dir: Path, board: BoardConfig, mdio: str = "eth
             "#ifndef SPLITNIC_FW_BOARD_H", "#define SPLITNIC_FW_BOARD_H", "",
             "#include \"csr.h\"", "",
             f"#define BOARD_NIC_CSR_BASE 0x{amap.NIC_CSR_BASE:08x}u",
-            f"#define BOARD_MDIO_W_ADDR CSR_{prefix}_W_ADDR",
-            f"#define BOARD_MDIO_R_ADDR CSR_{prefix}_R_ADDR",
+            *_csr_aliases(csr_h, "MDIO", mdio, MDIO_FIELDS),
             f"#define BOARD_WIRE_PHY_ADDR {board.wire_phy_addr}",
             f"#define BOARD_HOST_PHY_ADDR {board.host_phy_addr}",
             f"#define BOARD_RGMII_DELAYS {int(board.rgmii_delays)}",
             f"#define BOARD_FALLBACK_MAC_LO 0x{mac_lo:08x}u",
             f"#define BOARD_FALLBACK_MAC_HI 0x{mac_hi:04x}u",
             f"#define BOARD_FLASH_UID {int(flash)}",
-            *([f"#define BOARD_FLASH_W_ADDR CSR_{FLASH_UID_CSR.upper()}_W_ADDR",
-               f"#define BOARD_FLASH_R_ADDR CSR_{FLASH_UID_CSR.upper()}_R_ADDR"] if flash else []), "",
+            *(_csr_aliases(csr_h, "FLASH", FLASH_UID_CSR, FLASH_FIELDS) if flash else []), "",
             "#endif", ""]),
         "regions.ld": "MEMORY {\n"
                       f"\trom : ORIGIN = 0x{rom.origin:08x}, LENGTH = 0x{rom.size:x}\n"
