@@ -41,10 +41,9 @@ def _setup(model, ring_log2: int = 10):
     import splitnic
     nic = splitnic.open(model.link)
     # Reset by hand: the model is stepped, not running.
-    ctrl = nic.bus.read32(0x40)
     from splitnic_spec import CSR_MAP
-    reset = CSR_MAP.register("CTRL").field("RESET").mask
-    nic.bus.write32(CSR_MAP.register("CTRL").offset, ctrl | reset)
+    ctrl = CSR_MAP.register("CTRL")
+    nic.bus.write32(ctrl.offset, nic.bus.read32(ctrl.offset) | ctrl.field("RESET").mask)
     model.step()
     nic.mac = FRAME[:6]
     done = threading.Event()
