@@ -9,7 +9,10 @@ import pytest
 
 from splitnic.errors import SplitnicError
 from splitnic.link import open_link
+from splitnic_spec import CSR_MAP
 from tests.light_install import NOBODY
+
+_SCRATCH = CSR_MAP.register("SCRATCH").offset
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -66,8 +69,8 @@ def test_mmio_link_maps_registers_and_zero_copy_dma(softnic) -> None:
     link = open_link(softnic.link)
     try:
         assert link.kind == "mmio" and link.zero_copy
-        link.bus.write32(0x14, 0xA5A55A5A)  # SCRATCH
-        assert softnic.read_reg(0x14) == 0xA5A55A5A
+        link.bus.write32(_SCRATCH, 0xA5A55A5A)
+        assert softnic.read_reg(_SCRATCH) == 0xA5A55A5A
         region = link.dma.alloc(256)
         region.view[:4] = b"\xde\xad\xbe\xef"
         assert bytes(softnic.dma_view(region.device_addr, 4)) == b"\xde\xad\xbe\xef"
@@ -81,8 +84,8 @@ def test_sim_link_protocol_against_the_model(tmp_path: Path) -> None:
         link = open_link(model.link)
         try:
             assert link.kind == "sim" and link.zero_copy
-            link.bus.write32(0x14, 0x12345678)
-            assert link.bus.read32(0x14) == 0x12345678          # posted write ordered before the read
+            link.bus.write32(_SCRATCH, 0x12345678)
+            assert link.bus.read32(_SCRATCH) == 0x12345678          # posted write ordered before the read
             assert link.bus.read_burst(0, 3)[0] == 0x534E4943    # ID_MAGIC first
             assert len(link.bus.read_burst(0, 300)) == 300       # split into 256 + 44
             assert link.bus.sync() >= 0
@@ -94,7 +97,7 @@ def test_sim_link_protocol_against_the_model(tmp_path: Path) -> None:
             link.close()
         # One client at a time, and a new one after the first left.
         link = open_link(model.link)
-        assert link.bus.read32(0x14) == 0x12345678
+        assert link.bus.read32(_SCRATCH) == 0x12345678
         link.close()
 
 

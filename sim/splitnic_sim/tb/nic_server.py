@@ -337,7 +337,7 @@ async def serve(dut) -> None:
         await ClockCycles(dut.clk, 2)
         if wire is not None:
             link = CSR_MAP.register("LINK")
-            await bus.write(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+            await bus.write(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
         irq = IrqSocket(Path(f"{socket_path}.irq"), dut)
         hello = {"proto": PROTO, "shm": str(mem.path), "dma_base": dma_base, "dma_size": dma_size,
                  "simulator": env.get("SPLITNIC_SIM_SIMULATOR", "verilator"),
