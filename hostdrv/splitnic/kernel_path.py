@@ -36,9 +36,11 @@ from typing import Callable, Protocol, Sequence
 from splitnic_spec import constant
 
 from .irq import DEFAULT_COALESCE_USECS, NicInterrupt
+from .kernel_config import KernelConfigSync
 from .nic import Nic
 from .nic import open as open_nic
 from .rx_queue import RxQueue
+from .stats_control import StatsServer
 from .errors import SplitnicError
 from .tunnel import KernelTunnel, format_mac, open_tunnel
 from .tunnel_pump import FramePort, TunnelPump
@@ -129,6 +131,11 @@ class Tunnel:
         # stop() writes here so that a sleeping loop wakes (a signal alone does not end epoll_wait:
         # Python retries it after the handler).
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        #: Follows the interface's MAC, MTU, receive modes and multicast list into the NIC and
+        #: publishes its counters (splitnic.kernel_config, issue 17); an event source of run().
+        self.config: KernelConfigSync | None = None
+        #: Answers `splitnic stats --link ...` for the NIC this process holds (splitnic.stats_control).
+        self.stats_server: StatsServer | None = None
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
@@ -143,6 +150,13 @@ class Tunnel:
                 self.irq = NicInterrupt(nic, self.coalesce_usecs)
                 # Every RX queue (the kernel's and the applications'), and link changes.
                 self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
+            if nic is not None:
+                self.config = KernelConfigSync(nic, self.tunnel, self.uplink.port, self._requeued)
+                link = self.link if isinstance(self.link, str) else nic.link.description.split(" ", 1)[0]
+                try:
+                    self.stats_server = StatsServer(nic, link, lambda: {"tunnel": vars(self.pump.stats)})
+                except (OSError, SplitnicError) as err:   # counters stay readable here, not elsewhere
+                    log.warning("splitnic stats --link %s will not reach this process: %s", link, err)
             self.watch_link()
         except BaseException:
             self.close()
@@ -157,6 +171,15 @@ class Tunnel:
             self._carrier = up
             log.info("%s carrier %s", self.tunnel.name, "up" if up else "down")
 
+    def _requeued(self) -> None:
+        # kernel_config re-made queue pair 0 with larger buffers for a larger MTU; the pump
+        # binds to the queues' rings, so it is made again (its counters carry on).
+        old = self.pump
+        self.pump = TunnelPump(self.uplink.port, self.tunnel, burst=self.burst)
+        self.pump.stats = old.stats
+        if old.stopped:
+            self.pump.stop()
+
     def status(self) -> str:
         """One line: interface, backend, address, MTU, link, counters."""
         t = self.tunnel
@@ -167,6 +190,7 @@ class Tunnel:
         """Move frames until :meth:`stop`, calling each of ``also`` (fast-path apps) in the same loop
         and each source's ``poll()`` when its descriptor is readable; sleeps only when idle."""
         ep = select.epoll()
+        sources = (*sources, *(s for s in (self.config, self.stats_server) if s is not None))
         try:
             self._loop(ep, also, sources)
         finally:
@@ -274,6 +298,12 @@ class Tunnel:
             os.close(self._wake_r)
             os.close(self._wake_w)
             self._wake_r = self._wake_w = -1
+        if self.config:
+            self.config.close()
+            self.config = None
+        if self.stats_server:
+            self.stats_server.close()
+            self.stats_server = None
         if self.irq:
             try:
                 self.irq.disable()

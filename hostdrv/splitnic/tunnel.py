@@ -23,11 +23,12 @@ import os
 import select
 import socket
 import struct
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 from .errors import SplitnicError
 
-__all__ = ["KernelTunnel", "KINDS", "STUB_DEVICE", "open_tunnel", "parse_mac", "format_mac",
+__all__ = ["KernelTunnel", "KINDS", "STUB_DEVICE", "LinkConfig", "open_tunnel", "parse_mac", "format_mac",
            "set_admin_up"]
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,21 @@ def set_admin_up(name: str, up: bool = True) -> None:
         flags = struct.unpack_from("H", fcntl.ioctl(s, _SIOCGIFFLAGS, req), 16)[0]
         flags = flags | _IFF_UP if up else flags & ~_IFF_UP
         fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(), flags))
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """What the kernel wants of the NIC for its interface (splitnic.kernel_config programs it).
+
+    A backend that follows the interface offers ``read_config() -> LinkConfig``
+    and ``config_changed() -> bool`` (non-blocking: did anything change since
+    the last call?), optionally ``config_fileno()`` (readable on a change).
+    """
+    mac: bytes                          #: the interface's address
+    mtu: int
+    promisc: bool                       #: IFF_PROMISC
+    allmulti: bool                      #: IFF_ALLMULTI
+    multicast: tuple[bytes, ...] = ()   #: link-layer multicast addresses joined (dev_mc list)
 
 
 class KernelTunnel(abc.ABC):

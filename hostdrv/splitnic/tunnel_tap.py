@@ -1,9 +1,18 @@
 """The ``tap`` kernel tunnel: stock TUN/TAP (``/dev/net/tun``, IFF_TAP | IFF_NO_PI).
 
-Ref: Linux Documentation/networking/tuntap.rst; include/uapi/linux/if_tun.h.
+Ref: Linux Documentation/networking/tuntap.rst; include/uapi/linux/if_tun.h;
+include/uapi/linux/rtnetlink.h and if_link.h (the control side).
 
 For machines without splitnic.ko.  Each frame costs one read() or write()
 system call; the interface disappears when the tunnel is closed.
+
+The control side (:class:`TapControl`) follows what the kernel wants of the
+NIC behind the interface: address, MTU, promiscuity and allmulti (an
+RTM_GETLINK of the interface: IFLA_PROMISCUITY counts tcpdump and bridges,
+which the IFF_ flags do not show) and the multicast list
+(``/proc/net/dev_mcast``).  A netlink socket on the link, address and
+(Linux 6.8+) multicast groups says when to look again; its sockets and the
+proc file are opened with the interface, so they stay in its namespace.
 """
 
 from __future__ import annotations
@@ -17,9 +26,9 @@ import struct
 from typing import Sequence
 
 from .errors import SplitnicError
-from .tunnel import KernelTunnel, format_mac
+from .tunnel import KernelTunnel, LinkConfig, format_mac
 
-__all__ = ["TapTunnel"]
+__all__ = ["TapTunnel", "TapControl"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,121 @@ _ARPHRD_ETHER = 1
 _READ_SIZE = 65536
 
 
+# rtnetlink.h, netlink.h, if_link.h
+_NETLINK_ROUTE = 0
+_SOL_NETLINK = 270
+_NETLINK_ADD_MEMBERSHIP = 1
+_RTMGRP_LINK, _RTMGRP_IPV4_IFADDR, _RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
+#: RTNLGRP_IPV4_MCADDR, RTNLGRP_IPV6_MCADDR (Linux 6.8+): multicast joins and leaves.
+_RTNLGRP_MCADDR = (37, 38)
+_RTM_GETLINK, _NLM_F_REQUEST, _NLMSG_ERROR = 18, 0x1, 2
+_IFLA_ADDRESS, _IFLA_MTU, _IFLA_PROMISCUITY = 1, 4, 30
+_IFF_PROMISC, _IFF_ALLMULTI = 0x100, 0x200
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFINFOMSG = struct.Struct("=BxHiII")
+_NLATTR = struct.Struct("=HH")
+_SIOCGIFINDEX = 0x8933
+_DEV_MCAST = "/proc/self/net/dev_mcast"
+
+
+class TapControl:
+    """The control side of one TAP interface: its wanted state and a change notification.
+
+    Open it in the interface's network namespace; it keeps working from any other.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._events = self._request = None
+        self._mcast = -1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                ifr = fcntl.ioctl(s, _SIOCGIFINDEX, struct.pack("16s24x", name.encode()))
+            self.ifindex: int = struct.unpack_from("i", ifr, 16)[0]
+            self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK
+                                         | socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
+            self._events.bind((0, _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR | _RTMGRP_IPV6_IFADDR))
+            for group in _RTNLGRP_MCADDR:
+                try:
+                    self._events.setsockopt(_SOL_NETLINK, _NETLINK_ADD_MEMBERSHIP, group)
+                except OSError:
+                    pass   # before Linux 6.8: the periodic re-read catches joins
+            self._request = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
+            self._request.settimeout(2)
+            self._mcast = os.open(_DEV_MCAST, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            self.close()
+            raise SplitnicError(f"cannot follow interface {name!r} (netlink, {_DEV_MCAST}): {err.strerror}") from None
+        self._name = name
+        self._seq = 0
+
+    def fileno(self) -> int:
+        """The netlink socket: readable when a link, address or multicast change was announced."""
+        return self._events.fileno()
+
+    def changed(self) -> bool:
+        """Whether anything was announced since the last call (drains the notifications)."""
+        seen = False
+        while True:
+            try:
+                if not self._events.recv(65536):
+                    return seen
+                seen = True
+            except BlockingIOError:
+                return seen
+            except OSError as err:
+                if err.errno != errno.ENOBUFS:   # notifications overflowed: something changed
+                    raise
+                seen = True
+
+    def read(self) -> LinkConfig:
+        """The interface's address, MTU, receive modes and multicast list, now."""
+        self._seq += 1
+        req = _NLMSGHDR.pack(_NLMSGHDR.size + _IFINFOMSG.size, _RTM_GETLINK, _NLM_F_REQUEST, self._seq, 0)
+        self._request.send(req + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, self.ifindex, 0, 0))
+        while True:
+            reply = self._request.recv(65536)
+            length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(reply)
+            if seq == self._seq:
+                break
+        if kind == _NLMSG_ERROR:
+            code = -struct.unpack_from("i", reply, _NLMSGHDR.size)[0]
+            raise SplitnicError(f"interface {self._name!r} (index {self.ifindex}): {os.strerror(code)}")
+        _family, _type, _index, flags, _change = _IFINFOMSG.unpack_from(reply, _NLMSGHDR.size)
+        attrs, at = {}, _NLMSGHDR.size + _IFINFOMSG.size
+        while at + _NLATTR.size <= length:
+            alen, atype = _NLATTR.unpack_from(reply, at)
+            if alen < _NLATTR.size:
+                break
+            attrs[atype & 0x3FFF] = reply[at + _NLATTR.size:at + alen]
+            at += (alen + 3) & ~3
+        promiscuity = struct.unpack("I", attrs[_IFLA_PROMISCUITY])[0] if _IFLA_PROMISCUITY in attrs else 0
+        return LinkConfig(mac=bytes(attrs[_IFLA_ADDRESS]), mtu=struct.unpack("I", attrs[_IFLA_MTU])[0],
+                          promisc=bool(flags & _IFF_PROMISC or promiscuity),
+                          allmulti=bool(flags & _IFF_ALLMULTI), multicast=self._multicast())
+
+    def _multicast(self) -> tuple[bytes, ...]:
+        # Lines: "ifindex name users global address-in-hex".
+        os.lseek(self._mcast, 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self._mcast, 65536):
+            chunks.append(chunk)
+        out = []
+        for line in b"".join(chunks).decode().splitlines():
+            fields = line.split()
+            if len(fields) == 5 and fields[0] == str(self.ifindex) and len(fields[4]) == 12:
+                out.append(bytes.fromhex(fields[4]))
+        return tuple(sorted(out))
+
+    def close(self) -> None:
+        """Close the sockets and the proc file."""
+        for sock in (self._events, self._request):
+            if sock is not None:
+                sock.close()
+        if self._mcast >= 0:
+            os.close(self._mcast)
+            self._mcast = -1
+
+
 class TapTunnel(KernelTunnel):
     """A TAP interface; see :class:`splitnic.tunnel.KernelTunnel`."""
 
@@ -46,6 +170,7 @@ class TapTunnel(KernelTunnel):
     def __init__(self, fd: int, name: str, mac: bytes, mtu: int) -> None:
         super().__init__(name, mac, mtu)
         self._fd = fd
+        self._control: TapControl | None = None
 
     @classmethod
     def open(cls, name: str, mac: bytes | None, mtu: int) -> "TapTunnel":
@@ -70,7 +195,26 @@ class TapTunnel(KernelTunnel):
             os.close(fd)
             raise SplitnicError(f"cannot set up TAP interface {name!r} (mtu {mtu}): {err.strerror}") from None
         log.info("tap tunnel %s: %s mtu %d", name, format_mac(mac), mtu)
-        return cls(fd, name, mac, mtu)
+        tunnel = cls(fd, name, mac, mtu)
+        try:
+            tunnel._control = TapControl(name)
+        except BaseException:
+            tunnel.close()
+            raise
+        return tunnel
+
+    # The control side (splitnic.kernel_config): see TapControl.
+    def read_config(self) -> LinkConfig:
+        """What the kernel wants of the NIC now: address, MTU, receive modes, multicast list."""
+        return self._control.read()
+
+    def config_changed(self) -> bool:
+        """Whether the kernel announced a change since the last call (never blocks)."""
+        return self._control.changed()
+
+    def config_fileno(self) -> int:
+        """Readable when the kernel announced a change."""
+        return self._control.fileno()
 
     def set_carrier(self, up: bool) -> None:
         fcntl.ioctl(self._fd, _TUNSETCARRIER, struct.pack("i", int(up)))
@@ -105,6 +249,9 @@ class TapTunnel(KernelTunnel):
         return self._fd
 
     def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -58,10 +58,10 @@ def inside(netns: str) -> Iterator[None]:
 
 
 def add_netns(name: str) -> None:
-    """Create namespace ``name`` with its loopback up and no IPv6 autoconfiguration noise."""
+    """Create namespace ``name`` with its loopback up (IPv6 on, as on any host: labs that count
+    frames must allow for its neighbour discovery and router solicitations)."""
     sh("ip", "netns", "add", name)
     sh("ip", "-n", name, "link", "set", "lo", "up")
-    sh("ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
 
 
 def del_netns(name: str) -> None:

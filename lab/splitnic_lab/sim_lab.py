@@ -91,7 +91,6 @@ class SimLab:
             self.sim = SimNic(simulator=self.simulator, wire=f"tap:{self.wire}").start()
             self.progress(f"its Ethernet port is TAP {self.wire} in namespace {self.peer_ns}, {PEER_IP}/{PREFIX}")
             sh("ip", "link", "set", self.wire, "netns", self.peer_ns)
-            sh("ip", "netns", "exec", self.peer_ns, "sysctl", "-qw", f"net.ipv6.conf.{self.wire}.disable_ipv6=1")
             sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.wire)
             sh("ip", "-n", self.peer_ns, "link", "set", self.wire, "up")
             self.nic = open_nic(self.sim.link)

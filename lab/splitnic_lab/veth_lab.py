@@ -122,15 +122,12 @@ class Lab:
             for ns in dict.fromkeys((self.k, self.w, self.p)):
                 sh("ip", "netns", "add", ns)
                 sh("ip", "-n", ns, "link", "set", "lo", "up")
-            # No IPv6 on new interfaces in K: its autoconfiguration would send frames at random times.
-            sh("ip", "netns", "exec", self.k, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
             sh("ip", "-n", self.w, "link", "add", self.va, "type", "veth", "peer", "name", self.vb, "netns", self.p)
             if self.wire_in_k:
                 sh("ip", "-n", self.w, "link", "set", self.va, "arp", "off")
             # No offloads: frames that cross the packet socket must be complete, with real checksums.
             for ns, dev in ((self.w, self.va), (self.p, self.vb)):
                 sh("ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off", netns=ns)
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
                 sh("ip", "-n", ns, "link", "set", dev, "up")
             sh("ip", "-n", self.p, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.vb)
         except BaseException:

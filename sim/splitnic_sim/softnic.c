@@ -599,6 +599,12 @@ int softnic_step(struct softnic *s)
 
 		if (len < 0)
 			break;
+		/* A sender pads to the minimum on the wire; TAP hands out the kernel's frames
+		 * unpadded (a 42-byte ARP), which the RX path would count as runts. */
+		if (len < SNIC_MIN_FRAME) {
+			memset(frame + len, 0, SNIC_MIN_FRAME - len);
+			len = SNIC_MIN_FRAME;
+		}
 		rx_frame(s, frame, (uint32_t)len);
 		work++;
 	}

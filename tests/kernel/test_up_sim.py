@@ -37,7 +37,6 @@ class SimWire:
         add_netns(self.peer_ns)
         self.sim = SimNic(wire=f"tap:{self.tap}").start()
         sh("ip", "link", "set", self.tap, "netns", self.peer_ns)
-        sh("ip", "netns", "exec", self.peer_ns, "sysctl", "-qw", f"net.ipv6.conf.{self.tap}.disable_ipv6=1")
         sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.tap)
         sh("ip", "-n", self.peer_ns, "link", "set", self.tap, "up")
 
