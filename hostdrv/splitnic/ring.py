@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from typing import Callable
 
-from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, constant
+from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, INDEX_MASK, constant, ring_slot
 
 from ._cffi import ffi, lib
 from .dma import DmaRegion
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 _RING_ALIGN = constant("RING_ALIGN")
 _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
-_INDEX_MASK = (1 << constant("INDEX_BITS")) - 1
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
 #: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
@@ -182,7 +181,7 @@ class Ring:
         if self.copying:
             self._push_posted()
         if not self.doorbell_in_c:
-            self.bus.write32(self.reg("TAIL"), self.c.tail & _INDEX_MASK)
+            self.bus.write32(self.reg("TAIL"), self.c.tail & INDEX_MASK)
 
     def _push_posted(self) -> None:
         # Everything posted since the last TAIL write goes to the NIC first: the
@@ -192,9 +191,9 @@ class Ring:
         if count:
             dma = self.link.dma
             if c.is_tx:
-                view, mask = self.desc.view, self.entries - 1
+                view = self.desc.view
                 for i in range(first, first + count):
-                    at = (i & mask) * DESCRIPTOR.size
+                    at = ring_slot(i, self.log2) * DESCRIPTOR.size
                     desc = DESCRIPTOR.unpack(bytes(view[at:at + DESCRIPTOR.size]))
                     dma.sync_for_device(desc["addr"], desc["length"])
             self._sync_entries(self.desc, DESCRIPTOR.size, first, count, dma.sync_for_device)
@@ -216,7 +215,7 @@ class Ring:
     def _sync_entries(self, region: DmaRegion, size: int, first: int, count: int,
                       sync: Callable[[int, int], None]) -> None:
         # Entries first .. first+count-1 of a ring (free-running indices): one or two spans.
-        start = first & (self.entries - 1)
+        start = ring_slot(first, self.log2)
         head = min(count, self.entries - start)
         sync(region.device_addr + start * size, head * size)
         if count > head:
@@ -237,7 +236,7 @@ class Ring:
         c = self.c
         states = Counter(bytes(ffi.buffer(self._state, self.nbufs)))
         free = [self._free_stack[i] for i in range(c.nfree)]
-        in_ring = [struct.unpack_from("<I", self.desc.view, (i & (self.entries - 1)) * DESCRIPTOR.size + _COOKIE_AT)[0]
+        in_ring = [struct.unpack_from("<I", self.desc.view, ring_slot(i, self.log2) * DESCRIPTOR.size + _COOKIE_AT)[0]
                    for i in range(c.next_cpl, c.tail)]
         problems = []
         if len(set(free)) != len(free):

@@ -7,9 +7,9 @@ docs/registers.md (see :mod:`splitnic_spec.generate`).
 
 from .model import (Access, Constant, Field, Register, RegisterArray, RegisterMap,
                     SpecError, Struct, StructField)
-from .nic import (COMPLETION, CONSTANTS, CSR_MAP, DESCRIPTOR, ID_MAGIC_VALUE, LINK_SPEED_MBPS,
+from .nic import (COMPLETION, CONSTANTS, CSR_MAP, DESCRIPTOR, ID_MAGIC_VALUE, INDEX_MASK, LINK_SPEED_MBPS,
                   NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM_TX_QUEUES, SPEC_HASH, STRUCTS, VERSION_MAJOR,
-                  VERSION_MINOR)
+                  VERSION_MINOR, completion_phase, ring_next, ring_slot, ring_used)
 
 
 def constant(name: str) -> int:
@@ -23,6 +23,7 @@ def constant(name: str) -> int:
 __all__ = [
     "Access", "Constant", "Field", "Register", "RegisterArray", "RegisterMap", "SpecError",
     "Struct", "StructField", "COMPLETION", "CONSTANTS", "CSR_MAP", "DESCRIPTOR",
-    "ID_MAGIC_VALUE", "LINK_SPEED_MBPS", "NUM_RX_QUEUES", "NUM_STEER_ENTRIES", "NUM_TX_QUEUES", "SPEC_HASH",
-    "STRUCTS", "VERSION_MAJOR", "VERSION_MINOR", "constant",
+    "ID_MAGIC_VALUE", "INDEX_MASK", "LINK_SPEED_MBPS", "NUM_RX_QUEUES", "NUM_STEER_ENTRIES", "NUM_TX_QUEUES",
+    "SPEC_HASH", "STRUCTS", "VERSION_MAJOR", "VERSION_MINOR", "completion_phase", "constant", "ring_next",
+    "ring_slot", "ring_used",
 ]

@@ -39,6 +39,7 @@ VERSION_MINOR = 1
 NUM_RX_QUEUES = 4
 NUM_TX_QUEUES = 2
 NUM_STEER_ENTRIES = 16
+INDEX_BITS = 16
 #: LINK.SPEED: the speed in Mb/s of each code.
 LINK_SPEED_MBPS: dict[int, int] = {0: 10, 1: 100, 2: 1000}
 
@@ -55,7 +56,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("KERNEL_QUEUE", 0, "The RX/TX queue that belongs to the kernel tunnel; unmatched frames land here."),
     Constant("RING_LOG2_MIN", 4, "Smallest ring: 2**4 = 16 entries."),
     Constant("RING_LOG2_MAX", 12, "Largest ring: 2**12 = 4096 entries."),
-    Constant("INDEX_BITS", 16, "Width of the free-running HEAD/TAIL/CPL ring indices."),
+    Constant("INDEX_BITS", INDEX_BITS, "Width of the free-running HEAD/TAIL/CPL ring indices."),
     Constant("RING_ALIGN", 64, "Byte alignment of descriptor and completion rings."),
     Constant("BUFFER_ALIGN", 4, "Byte alignment of Descriptor.addr (TX frame data and RX buffers); "
              "the DMA engines move whole 32-bit words."),
@@ -277,6 +278,34 @@ STRUCTS: tuple[Struct, ...] = (DESCRIPTOR, COMPLETION)
 check_unique((c.name for c in CONSTANTS), "constant")
 check_unique((r.name for r in REGISTERS), "register")
 check_unique((a.name for a in ARRAYS), "register array")
+
+# --------------------------------------------------------------------------
+# The ring index rules (see the top of this module), for the Python sides
+# --------------------------------------------------------------------------
+
+#: Mask of the free-running ring indices (HEAD, TAIL, CPL).
+INDEX_MASK = (1 << INDEX_BITS) - 1
+
+
+def ring_slot(index: int, log2: int) -> int:
+    """Slot (entry number) of free-running index ``index`` in a ring of ``2**log2`` entries."""
+    return index & ((1 << log2) - 1)
+
+
+def ring_next(index: int, count: int = 1) -> int:
+    """The free-running index ``count`` entries after ``index``."""
+    return (index + count) & INDEX_MASK
+
+
+def ring_used(head: int, tail: int) -> int:
+    """Entries between the consumer index ``head`` and the producer index ``tail``."""
+    return (tail - head) & INDEX_MASK
+
+
+def completion_phase(index: int, log2: int) -> int:
+    """PHASE of a valid completion at free-running index ``index``: 1 on the first lap, then alternating."""
+    return 1 - ((index >> log2) & 1)
+
 
 #: 32-bit fingerprint of the ABI above (not its prose); the gateware reports it in ID_SPEC_HASH.
 SPEC_HASH: int = spec_fingerprint((CONSTANTS, CSR_MAP, STRUCTS))

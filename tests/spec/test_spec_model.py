@@ -90,3 +90,12 @@ def test_enumerated_field_values_must_fit_and_reach_the_header() -> None:
     text = HEADER.read_text()
     for code, mbps in spec.LINK_SPEED_MBPS.items():
         assert f"#define SNIC_LINK_SPEED_{mbps} {code}\t" in text
+
+
+def test_ring_index_rules_wrap_at_the_index_width() -> None:
+    assert spec.INDEX_MASK == (1 << spec.constant("INDEX_BITS")) - 1
+    assert spec.ring_next(spec.INDEX_MASK) == 0 and spec.ring_next(5, 3) == 8
+    assert spec.ring_used(spec.INDEX_MASK - 7, 8) == 16
+    assert [spec.ring_slot(i, 4) for i in (0, 15, 16, 0x1_0011)] == [0, 15, 0, 1]
+    # The phase flips every lap, also across the index's wrap (2**16 is a whole number of laps).
+    assert [spec.completion_phase(i, 4) for i in (0, 15, 16, 32, spec.INDEX_MASK, 0)] == [1, 1, 0, 1, 0, 1]

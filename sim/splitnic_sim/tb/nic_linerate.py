@@ -42,7 +42,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.eth import GmiiFrame
 
 from splitnic_sim.tb.nic_scoreboard import CTRL, EXP_ETHERTYPE, OWN_MAC, PEER_MAC, QCTRL, TB, Driver, Ring
-from splitnic_spec import constant
+from splitnic_spec import constant, ring_used
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ async def measure(dut, frame_bytes: int, latency: int, warmup: int, window: int)
     tx_frames = [_frame(PEER_MAC, OWN_MAC, slot, payload_len, fill) for slot in range(tx.size)]
     for slot, frame in enumerate(tx_frames):
         drv.write(tx.bufs[slot], frame)
-    while (rx.tail - rx.seen) & 0xFFFF < rx.size:
+    while ring_used(rx.seen, rx.tail) < rx.size:
         drv.post(rx, BUF_SIZE, cookie=rx.tail)
     await drv.wr("RXQ.TAIL", rx.tail, 0)
     tx_posted = 0

@@ -30,7 +30,8 @@ from scapy.packet import Raw
 from splitnic_gateware.mac.tx import PREAMBLE_BYTES
 from splitnic_sim.hostmem import DEFAULT_DMA_BASE, HostMemory, WishboneDmaTarget
 from splitnic_sim.wishbone import WishboneInitiator
-from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, constant
+from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, completion_phase, constant, ring_next, ring_slot,
+                           ring_used)
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,9 @@ class Driver:
 
     async def ring(self, kind: str, q: int, log2: int, buf_size: int) -> Ring:
         size = 1 << log2
-        r = Ring(q, log2, self.alloc(16 * size), self.alloc(16 * size), buf_size,
+        r = Ring(q, log2, self.alloc(DESCRIPTOR.size * size), self.alloc(COMPLETION.size * size), buf_size,
                  [self.alloc(buf_size, 4) for _ in range(size)])
-        self.write(r.cpl, bytes(16 * size))
+        self.write(r.cpl, bytes(COMPLETION.size * size))
         await self.wr(f"{kind}.DESC_LO", r.desc, q)
         await self.wr(f"{kind}.CPL_LO", r.cpl, q)
         await self.wr(f"{kind}.SIZE", log2, q)
@@ -118,24 +119,23 @@ class Driver:
         return r
 
     def post(self, r: Ring, length: int, cookie: int, data: bytes | None = None) -> None:
-        slot = r.tail % r.size
+        slot = ring_slot(r.tail, r.log2)
         if data is not None:
             self.write(r.bufs[slot], data)
-        self.write(r.desc + 16 * slot, DESCRIPTOR.pack(addr=r.bufs[slot], length=length, cookie=cookie))
+        self.write(r.desc + DESCRIPTOR.size * slot, DESCRIPTOR.pack(addr=r.bufs[slot], length=length, cookie=cookie))
         r.cookies[slot] = cookie
-        r.tail = (r.tail + 1) & 0xFFFF
+        r.tail = ring_next(r.tail)
 
     def completions(self, r: Ring) -> list[tuple[dict, int]]:
         """New completions (with the buffer slot each one names), in order."""
         out = []
         while True:
-            slot = r.seen % r.size
-            c = COMPLETION.unpack(self.read(r.cpl + 16 * slot, 16))
-            phase = 1 - ((r.seen >> r.log2) & 1)
-            if (c["flags"] >> PHASE.lsb) & 1 != phase:
+            slot = ring_slot(r.seen, r.log2)
+            c = COMPLETION.unpack(self.read(r.cpl + COMPLETION.size * slot, COMPLETION.size))
+            if PHASE.get(c["flags"]) != completion_phase(r.seen, r.log2):
                 return out
             out.append((c, slot))
-            r.seen = (r.seen + 1) & 0xFFFF
+            r.seen = ring_next(r.seen)
 
 
 class TB:
@@ -243,7 +243,7 @@ class RxScoreboard:
         self.expected[q].append((frame, rule))
 
     async def fill(self, r: Ring) -> None:
-        while (r.tail - r.seen) & 0xFFFF < r.size:
+        while ring_used(r.seen, r.tail) < r.size:
             self.drv.post(r, r.buf_size, cookie=(r.q << 24) | r.tail)
         await self.drv.wr("RXQ.TAIL", r.tail, r.q)
 
@@ -388,7 +388,7 @@ async def tx_to_wire(dut) -> None:
             for c, _slot in drv.completions(r):
                 sent[q].append(c)
                 done[q] += 1
-            room = r.size - ((r.tail - r.seen) & 0xFFFF)
+            room = r.size - ring_used(r.seen, r.tail)
             k = 0
             while room and posted[q] < n:
                 i = posted[q]
@@ -497,7 +497,7 @@ async def queue_reset_while_traffic_flows(dut) -> None:
     r = rings[1]
     before = [data for data, _ in board.got[1]]
     assert await drv.rd("RXQ.HEAD", 1) == 0 and await drv.rd("RXQ.CPL", 1) == 0
-    drv.write(r.cpl, bytes(16 * r.size))
+    drv.write(r.cpl, bytes(COMPLETION.size * r.size))
     r.tail = r.seen = 0
     board.got[1].clear()
     board.paused.discard(1)
