@@ -24,12 +24,14 @@ from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import CSR_MAP
 from splitnic_spec import board as amap
 from splitnic_gateware.targets.flash_uid import SIM_UID, mac_from_uid
-from splitnic_gateware.targets.mdio_phy_model import PHYID
+from splitnic_gateware.targets.mdio_phy_model import PHYID, MdioPhyModel
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SOC_IP, SimSoCProcess, csr_address
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 REPO = Path(__file__).resolve().parents[2]
 _LINK = CSR_MAP.register("LINK")
+#: The fields of the PHY model's sim-only CSR simphy_cable (plugged, speed, full_duplex).
+_CABLE = {f.name: f for f in MdioPhyModel().cable.fields.fields}
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +52,18 @@ def _one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
         assert w in lines[0], lines[0]
 
 
-def _cable(plugged: bool = True, speed: int = 2, full_duplex: bool = True, client: EtherboneClient | None = None) -> None:
-    """Set the far end of the wire PHY model's cable (simphy_cable: plugged, speed code, duplex).
+def _cable(plugged: bool = True, mbps: int = 1000, full_duplex: bool = True,
+           client: EtherboneClient | None = None) -> None:
+    """Set the far end of the wire PHY model's cable (simphy_cable: plugged, best speed, duplex).
 
     Only one Etherbone client may be attached at a time: pass the open link's (``nic.bus.client``), if any.
     """
     own = client is None
     client = client or EtherboneClient(SOC_IP)
     try:
-        client.write(csr_address("simphy_cable"), [int(plugged) | speed << 1 | int(full_duplex) << 3])
+        values = {"plugged": int(plugged), "speed": _LINK.field("SPEED").value(str(mbps)),
+                  "full_duplex": int(full_duplex)}
+        client.write(csr_address("simphy_cable"), [sum(v << _CABLE[k].offset for k, v in values.items())])
         client.read([amap.NIC_CSR_BASE])   # writes are posted: wait until it landed
     finally:
         if own:
@@ -118,10 +123,10 @@ def test_link_follows_the_cable(soc: SimSoCProcess) -> None:
         _cable(plugged=False)
         _wait_link(soc.link, _down)
         assert "carrier:   down" in _cli("info", "--link", soc.link).stdout
-        _cable(plugged=True, speed=1, full_duplex=True)        # a 100 Mb/s partner
+        _cable(plugged=True, mbps=100, full_duplex=True)       # a 100 Mb/s partner
         assert _wait_link(soc.link, _up) == (True, 100, True)
         assert "carrier:   up, 100 Mb/s full duplex" in _cli("info", "--link", soc.link).stdout
-        _cable(plugged=True, speed=0, full_duplex=False)       # a renegotiation, to 10 Mb/s half duplex
+        _cable(plugged=True, mbps=10, full_duplex=False)       # a renegotiation, to 10 Mb/s half duplex
         _wait_link(soc.link, lambda state: state == (True, 10, False))
     finally:
         _cable()
