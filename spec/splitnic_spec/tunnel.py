@@ -363,7 +363,8 @@ def area_layout(k2u_log2: int, u2k_log2: int, slot_size: int) -> dict[str, int]:
             "k2u_data": k2u_data, "u2k_data": u2k_data}
 
 
-#: 32-bit fingerprint of this interface's ABI: its constants and structures, not
-#: their prose, and not the NIC's register map (the module touches no NIC
-#: register, so a NIC change must not make user space refuse a loaded module).
+#: 32-bit fingerprint of this interface's ABI: its constants, structures and the
+#: NIC counter list IOC_PUBLISH carries, not their prose, and not the rest of the
+#: NIC's register map (the module touches no NIC register, so a NIC change that
+#: leaves the counters alone must not make user space refuse a loaded module).
 SPEC_HASH: int = spec_fingerprint((CONSTANTS, STRUCTS, NIC_COUNTERS, STATS64))
