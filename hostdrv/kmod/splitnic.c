@@ -107,7 +107,8 @@ struct snic_priv {
 	struct net_device *ndev;
 	struct napi_struct napi;
 	struct snic_file *owner;	/* attached handle, under RTNL */
-	spinlock_t tx_lock;		/* xmit's use of @rings and @tx */
+	wait_queue_head_t *owner_wq;	/* its poll() waiters, under tx_lock */
+	spinlock_t tx_lock;		/* xmit's use of @rings and @tx, @owner_wq */
 	spinlock_t rx_lock;		/* NAPI's use of @rings */
 	struct snic_rings *rings;	/* changed under both locks */
 	struct snic_stats tx;		/* under tx_lock */
@@ -328,8 +329,8 @@ static void snic_cfg_changed(struct snic_priv *priv)
 {
 	atomic_inc(&priv->cfg_gen);
 	spin_lock_bh(&priv->tx_lock);
-	if (priv->rings && wq_has_sleeper(priv->rings->wq))
-		wake_up_interruptible_poll(priv->rings->wq, EPOLLPRI);
+	if (priv->owner_wq && wq_has_sleeper(priv->owner_wq))
+		wake_up_interruptible_poll(priv->owner_wq, EPOLLPRI);
 	spin_unlock_bh(&priv->tx_lock);
 }
 
@@ -535,6 +536,15 @@ static const struct ethtool_ops snic_ethtool_ops = {
  * Attaching handles to interfaces (RTNL held)
  */
 
+/* Make @f (or no handle) the one whose poll() configuration changes wake. */
+static void snic_set_owner(struct snic_priv *priv, struct snic_file *f)
+{
+	priv->owner = f;
+	spin_lock_bh(&priv->tx_lock);
+	priv->owner_wq = f ? &f->wq : NULL;
+	spin_unlock_bh(&priv->tx_lock);
+}
+
 /* Connect @r to the datapath of @priv, or disconnect it with NULL. */
 static void snic_link(struct snic_priv *priv, struct snic_rings *r)
 {
@@ -554,7 +564,7 @@ static void snic_detach(struct snic_file *f)
 	netif_carrier_off(priv->ndev);
 	/* After this no datapath code touches the rings: NAPI and xmit hold the locks. */
 	snic_link(priv, NULL);
-	priv->owner = NULL;
+	snic_set_owner(priv, NULL);
 	/* KICK and poll() may still see @priv until the next grace period. */
 	RCU_INIT_POINTER(f->priv, NULL);
 	/* A driver waiting in poll() learns that its interface is gone. */
@@ -626,7 +636,7 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 		free_netdev(ndev);
 		return ret;
 	}
-	priv->owner = f;
+	snic_set_owner(priv, f);
 	rcu_assign_pointer(f->priv, priv);
 	netdev_info(ndev, "splitnic tunnel interface, MAC %pM, MTU %u, uapi %u.%u (spec %08x)\n",
 		    ndev->dev_addr, ndev->mtu, SNIC_TUN_VERSION >> 16,
@@ -689,7 +699,7 @@ static int snic_attach(struct snic_file *f, const char *name, const u8 *mac,
 			return ret;
 		}
 	}
-	priv->owner = f;
+	snic_set_owner(priv, f);
 	rcu_assign_pointer(f->priv, priv);
 	netdev_dbg(ndev, "driver attached\n");
 	return 0;

@@ -209,3 +209,32 @@ def test_bad_pointers_in_publish_and_get_config_are_efault(tun: StubTunnel) -> N
             fcntl.ioctl(tun.fileno(), C("IOC_GET_CONFIG"), bytearray(spec.CONFIG.pack(**bad)), True)
         assert e.value.errno == errno.EINVAL, bad
     assert tun.read_config().mtu == 1500  # nothing broke
+
+
+def test_config_events_reach_a_handle_without_rings(module: None) -> None:
+    """A driver may read the configuration before it sets up its rings; poll() still wakes it."""
+    import os
+    import threading
+    from splitnic import tunnel_stub_control as control
+    from splitnic_lab.veth_lab import unique as unique_name
+    fd = os.open("/dev/splitnic", os.O_RDWR)
+    try:
+        name = unique_name("sr").encode().ljust(16, b"\0")
+        req = bytearray(spec.IF_REQ.pack(name_lo=int.from_bytes(name[:8], "little"),
+                                         name_hi=int.from_bytes(name[8:], "little")))
+        fcntl.ioctl(fd, C("IOC_CREATE"), req, True)
+        ifname = name.rstrip(b"\0").decode()
+        assert control.config_pending(fd)
+        assert control.read_config(fd).mtu == C("MTU_DEFAULT")
+        assert not control.config_pending(fd)
+        timer = threading.Timer(0.3, sh, ("ip", "link", "set", ifname, "mtu", "1400"))
+        timer.start()
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI)
+        woke = poller.poll(5000)
+        timer.join()
+        assert woke and woke[0][1] & select.POLLPRI
+        assert control.read_config(fd).mtu == 1400
+        fcntl.ioctl(fd, C("IOC_DESTROY"))
+    finally:
+        os.close(fd)
