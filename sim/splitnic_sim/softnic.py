@@ -342,9 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", help="serve the sim link protocol on this Unix socket instead of mmio "
                         "(PATH then holds only DMA memory)")
     parser.add_argument("--wire", default="none", help="tap:NAME: a TAP interface as the NIC's wire (default: none)")
+    parser.add_argument("--idle-sleep-us", type=int, default=50,
+                        help="sleep this long after many idle passes; 0: never sleep, yield (benchmarks: the NIC "
+                             "answers at once, as hardware would, at the cost of a busy core; default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire)
+    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire, idle_sleep_us=args.idle_sleep_us)
     if args.link_up:
         link = CSR_MAP.register("LINK")
         nic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
