@@ -29,11 +29,14 @@ from typing import Protocol, Sequence, runtime_checkable
 from ._cffi import ffi, lib
 from .tunnel import KernelTunnel
 
-__all__ = ["FramePort", "PumpStats", "TunnelPump"]
+__all__ = ["FramePort", "PumpStats", "TunnelPump", "STOP_CHECK"]
 
 log = logging.getLogger(__name__)
 
 Frame = bytes | bytearray | memoryview
+#: Seconds :meth:`TunnelPump.run` sleeps at most between two looks at :meth:`TunnelPump.stop`
+#: when both sides have descriptors (nothing else wakes it for a stop from another thread).
+STOP_CHECK = 0.2
 
 
 @runtime_checkable
@@ -162,9 +165,11 @@ class TunnelPump:
     def run(self, duration: float | None = None, idle_wait: float = 0.001) -> PumpStats:
         """Step until :meth:`stop` is called (or ``duration`` seconds pass).
 
-        When nothing moved, waits for the tunnel's descriptor (and the port's,
-        if it has ``fileno()``) for at most ``idle_wait`` seconds, because a
-        port without a descriptor (a simulated NIC) can only be polled.
+        When nothing moved, waits for the tunnel's descriptor and the port's.
+        A port without a descriptor (a NIC: :class:`splitnic.kernel_path.Tunnel`
+        waits on its interrupt instead) is polled every ``idle_wait`` seconds;
+        with one, the wait is only bounded (``STOP_CHECK``) so that
+        :meth:`stop` from another thread is seen, or a backlog retried.
         """
         poller = select.poll()
         poller.register(self.tunnel.fileno(), select.POLLIN)
@@ -172,12 +177,13 @@ class TunnelPump:
         if callable(port_fd):
             poller.register(port_fd(), select.POLLIN)
         deadline = None if duration is None else time.monotonic() + duration
-        wait_ms = max(0, int(idle_wait * 1000))
+        idle_ms = max(0, int(idle_wait * 1000))
+        wait_ms = int(STOP_CHECK * 1000) if callable(port_fd) else idle_ms
         while not self._stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if not self.step():
-                poller.poll(wait_ms)
+                poller.poll(idle_ms if self._to_kernel or self._to_port else wait_ms)
         return self.stats
 
     def run_in_thread(self, name: str = "tunnel-pump", idle_wait: float = 0.001) -> threading.Thread:
