@@ -21,7 +21,8 @@ event loop), sim/splitnic_sim/softnic.c (the NIC); C helpers in bench/c/, built 
 * ``idle.{sim,mmio,packet}``: ``splitnic up`` with no traffic, 10 s: CPU % and wake-ups a second
   (/proc/PID/stat utime+stime, /proc/PID/status context switches).
 * ``latency_us.{idle,loaded}``: ping through the driver's interface to P, idle and beside a
-  64 B flood: median and 99th percentile round trip.
+  64 B flood: median and 99th percentile round trip; ``latency_us.reference``: the same
+  through the bare bridge.
 * ``guest_tcg``: the stub and TAP backends inside one QEMU guest (TCG), as before.
 
 ``make bench BENCH=tunnel`` runs it; ``python bench/bench_tunnel.py --inner`` is what the guest runs.
@@ -330,23 +331,29 @@ def _summary(rtts: list[float]) -> dict:
             "replies": len(rtts)}
 
 
-def bench_latency(tools: dict, count: int = 300) -> dict:
-    """Ping through the driver's interface to the NIC's wire, idle and beside a 64 B flood."""
+def _idle_and_loaded(tools: dict, h: str, count: int) -> dict:
+    idle = _summary(_ping_rtts(h, count, 0.01))
+    flood = _flood(tools, h, H_IP, P_IP, 64, count * 0.01 + 3)
+    time.sleep(0.5)
+    loaded = _summary(_ping_rtts(h, count, 0.01))
+    flood.communicate(timeout=60)
+    return {"idle": idle, "loaded": loaded}
+
+
+def bench_latency(tools: dict, count: int = 300, model_sleep_us: int = 50) -> dict:
+    """Ping through the driver's interface to the NIC's wire, idle and beside a 64 B flood; the same
+    through the bare bridge of two TAPs."""
     h, p = _netns(), _netns()
     wire = unique("bl")
     nic = up = None
     try:
-        nic = _SoftNicProcess(wire=f"tap:{wire}")
+        nic = _SoftNicProcess(wire=f"tap:{wire}", idle_sleep_us=model_sleep_us)
         sh("ip", "link", "set", wire, "netns", p)
         up = _up(h, nic.link, "sl0")
         _address(h, "sl0", H_IP, P_IP, PEER_MAC)
         _address(p, wire, P_IP, H_IP, NIC_MAC, mac=PEER_MAC)
         time.sleep(0.5)
-        idle = _summary(_ping_rtts(h, count, 0.01))
-        flood = _flood(tools, h, H_IP, P_IP, 64, count * 0.01 + 3)
-        time.sleep(0.5)
-        loaded = _summary(_ping_rtts(h, count, 0.01))
-        flood.communicate(timeout=60)
+        out = _idle_and_loaded(tools, h, count)
     finally:
         if up is not None:
             _stop(up)
@@ -354,8 +361,25 @@ def bench_latency(tools: dict, count: int = 300) -> dict:
             nic.close()
         sh("ip", "netns", "del", h, check=False)
         sh("ip", "netns", "del", p, check=False)
-    return {"idle": idle, "loaded": loaded, "unit": "µs round trip, ping -i 0.01 through the TAP tunnel and the "
-            "software NIC (a process with its own 50 µs idle sleep)"}
+    h, p = _netns(), _netns()
+    a, b = unique("la"), unique("lb")
+    bridge = subprocess.Popen([str(tools["tap_bridge"]), a, b], stdout=subprocess.PIPE, text=True)
+    try:
+        _wait_line(bridge, "ready")
+        sh("ip", "link", "set", a, "netns", h)
+        sh("ip", "link", "set", b, "netns", p)
+        _address(h, a, H_IP, P_IP, PEER_MAC, mac=NIC_MAC)
+        _address(p, b, P_IP, H_IP, NIC_MAC, mac=PEER_MAC)
+        time.sleep(0.5)
+        out["reference"] = _idle_and_loaded(tools, h, count)
+    finally:
+        _stop(bridge)
+        sh("ip", "netns", "del", h, check=False)
+        sh("ip", "netns", "del", p, check=False)
+    out["unit"] = ("µs round trip, ping -i 0.01 through the TAP tunnel, the driver and the software NIC (a "
+                   "process that sleeps 50 µs when idle); reference: through the bare bridge of two TAPs. "
+                   "Loaded: beside a 64 B flood in the same direction (the interface's queue fills)")
+    return out
 
 
 # ----------------------------------------------------------------------------- idle
