@@ -16,8 +16,9 @@ SPLITNIC = Path(sys.executable).parent / "splitnic"
 
 
 def _netns() -> set[str]:
+    """The lab's namespaces (host and peer: ``snh…``, ``snp…``); other tests' may come and go meanwhile."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    return {line.split()[0] for line in out.splitlines() if line.strip() and line.startswith(("snh", "snp"))}
 
 
 def test_demo_shows_both_paths_and_cleans_up() -> None:
