@@ -2,11 +2,18 @@
 
 One place knows the simulator flags and where build trees go (inside the repo,
 under .cache/sim, git-ignored), so every testbench runs the same way.
+
+``random_init=True`` (Verilator only) starts every register and memory at a
+random value instead of the initial value the Verilog gives it: a design must
+reach a known state through its reset alone, as the board's after a warm reset
+(the FPGA is not reconfigured, so nothing goes back to its power-up value).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -85,6 +92,30 @@ def _icarus_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
     return patched
 
 
+# Random initial state: Verilator gives random values to the variables the Verilog does not
+# initialise (--x-initial unique, +verilator+rand+reset+2) and to X constants (--x-assign
+# unique).  Amaranth and Migen initialise every register (``reg [3:0] x = 4'h0;``) and every
+# memory (an ``initial`` block of ``mem[i] = ...;``), so those initialisers go first; yosys's
+# kick registers stay (see above).
+_RANDOM_INIT_BUILD_ARGS = ["--x-assign", "unique", "--x-initial", "unique"]
+_REG_INITIALISER = re.compile(r"^(\s*reg\b(?:\s*\[[^\]]*\])?\s+(?!\\\$auto\$verilog_backend)\S+)\s*=\s*[^;]+;$", re.M)
+_MEMORY_INITIALISER = re.compile(r"^\s*initial begin\n(?:\s*\S+\s*\[\d+\] = [^;\n]+;\n)+\s*end\n", re.M)
+
+
+def _random_init_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
+    """Copies of ``sources`` without the initial values of their registers and memories."""
+    out_dir = build_dir / "random-init-src"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stripped = []
+    for src in sources:
+        text = _MEMORY_INITIALISER.sub("", _REG_INITIALISER.sub(r"\1 ;", Path(src).read_text()))
+        dst = out_dir / Path(src).name
+        if not dst.exists() or dst.read_text() != text:
+            dst.write_text(text)
+        stripped.append(dst)
+    return stripped
+
+
 def build_dir_for(name: str, simulator: str) -> Path:
     """Build tree for design ``name`` on ``simulator``."""
     return SIM_CACHE / f"{name}-{simulator}"
@@ -103,21 +134,37 @@ def _parse_results(path: Path) -> SimResult:
 
 def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module: str,
                simulator: str = "verilator", testcase: str | Sequence[str] | None = None,
-               extra_env: Mapping[str, str] | None = None, seed: int | None = None) -> SimResult:
+               extra_env: Mapping[str, str] | None = None, seed: int | None = None,
+               random_init: bool = False, build_args: Sequence[str] = ()) -> SimResult:
     """Build ``sources`` (if changed) and run the cocotb ``test_module`` against ``toplevel``.
 
     Returns the parsed results; the caller asserts on them so a failing
-    cocotb test fails the pytest test that started it.
+    cocotb test fails the pytest test that started it.  With ``random_init``
+    every register and memory starts random (Verilator only; its own build
+    tree); ``seed`` (random if None, in the result) seeds both cocotb and
+    Verilator, so a failing run repeats with the same seed.  ``build_args`` go to
+    the simulator's build after the usual ones (a netlist's Verilator control file
+    and ``--no-public-flat-rw``, see splitnic_gateware.netlist).
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if random_init and simulator != "verilator":
+        raise ValueError(f"random_init needs Verilator's random reset; {simulator!r} has none")
     _venv_tools_on_path()
+    build_args, plusargs = [*_BUILD_ARGS[simulator], *build_args], []
+    if random_init:
+        name += "-random-init"
+        seed = random.randrange(1, 2**31) if seed is None else seed
+        build_args += _RANDOM_INIT_BUILD_ARGS
+        plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{seed}"]
     build_dir = build_dir_for(name, simulator)
     runner = get_runner(simulator)
     if simulator == "icarus":
         sources = _icarus_sources(sources, build_dir)
+    if random_init:
+        sources = _random_init_sources(sources, build_dir)
     runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=_BUILD_ARGS[simulator], timescale=("1ns", "1ps"),
+                 build_args=build_args, timescale=("1ns", "1ps"),
                  log_file=build_dir / "build.log")
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "spec"), str(REPO_ROOT / "gateware"),
                                                       str(REPO_ROOT / "hostdrv"), os.environ.get("PYTHONPATH")]))}
@@ -128,10 +175,14 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                     test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
-                    seed=seed, log_file=build_dir / "test.log")
+                    seed=seed, plusargs=plusargs, log_file=build_dir / "test.log")
     except SystemExit:
         # cocotb's runner exits when a test fails; the results file says which.
         pass
     if not results.exists():
         raise RuntimeError(f"cocotb wrote no results; see {build_dir / 'test.log'}")
-    return _parse_results(results)
+    result = _parse_results(results)
+    if random_init and result.failures:
+        result = dataclasses.replace(result, failures=tuple(f"{f} (random initial state, seed {seed})"
+                                                             for f in result.failures))
+    return result
