@@ -8,8 +8,9 @@ system call; the interface disappears when the tunnel is closed.
 
 The control side (:class:`TapControl`) follows what the kernel wants of the
 NIC behind the interface: address, MTU, promiscuity and allmulti (an
-RTM_GETLINK of the interface: IFLA_PROMISCUITY counts tcpdump and bridges,
-which the IFF_ flags do not show) and the multicast list
+RTM_GETLINK of the interface: IFLA_PROMISCUITY and IFLA_ALLMULTI count
+tcpdump, bridges and multicast routing, which the IFF_ flags do not show) and
+the multicast list
 (``/proc/net/dev_mcast``).  A netlink socket on the link, address and
 (Linux 6.8+) multicast groups says when to look again; its sockets and the
 proc file are opened with the interface, so they stay in its namespace.
@@ -56,6 +57,8 @@ _RTMGRP_LINK, _RTMGRP_IPV4_IFADDR, _RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
 _RTNLGRP_MCADDR = (37, 38)
 _RTM_GETLINK, _NLM_F_REQUEST, _NLMSG_ERROR = 18, 0x1, 2
 _IFLA_ADDRESS, _IFLA_MTU, _IFLA_PROMISCUITY = 1, 4, 30
+#: Allmulti count (Linux 6.6+; IFLA_TSO_MAX_SEGS + 1): multicast routing sets it without the IFF_ flag.
+_IFLA_ALLMULTI = 61
 _IFF_PROMISC, _IFF_ALLMULTI = 0x100, 0x200
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
@@ -134,10 +137,11 @@ class TapControl:
                 break
             attrs[atype & 0x3FFF] = reply[at + _NLATTR.size:at + alen]
             at += (alen + 3) & ~3
-        promiscuity = struct.unpack("I", attrs[_IFLA_PROMISCUITY])[0] if _IFLA_PROMISCUITY in attrs else 0
-        return LinkConfig(mac=bytes(attrs[_IFLA_ADDRESS]), mtu=struct.unpack("I", attrs[_IFLA_MTU])[0],
-                          promisc=bool(flags & _IFF_PROMISC or promiscuity),
-                          allmulti=bool(flags & _IFF_ALLMULTI), multicast=self._multicast())
+        count = lambda attr: struct.unpack("I", attrs[attr][:4])[0] if attr in attrs else 0  # noqa: E731
+        return LinkConfig(mac=bytes(attrs[_IFLA_ADDRESS]), mtu=count(_IFLA_MTU),
+                          promisc=bool(flags & _IFF_PROMISC or count(_IFLA_PROMISCUITY)),
+                          allmulti=bool(flags & _IFF_ALLMULTI or count(_IFLA_ALLMULTI)),
+                          multicast=self._multicast())
 
     def _multicast(self) -> tuple[bytes, ...]:
         # Lines: "ifindex name users global address-in-hex".

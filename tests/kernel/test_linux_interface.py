@@ -38,9 +38,11 @@ _LINK = CSR_MAP.register("LINK")
 
 
 class Wire:
-    """A NIC whose wire is TAP ``tap`` in namespace P (IPv4 and IPv6 addresses), and a host namespace H."""
+    """A NIC whose wire is TAP ``tap`` in namespace P (IPv4 and IPv6 addresses), and a host namespace H
+    where ``splitnic up --kernel KERNEL`` runs (``stub`` in the QEMU guest: tests/vm/guest_tests)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, kernel: str = "tap") -> None:
+        self.kernel = kernel
         self.host_ns, self.peer_ns, self.tap = unique("lh"), unique("lp"), unique("lw")
         add_netns(self.host_ns)
         add_netns(self.peer_ns)
@@ -61,7 +63,7 @@ class Wire:
 
     def up(self, name: str, *extra: str, timeout: float = 120) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.host_ns, str(SPLITNIC), "up", "--link", self.link,
-               "--kernel", "tap", "--name", name, *extra]
+               "--kernel", self.kernel, "--name", name, *extra]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline, lines = time.monotonic() + timeout, []
         while time.monotonic() < deadline:
@@ -264,6 +266,30 @@ def test_receive_modes_follow_the_interface() -> None:
         sh("ip", "-n", w.host_ns, "link", "set", name, "mtu", "4000")
         _wait(lambda: max_frame.field("LEN").get(read("MAX_FRAME")) == 4000 + 18 + 4
               and ctrl.field("JUMBO").get(read("CTRL")), 10, "MAX_FRAME for MTU 4000 with CTRL.JUMBO")
+    finally:
+        status, out = up.stop(signal.SIGTERM)
+        w.close()
+    assert status == 0, out
+
+
+def test_a_frame_that_fits_nowhere_is_dropped_and_counted_not_fatal() -> None:
+    """MTU 9100 on both ends: above what the NIC takes (MAX_FRAME_JUMBO); such frames are counted."""
+    from splitnic.stats_control import query
+    w = Wire("soft")
+    name = unique("tl")
+    up = w.up(name)
+    try:
+        for netns, dev in ((w.host_ns, name), (w.peer_ns, w.tap)):
+            sh("ip", "-n", netns, "link", "set", dev, "mtu", "9100")
+        big = ["-M", "do", "-s", "9050"]      # 9092-byte frames
+        assert _ping(w.host_ns, *big, PEER_IP, count=2, deadline=4).returncode != 0
+        assert _ping(w.peer_ns, *big, HOST_IP, count=2, deadline=4).returncode != 0
+        assert up.proc.poll() is None, "splitnic up died"
+        reply = query(w.link)
+        assert reply["tunnel"]["too_long_to_port"] >= 2, reply["tunnel"]
+        assert reply["stats"]["rx_oversize"] >= 2, reply["stats"]
+        r = _ping(w.peer_ns, "-s", "1400", HOST_IP)
+        assert r.returncode == 0, r.stdout + r.stderr
     finally:
         status, out = up.stop(signal.SIGTERM)
         w.close()
