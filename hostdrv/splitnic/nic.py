@@ -5,7 +5,8 @@ block, CTRL, MAC_ADDR, LINK, STAT_*, RXQ/TXQ, STEER.
 
 ``Nic(link)`` probes the ID block and refuses a NIC whose magic, major
 version or spec hash differ from this driver's, naming both values.  The
-driver polls (no interrupts): IRQ_MASK stays 0.  Statistics are 32-bit
+driver masks every interrupt cause at reset; the kernel path enables the ones it
+waits for (:mod:`splitnic.irq`), and opening a queue leaves them.  Statistics are 32-bit
 wrapping counters in the NIC, widened to 64 bits here on every read.
 """
 
@@ -136,7 +137,7 @@ class Nic:
         self.bus.write32(_CTRL.offset, value)
 
     def reset(self) -> None:
-        """Reset every queue, the steering table, the counters and IRQ state (CTRL.RESET); polling, no IRQs."""
+        """Reset every queue, the steering table, the counters and IRQ state (CTRL.RESET); every IRQ cause masked."""
         for queue in list(self._queues.values()):
             queue.close()
         value = self.bus.read32(_CTRL.offset) & ~_CTRL.field("RESET").mask
@@ -216,7 +217,6 @@ class Nic:
         self._claim("RX", q, self.num_rx_queues)
         queue = RxQueue(self, q, ring_log2, buf_size, nbufs)
         self._queues[("RX", q)] = queue
-        self.bus.write32(_off("IRQ_MASK"), 0)
         self.enable(rx=True)
         return queue
 
@@ -225,7 +225,6 @@ class Nic:
         self._claim("TX", q, self.num_tx_queues)
         queue = TxQueue(self, q, ring_log2, buf_size, nbufs)
         self._queues[("TX", q)] = queue
-        self.bus.write32(_off("IRQ_MASK"), 0)
         self.enable(tx=True)
         return queue
 
