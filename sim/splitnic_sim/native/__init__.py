@@ -19,12 +19,15 @@ Verilator only; Icarus keeps the Python models (:mod:`splitnic_sim.tb.nic_server
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
+import hashlib
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-__all__ = ["HARNESS_SOURCES", "TOPLEVEL", "CLOCK_NS", "Harness", "build_native", "run_native",
+__all__ = ["HARNESS_SOURCES", "TOPLEVEL", "CLOCK_NS", "Harness", "build_native", "build_bare", "run_native",
            "OP_READ", "OP_WRITE", "OP_SYNC"]
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +47,10 @@ OP_READ, OP_WRITE, OP_SYNC = 1, 2, 4
 _BUILD_ARGS = ["--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
                "--x-initial", "fast", "-CFLAGS", "-O2", "-CFLAGS", "-std=gnu++20", "-CFLAGS", "-fcoroutines",
                "-LDFLAGS", "-Wl,--export-dynamic"]
+# No precompiled header: GCC 12 compiling the harness's C++20 (coroutine) code against the
+# Verilator PCH grows past 10 GB per file and meets the OOM killer.  Parsing only (no .gch
+# written) keeps make's dependency on the PCH satisfied; the sources include the header anyway.
+_MAKE_NO_PCH = ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "CFG_CXXFLAGS_PCH=-fsyntax-only -x c++-header"]
 
 
 def _runner():
@@ -55,21 +62,72 @@ def _runner():
         def _build_command(self):
             cmds = super()._build_command()
             cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            cmds[1] = [*cmds[1], *_MAKE_NO_PCH]
             return cmds
 
     return _NativeVerilator()
 
 
+def _stamp(paths: Sequence[Path], args: Sequence[str]) -> str:
+    digest = hashlib.sha256("\0".join(args).encode())
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(build_dir: Path):
+    """Hold the build tree's lock: SimNics and tests starting at once build it once, not over each other."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_native(nic_verilog: Path, build_dir: Path):
-    """Build the harness around ``nic_verilog`` in ``build_dir`` (make rebuilds only what changed); the runner."""
+    """Build the harness around ``nic_verilog`` in ``build_dir`` unless its sources are unchanged; the runner.
+
+    cocotb's runner re-runs Verilator on every call (20 s for the NIC); a stamp of the
+    sources and flags skips that when nothing changed."""
     from splitnic_sim.runner import _venv_tools_on_path
 
     _venv_tools_on_path()
     runner = _runner()
-    runner.build(sources=[nic_verilog, HARNESS_SV], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                 build_args=_BUILD_ARGS + [str(HARNESS_CPP)], timescale=("1ns", "1ps"),
-                 log_file=build_dir / "build.log")
+    stamp = _stamp([nic_verilog, *HARNESS_SOURCES], _BUILD_ARGS)
+    with _locked(build_dir):
+        stamp_file = build_dir / "harness.stamp"
+        if (build_dir / TOPLEVEL).exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+            return runner
+        stamp_file.unlink(missing_ok=True)
+        runner.build(sources=[nic_verilog, HARNESS_SV], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                     build_args=_BUILD_ARGS + [str(HARNESS_CPP)], timescale=("1ns", "1ps"),
+                     log_file=build_dir / "build.log")
+        stamp_file.write_text(stamp)
     return runner
+
+
+def build_bare(nic_verilog: Path, build_dir: Path) -> Path:
+    """Build ``bare_main.cpp`` (the harness in a plain Verilator loop, no cocotb) in ``build_dir``; the binary."""
+    import subprocess
+
+    from splitnic_sim.runner import REPO_ROOT, _venv_tools_on_path
+
+    _venv_tools_on_path()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    cmd = ["verilator", "--cc", "--exe", "-Mdir", str(build_dir), "--top-module", TOPLEVEL,
+           "--prefix", "Vtop", "-o", "bare_main", "--timescale", "1ns/1ps", *_BUILD_ARGS,
+           "-CFLAGS", f"-I{REPO_ROOT / 'hostdrv' / 'kmod'}", str(nic_verilog), str(HARNESS_SV), str(HARNESS_CPP),
+           str(HERE / "bare_main.cpp")]
+    stamp = _stamp([nic_verilog, *HARNESS_SOURCES, HERE / "bare_main.cpp"], cmd)
+    with _locked(build_dir):
+        stamp_file = build_dir / "bare.stamp"
+        if not ((build_dir / "bare_main").exists() and stamp_file.exists() and stamp_file.read_text() == stamp):
+            with open(build_dir / "build.log", "w") as log:
+                subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=build_dir)
+                subprocess.run(["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", *_MAKE_NO_PCH],
+                               stdout=log, stderr=subprocess.STDOUT, check=True, cwd=build_dir)
+            stamp_file.write_text(stamp)
+    return build_dir / "bare_main"
 
 
 def run_native(*, nic_verilog: Path, build_dir: Path, test_module: str, testcase: str | Sequence[str] | None = None,
@@ -85,7 +143,8 @@ def run_native(*, nic_verilog: Path, build_dir: Path, test_module: str, testcase
     results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
     results.unlink(missing_ok=True)
     try:
-        runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, build_dir=build_dir, test_dir=build_dir,
+        runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", build_dir=build_dir,
+                    test_dir=build_dir,
                     testcase=testcase, extra_env=env, results_xml=str(results), seed=seed,
                     log_file=build_dir / "test.log")
     except SystemExit:
@@ -119,10 +178,11 @@ _PROTOS = {
     "snic_h_arm": (None, []),
     "snic_h_fd_ready": (_I32, []),
     "snic_h_idle": (None, [_U64, ctypes.c_double]),
+    "snic_h_irq": (None, [_I32, _U32]),
     "snic_h_stats": (None, [ctypes.c_void_p]),
 }
 STATS = ("dma_reads", "dma_writes", "dma_errors", "frames_to_nic", "frames_from_nic", "bad_from_nic",
-         "tap_in", "tap_out", "tap_dropped", "csr_accesses", "idle_blocks")
+         "tap_in", "tap_out", "tap_dropped", "csr_accesses", "idle_blocks", "irq_rises")
 
 
 def _lib():
@@ -251,6 +311,11 @@ class Harness:
         """Wake Python when one of ``fds`` is readable (once, until :meth:`arm`)."""
         arr = (ctypes.c_int * len(fds))(*fds)
         self.lib.snic_h_watch(arr, len(fds))
+
+    def irq(self, fd: int, status_offset: int) -> None:
+        """Write a byte to socket ``fd`` (-1: nobody) per rise of the NIC's interrupt line; a write to
+        the register at ``status_offset`` (IRQ_STATUS) acknowledges it."""
+        self.lib.snic_h_irq(fd, status_offset)
 
     def arm(self) -> None:
         self.lib.snic_h_arm()

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +33,11 @@ const int IFG_BYTES = 12;            // minimum interpacket gap, byte times
 const int MIN_FRAME = 60;            // without FCS
 const uint8_t PRE = 0x55, SFD = 0xD5;
 const unsigned CTI_INCR = 2;
-const unsigned POLL_EVERY = 256;     // cycles between non-blocking polls of the descriptors
+// Cycles between non-blocking polls of the descriptors: often while a driver is talking (each
+// CSR access is a round trip through the socket), less often otherwise.
+const unsigned POLL_HOT = 8, POLL_COLD = 64;
+const uint64_t HOT_CYCLES = 20000;   // "talking": socket or TAP activity this recently
+const unsigned TICK_EVERY = 1024;    // cycles between looks at the wall clock
 const unsigned TAP_QUEUE = 8;        // frames queued towards the NIC at most, from the TAP
 const size_t MAX_WATCH = 4;
 
@@ -91,6 +96,13 @@ struct Harness {
     std::vector<uint32_t> csr_results;
     bool csr_active = false, csr_we = false, csr_drained = false;
     uint32_t csr_adr = 0, csr_dat_w = 0;
+
+    // The interrupt line, to a socket: a byte per rise, and again after an acknowledgement
+    // (a write to IRQ_STATUS) while it stays up, as nic_server.IrqSocket does.
+    int irq_fd = -1;
+    uint32_t irq_status_offset = 0xFFFFFFFFu;
+    bool irq_level = false, irq_acked = false;
+    uint64_t irq_check_at = 0, irq_rises = 0;
     uint64_t csr_ops = 0;
 
     // GMII towards the NIC
@@ -119,6 +131,7 @@ struct Harness {
     size_t n_watch = 0;
     bool watch_armed = true, fd_ready = false;
     bool idle_block = false;
+    uint64_t last_io = 0, last_poll = 0;
     uint64_t idle_cycles = 200000;
     double tick_s = 0, next_tick = 0;
     uint64_t blocks = 0;
@@ -219,9 +232,13 @@ void poll_fds(bool block) {
             H.fd_ready = true;
             H.watch_armed = false;                 // until Python has served it (snic_h_arm)
             H.notify = true;
+            H.last_io = H.cycle;
         }
     }
-    if (tap < n && p[tap].revents) read_tap();
+    if (tap < n && p[tap].revents) {
+        read_tap();
+        H.last_io = H.cycle;
+    }
     if (block) H.last_activity = H.cycle;          // look again before blocking once more
 }
 
@@ -288,6 +305,11 @@ void snic_falling(svBit dma_cyc, svBit dma_stb, svBit dma_we, unsigned int dma_a
     // CSR initiator: one access at a time, the next one starting as the last is acknowledged.
     if (h.csr_active && csr_ack) {
         if (!h.csr_we) h.csr_results.push_back(csr_dat_r);
+        if (h.csr_we && h.csr_adr << 2 == h.irq_status_offset) {
+            // Look at the line again once the write has taken effect.
+            h.irq_acked = true;
+            h.irq_check_at = h.cycle + 4;
+        }
         h.csr_active = false;
         h.csr_ops++;
     }
@@ -316,7 +338,7 @@ void snic_falling(svBit dma_cyc, svBit dma_stb, svBit dma_we, unsigned int dma_a
     *csr_dat_w_o = h.csr_dat_w;
 }
 
-svBit snic_rising(unsigned char tx_d, svBit tx_en, svBit tx_er, unsigned char *rx_d_o, svBit *rx_dv_o,
+svBit snic_rising(unsigned char tx_d, svBit tx_en, svBit tx_er, svBit irq, unsigned char *rx_d_o, svBit *rx_dv_o,
                   svBit *rx_er_o, svBit *rst_o) {
     Harness &h = H;
     h.cycle++;
@@ -331,6 +353,16 @@ svBit snic_rising(unsigned char tx_d, svBit tx_en, svBit tx_er, unsigned char *r
         return 0;
     }
     *rst_o = 0;
+
+    if (!h.irq_acked || h.cycle >= h.irq_check_at) {
+        if (irq && (!h.irq_level || h.irq_acked)) {
+            h.irq_rises++;
+            // Unread bytes already say it rose; a gone reader is Python's to notice.
+            if (h.irq_fd >= 0) send(h.irq_fd, "i", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+        h.irq_level = irq;
+        h.irq_acked = false;
+    }
 
     // The NIC's transmitter, sampled as it drove the cycle that ends here.
     if (tx_en) {
@@ -380,11 +412,12 @@ svBit snic_rising(unsigned char tx_d, svBit tx_en, svBit tx_er, unsigned char *r
         if (h.ifg) h.ifg--;
     }
 
-    if ((h.cycle & (POLL_EVERY - 1)) == 0) {
-        if (h.tick_s > 0 && now_s() >= h.next_tick) {
-            h.next_tick = now_s() + h.tick_s;
-            h.notify = true;
-        }
+    if ((h.cycle & (TICK_EVERY - 1)) == 0 && h.tick_s > 0 && now_s() >= h.next_tick) {
+        h.next_tick = now_s() + h.tick_s;
+        h.notify = true;
+    }
+    if (h.cycle - h.last_poll >= (h.cycle - h.last_io < HOT_CYCLES ? POLL_HOT : POLL_COLD)) {
+        h.last_poll = h.cycle;
         poll_fds(h.idle_block && !h.notify && is_idle());
     }
     bool n = h.notify;
@@ -505,6 +538,12 @@ void snic_h_arm(void) {
 }
 int snic_h_fd_ready(void) { return H.fd_ready; }
 
+// The interrupt's reader (a connected socket, or -1) and the offset of IRQ_STATUS.
+void snic_h_irq(int fd, uint32_t status_offset) {
+    H.irq_fd = fd;
+    H.irq_status_offset = status_offset;
+}
+
 // Block in poll() after idle_cycles without activity (0: never); wake Python every tick_s.
 void snic_h_idle(uint64_t idle_cycles, double tick_s) {
     H.idle_block = idle_cycles != 0;
@@ -514,10 +553,10 @@ void snic_h_idle(uint64_t idle_cycles, double tick_s) {
 }
 
 // Counters: DMA reads, writes, errors; frames to the NIC, from the NIC, bad from the NIC;
-// TAP frames in, out, dropped; CSR accesses; idle blocks.
+// TAP frames in, out, dropped; CSR accesses; idle blocks; interrupt rises.
 void snic_h_stats(uint64_t *out) {
     uint64_t v[] = {H.dma_reads, H.dma_writes, H.dma_errors, H.rx_frames, H.tx_frames, H.tx_bad,
-                    H.tap_in, H.tap_out, H.tap_dropped, H.csr_ops, H.blocks};
+                    H.tap_in, H.tap_out, H.tap_dropped, H.csr_ops, H.blocks, H.irq_rises};
     memcpy(out, v, sizeof v);
 }
 

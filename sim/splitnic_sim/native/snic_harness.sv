@@ -7,7 +7,8 @@
 // NIC's bus outputs, settled since the rising edge, and drives the DMA target's ack/dat_r
 // and the CSR initiator for the next rising edge: the same timing as the Python models
 // (hostmem.WishboneDmaTarget, wishbone.WishboneInitiator).  On each rising edge it samples
-// the GMII transmitter and drives the GMII receiver, as cocotbext-eth's GMII models do.
+// the GMII transmitter and the interrupt line and drives the GMII receiver, as cocotbext-eth's
+// GMII models do.
 // `notify` toggles whenever the C side has news for Python (a CSR batch done, a frame
 // captured, a descriptor readable, a wall-clock tick); cocotb waits on it, never on clk.
 `timescale 1ns / 1ps
@@ -60,7 +61,7 @@ module snic_harness;
     output bit csr_cyc_o, output bit csr_we_o, output int unsigned csr_adr_o,
     output int unsigned csr_dat_w_o);
   import "DPI-C" function bit snic_rising(
-    input byte unsigned tx_d, input bit tx_en, input bit tx_er,
+    input byte unsigned tx_d, input bit tx_en, input bit tx_er, input bit irq,
     output byte unsigned rx_d_o, output bit rx_dv_o, output bit rx_er_o, output bit rst_o);
 
   bit ack_n, cyc_n, we_n;
@@ -80,7 +81,7 @@ module snic_harness;
   byte unsigned rxd_n;
   bit rxdv_n, rxer_n, rst_n;
   always @(posedge clk) begin
-    if (snic_rising(gmii_tx_d, gmii_tx_en, gmii_tx_er, rxd_n, rxdv_n, rxer_n, rst_n))
+    if (snic_rising(gmii_tx_d, gmii_tx_en, gmii_tx_er, irq, rxd_n, rxdv_n, rxer_n, rst_n))
       notify <= ~notify;
     gmii_rx_d <= rxd_n;
     gmii_rx_dv <= rxdv_n;

@@ -38,9 +38,11 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, Timer
-from cocotb.utils import get_sim_time
+from cocotb.utils import get_sim_steps, get_sim_time
 from cocotbext.eth import GmiiFrame
 
+from splitnic_sim.native import CLOCK_NS
+from splitnic_sim.native.models import is_native, wait_cycles
 from splitnic_sim.tb.nic_scoreboard import CTRL, EXP_ETHERTYPE, OWN_MAC, PEER_MAC, QCTRL, TB, Driver, Ring
 from splitnic_spec import constant, ring_used
 
@@ -79,6 +81,8 @@ def _frame(dst: str, src: str, seq: int, payload_len: int, fill: bytes) -> bytes
 
 def _quiet_wire_models(dut) -> None:
     # cocotbext-eth logs every frame at INFO; thousands of frames would swamp the log.
+    if is_native(dut):
+        return          # the native harness's wire logs nothing
     for sig in (dut.gmii_rx_d, dut.gmii_tx_d):
         logging.getLogger(f"cocotb.{sig._path}").setLevel(logging.WARNING)
 
@@ -99,6 +103,8 @@ def _window_rate(times: list[int], start: int, end: int) -> tuple[float, int]:
 
 async def _clock_period(dut) -> int:
     """Value of the clock period in simulator steps, measured (TB owns the clock)."""
+    if is_native(dut):
+        return get_sim_steps(CLOCK_NS, "ns")     # the harness's own free-running clock
     await RisingEdge(dut.clk)        # from an edge: a part cycle would shorten the period
     t0 = get_sim_time()
     await ClockCycles(dut.clk, 10)
@@ -156,7 +162,7 @@ async def measure(dut, frame_bytes: int, latency: int, warmup: int, window: int)
                 done = lambda g, seq=rx_seq: wire_end.__setitem__(seq, g.sim_time_end)  # noqa: E731
                 tb.source.send_nowait(GmiiFrame.from_payload(rx_frame(rx_seq), tx_complete=done))
                 rx_seq += 1
-            await ClockCycles(dut.clk, 8)
+            await wait_cycles(dut, 8)
 
     async def watch_wire() -> None:
         nonlocal tx_bad
@@ -202,7 +208,7 @@ async def measure(dut, frame_bytes: int, latency: int, warmup: int, window: int)
     cocotb.start_soon(watch_wire())
     rx_started = False
     while len(rx_times) < total or len(tx_times) < TX_LEAD + total:
-        await ClockCycles(dut.clk, POLL_CYCLES)
+        await wait_cycles(dut, POLL_CYCLES)
         now = get_sim_time()
         if not rx_started and len(tx_times) >= TX_LEAD:
             # TX first: its prefetch burst (frames_in_flight frames as fast as the bus goes)
@@ -250,6 +256,11 @@ async def measure(dut, frame_bytes: int, latency: int, warmup: int, window: int)
 
 async def bare_clock(dut, cycles: int) -> dict:
     """Simulator speed with the clock alone: no wire, DMA or driver model wakes per cycle."""
+    if is_native(dut):
+        wall_start = time.perf_counter()
+        await Timer(CLOCK_NS * cycles, unit="ns")     # the harness's clock; its C models idle along
+        wall = time.perf_counter() - wall_start
+        return {"frame_bytes": 0, "cycles": cycles, "wall_s": round(wall, 3), "cycles_per_s": round(cycles / wall)}
     cocotb.start_soon(Clock(dut.clk, 8, unit="ns").start())      # TB's 125 MHz clock
     dut.rst.value = 1
     await ClockCycles(dut.clk, 5)

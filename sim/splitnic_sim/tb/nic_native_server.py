@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import struct
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import cocotb
 
 from splitnic_spec import CSR_MAP
+from splitnic_spec.sim_link import HELLO_IRQ
 from splitnic_sim.csr_socket import (MAX_BURST_WORDS, OP_READ32, OP_READ_BURST, OP_SYNC, OP_WRITE32, PROTO,
                                      REQUEST)
 from splitnic_sim.hostmem import HostMemory
@@ -38,6 +40,44 @@ log = logging.getLogger("splitnic_sim.nic_native_server")
 IDLE_AFTER_CYCLES = 200_000
 #: Wall seconds between the harness's housekeeping wakes (owner check, stop flag).
 TICK_S = 0.5
+#: Offset of IRQ_STATUS: a write there acknowledges the interrupt (the harness's C sees it).
+_IRQ_STATUS = CSR_MAP.register("IRQ_STATUS").offset
+
+
+class NativeIrqSocket:
+    """The interrupt's socket (hello ``irq``): Python accepts the driver's connection, C writes to it."""
+
+    def __init__(self, path: Path, harness: Harness) -> None:
+        self.path = path
+        self._h = harness
+        self._client: socket.socket | None = None
+        path.unlink(missing_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen(1)
+        self._listener.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._listener.fileno()
+
+    def poll(self) -> None:
+        """Take a new driver's connection (it replaces the last one)."""
+        try:
+            conn, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        if self._client is not None:
+            self._client.close()
+        self._client = conn
+        self._h.irq(conn.fileno(), _IRQ_STATUS)
+
+    def close(self) -> None:
+        self._h.irq(-1, _IRQ_STATUS)
+        if self._client is not None:
+            self._client.close()
+        self._listener.close()
+        self.path.unlink(missing_ok=True)
 
 
 class NativeCsrServer(CsrSocketServer):
@@ -105,7 +145,7 @@ async def serve(dut) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     status = env.get("SPLITNIC_SIM_STATUS", "")
-    server = mem = wire = None
+    server = mem = wire = irq = None
     try:
         socket_path = Path(env["SPLITNIC_SIM_SOCKET"])
         dma_base = int(env["SPLITNIC_SIM_DMA_BASE"], 0)
@@ -125,15 +165,16 @@ async def serve(dut) -> None:
         await h.reset(4)
         if wire is not None:
             link = CSR_MAP.register("LINK")
-            await h.write(link.offset, link.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+            await h.write(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
+        irq = NativeIrqSocket(Path(f"{socket_path}.irq"), h)
         hello = {"proto": PROTO, "shm": str(mem.path), "dma_base": dma_base, "dma_size": dma_size,
                  "simulator": env.get("SPLITNIC_SIM_SIMULATOR", "verilator"),
                  "design": env.get("SPLITNIC_SIM_DESIGN", "snic_nic"),
-                 "wire": f"tap:{wire.name}" if wire is not None else "none"}
+                 "wire": f"tap:{wire.name}" if wire is not None else "none", HELLO_IRQ: str(irq.path)}
         server = NativeCsrServer(socket_path, hello, h)
     except Exception as err:
         _write_status(status, f"error: {err}")
-        for thing in (server, wire, mem):
+        for thing in (server, wire, mem, irq):
             if thing is not None:
                 thing.close()
         raise
@@ -141,7 +182,7 @@ async def serve(dut) -> None:
     log.info("listening on %s (%s; native harness)", socket_path, hello["wire"])
 
     wall_start = time.monotonic()
-    h.watch([server.fileno()])
+    h.watch([server.fileno(), irq.fileno()])
     h.idle(IDLE_AFTER_CYCLES, TICK_S)
     next_owner_check = wall_start
     try:
@@ -154,9 +195,10 @@ async def serve(dut) -> None:
                     break
             if h.fd_ready():
                 # Serve until the socket is empty; the harness watches it again afterwards.
+                irq.poll()
                 while await server.poll():
                     pass
-                h.watch([server.fileno()])
+                h.watch([server.fileno(), irq.fileno()])
                 h.arm()
     finally:
         wall = time.monotonic() - wall_start
@@ -166,6 +208,7 @@ async def serve(dut) -> None:
                  cycles, wall, cycles / max(wall, 1e-9), server.clients, server.requests,
                  ", ".join(f"{k} {stats[k]}" for k in STATS))
         server.close()
+        irq.close()
         if wire is not None:
             wire.close()
         mem.close()

@@ -8,6 +8,13 @@ Every frame sent on the wire must arrive exactly once, intact, on the RX queue t
 table names; bad-FCS and runt frames are counted and not delivered; rings wrap; a queue reset
 while traffic flows loses nothing on the other queues; TX frames leave intact with a good FCS.
 SPLITNIC_TEST_SCALE (default 1.0) scales the frame counts (Icarus runs fewer).
+
+The toplevel is either the NIC itself (``snic_nic``: cocotbext-eth's GMII
+models, :class:`WishboneDmaTarget` and :class:`WishboneInitiator` in Python,
+on Verilator or Icarus) or the native harness around it (``snic_harness``:
+the same models in C, see :mod:`splitnic_sim.native`); :class:`TB` picks the
+models that fit, and the tests let cycles pass with
+:func:`~splitnic_sim.native.models.wait_cycles`, so they assert the same on both.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.eth import GmiiFrame, GmiiSink, GmiiSource
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
@@ -29,6 +35,9 @@ from scapy.packet import Raw
 
 from splitnic_gateware.mac.tx import PREAMBLE_BYTES
 from splitnic_sim.hostmem import DEFAULT_DMA_BASE, HostMemory, WishboneDmaTarget
+from splitnic_sim.native import Harness
+from splitnic_sim.native import models as native
+from splitnic_sim.native.models import wait_cycles
 from splitnic_sim.wishbone import WishboneInitiator
 from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, completion_phase, constant, ring_next, ring_slot,
                            ring_used)
@@ -148,9 +157,25 @@ class TB:
         self.mem = HostMemory(Path(self._tmp.name) / "hostmem", MEM_SIZE, DEFAULT_DMA_BASE)
         self.stall, self.latency = stall, latency
         self.source = self.sink = self.target = None
+        self.native = native.is_native(dut)
+
+    async def _start_native(self) -> Driver:
+        h = Harness(self.dut)
+        h.memory(self.mem.path, self.mem.size, self.mem.base)
+        h.dma(self.stall, self.latency, self.rng.getrandbits(64))
+        self.target, self.source, self.sink = native.DmaTarget(h), native.GmiiSource(h), native.GmiiSink(h)
+        self._errors_before = self.target.errors
+        await h.reset(4)
+        return Driver(self.dut, self.mem, h)
 
     async def start(self) -> Driver:
         dut = self.dut
+        if self.native:
+            drv = await self._start_native()
+            assert await drv.rd("ID_MAGIC") == constant("ID_MAGIC")
+            await drv.wr("MAC_ADDR_LO", _mac_int(OWN_MAC) & 0xFFFF_FFFF)
+            await drv.wr("MAC_ADDR_HI", _mac_int(OWN_MAC) >> 32)
+            return drv
         cocotb.start_soon(Clock(dut.clk, 8, unit="ns").start())
         dut.rst.value = 1
         dut.gmii_rx_d.value = 0
@@ -161,14 +186,14 @@ class TB:
         csr = WishboneInitiator(dut, "csr", dut.clk)
         # The GMII models start only once reset reads 1: created at time 0 they see it
         # de-asserted, start, are stopped by the reset edge and restart twice over.
-        await ClockCycles(dut.clk, 1)
+        await wait_cycles(dut, 1)
         self.source = GmiiSource(dut.gmii_rx_d, dut.gmii_rx_er, dut.gmii_rx_dv, dut.clk, dut.rst)
         self.sink = GmiiSink(dut.gmii_tx_d, dut.gmii_tx_er, dut.gmii_tx_en, dut.clk, dut.rst)
         for model in (self.source, self.sink):
             model.log.setLevel(logging.WARNING)   # they log every frame at INFO
-        await ClockCycles(dut.clk, 4)
+        await wait_cycles(dut, 4)
         dut.rst.value = 0
-        await ClockCycles(dut.clk, 2)
+        await wait_cycles(dut, 2)
         drv = Driver(dut, self.mem, csr)
         assert await drv.rd("ID_MAGIC") == constant("ID_MAGIC")
         await drv.wr("MAC_ADDR_LO", _mac_int(OWN_MAC) & 0xFFFF_FFFF)
@@ -176,7 +201,8 @@ class TB:
         return drv
 
     def close(self) -> None:
-        assert self.target.errors == 0, f"{self.target.errors} DMA accesses outside host memory"
+        errors = self.target.errors - (self._errors_before if self.native else 0)
+        assert errors == 0, f"{errors} DMA accesses outside host memory"
         self.mem.close()
         self._tmp.cleanup()
 
@@ -251,7 +277,7 @@ class RxScoreboard:
         for r in self.rings:
             await self.fill(r)
         while True:
-            await ClockCycles(self.drv.dut.clk, 64)
+            await wait_cycles(self.drv.dut, 64)
             for r in self.rings:
                 if r.q in self.paused:
                     continue
@@ -279,7 +305,7 @@ async def _wait_for(dut, predicate, what: str, limit: int = 2_000_000) -> None:
     for _ in range(limit // 100):
         if predicate():
             return
-        await ClockCycles(dut.clk, 100)
+        await wait_cycles(dut, 100)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -338,7 +364,7 @@ async def rx_steering_wrap_and_errors(dut) -> None:
                                 await drv.rd("RXQ.DROPS", q), len(board.got[q]), len(board.expected[q]))
                       for q in range(4)})
         log.info("RX state: %s", stats)
-    await ClockCycles(dut.clk, 500)
+    await wait_cycles(dut, 500)
     board.check()
     assert await drv.rd("STAT_RX_FCS_ERR") == bad_fcs
     assert await drv.rd("STAT_RX_RUNT") == runts
@@ -407,9 +433,9 @@ async def tx_to_wire(dut) -> None:
                 k += 1
             if k:
                 await drv.wr("TXQ.TAIL", r.tail, q)
-        await ClockCycles(dut.clk, 200)
+        await wait_cycles(dut, 200)
     await _wait_for(dut, lambda: len(wire) >= sum(len(f) for f in frames), "frames on the wire")
-    await ClockCycles(dut.clk, 300)
+    await wait_cycles(dut, 300)
     for g in wire:
         assert g.check_fcs(), "bad FCS on the wire"
         # GmiiSink records one preamble byte fewer than the wire carries (it opens the frame
@@ -455,7 +481,7 @@ async def jumbo_both_ways_in_loopback(dut) -> None:
         board.expect(q, frame, rule)
     await drv.wr("TXQ.TAIL", tx.tail, 0)
     await _wait_for(dut, lambda: board.total() >= len(sizes), "looped-back frames")
-    await ClockCycles(dut.clk, 200)
+    await wait_cycles(dut, 200)
     board.check()
     assert not wire, "frames left on the wire in loopback"
     assert [c["status"] for c, _ in drv.completions(tx)] == [0] * len(sizes)
@@ -507,7 +533,7 @@ async def queue_reset_while_traffic_flows(dut) -> None:
     others = sum(len(board.expected[q]) for q in (0, 2, 3))
     await _wait_for(dut, lambda: sum(len(board.got[q]) for q in (0, 2, 3)) >= others
                     and len(board.got[1]) >= len(sent_q1) - refilled_at, "frames after the reset")
-    await ClockCycles(dut.clk, 500)
+    await wait_cycles(dut, 500)
     after = [data for data, _ in board.got[1]]
     # Queue 1: what arrived is in send order, nothing twice, and nothing sent after the refill lost.
     positions = [sent_q1.index(d) for d in before + after]

@@ -1,0 +1,41 @@
+"""The whole-NIC scoreboard and the line-rate check on the native harness (sim/splitnic_sim/native).
+
+The same cocotb modules as tests/gateware/test_nic_cocotb.py and
+test_nic_linerate.py, with the same assertions; only the toplevel differs
+(``snic_harness``: wire, DMA memory and CSR bus in C through DPI-C).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from splitnic_gateware.nic import Nic
+from splitnic_gateware.verilog import write_verilog
+from splitnic_sim.native import run_native
+from splitnic_sim.runner import build_dir_for
+
+BUILD = build_dir_for("nic_native", "verilator")
+
+
+def test_scoreboard_on_the_native_harness() -> None:
+    result = run_native(nic_verilog=write_verilog(Nic(), "snic_nic", BUILD), build_dir=BUILD,
+                        test_module="splitnic_sim.tb.nic_scoreboard")
+    assert result.failed == 0, "\n".join(result.failures)
+    assert result.passed == 4
+
+
+def test_line_rate_both_directions_on_the_native_harness(tmp_path: Path) -> None:
+    from tests.gateware.test_nic_linerate import RUNS, TOLERANCE
+    out = tmp_path / "linerate.json"
+    result = run_native(nic_verilog=write_verilog(Nic(), "snic_nic", BUILD), build_dir=BUILD,
+                        test_module="splitnic_sim.tb.nic_linerate",
+                        extra_env={"SPLITNIC_LINERATE": json.dumps({"runs": RUNS, "out": str(out)})})
+    assert result.failed == 0, "\n".join(result.failures)
+    figures = json.loads(out.read_text())
+    assert [r["frame_bytes"] for r in figures] == [r[0] for r in RUNS]
+    for r in figures:
+        where = f"{r['frame_bytes']}-byte frames"
+        assert r["rx_lost"] == 0 and r["rx_fifo_drop"] == 0, f"{where}: RX lost frames: {r}"
+        assert r["rx_line_fraction"] >= 1 - TOLERANCE, f"{where}: RX below line rate: {r}"
+        assert r["tx_line_fraction"] >= 1 - TOLERANCE, f"{where}: TX below line rate: {r}"
