@@ -4,8 +4,10 @@ Ref: docs/simulation.md ("Running it", "The socket protocol").
 
 ``python -m splitnic_sim.server`` (what SimNic runs, in its own process
 group) writes the Nic's Verilog, builds it if needed and runs the cocotb
-module :mod:`splitnic_sim.tb.nic_server` with
-:func:`splitnic_sim.runner.run_cocotb`; parameters travel in SPLITNIC_SIM_*
+module :mod:`splitnic_sim.tb.nic_native_server` in the native harness
+(:func:`splitnic_sim.native.run_native`, Verilator) or
+:mod:`splitnic_sim.tb.nic_server` with the Python models
+(:func:`splitnic_sim.runner.run_cocotb`); parameters travel in SPLITNIC_SIM_*
 environment variables.  The cocotb module creates the socket and the
 shared-memory file; SimNic removes both when it stops.
 """
@@ -62,7 +64,12 @@ def _socket_in_use(path: Path) -> bool:
 
 
 class SimNic:
-    """The simulated NIC in a child process; use as a context manager, or start() and stop()."""
+    """The simulated NIC in a child process; use as a context manager, or start() and stop().
+
+    ``harness`` picks who does the per-cycle work: ``"native"`` (the default on
+    Verilator: C through DPI-C, :mod:`splitnic_sim.native`) or ``"python"`` (cocotb
+    models, the only choice on Icarus); SPLITNIC_SIM_HARNESS sets the default.
+    """
 
     def __init__(self, *, socket_path: Path | None = None, simulator: str = "verilator",
                  wire: str = "none", dma_size: int = DEFAULT_DMA_SIZE, build_id: int = 0,
@@ -70,7 +77,7 @@ class SimNic:
         if simulator not in SIMULATORS:
             raise SplitnicError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
         if harness is None:
-            harness = os.environ.get("SPLITNIC_SIM_HARNESS") or "python"
+            harness = os.environ.get("SPLITNIC_SIM_HARNESS") or ("native" if simulator == "verilator" else "python")
         if harness not in HARNESSES:
             raise SplitnicError(f"harness must be one of {', '.join(HARNESSES)}, not {harness!r}")
         if harness == "native" and simulator != "verilator":
