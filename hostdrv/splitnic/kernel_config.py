@@ -60,10 +60,13 @@ _FCS = constant("FCS_LEN")
 _STD, _JUMBO = constant("MAX_FRAME_STD"), constant("MAX_FRAME_JUMBO")
 #: MTUs the kernel path takes (IPv4's minimum; MAX_FRAME_JUMBO with header and FCS).
 MTU_MIN, MTU_MAX = 68, _JUMBO - 14 - _FCS
-#: Seconds between unconditional re-reads of the kernel's state (multicast joins raise no
-#: notification before Linux 6.8's RTNLGRP_IPV*_MCADDR) and between counter publications.
+#: Seconds between unconditional re-reads of the kernel's state when a change may go unannounced
+#: (multicast joins before Linux 6.8's RTNLGRP_IPV*_MCADDR) and between counter publications (stub).
 REREAD_EVERY = 1.0
 PUBLISH_EVERY = 1.0
+#: Seconds between re-reads when every change is announced and nothing is published: a safety net
+#: (a lost notification) that costs an idle driver one wake-up per period.
+REREAD_ANNOUNCED = 10.0
 _CTRL = CSR_MAP.register("CTRL")
 
 
@@ -99,8 +102,10 @@ class KernelConfigSync:
     It is an event source of the driver's loop (``fileno()`` and ``poll()``,
     :class:`splitnic.kernel_path.EventSource`): its descriptor becomes
     readable when the backend announces a change (TAP: netlink; stub: the
-    handle's event) and once per REREAD_EVERY seconds (a timer: re-read the
-    state, publish the NIC's counters), so an idle loop still sleeps.
+    handle's event) and on a timer (re-read the state, publish the NIC's
+    counters): once per REREAD_EVERY seconds for the stub (it publishes) and
+    for a TAP whose kernel does not announce multicast joins, else once per
+    REREAD_ANNOUNCED seconds, so an idle loop wakes once per period.
     """
 
     def __init__(self, nic: "Nic", tunnel: KernelTunnel, port=None,
@@ -111,7 +116,8 @@ class KernelConfigSync:
         self.changes = 0          #: times the NIC was reprogrammed
         self.current: LinkConfig | None = None
         self._ep = select.epoll()
-        self._timer = _Timer(REREAD_EVERY)
+        quiet = getattr(tunnel, "config_announced", False) and not hasattr(tunnel, "publish_stats")
+        self._timer = _Timer(REREAD_ANNOUNCED if quiet else REREAD_EVERY)
         self._ep.register(self._timer.fileno(), select.EPOLLIN)
         # TAP: a netlink socket, readable on a change; stub: the handle itself, POLLPRI on a change.
         if hasattr(tunnel, "config_fileno"):

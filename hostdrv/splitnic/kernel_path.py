@@ -116,11 +116,12 @@ class Tunnel:
     """
 
     def __init__(self, link: "str | Uplink", kernel: str = "auto", name: str = "snic0", mac: bytes | None = None,
-                 burst: int = 64, coalesce_usecs: int = DEFAULT_COALESCE_USECS) -> None:
+                 burst: int = 64, coalesce_usecs: int = DEFAULT_COALESCE_USECS, max_mtu: int | None = None) -> None:
         # An Uplink may be passed in when the NIC is already open (its fast-path
         # applications share it); a link string is opened here.
         self.link, self.kernel, self.name, self.mac, self.burst = link, kernel, name, mac, burst
         self.coalesce_usecs = coalesce_usecs
+        self.max_mtu = max_mtu     #: largest MTU the interface may take later (the stub's slots)
         self.uplink: Uplink | None = link if isinstance(link, Uplink) else None
         self.tunnel: KernelTunnel | None = None
         self.pump: TunnelPump | None = None
@@ -142,7 +143,8 @@ class Tunnel:
         if self.uplink is None:
             self.uplink = open_uplink(self.link)
         try:
-            self.tunnel = open_tunnel(self.kernel, self.name, self.mac or self.uplink.mac, self.uplink.mtu)
+            self.tunnel = open_tunnel(self.kernel, self.name, self.mac or self.uplink.mac, self.uplink.mtu,
+                                      self.max_mtu)
             self.tunnel.set_admin_up()
             self.pump = TunnelPump(self.uplink.port, self.tunnel, burst=self.burst)
             nic = self.uplink.nic

@@ -166,12 +166,14 @@ class KernelTunnel(abc.ABC):
 
 
 def open_tunnel(kind: str = "auto", name: str = "snic0", mac: bytes | None = None,
-                mtu: int = 1500) -> KernelTunnel:
+                mtu: int = 1500, max_mtu: int | None = None) -> KernelTunnel:
     """Open the kernel interface ``name`` with backend ``kind`` (``auto``, ``stub`` or ``tap``).
 
     ``auto`` uses the stub module when ``/dev/splitnic`` exists, else TAP.
     ``mac=None`` keeps an existing stub interface's address or picks a random
-    one.  The interface starts carrier-down; call ``set_carrier(True)``.
+    one.  ``max_mtu``: the largest MTU the interface may be given later (the
+    stub sizes its ring slots for it and refuses larger ones; TAP takes any).
+    The interface starts carrier-down; call ``set_carrier(True)``.
     Raises :class:`SplitnicError` when the backend cannot be used.
     """
     if kind not in KINDS:
@@ -181,6 +183,16 @@ def open_tunnel(kind: str = "auto", name: str = "snic0", mac: bytes | None = Non
         log.info("kernel tunnel: auto picked %s", kind)
     if kind == "stub":
         from .tunnel_stub import StubTunnel
-        return StubTunnel.open(name, mac, mtu)
+        return StubTunnel.open(name, mac, mtu, slot_size=None if max_mtu is None else stub_slot_size(max_mtu))
     from .tunnel_tap import TapTunnel
     return TapTunnel.open(name, mac, mtu)
+
+
+def stub_slot_size(mtu: int) -> int:
+    """The stub's ring slot for frames of ``mtu``: the smallest power of two from SLOT_SIZE_MIN
+    that holds MTU + FRAME_OVERHEAD (spec/splitnic_spec/tunnel.py, RingReq.slot_size)."""
+    from splitnic_spec import tunnel as tspec
+    size = tspec.constant("SLOT_SIZE_MIN")
+    while size < mtu + tspec.constant("FRAME_OVERHEAD"):
+        size *= 2
+    return size

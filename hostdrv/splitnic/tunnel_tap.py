@@ -83,11 +83,13 @@ class TapControl:
             self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK
                                          | socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
             self._events.bind((0, _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR | _RTMGRP_IPV6_IFADDR))
+            #: Whether multicast joins and leaves are announced (Linux 6.8+); else only a re-read sees them.
+            self.announces_multicast = True
             for group in _RTNLGRP_MCADDR:
                 try:
                     self._events.setsockopt(_SOL_NETLINK, _NETLINK_ADD_MEMBERSHIP, group)
                 except OSError:
-                    pass   # before Linux 6.8: the periodic re-read catches joins
+                    self.announces_multicast = False
             self._request = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
             self._request.settimeout(2)
             self._mcast = os.open(_DEV_MCAST, os.O_RDONLY | os.O_CLOEXEC)
@@ -219,6 +221,11 @@ class TapTunnel(KernelTunnel):
     def config_fileno(self) -> int:
         """Readable when the kernel announced a change."""
         return self._control.fileno()
+
+    @property
+    def config_announced(self) -> bool:
+        """Whether every change is announced (else re-read now and then: multicast joins before Linux 6.8)."""
+        return self._control.announces_multicast
 
     def set_carrier(self, up: bool) -> None:
         fcntl.ioctl(self._fd, _TUNSETCARRIER, struct.pack("i", int(up)))

@@ -46,7 +46,8 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst, args.coalesce_usecs).start()
+    tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst, args.coalesce_usecs,
+                 args.max_mtu).start()
     server = None
     previous = {sig: signal.signal(sig, lambda *_: tun.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -79,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="snic0", help="interface name (default: %(default)s)")
     p.add_argument("--mac", type=_mac_arg, default=None, help="MAC address (default: the NIC's)")
     p.add_argument("--burst", type=int, default=64, help="frames moved per step (default: %(default)s)")
+    p.add_argument("--max-mtu", type=_max_mtu, default=None, metavar="MTU",
+                   help="the largest MTU the interface may be given later, 68..9000 (the stub sizes its "
+                        "ring slots for it; TAP takes any; the NIC's buffers follow the MTU either way)")
     p.add_argument("--coalesce-usecs", type=_usecs, default=DEFAULT_COALESCE_USECS, metavar="USECS",
                    help="interrupt coalescing: the NIC's interrupt rises at most once per USECS "
                         "microseconds (like ethtool's rx-usecs; 0: at once; default: %(default)s)")
@@ -99,6 +103,17 @@ def _usecs(text: str) -> int:
         value = -1
     if not 0 <= value <= 100_000:
         raise argparse.ArgumentTypeError(f"must be 0..100000 microseconds, not {text!r}")
+    return value
+
+
+def _max_mtu(text: str) -> int:
+    from ..kernel_config import MTU_MAX, MTU_MIN
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not MTU_MIN <= value <= MTU_MAX:
+        raise argparse.ArgumentTypeError(f"must be {MTU_MIN}..{MTU_MAX}, not {text!r}")
     return value
 
 
