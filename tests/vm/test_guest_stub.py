@@ -6,9 +6,11 @@ The guest runs the repository's own pytest on ``guest_tests/`` (the stub
 backend end to end, driver deaths, hostile user space) and writes a JUnit
 report to the shared folder.  Every installed kernel boots (Debian 12's 6.1
 and 6.12, :func:`guest.kernel_versions`): the first runs every guest test,
-the others the tunnel, lifecycle and namespace files.  Each guest test becomes one host test here
-(the list is read from the guest test files, so they cannot drift apart),
-and one more checks the kernel console for oopses, BUGs and warnings.
+the others the module's own files (tunnel, lifecycle, namespaces,
+configuration and published counters, hostile user space), not the driver's
+slower end-to-end ones.  Each guest test becomes one host test here (the
+list is read from the guest test files, so they cannot drift apart), and one
+more checks the kernel console for oopses, BUGs and warnings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from . import guest
 GUEST_TESTS = Path(__file__).parent / "guest_tests"
 #: Every installed kernel (tests/vm/guest.py): the first runs every guest test, the others these files.
 KERNELS = guest.kernel_versions()
-OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle", "test_stub_namespaces")
+OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle", "test_stub_namespaces", "test_stub_config",
+                      "test_stub_hostile")
 
 
 def _guest_test_names(ver: str) -> list[str]:
@@ -55,7 +58,7 @@ def _suite(ver: str) -> Suite:
         else "tests/vm/guest_tests"
     run = guest.run_in_guest(
         f".venv/bin/python -m pytest {files} -q -p no:cacheprovider -o addopts= "
-        "--junitxml=$SPLITNIC_SHARE/junit.xml --timeout=120", name=f"stub-suite-{ver}", timeout=600,
+        "--junitxml=$SPLITNIC_SHARE/junit.xml --timeout=120", name=f"stub-suite-{ver}", timeout=900,
         kernel=ver)
     outcomes: dict[str, list[tuple[str, str]]] = {}
     junit = run.share / "junit.xml"
