@@ -77,8 +77,15 @@ class NicInterrupt:
             self._mask = mask
 
     def arm(self) -> None:
-        """Clear every pending cause so that the next one raises the line (call when the queues are empty)."""
+        """Clear every pending cause so that the next one raises the line (call when the queues are empty).
+
+        The write is read back before returning: a posted write (the sim link's, a PCIe
+        BAR's) could otherwise land after the driver's last look at its queues and clear the
+        cause of a frame that arrived in between, which would then wait for the next one.
+        A read is not passed by an earlier posted write, so afterwards the clear is done.
+        """
         self.bus.write32(_STATUS.offset, 0xFFFFFFFF)
+        self.bus.read32(_STATUS.offset)
 
     def take(self) -> bool:
         """After a wake-up: swallow the rises signalled so far; returns whether there was one."""
