@@ -226,7 +226,12 @@ void poll_fds(bool block) {
         if (errno == EINTR) H.notify = true;     // a signal: Python looks at its stop flag
         return;
     }
-    if (block && r == 0) H.notify = true;         // the tick: Python's housekeeping
+    // The tick: Python's housekeeping.  The harness stays idle: after Python has looked, the
+    // next poll blocks again (a tick or a signal is not activity; a request or a frame is).
+    if (block && r == 0) {
+        H.notify = true;
+        H.next_tick = now_s() + H.tick_s;
+    }
     for (size_t i = 0; i < tap; i++) {
         if (p[i].revents) {
             H.fd_ready = true;
@@ -239,7 +244,6 @@ void poll_fds(bool block) {
         read_tap();
         H.last_io = H.cycle;
     }
-    if (block) H.last_activity = H.cycle;          // look again before blocking once more
 }
 
 }  // namespace
