@@ -42,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "snic0 (stub module if loaded, else TAP) in a host namespace, steer UDP port 9000 to a "
                     "fast-path echo application, and show ping, TCP and UDP from the peer working at once, "
                     "with per-queue counters. Cleans up after itself, also on Ctrl-C. Needs root.")
-    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
-                   help="HDL simulator (default: %(default)s)")
+    p.add_argument("--simulator", choices=("verilator", "icarus", "software"), default="verilator",
+                   help="the NIC: its RTL on verilator or icarus, or the software NIC (the C model: no build, "
+                        "fast; default: %(default)s)")
     p.add_argument("--kernel", choices=KINDS, default="auto",
                    help="kernel side: stub, tap or auto (stub if /dev/splitnic exists; default)")
     live = p.add_mutually_exclusive_group()

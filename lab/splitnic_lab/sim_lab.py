@@ -38,11 +38,12 @@ from splitnic.nic import open as open_nic
 from splitnic_spec import CSR_MAP
 
 from splitnic_sim.server import SimNic
+from splitnic_sim.softnic import SoftNic
 
 from .netns import add_netns, del_netns, inside, sh, unique
 
 __all__ = ["HOST_IP", "PEER_IP", "PREFIX", "ECHO_PORT", "DEMO_RULES", "Check", "SimLab", "ping_from_peer",
-           "tcp_from_peer", "udp_from_peer"]
+           "tcp_from_peer", "udp_from_peer", "NIC_KINDS", "start_wired_nic"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ HOST_IP, PEER_IP, PREFIX = "198.18.0.1", "198.18.0.2", 24
 ECHO_PORT = 9000
 DEMO_RULES = (f"udp dport {ECHO_PORT} -> echo",)
 _RXQ, _TXQ, _STEER = CSR_MAP.array("RXQ"), CSR_MAP.array("TXQ"), CSR_MAP.array("STEER")
+_LINK = CSR_MAP.register("LINK")
 
 
 @dataclass
@@ -59,6 +61,23 @@ class Check:
     name: str
     ok: bool = False
     detail: str = "not run"
+
+
+#: The NICs a lab can run: the RTL on a simulator, or the software NIC (the C model: fast, no build).
+NIC_KINDS = ("verilator", "icarus", "software")
+
+
+def start_wired_nic(kind: str, tap: str) -> tuple[SimNic | SoftNic, Callable[[], None]]:
+    """Start the NIC ``kind`` (:data:`NIC_KINDS`) with TAP ``tap`` as its wire; returns it (its ``link``
+    attaches the driver) and the call that stops it.  The link is up at 1000 Mb/s full duplex."""
+    if kind == "software":
+        nic = SoftNic(wire=f"tap:{tap}").start()
+        nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=_LINK.field("SPEED").value("1000"), FULL_DUPLEX=1))
+        return nic, nic.close
+    if kind not in NIC_KINDS:
+        raise ValueError(f"NIC kind must be one of {', '.join(NIC_KINDS)}, not {kind!r}")
+    sim = SimNic(simulator=kind, wire=f"tap:{tap}").start()
+    return sim, sim.stop
 
 
 class SimLab:
@@ -75,6 +94,7 @@ class SimLab:
         self.progress = progress
         self.host_ns, self.peer_ns, self.wire = unique("snh"), unique("snp"), unique("snw")
         self.sim = None
+        self._stop_sim: Callable[[], None] = lambda: None
         self.nic: Nic | None = None
         self.tunnel: Tunnel | None = None
         self.fast: FastPath | None = None
@@ -87,8 +107,9 @@ class SimLab:
             for ns in (self.host_ns, self.peer_ns):
                 add_netns(ns)
                 self._namespaces.append(ns)
-            self.progress(f"starting the simulated NIC ({self.simulator}; the first build takes a minute or two)")
-            self.sim = SimNic(simulator=self.simulator, wire=f"tap:{self.wire}").start()
+            self.progress(f"starting the simulated NIC ({self.simulator}"
+                          f"{'' if self.simulator == 'software' else '; the first build takes a minute or two'})")
+            self.sim, self._stop_sim = start_wired_nic(self.simulator, self.wire)
             self.progress(f"its Ethernet port is TAP {self.wire} in namespace {self.peer_ns}, {PEER_IP}/{PREFIX}")
             sh("ip", "link", "set", self.wire, "netns", self.peer_ns)
             sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.wire)
@@ -150,11 +171,18 @@ class SimLab:
                 k.lower(): bus.read32(_TXQ.offset(q, k)) for k in ("PACKETS", "BYTES", "DROPS")}
         return out
 
+    def _destroy_interface(self) -> None:
+        """Remove the lab's kernel interface: a stub's outlives its handle, for the next driver to attach."""
+        kernel = self.tunnel.tunnel if self.tunnel else None
+        if kernel is not None and hasattr(kernel, "destroy"):
+            kernel.destroy()
+
     def close(self) -> None:
         """Stop everything and remove the namespaces, TAPs and the simulator (always safe)."""
-        for closer in (lambda: self.tunnel and self.tunnel.close(),
+        for closer in (self._destroy_interface,
+                       lambda: self.tunnel and self.tunnel.close(),
                        lambda: self.nic and self.nic.close(),
-                       lambda: self.sim and self.sim.stop()):
+                       lambda: self.sim and self._stop_sim()):
             try:
                 closer()
             except Exception as err:  # keep tearing down; report what failed

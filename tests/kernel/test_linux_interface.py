@@ -27,14 +27,13 @@ from typing import Iterator
 import pytest
 
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
-from splitnic_lab.sim_lab import HOST_IP, PEER_IP, PREFIX
+from splitnic_lab.sim_lab import HOST_IP, PEER_IP, PREFIX, start_wired_nic
 from splitnic_lab.veth_lab import UpProcess
 from splitnic_spec import CSR_MAP
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 #: Unique local IPv6 addresses, only inside the test's namespaces.
 HOST_IP6, PEER_IP6, PREFIX6 = "fd00:198:18::1", "fd00:198:18::2", 64
-_LINK = CSR_MAP.register("LINK")
 
 
 class Wire:
@@ -46,15 +45,7 @@ class Wire:
         self.host_ns, self.peer_ns, self.tap = unique("lh"), unique("lp"), unique("lw")
         add_netns(self.host_ns)
         add_netns(self.peer_ns)
-        if kind == "rtl":
-            from splitnic_sim.server import SimNic
-            self.sim = SimNic(wire=f"tap:{self.tap}").start()
-            self._end = self.sim.stop
-        else:
-            from splitnic_sim.softnic import SoftNic
-            self.sim = SoftNic(wire=f"tap:{self.tap}").start()
-            self.sim.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
-            self._end = self.sim.close
+        self.sim, self._end = start_wired_nic("verilator" if kind == "rtl" else "software", self.tap)
         self.link = self.sim.link
         sh("ip", "link", "set", self.tap, "netns", self.peer_ns)
         sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", self.tap)
