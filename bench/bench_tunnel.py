@@ -36,7 +36,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import signal
 import socket
 import statistics
