@@ -39,3 +39,44 @@ def test_line_rate_both_directions_on_the_native_harness(tmp_path: Path) -> None
         assert r["rx_lost"] == 0 and r["rx_fifo_drop"] == 0, f"{where}: RX lost frames: {r}"
         assert r["rx_line_fraction"] >= 1 - TOLERANCE, f"{where}: RX below line rate: {r}"
         assert r["tx_line_fraction"] >= 1 - TOLERANCE, f"{where}: TX below line rate: {r}"
+
+
+def test_an_idle_simulator_blocks_and_a_request_wakes_it(tmp_path: Path) -> None:
+    """With a client connected but silent, the harness blocks (no CPU, simulated time stands
+    still) once IDLE_AFTER_CYCLES have passed quietly; the next request is answered at once."""
+    import os
+    import time
+
+    from splitnic_sim.csr_socket import RawCsrClient
+    from splitnic_sim.server import SimNic
+    from splitnic_sim.tb.nic_native_server import IDLE_AFTER_CYCLES
+
+    def group_cpu_s(pgid: int) -> float:
+        """CPU seconds of every process in process group ``pgid`` (the server and the simulator)."""
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[2]) == pgid:
+                    total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    with SimNic(socket_path=tmp_path / "nic.sock", harness="native") as sim, \
+            RawCsrClient(sim.socket_path) as client:
+        start = client.sync()
+        deadline = time.monotonic() + 120       # the quiet cycles take a while on a loaded machine
+        quiet = False
+        while not quiet and time.monotonic() < deadline:
+            cpu = group_cpu_s(sim._proc.pid)
+            time.sleep(2.0)
+            quiet = group_cpu_s(sim._proc.pid) - cpu <= 0.05
+        assert quiet, "the idle simulator kept using the CPU"
+        t0 = time.monotonic()
+        cycles = client.sync() - start
+        assert time.monotonic() - t0 < 5, "the blocked simulator did not answer a request"
+        # Time stood still: the quiet cycles before blocking, and a few per housekeeping tick.
+        assert IDLE_AFTER_CYCLES <= cycles < IDLE_AFTER_CYCLES + 50_000, cycles
