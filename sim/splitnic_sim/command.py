@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda num, _frame: stopping.append(num))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     options = {} if args.dma_mib is None else {"dma_size": args.dma_mib << 20}
-    sim = SimNic(socket_path=args.socket, simulator=args.simulator, wire=args.wire, **options)
+    sim = SimNic(socket_path=args.socket, simulator=args.simulator, wire=args.wire, harness=args.harness, **options)
     try:
         sim.start(timeout=args.start_timeout)
         print(f"sim: {args.simulator} NIC listening; attach with --link {sim.link} "
@@ -74,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="Unix socket to listen on (default: a fresh one under /tmp, printed at start)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="HDL simulator (default: %(default)s; icarus is about ten times slower)")
+    p.add_argument("--harness", choices=("native", "python"), default=None,
+                   help="what runs the NIC's ports and clock: native (SystemVerilog + C, Verilator only; the default "
+                        "there) or python (cocotb models; Icarus's); SPLITNIC_SIM_HARNESS sets the default")
     p.add_argument("--wire", default="none", metavar="none|tap:IFNAME",
                    help="the NIC's Ethernet port: none, or a TAP interface (created if missing; default: none)")
     p.add_argument("--dma-mib", type=_dma_mib, default=None, metavar="MIB",
