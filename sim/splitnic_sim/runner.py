@@ -98,8 +98,27 @@ def _icarus_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
 # memory (an ``initial`` block of ``mem[i] = ...;``), so those initialisers go first; yosys's
 # kick registers stay (see above).
 _RANDOM_INIT_BUILD_ARGS = ["--x-assign", "unique", "--x-initial", "unique"]
-_REG_INITIALISER = re.compile(r"^(\s*reg\b(?:\s*\[[^\]]*\])?\s+(?!\\\$auto\$verilog_backend)\S+)\s*=\s*[^;]+;$", re.M)
+_REG_INITIALISER = re.compile(r"^(\s*reg\b(?:\s*\[[^\]]*\])?\s+(?!\\\$auto\$verilog_backend)(\S+))\s*=\s*[^;]+;$", re.M)
+# The register a nonblocking assignment writes (``name <=`` or ``name[...] <=``).
+_NONBLOCKING_TARGET = re.compile(r"^\s*(?:if\s*\(.*\)\s*)?(\S+)\s*<=", re.M)
 _MEMORY_INITIALISER = re.compile(r"^\s*initial begin\n(?:\s*\S+\s*\[\d+\] = [^;\n]+;\n)+\s*end\n", re.M)
+
+
+def _without_flop_initialisers(text: str) -> str:
+    """``text`` without the initial values of its flip-flops and memories.
+
+    Only a register a clocked process assigns (``name <= ...``) is a flip-flop; a
+    ``reg`` that nothing assigns is a constant (LiteX declares a stream's unused
+    ``replace`` that way) and keeps its value, as it does in the netlist.
+    """
+    targets = _NONBLOCKING_TARGET.findall(text)
+    # ``x[3] <=`` writes x; an escaped name (``\\x[3] <=``) may itself end in brackets.
+    clocked = set(targets) | {re.sub(r"\[[^\]]*\]$", "", t) for t in targets}
+
+    def strip(match: re.Match[str]) -> str:
+        return f"{match.group(1)} ;" if match.group(2) in clocked else match.group(0)
+
+    return _MEMORY_INITIALISER.sub("", _REG_INITIALISER.sub(strip, text))
 
 
 def _random_init_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]:
@@ -108,7 +127,7 @@ def _random_init_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     stripped = []
     for src in sources:
-        text = _MEMORY_INITIALISER.sub("", _REG_INITIALISER.sub(r"\1 ;", Path(src).read_text()))
+        text = _without_flop_initialisers(Path(src).read_text())
         dst = out_dir / Path(src).name
         if not dst.exists() or dst.read_text() != text:
             dst.write_text(text)
