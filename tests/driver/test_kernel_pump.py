@@ -80,7 +80,7 @@ def _pump_until(pump: TunnelPump, done, timeout: float = 20.0) -> None:
     while not done() and time.monotonic() < deadline:
         if not pump.step():
             time.sleep(0.0002)
-    assert done(), "the pump did not finish in time"
+    assert done(), f"the pump did not finish in time: {pump.stats}"
 
 
 def test_the_c_pump_moves_frames_both_ways_through_wrapping_rings(model: SoftNic) -> None:
@@ -90,6 +90,9 @@ def test_the_c_pump_moves_frames_both_ways_through_wrapping_rings(model: SoftNic
         nic.reset()
         uplink = nic_uplink(nic, owns_nic=True)
         nic.mac = NIC_MAC
+        # Writes on the sim link are posted; reading one back orders them before the first
+        # frame on the wire (else the NIC may filter frames for a MAC it has not yet been told).
+        assert nic.mac == NIC_MAC
         kernel = FakeKernel(stub)
         pump = TunnelPump(uplink.port, stub, burst=8)
         assert pump.in_c
