@@ -174,6 +174,23 @@ def _run(cmd: list[str], cwd: Path, logfile: Path, timeout: float | None = None)
     return seconds
 
 
+#: A path under the host's /tmp in a yosys script (alone, or after ``-I``).
+_HOST_TMP_PATH = re.compile(r"(^|\s|-I)(/tmp/\S+)", re.M)
+
+
+def _paths_yowasp_can_reach(script: Path) -> None:
+    """Rewrite the paths under /tmp in the yosys ``script`` relative to its directory.
+
+    YoWASP's yosys sees a /tmp of its own (the runtime mounts a fresh directory there), so a
+    checkout or a venv under the host's /tmp is out of its reach by absolute path; relative to
+    the working directory it is within reach (the runtime opens "." and every ".." up to /).
+    """
+    text = script.read_text()
+    fixed = _HOST_TMP_PATH.sub(lambda m: m.group(1) + os.path.relpath(m.group(2), script.parent), text)
+    if fixed != text:
+        script.write_text(fixed)
+
+
 def _tool(name: str) -> str:
     # The YoWASP commands live next to the venv's python.
     path = Path(sys.executable).parent / f"yowasp-{name}"
@@ -211,6 +228,7 @@ def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FRE
     seconds["litex"] = time.monotonic() - start
 
     name = BITSTREAM_NAME
+    _paths_yowasp_can_reach(gw / f"{name}.ys")
     seconds["yosys"] = _run([_tool("yosys"), "-q", "-l", f"{name}.yosys.log", f"{name}.ys"], gw, gw / "yosys.out")
     attempts: list[str] = []
     seconds["nextpnr"] = 0.0
