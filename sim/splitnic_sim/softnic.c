@@ -50,7 +50,8 @@ struct softnic {
 	uint8_t *dma;           /* DMA memory: device address dma_base is dma[0] */
 	uint64_t dma_base;
 	uint64_t dma_size;
-	uint32_t idle_sleep_ns; /* sleep this long after many idle polls; 0 spins */
+	uint32_t idle_sleep_ns; /* sleep this long after idle_spins idle polls; 0 spins */
+	uint32_t idle_spins;    /* idle polls before the first sleep */
 	int32_t stop;           /* softnic_run returns when set */
 	/* Generator: frames fed into the RX path while gen_queue has buffers posted. */
 	uint8_t *gen_frame;
@@ -95,7 +96,6 @@ int softnic_box_get(struct softnic_box *b, uint8_t *out, uint32_t max);
 #define CLOCK_HZ 125000000u
 #define RX_BUDGET 64
 #define TX_BUDGET 64
-#define IDLE_SPINS 2000
 #define IDX16(x) ((uint16_t)(x))
 #define IRQ_RX_BIT(q) (1u << (SNIC_IRQ_STATUS_RX_SHIFT + (q)))
 #define IRQ_TX_BIT(q) (1u << (SNIC_IRQ_STATUS_TX_SHIFT + (q)))
@@ -642,7 +642,7 @@ void softnic_run(struct softnic *s)
 	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
 		if (softnic_step(s)) {
 			idle = 0;
-		} else if (++idle > IDLE_SPINS && s->idle_sleep_ns) {
+		} else if (++idle > s->idle_spins && s->idle_sleep_ns) {
 			struct timespec ts = { 0, (long)s->idle_sleep_ns };
 
 			/* A frame on the wire wakes the NIC at once, as it would the
@@ -655,7 +655,7 @@ void softnic_run(struct softnic *s)
 			} else {
 				nanosleep(&ts, NULL);
 			}
-		} else if (idle > IDLE_SPINS) {
+		} else if (idle > s->idle_spins) {
 			sched_yield();
 		}
 	}

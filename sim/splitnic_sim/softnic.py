@@ -37,6 +37,9 @@ CSR_WINDOW = CSR_MAP.size
 _MAX_FRAME = constant("MAX_FRAME_JUMBO")
 #: Device address of DMA memory behind the sim front end (as sim/splitnic_sim/hostmem.py's default).
 SIM_DMA_BASE = 0x1000_0000
+#: Idle passes before the model sleeps: at a few hundred ns a pass, a burst's next frame finds
+#: it awake; a hardware NIC takes no host CPU, so benchmarks of the driver lower it.
+DEFAULT_IDLE_SPINS = 2000
 
 
 def _lib():
@@ -57,7 +60,9 @@ class SoftNic:
     ``SIM_DMA_BASE`` as in the real simulator, and the registers are private
     to this process, reached through the socket (contract D).
     ``wire_slots``: sent frames kept for :meth:`sent` (0: only count them).
-    ``idle_sleep_us``: sleep when idle (0: spin, for benchmarks).
+    ``idle_sleep_us``: sleep when idle (0: spin, for benchmarks), after ``idle_spins``
+    passes that found nothing to do (fewer: less CPU under light traffic, as a
+    hardware NIC takes none, at the cost of up to a sleep of latency).
     ``wire``: ``tap:NAME`` makes a TAP interface the NIC's wire (frames the NIC
     sends are written to it, frames read from it are received); ``none``: the
     mailboxes of :meth:`inject` and :meth:`sent`.
@@ -65,7 +70,7 @@ class SoftNic:
 
     def __init__(self, path: Path | str | None = None, dma_size: int = 8 << 20, *, build_id: int = 0,
                  wire_slots: int = 256, idle_sleep_us: int = 50, sim_socket: Path | str | None = None,
-                 wire: str = "none") -> None:
+                 wire: str = "none", idle_spins: int = DEFAULT_IDLE_SPINS) -> None:
         self.ffi, self.lib = ffi, lib = _lib()
         if path is None:
             fd, name = tempfile.mkstemp(prefix="splitnic-softnic-", dir="/dev/shm")
@@ -93,6 +98,7 @@ class SoftNic:
         s.dma_size = dma_size
         self.dma_base = s.dma_base
         s.idle_sleep_ns = idle_sleep_us * 1000
+        s.idle_spins = idle_spins
         scratch = ffi.new("uint8_t[]", _MAX_FRAME)
         self._keep.append(scratch)
         s.scratch = scratch
@@ -345,9 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-sleep-us", type=int, default=50,
                         help="sleep this long after many idle passes; 0: never sleep, yield (benchmarks: the NIC "
                              "answers at once, as hardware would, at the cost of a busy core; default %(default)s)")
+    parser.add_argument("--idle-spins", type=int, default=DEFAULT_IDLE_SPINS,
+                        help="idle passes before sleeping (default %(default)s; fewer: less CPU, more latency)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire, idle_sleep_us=args.idle_sleep_us)
+    nic = SoftNic(args.path, args.dma_size, sim_socket=args.socket, wire=args.wire, idle_sleep_us=args.idle_sleep_us,
+                  idle_spins=args.idle_spins)
     if args.link_up:
         link = CSR_MAP.register("LINK")
         nic.write_reg(link.offset, link.pack(UP=1, SPEED=link.field("SPEED").value("1000"), FULL_DUPLEX=1))
