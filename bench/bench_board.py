@@ -45,7 +45,7 @@ def _rate(step, seconds: float = SECONDS) -> float:
 
 
 def _link() -> dict:
-    with SimSoCProcess():
+    with SimSoCProcess() as soc, soc.entered():
         client = EtherboneClient(SOC_IP)
         magic = amap.NIC_CSR_BASE
         client.read([magic])  # ARP and warm-up

@@ -106,7 +106,7 @@ def _cpu_cost() -> dict:
 
 
 def _link_up() -> dict:
-    with SimSoCProcess() as soc:
+    with SimSoCProcess() as soc, soc.entered():
         with splitnic.open(soc.link) as nic:
             fw = Firmware(nic.bus)
             deadline = time.monotonic() + 120

@@ -204,7 +204,7 @@ def _board_soc() -> dict:
     from splitnic_gateware.targets.sim import SIM_SYS_CLK_FREQ, SOC_IP, SimSoCProcess
 
     cycles = amap.NIC_CSR_BASE + CSR_MAP.register("CYCLES").offset
-    with SimSoCProcess():
+    with SimSoCProcess() as soc, soc.entered():
         client = EtherboneClient(SOC_IP)
         client.read([cycles])              # ARP and warm-up
         v0, t0 = client.read([cycles])[0], time.monotonic()

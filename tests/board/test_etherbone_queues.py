@@ -25,7 +25,7 @@ SPLITNIC = Path(sys.executable).parent / "splitnic"
 
 @pytest.fixture(scope="module")
 def soc() -> Iterator[SimSoCProcess]:
-    with SimSoCProcess() as running:   # builds the simulator the first time (minutes)
+    with SimSoCProcess() as running, running.entered():   # builds the simulator the first time (minutes)
         yield running
 
 

@@ -8,6 +8,9 @@ link; the driver and the CLI talk to it exactly as to the board.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,14 +24,14 @@ import splitnic_spec as spec
 from splitnic.link import open_link
 from splitnic_spec import board as amap
 from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE, build_id
-from splitnic_gateware.targets.sim import SIM_SYS_CLK_FREQ, SimSoCProcess
+from splitnic_gateware.targets.sim import HOST_IP, SIM_SYS_CLK_FREQ, TAP, SimSoCProcess
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
 
 @pytest.fixture(scope="module")
 def soc() -> Iterator[SimSoCProcess]:
-    with SimSoCProcess() as running:   # builds the simulator the first time (minutes)
+    with SimSoCProcess() as running, running.entered():   # builds the simulator the first time (minutes)
         yield running
 
 
@@ -101,3 +104,51 @@ def test_dma_block_ram_round_trip(soc: SimSoCProcess) -> None:
         link.dma.free(region)
     finally:
         link.close()
+
+
+#: The namespace the tests started in, held before the fixture moves this thread to the SoC's.
+_HOME_NS = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+
+
+def _home_ns(*cmd: str) -> str:
+    return subprocess.run(["nsenter", f"--net=/proc/{os.getpid()}/fd/{_HOME_NS}", *cmd], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_the_simulated_board_lives_in_a_namespace_of_its_own(soc: SimSoCProcess) -> None:
+    here = subprocess.run(["ip", "-o", "addr", "show", "dev", TAP], capture_output=True, text=True, check=True)
+    assert HOST_IP in here.stdout                     # the fixture's thread is in the SoC's namespace
+    root = _home_ns("ip", "-o", "addr")
+    assert HOST_IP not in root and TAP not in root, "the simulated board has an address in the root namespace"
+
+
+def _is_gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")   # dead, waiting for its reaper
+
+
+@pytest.mark.parametrize("owner_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_the_simulator_dies_within_a_second_of_its_owner(soc: SimSoCProcess, owner_signal: int) -> None:
+    # A second SoC beside the fixture's (each has its own namespace), owned by the module's --run.
+    owner = subprocess.Popen([sys.executable, "-m", "splitnic_gateware.targets.sim", "--run"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        match = None
+        while not match and (line := owner.stdout.readline()):
+            lines.append(line)
+            match = re.search(r"simulated SoC up \(pid (\d+)\): nsenter --net=(\S+) ", line)
+        assert match, "".join(lines)
+        pid = int(match.group(1))
+        assert not _is_gone(pid)
+        owner.send_signal(owner_signal)
+        deadline = time.monotonic() + 1.0
+        while not _is_gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _is_gone(pid), f"Vsim (pid {pid}) outlived its owner's {signal.Signals(owner_signal).name} by 1 s"
+    finally:
+        owner.kill()
+        owner.wait()

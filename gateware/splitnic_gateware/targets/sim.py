@@ -16,21 +16,31 @@ Etherbone at :data:`SOC_IP` -- its own subnet, so that it cannot clash with
 a board on 192.168.1.0/24.
 
 :class:`SimSoCProcess` builds the simulator once (``.cache/sim/board-soc``)
-and runs it; ``splitnic --link etherbone:172.31.250.50`` then talks to it
-exactly as to the board.  LiteX's TAP bridge needs root (it creates the TAP).
+and runs it in a network namespace of its own (``unshare --net``), so neither
+the TAP nor its address ever appears in the machine's root namespace, two
+simulated SoCs can run side by side, and the namespace goes when the
+simulator does.  The simulator dies with its owner (the parent-death signal):
+it never runs on after the process that started it.  Inside the namespace
+(:meth:`SimSoCProcess.entered`, or ``nsenter --net=/proc/PID/ns/net``),
+``splitnic --link etherbone:172.31.250.50`` talks to it exactly as to the
+board.  LiteX's TAP bridge needs root (it creates the TAP).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import splitnic_spec
 
@@ -186,36 +196,83 @@ def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
     return gw
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+_CLONE_NEWNET = 0x40000000
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills it when the process that started it dies."""
+    if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
 class SimSoCProcess:
-    """The simulated board SoC, running: ``with SimSoCProcess() as soc: ... soc.link ...``."""
+    """The simulated board SoC, running: ``with SimSoCProcess() as soc, soc.entered(): ... soc.link ...``.
+
+    The simulator runs in a network namespace of its own; :meth:`entered` puts the calling
+    thread there (sockets it opens and processes it starts stay there), ``netns_path`` names
+    it for ``nsenter --net=...``.
+    """
 
     def __init__(self, out_dir: Path = DEFAULT_DIR) -> None:
         self.out_dir = Path(out_dir)
         self.link = f"etherbone:{SOC_IP}"
         self._proc: subprocess.Popen | None = None
 
+    @property
+    def pid(self) -> int:
+        """Process ID of the simulator (``obj_dir/Vsim``)."""
+        if self._proc is None:
+            raise RuntimeError("the simulated SoC is not running")
+        return self._proc.pid
+
+    @property
+    def netns_path(self) -> str:
+        """The simulator's network namespace, for ``nsenter --net=PATH`` or setns(2)."""
+        return f"/proc/{self.pid}/ns/net"
+
     def start(self, timeout: float = 60.0) -> "SimSoCProcess":
-        """Build if needed, start the simulator and wait until its TAP interface is up."""
+        """Build if needed, start the simulator in a namespace of its own and wait until its TAP is up."""
         if os.geteuid() != 0:
             raise PermissionError("the simulated SoC's TAP interface needs root (LiteX's ethernet sim module)")
         gw = build_sim(self.out_dir)
-        # A simulator stopped a moment ago may still hold the TAP: this one must not take it for its own.
-        if not _wait_gone(TAP, 10.0):
-            raise RuntimeError(f"{TAP} already exists: another simulated SoC is running; stop it first")
         self._log = (gw / "sim.log").open("w")
-        self._proc = subprocess.Popen(["obj_dir/Vsim"], cwd=gw, stdout=self._log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
+        # unshare execs Vsim in place (same PID), so the parent-death signal and the PID are Vsim's.
+        self._proc = subprocess.Popen(["unshare", "--net", "obj_dir/Vsim"], cwd=gw, stdout=self._log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
-        while not Path(f"/sys/class/net/{TAP}").exists():
+        while not self._tap_up():
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError(f"the simulated SoC did not bring up {TAP}; see {gw / 'sim.log'}")
             time.sleep(0.1)
-        log.info("simulated SoC running (pid %d), Etherbone at %s via %s", self._proc.pid, SOC_IP, TAP)
+        log.info("simulated SoC running (pid %d), Etherbone at %s via %s in its namespace %s",
+                 self.pid, SOC_IP, TAP, self.netns_path)
         return self
 
+    def _tap_up(self) -> bool:
+        probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show", "dev", TAP],
+                               capture_output=True, text=True)
+        return probe.returncode == 0 and HOST_IP in probe.stdout
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        """Run the body with this thread in the simulator's network namespace."""
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(self.netns_path, os.O_RDONLY)
+        try:
+            if _libc.setns(target, _CLONE_NEWNET):
+                raise OSError(ctypes.get_errno(), f"setns({self.netns_path})")
+            yield
+        finally:
+            _libc.setns(home, _CLONE_NEWNET)
+            os.close(target)
+            os.close(home)
+
     def close(self) -> None:
-        """Stop the simulator (its TAP interface goes with it)."""
+        """Stop the simulator (its TAP interface and namespace go with it)."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -223,7 +280,6 @@ class SimSoCProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            _wait_gone(TAP, 10.0)   # the kernel removes the TAP after the process has gone
         self._proc = None
         if getattr(self, "_log", None):
             self._log.close()
@@ -235,14 +291,8 @@ class SimSoCProcess:
         self.close()
 
 
-def _wait_gone(interface: str, timeout: float) -> bool:
-    """Wait until network interface ``interface`` no longer exists; False if it still does after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while Path(f"/sys/class/net/{interface}").exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,8 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.run:
         print(build_sim(args.out))
         return 0
+    # SIGTERM ends this process like Ctrl-C, through close(); a SIGKILL'ed owner takes the
+    # simulator with it all the same (its parent-death signal).
+    signal.signal(signal.SIGTERM, _interrupt)
     with SimSoCProcess(args.out) as soc:
-        print(f"simulated SoC up: splitnic info --link {soc.link}", flush=True)
+        print(f"simulated SoC up (pid {soc.pid}): nsenter --net={soc.netns_path} "
+              f"splitnic info --link {soc.link}", flush=True)
         try:
             soc._proc.wait()
         except KeyboardInterrupt:
