@@ -17,6 +17,7 @@ from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import board as amap
 from splitnic_gateware.targets.colorlight_i5 import DEFAULT_OUT, build_bitstream
 from splitnic_gateware.targets.sim import SOC_IP, SimSoCProcess
+from splitnic_lab.netns import inside
 
 #: Seconds each link figure is measured for.
 SECONDS = 5.0
@@ -45,7 +46,7 @@ def _rate(step, seconds: float = SECONDS) -> float:
 
 
 def _link() -> dict:
-    with SimSoCProcess() as soc, soc.entered():
+    with SimSoCProcess() as soc, inside(soc.netns_path):
         client = EtherboneClient(SOC_IP)
         magic = amap.NIC_CSR_BASE
         client.read([magic])  # ARP and warm-up

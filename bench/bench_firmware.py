@@ -30,6 +30,7 @@ from splitnic.firmware import Firmware
 from splitnic_spec import board as amap
 from splitnic_gateware.targets import firmware
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SIM_SYS_CLK_FREQ, SimBoardSoC, SimSoCProcess
+from splitnic_lab.netns import inside
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DIR = REPO / "build" / "bench-firmware-cpu"
@@ -106,7 +107,7 @@ def _cpu_cost() -> dict:
 
 
 def _link_up() -> dict:
-    with SimSoCProcess() as soc, soc.entered():
+    with SimSoCProcess() as soc, inside(soc.netns_path):
         with splitnic.open(soc.link) as nic:
             fw = Firmware(nic.bus)
             deadline = time.monotonic() + 120

@@ -202,9 +202,10 @@ def _board_soc() -> dict:
     from splitnic_spec import CSR_MAP
     from splitnic_spec import board as amap
     from splitnic_gateware.targets.sim import SIM_SYS_CLK_FREQ, SOC_IP, SimSoCProcess
+    from splitnic_lab.netns import inside
 
     cycles = amap.NIC_CSR_BASE + CSR_MAP.register("CYCLES").offset
-    with SimSoCProcess() as soc, soc.entered():
+    with SimSoCProcess() as soc, inside(soc.netns_path):
         client = EtherboneClient(SOC_IP)
         client.read([cycles])              # ARP and warm-up
         v0, t0 = client.read([cycles])[0], time.monotonic()

@@ -44,9 +44,12 @@ def unique(prefix: str) -> str:
 
 @contextmanager
 def inside(netns: str) -> Iterator[None]:
-    """Run the body with this thread in network namespace ``netns`` (sockets created there stay there)."""
+    """Run the body with this thread in network namespace ``netns`` (sockets created there stay there).
+
+    ``netns``: a name of ip-netns(8), or a path such as ``/proc/PID/ns/net`` (a process's namespace).
+    """
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    target = os.open(netns if netns.startswith("/") else f"/run/netns/{netns}", os.O_RDONLY)
     try:
         if _libc.setns(target, _CLONE_NEWNET):
             raise OSError(ctypes.get_errno(), f"setns({netns})")

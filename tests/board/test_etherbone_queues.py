@@ -19,13 +19,15 @@ import pytest
 import splitnic
 from splitnic_spec import board as amap
 from splitnic_gateware.targets.sim import SimSoCProcess
+from splitnic_lab.netns import inside
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
 
 @pytest.fixture(scope="module")
 def soc() -> Iterator[SimSoCProcess]:
-    with SimSoCProcess() as running, running.entered():   # builds the simulator the first time (minutes)
+    # Builds the simulator the first time (minutes); this thread joins its namespace.
+    with SimSoCProcess() as running, inside(running.netns_path):
         yield running
 
 

@@ -26,6 +26,7 @@ from splitnic_spec import board as amap
 from splitnic_gateware.targets.flash_uid import SIM_UID, mac_from_uid
 from splitnic_gateware.targets.mdio_phy_model import PHYID, MdioPhyModel
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SOC_IP, SimSoCProcess, csr_address
+from splitnic_lab.netns import inside
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +37,8 @@ _CABLE = {f.name: f for f in MdioPhyModel().cable.fields.fields}
 
 @pytest.fixture(scope="module")
 def soc() -> Iterator[SimSoCProcess]:
-    with SimSoCProcess() as running, running.entered():   # builds the simulator (and the firmware) the first time
+    # Builds the simulator (and the firmware) the first time; this thread joins its namespace.
+    with SimSoCProcess() as running, inside(running.netns_path):
         yield running
 
 

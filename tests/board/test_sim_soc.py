@@ -25,13 +25,15 @@ from splitnic.link import open_link
 from splitnic_spec import board as amap
 from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE, build_id
 from splitnic_gateware.targets.sim import HOST_IP, SIM_SYS_CLK_FREQ, TAP, SimSoCProcess
+from splitnic_lab.netns import inside
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
 
 @pytest.fixture(scope="module")
 def soc() -> Iterator[SimSoCProcess]:
-    with SimSoCProcess() as running, running.entered():   # builds the simulator the first time (minutes)
+    # Builds the simulator the first time (minutes); this thread joins its namespace.
+    with SimSoCProcess() as running, inside(running.netns_path):
         yield running
 
 

@@ -21,7 +21,7 @@ the TAP nor its address ever appears in the machine's root namespace, two
 simulated SoCs can run side by side, and the namespace goes when the
 simulator does.  The simulator dies with its owner (the parent-death signal):
 it never runs on after the process that started it.  Inside the namespace
-(:meth:`SimSoCProcess.entered`, or ``nsenter --net=/proc/PID/ns/net``),
+(``nsenter --net=/proc/PID/ns/net``, :attr:`SimSoCProcess.netns_path`),
 ``splitnic --link etherbone:172.31.250.50`` talks to it exactly as to the
 board.  LiteX's TAP bridge needs root (it creates the TAP).
 """
@@ -38,9 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import splitnic_spec
 
@@ -198,7 +196,6 @@ def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
-_CLONE_NEWNET = 0x40000000
 
 
 def _die_with_parent() -> None:
@@ -208,11 +205,11 @@ def _die_with_parent() -> None:
 
 
 class SimSoCProcess:
-    """The simulated board SoC, running: ``with SimSoCProcess() as soc, soc.entered(): ... soc.link ...``.
+    """The simulated board SoC, running: ``with SimSoCProcess() as soc: ... soc.link ...``.
 
-    The simulator runs in a network namespace of its own; :meth:`entered` puts the calling
-    thread there (sockets it opens and processes it starts stay there), ``netns_path`` names
-    it for ``nsenter --net=...``.
+    The simulator runs in a network namespace of its own, ``netns_path`` (for
+    ``nsenter --net=...``, or ``splitnic_lab.netns.inside``, which puts the calling thread
+    there: sockets it opens and processes it starts reach the SoC).
     """
 
     def __init__(self, out_dir: Path = DEFAULT_DIR) -> None:
@@ -256,20 +253,6 @@ class SimSoCProcess:
         probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show", "dev", TAP],
                                capture_output=True, text=True)
         return probe.returncode == 0 and HOST_IP in probe.stdout
-
-    @contextmanager
-    def entered(self) -> Iterator[None]:
-        """Run the body with this thread in the simulator's network namespace."""
-        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(self.netns_path, os.O_RDONLY)
-        try:
-            if _libc.setns(target, _CLONE_NEWNET):
-                raise OSError(ctypes.get_errno(), f"setns({self.netns_path})")
-            yield
-        finally:
-            _libc.setns(home, _CLONE_NEWNET)
-            os.close(target)
-            os.close(home)
 
     def close(self) -> None:
         """Stop the simulator (its TAP interface and namespace go with it)."""
