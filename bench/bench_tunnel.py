@@ -17,13 +17,17 @@ event loop), sim/splitnic_sim/softnic.c (the NIC); C helpers in bench/c/, built 
   loop between two TAPs: the same kernel crossings with no driver.
   ``host.tap_over_reference.*`` = driver / reference.  The driver's path has one runnable
   process more (the software NIC): on a machine short of CPU that alone lowers the ratio, so
-  each direction also reports the mover's CPU time per frame.
+  each direction also reports the mover's CPU time per frame (``cpu_us_per_frame``) and the
+  software NIC's (``nic_cpu_us_per_frame``: CPU a hardware NIC would not take), and
+  ``host.reference_cpu_over_driver_cpu.*`` compares the driver's CPU per frame with the bridge's.
 * ``idle.{sim,mmio,packet}``: ``splitnic up`` with no traffic, 10 s: CPU % and wake-ups a second
   (/proc/PID/stat utime+stime, /proc/PID/status context switches).
 * ``latency_us.{idle,loaded}``: ping through the driver's interface to P, idle and beside a
   64 B flood: median and 99th percentile round trip; ``latency_us.reference``: the same
   through the bare bridge.
-* ``guest_tcg``: the stub and TAP backends inside one QEMU guest (TCG), as before.
+* ``guest_tcg.{stub,tap}``: the whole path of ``host.tap`` inside one QEMU guest (TCG), once
+  with ``splitnic up --kernel stub`` (the module's snic0) and once with the TAP backend;
+  ``guest_stub_over_tap.*`` = stub / TAP.
 
 ``make bench BENCH=tunnel`` runs it; ``python bench/bench_tunnel.py --inner`` is what the guest runs.
 """
@@ -49,7 +53,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from splitnic.tunnel import parse_mac  # noqa: E402
-from splitnic_lab.netns import inside, sh, unique  # noqa: E402
+from splitnic_lab.netns import sh, unique  # noqa: E402
+from splitnic_sim.softnic import DEFAULT_IDLE_SPINS  # noqa: E402
 
 C_DIR = Path(__file__).resolve().parent / "c"
 BUILD = REPO_ROOT / ".cache" / "bench"
@@ -59,7 +64,7 @@ H_IP, P_IP = "198.18.0.1", "198.18.0.2"
 NIC_MAC = "02:00:5e:00:53:01"
 PEER_MAC = "02:00:5e:00:53:02"
 FRAME_SIZES = (64, 1500)
-#: The software NIC's idle passes before it sleeps (its default spins ~2000): it stands for
+#: The software NIC's idle passes before it sleeps (fewer than its default): it stands for
 #: hardware, which takes no host CPU, and here shares 2 cores with the sender and the driver.
 NIC_IDLE_SPINS = 20
 #: Ethernet + IPv4 + UDP headers; a 64 B frame (FCS included) carries 18 bytes of payload.
@@ -158,7 +163,7 @@ def _stop(proc: subprocess.Popen) -> str:
 class _SoftNicProcess:
     """The software NIC as a process (mmio file), optionally with a TAP as its wire, MAC NIC_MAC, link up."""
 
-    def __init__(self, wire: str = "none", idle_sleep_us: int = 50, idle_spins: int = 2000) -> None:
+    def __init__(self, wire: str = "none", idle_sleep_us: int = 50, idle_spins: int = DEFAULT_IDLE_SPINS) -> None:
         self.path = Path(tempfile.mktemp(prefix="splitnic-bench-", dir="/dev/shm"))
         self.proc = subprocess.Popen([str(PYTHON), "-m", "splitnic_sim.softnic", str(self.path), "--link-up",
                                       "--wire", wire, "--idle-sleep-us", str(idle_sleep_us),
