@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable
 
-from . import nic, tunnel
+from . import hostlink, nic, tunnel
 from .model import Field, Register, RegisterArray, RegisterMap, Struct
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +290,7 @@ class Output:
 
 
 #: Spec modules with a C header, in the order docs/registers.md lists them.
-SPECS: tuple[ModuleType, ...] = (nic, tunnel)
+SPECS: tuple[ModuleType, ...] = (nic, tunnel, hostlink)
 
 
 def outputs() -> list[Output]:
@@ -303,6 +303,8 @@ def outputs() -> list[Output]:
                lambda: render_c_header(tunnel, "SPLITNIC_TUNNEL_H", "spec/splitnic_spec/tunnel.py", uapi=True)),
         Output("hostdrv/kmod/splitnic_counters.h",
                lambda: render_counters_header(tunnel, "SPLITNIC_COUNTERS_H", "spec/splitnic_spec/tunnel.py")),
+        Output("hostdrv/splitnic/hostlink_spec.h",
+               lambda: render_c_header(hostlink, "SPLITNIC_HOSTLINK_H", "spec/splitnic_spec/hostlink.py")),
         Output("docs/registers.md", lambda: render_markdown(SPECS)),
     ]
 

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/hostlink.py.
+ * splitnic eth host link (posted-write messages), spec 1.0, hash 0xe7020449.
+ *
+ * Only literal #defines and plain structs, so that cffi can parse it
+ * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
+ */
+#ifndef SPLITNIC_HOSTLINK_H
+#define SPLITNIC_HOSTLINK_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#endif
+
+#define SNIC_HL_SPEC_HASH 0xe7020449
+
+/* Constants. */
+#define SNIC_HL_ETHERTYPE 34997	/* EtherType of host-link frames (IEEE 802 Local Experimental 1). */
+#define SNIC_HL_VERSION 1	/* FrameHeader.version of this protocol. */
+#define SNIC_HL_OP_WRITE 1	/* Write the message's data at addr (both ways). */
+#define SNIC_HL_OP_READ 2	/* Host to NIC: read words at addr; data is one ReadRequest. */
+#define SNIC_HL_OP_ANSWER 3	/* NIC to host: the words a READ asked for; addr is its tag. */
+#define SNIC_HL_OP_IRQ 4	/* NIC to host: the interrupt line rose; data is one word, the rises so far. */
+#define SNIC_HL_OP_HELLO 5	/* Open the link (alone in a frame with flag HELLO); data is one Hello. */
+#define SNIC_HL_HELLO_MAGIC 0x4c484e53	/* Hello.magic: 'SNHL' in wire order. */
+#define SNIC_HL_HOST_WINDOW_BASE 0xa0000000	/* First device address of host memory: the NIC's DMA writes at HOST_WINDOW_BASE.. leave the board as WRITE messages. */
+#define SNIC_HL_HOST_WINDOW_SIZE 0x10000000	/* Bytes of the host window. */
+#define SNIC_HL_MTU_STANDARD 1500	/* Hello.mtu on a standard Ethernet host port. */
+#define SNIC_HL_MTU_JUMBO 9000	/* Hello.mtu on a jumbo-frame host port: fewer headers per byte. */
+#define SNIC_HL_MAX_MESSAGE_DATA 8976	/* Largest len of one message; a longer write is split. */
+#define SNIC_HL_RESEND_US 1000	/* Host to NIC: microseconds without progress of acked before the host sends its unacknowledged frames again. */
+#define SNIC_HL_MIN_WINDOW 2	/* Smallest Hello.window: a side must buffer a frame while it takes the next. */
+
+/* Follows the Ethernet header of every host-link frame. */
+struct snic_hl_frame_header {
+	uint8_t version;	/* VERSION; a frame of another version is dropped and counted. */
+	uint8_t flags;	/* Frame flags. */
+	uint16_t count;	/* Messages that follow (0: the frame only carries acked and credit). */
+	uint32_t seq;	/* Number of the first message (free-running per direction). */
+	uint16_t frame;	/* Number of this frame (free-running per direction, every frame counts). */
+	uint16_t credit;	/* The other side may send frames numbered below this (modulo 2**16). */
+	uint32_t acked;	/* Number of the next message the sender expects from the other side. */
+};
+#define SNIC_HL_FRAME_HEADER_SIZE 16
+#define SNIC_HL_FRAME_HEADER_FLAGS_HELLO_SHIFT 0
+#define SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK 0x01	/* The frame opens the link: one HELLO message; sequence and frame numbers restart at 0 on both sides. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_NAK_SHIFT 1
+#define SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK 0x02	/* NIC to host: the board saw a gap and dropped frames; send again from acked. */
+
+/* Starts every message; len bytes of data follow. */
+struct snic_hl_message_header {
+	uint8_t op;	/* OP_*. */
+	uint8_t seq;	/* Low 8 bits of this message's number; must match its place in the frame. */
+	uint16_t len;	/* Data bytes after this header: a multiple of 4, at most MAX_MESSAGE_DATA. */
+	uint32_t addr;	/* WRITE/READ: device (bus) address; ANSWER: the READ's tag; IRQ, HELLO: 0. */
+};
+#define SNIC_HL_MESSAGE_HEADER_SIZE 8
+
+/* Data of a READ message. */
+struct snic_hl_read_request {
+	uint16_t words;	/* Words to read from addr (1..MAX_MESSAGE_DATA / 4). */
+	uint16_t tag;	/* Echoed in the ANSWER's addr. */
+};
+#define SNIC_HL_READ_REQUEST_SIZE 4
+
+/* Data of a HELLO message: what the sender is and can take. */
+struct snic_hl_hello {
+	uint32_t magic;	/* HELLO_MAGIC. */
+	uint32_t spec_hash;	/* SPEC_HASH of this protocol as the sender was built; a mismatch is refused. */
+	uint16_t mtu;	/* Largest frame after the Ethernet header the sender receives (>= MTU_STANDARD). */
+	uint16_t window;	/* Frames the sender buffers: the other side's first credit (>= MIN_WINDOW). */
+	uint32_t host_base;	/* Host: device address of its DMA memory (in the host window). Board: HOST_WINDOW_BASE. */
+	uint32_t host_size;	/* Host: bytes of its DMA memory. Board: HOST_WINDOW_SIZE. */
+	uint32_t local_base;	/* Board: bus address of NIC-local memory. Host: 0. */
+	uint32_t local_size;	/* Board: bytes of NIC-local memory. Host: 0. */
+};
+#define SNIC_HL_HELLO_SIZE 28
+
+#endif /* SPLITNIC_HOSTLINK_H */
