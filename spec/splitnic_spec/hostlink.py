@@ -42,7 +42,9 @@ Messages (``OP_*``):
 * ``HELLO`` (both ways, alone in a frame with flag ``HELLO``): data: one
   ``Hello``.  The host sends it to open (or reopen) the link, to the broadcast
   address; the board answers with its own and from then on talks only to that
-  host MAC address.  Both sides restart their sequence and frame numbers at 0.
+  host MAC address.  A HELLO frame is not numbered (its ``seq``, ``frame`` and
+  ``acked`` are 0, its ``credit`` is the sender's window); after it, each
+  side's first frame is number 0 and its first message number 0.
 
 Order: messages take effect in sequence order, so a doorbell written after
 descriptors lands after them, and a completion the NIC writes after a frame's
@@ -67,8 +69,10 @@ the lost messages.
 Nothing is silently missing: every gap is counted by the side that saw it.
 
 Flow control.  Each frame's ``credit`` lets the other side send frames
-numbered (``FrameHeader.frame``) below it: the receiver grants what it can
-buffer (``Hello.window`` frames to start with) beyond what it has consumed.
+numbered (``FrameHeader.frame``, which counts every frame sent, a frame sent
+again included) below it: the receiver grants one past the newest frame number
+it received plus the frames it still has room for (``Hello.window`` to start
+with), so a frame lost on the cable costs no credit.
 A side that has used its credit stops (the board stalls its DMA writes into
 the host window, so the NIC's receive FIFO fills and drops, counted, as on
 any NIC); a side whose receive buffer drained by half a window sends a frame
