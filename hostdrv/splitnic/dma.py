@@ -66,8 +66,14 @@ class DmaMemory(Protocol):
     """Where rings and buffers come from."""
     zero_copy: bool
 
-    def alloc(self, size: int, align: int = 64) -> DmaRegion:
-        """A zero-filled region of ``size`` bytes whose device address is ``align``-aligned."""
+    def alloc(self, size: int, align: int = 64, *, device_writes: bool = False) -> DmaRegion:
+        """A zero-filled region of ``size`` bytes whose device address is ``align``-aligned.
+
+        ``device_writes``: the NIC writes the region (completion rings, RX
+        buffers) rather than reads it (descriptor rings, TX buffers).  A link
+        whose memory is split by direction (``eth``) places it by that; the
+        others ignore it.
+        """
 
     def free(self, region: DmaRegion) -> None:
         """Give ``region`` back."""
@@ -137,8 +143,8 @@ class DmaAllocator:
         """Value of the largest free piece in bytes (what one allocation can get, before alignment)."""
         return max((size for _, size in self._free), default=0)
 
-    def alloc(self, size: int, align: int = 64) -> DmaRegion:
-        """A zero-filled region of ``size`` bytes, device address ``align``-aligned."""
+    def alloc(self, size: int, align: int = 64, *, device_writes: bool = False) -> DmaRegion:
+        """A zero-filled region of ``size`` bytes, device address ``align``-aligned (one memory: ``device_writes`` is moot)."""
         if size <= 0 or align <= 0 or align & (align - 1):
             raise ValueError(f"size must be > 0 and align a power of two, not size={size} align={align}")
         for i, (addr, avail) in enumerate(self._free):

@@ -7,7 +7,8 @@ docs/simulation.md (the ``sim`` link).
 ``open_link("mmio:/path/file")`` maps a register window plus DMA memory
 (the software NIC's shared-memory file now, the PCIe BAR later),
 ``open_link("etherbone:192.168.1.50")`` reaches the board (or its simulated
-SoC) over UDP.
+SoC) over UDP, ``open_link("eth:enp3s0")`` reaches it over raw Ethernet with
+posted writes both ways (the fast host link, :mod:`splitnic.link_eth`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 #: Link kinds this driver can open, with the form of their argument.
 KINDS = {"sim": "sim:/path/to/socket (a simulator started with `splitnic sim`)",
          "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)",
-         "etherbone": "etherbone:HOST[:PORT] (the Colorlight i5 board or its simulated SoC, over UDP)"}
+         "etherbone": "etherbone:HOST[:PORT] (the Colorlight i5 board or its simulated SoC, over UDP)",
+         "eth": "eth:IFNAME (the board cabled to interface IFNAME: raw Ethernet, posted writes both ways)"}
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Link:
 
 
 def open_link(spec: str) -> Link:
-    """Attach the NIC named by ``spec`` (``sim:PATH``, ``mmio:PATH`` or ``etherbone:HOST[:PORT]``)."""
+    """Attach the NIC named by ``spec`` (``sim:PATH``, ``mmio:PATH``, ``etherbone:HOST[:PORT]`` or ``eth:IFNAME``)."""
     kind, sep, arg = spec.partition(":")
     if not sep or not arg:
         raise SplitnicError(f"--link must be KIND:ARG ({'; '.join(KINDS.values())}), not {spec!r}")
@@ -66,4 +68,7 @@ def open_link(spec: str) -> Link:
     if kind == "etherbone":
         from .link_etherbone import open_etherbone
         return open_etherbone(arg)
+    if kind == "eth":
+        from .link_eth import open_eth
+        return open_eth(arg)
     raise SplitnicError(f"unknown link kind {kind!r} in {spec!r}; use one of: {'; '.join(KINDS.values())}")

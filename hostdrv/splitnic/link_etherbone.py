@@ -275,9 +275,9 @@ class EtherboneDma(DmaAllocator):
         self._mm = mmap.mmap(-1, size)
         super().__init__(DmaRegion(base, memoryview(self._mm)), zero_copy=False)
 
-    def alloc(self, size: int, align: int = 64) -> DmaRegion:
+    def alloc(self, size: int, align: int = 64, *, device_writes: bool = False) -> DmaRegion:
         """A zero-filled region (here and on the board) of ``size`` bytes, ``align``-aligned."""
-        region = super().alloc(size, align)
+        region = super().alloc(size, align, device_writes=device_writes)
         self.sync_for_device(region)
         return region
 

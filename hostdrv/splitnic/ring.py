@@ -59,8 +59,14 @@ def fit_sizes(link: Link, name: str, ring_log2: int, buf_size: int, nbufs: int) 
     largest = getattr(link.dma, "largest_free", None)
     stride = -(-buf_size // BUFFER_STRIDE_ALIGN) * BUFFER_STRIDE_ALIGN
     slack = 3 * max(_RING_ALIGN, BUFFER_STRIDE_ALIGN)   # alignment padding of the three allocations
+    # On a link whose small memory holds only what the NIC reads (eth: Ring's
+    # device_writes placement), the completion ring and RX buffers live elsewhere.
+    only_device_read = getattr(link.dma, "small_memory_is_device_read_only", False)
+    rx = name.startswith("RX")
 
     def need(log2: int, n: int) -> int:
+        if only_device_read:
+            return (1 << log2) * DESCRIPTOR.size + (0 if rx else n * stride) + slack
         return (2 << log2) * DESCRIPTOR.size + n * stride + slack   # DESCRIPTOR.size == COMPLETION.size
 
     if largest is None or not _LOG2_MIN <= ring_log2 <= _LOG2_MAX or need(ring_log2, nbufs) <= largest:
@@ -69,7 +75,7 @@ def fit_sizes(link: Link, name: str, ring_log2: int, buf_size: int, nbufs: int) 
     log2 = ring_log2
     while log2 > _LOG2_MIN and need(log2, min(nbufs, 1 << log2)) > budget:
         log2 -= 1
-    fitted = min(nbufs, (budget - need(log2, 0)) // stride)
+    fitted = nbufs if only_device_read and rx else min(nbufs, (budget - need(log2, 0)) // stride)
     if fitted < 1:
         raise SplitnicError(f"{name}: DMA memory too small for a queue of {buf_size}-byte buffers: "
                             f"{largest} bytes free in one piece, a queue may take half and needs at least "
@@ -117,10 +123,12 @@ class Ring:
         dma = link.dma
         got: list[DmaRegion] = []
         try:
-            for size, align in ((self.entries * DESCRIPTOR.size, _RING_ALIGN),
-                                (self.entries * COMPLETION.size, _RING_ALIGN),
-                                (nbufs * self.stride, BUFFER_STRIDE_ALIGN)):
-                got.append(dma.alloc(size, align))
+            # The NIC reads descriptors and TX frames, and writes completions and RX
+            # frames: a link with memory on both sides of a cable places each by that.
+            for size, align, device_writes in ((self.entries * DESCRIPTOR.size, _RING_ALIGN, False),
+                                               (self.entries * COMPLETION.size, _RING_ALIGN, True),
+                                               (nbufs * self.stride, BUFFER_STRIDE_ALIGN, array == "RXQ")):
+                got.append(dma.alloc(size, align, device_writes=device_writes))
         except SplitnicError:
             # Small DMA memory (the board's) runs out for real: give back what this ring took.
             for region in got:

@@ -103,6 +103,36 @@ def test_default_queue_sizes_shrink_to_small_dma_memory() -> None:
     assert "\n" not in str(err.value)
 
 
+def test_on_the_eth_link_only_what_the_nic_reads_counts_against_the_boards_memory() -> None:
+    from types import SimpleNamespace
+
+    from splitnic.link_eth import EthDma
+    from splitnic.ring import fit_sizes
+
+    class PostedWrites(list):
+        def write(self, addr: int, data: memoryview) -> None:
+            self.append((addr, bytes(data)))
+
+    # The board's 32 KiB hold descriptor rings and TX frames; completions and RX frames are in host memory.
+    posted = PostedWrites()
+    dma = EthDma(posted, DmaRegion(0xA000_0000, memoryview(bytearray(1 << 20))), 0x4000_0000, 32 * 1024)
+    link = SimpleNamespace(dma=dma)
+    assert fit_sizes(link, "RXQ0", 8, 2048, 512) == (8, 512)         # a 4 KiB descriptor ring on the board
+    log2, nbufs = fit_sizes(link, "TXQ0", 8, 2048, 256)
+    assert (1 << log2) * 16 + nbufs * 2048 <= 16 * 1024 and nbufs >= 6
+    rx_cpl = dma.alloc(4096, 64, device_writes=True)
+    tx_desc = dma.alloc(4096, 64)
+    assert rx_cpl.device_addr >= 0xA000_0000 and 0x4000_0000 <= tx_desc.device_addr < 0x4000_8000
+    assert posted == [(tx_desc.device_addr, bytes(4096))]            # zeroed on the board too, host memory not sent
+    tx_desc.view[5] = 7
+    dma.sync_for_device(tx_desc.device_addr + 5, 1)                  # rounded out to the word
+    dma.sync_for_device(rx_cpl.device_addr, 64)                      # host memory: nothing to send
+    assert posted[1:] == [(tx_desc.device_addr + 4, bytes([0, 7, 0, 0]))]
+    dma.free(rx_cpl)
+    dma.free(tx_desc)
+    assert dma.free_bytes == 32 * 1024
+
+
 def test_a_ring_that_does_not_fit_gives_back_what_it_took(mmio_nic) -> None:
     from splitnic.dma import OutOfDmaMemory
     free = mmio_nic.link.dma.free_bytes

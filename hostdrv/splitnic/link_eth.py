@@ -1,0 +1,196 @@
+"""The ``eth`` link: the board over raw Ethernet, posted writes both ways, nothing on the data path waits.
+
+Ref: spec/splitnic_spec/hostlink.py (the protocol; docs/registers.md, "splitnic
+eth host link"); docs/hardware.md, "The eth host link" (cabling, rates, loss).
+
+The DMA memory is split by who writes it, so that no byte the driver needs
+ever has to be read across the cable:
+
+* **host memory** (:data:`~splitnic_spec.hostlink.HOST_WINDOW_BASE` onwards,
+  an anonymous mapping here): what the NIC writes, i.e. completion rings and RX
+  buffers.  The NIC's DMA writes arrive as WRITE messages that the host side
+  (:mod:`splitnic.hostlink_port`, C) applies to it directly, so for the CPU it
+  is zero-copy: ``sync_for_cpu`` has nothing to do.
+* **NIC-local memory** (the board's DMA RAM): what the NIC reads, i.e.
+  descriptor rings and TX buffers.  The driver writes a local copy and
+  ``sync_for_device`` sends the bytes as posted WRITE messages, in the same
+  ordered stream as the register writes, so a doorbell always lands after the
+  descriptors it announces.
+
+Register reads (probe, statistics) keep a round trip; register writes are
+posted and leave at once (one frame each, which also carries whatever the
+queues synced before them).
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+from pathlib import Path
+
+from splitnic_spec import board as amap
+from splitnic_spec import hostlink as hl
+
+from .bus import check_offset
+from .dma import DmaAllocator, DmaRegion
+from .errors import SplitnicError
+from .link import Link
+
+__all__ = ["EthBus", "EthDma", "open_eth", "DEFAULT_HOST_MEMORY"]
+
+log = logging.getLogger(__name__)
+
+#: Host memory the driver registers with the board (RX buffers, completion rings).
+DEFAULT_HOST_MEMORY = 8 << 20
+
+
+class EthBus:
+    """The NIC's register window over the host link: reads wait for an ANSWER, writes are posted."""
+
+    def __init__(self, port, base: int = amap.NIC_CSR_BASE, window: int = amap.NIC_CSR_SIZE) -> None:
+        self.port = port
+        self.base = base
+        self.window = window
+
+    def read32(self, offset: int) -> int:
+        """Value of the register at ``offset``."""
+        check_offset(offset, self.window)
+        value = self.port.read(self.base + offset, 1)[0]
+        log.debug("read  %#05x -> %#010x", offset, value)
+        return value
+
+    def write32(self, offset: int, value: int) -> None:
+        """Write the register at ``offset`` (posted; it leaves now, after everything synced before it)."""
+        check_offset(offset, self.window)
+        log.debug("write %#05x <- %#010x", offset, value)
+        self.port.write32(self.base + offset, value & 0xFFFF_FFFF)
+        self.port.flush()
+
+    def read_burst(self, offset: int, count: int) -> list[int]:
+        """Values of ``count`` consecutive registers (one READ message)."""
+        check_offset(offset, self.window, count)
+        return self.port.read(self.base + offset, count)
+
+    def close(self) -> None:
+        """Nothing of its own: the link closes the port."""
+
+
+class EthDma:
+    """Host memory for what the NIC writes, a mirror of NIC-local memory for what it reads (module docstring)."""
+
+    zero_copy = False
+    #: For ring.fit_sizes: the scarce NIC-local memory holds only what the NIC reads.
+    small_memory_is_device_read_only = True
+
+    def __init__(self, port, host: DmaRegion, local_base: int, local_size: int) -> None:
+        self.port = port
+        self.host = DmaAllocator(host, zero_copy=True)
+        self._local_mm = mmap.mmap(-1, local_size)
+        self.local = DmaAllocator(DmaRegion(local_base, memoryview(self._local_mm)), zero_copy=True)
+
+    def _pool(self, device_addr: int) -> DmaAllocator:
+        for pool in (self.host, self.local):
+            base = pool.region.device_addr
+            if base <= device_addr < base + pool.region.size:
+                return pool
+        raise ValueError(f"device address {device_addr:#x} is in neither the host memory nor the NIC-local memory")
+
+    def alloc(self, size: int, align: int = 64, *, device_writes: bool = False) -> DmaRegion:
+        """A zero-filled region: in host memory if the NIC writes it, else in NIC-local memory (zeroed there too)."""
+        if device_writes:
+            return self.host.alloc(size, align)
+        region = self.local.alloc(size, align)
+        self.sync_for_device(region.device_addr, region.size)
+        return region
+
+    def free(self, region: DmaRegion) -> None:
+        """Give ``region`` back to its pool."""
+        self._pool(region.device_addr).free(region)
+
+    @property
+    def free_bytes(self) -> int:
+        """Value of the NIC-local bytes free: the scarce memory (the board's block RAM)."""
+        return self.local.free_bytes
+
+    @property
+    def largest_free(self) -> int:
+        """Value of the largest free NIC-local piece (what sizes the rings on the board)."""
+        return self.local.largest_free
+
+    def sync_for_device(self, device_addr: int, size: int) -> None:
+        """Send NIC-local bytes the CPU wrote as posted writes; host memory needs nothing."""
+        pool = self._pool(device_addr)
+        if pool is self.host or not size:
+            return
+        pool._check_span(device_addr, size)
+        # Whole words: the board's memory and the messages move 32-bit words.
+        start, end = device_addr & ~3, min((device_addr + size + 3) & ~3, pool.region.device_addr + pool.region.size)
+        off = start - pool.region.device_addr
+        self.port.write(start, pool.region.view[off:off + end - start])
+
+    def sync_for_cpu(self, device_addr: int, size: int) -> None:
+        """Nothing to do: the NIC writes only host memory, which the host side fills as messages arrive."""
+
+    def close(self) -> None:
+        """Drop the NIC-local mirror."""
+        try:
+            self.local.region.view.release()
+            self._local_mm.close()
+        except BufferError:
+            log.debug("eth NIC-local mirror still in use, left to the garbage collector")
+
+
+def _interface_mtu(ifname: str) -> int:
+    try:
+        return int(Path(f"/sys/class/net/{ifname}/mtu").read_text())
+    except (OSError, ValueError):
+        raise SplitnicError(f"eth:{ifname}: no interface {ifname!r} in this network namespace: cable the board's "
+                            "host-link port to this machine and name that interface (docs/hardware.md)") from None
+
+
+def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
+    """Attach the board cabled to interface ``arg``: open the link (HELLO), map host memory, mirror NIC-local memory."""
+    from .hostlink_port import HostLinkPort   # the C module loads only for this link
+    ifname = arg
+    mtu = min(_interface_mtu(ifname), hl.MTU_JUMBO)
+    if mtu < hl.MTU_STANDARD:
+        raise SplitnicError(f"eth:{ifname}: its MTU is {mtu}; the host link needs at least {hl.MTU_STANDARD} "
+                            f"(ip link set {ifname} mtu {hl.MTU_JUMBO} for jumbo frames, the fastest)")
+    host_mm = mmap.mmap(-1, host_memory)
+    host = DmaRegion(hl.HOST_WINDOW_BASE, memoryview(host_mm))
+    try:
+        port = HostLinkPort(ifname, host.view, hl.HOST_WINDOW_BASE, mtu=mtu)
+    except BaseException:
+        host.view.release()
+        host_mm.close()
+        raise
+    try:
+        board_hello = port.hello()
+    except BaseException:
+        port.close()
+        host.view.release()
+        host_mm.close()
+        raise
+    dma = EthDma(port, host, board_hello["local_base"], board_hello["local_size"])
+    bus = EthBus(port)
+    desc = (f"eth:{ifname} (board {board_hello['board_mac']}, MTU {min(mtu, board_hello['mtu'])}; "
+            f"{board_hello['local_size'] // 1024} KiB NIC-local memory at {board_hello['local_base']:#x} for "
+            f"descriptors and TX frames, {host_memory >> 20} MiB host memory at {hl.HOST_WINDOW_BASE:#x} for "
+            "RX frames and completions; posted writes both ways)")
+    link = Link("eth", bus, dma, desc, zero_copy=False, irq=port.irq,
+                details={"ifname": ifname, "board_mac": board_hello["board_mac"], "mtu": mtu,
+                         "board_mtu": board_hello["mtu"], "board_window": board_hello["window"],
+                         "local_base": board_hello["local_base"], "local_size": board_hello["local_size"],
+                         "host_base": hl.HOST_WINDOW_BASE, "host_size": host_memory})
+
+    def _close() -> None:
+        port.close()
+        dma.close()
+        try:
+            host.view.release()
+            host_mm.close()
+        except BufferError:
+            log.debug("eth host memory still in use, left to the garbage collector")
+    link._on_close.append(_close)
+    log.info("%s", desc)
+    return link
