@@ -86,11 +86,13 @@ $(STAMP): pyproject.toml
 # or their sources change, since a stale one fails the driver's spec-hash check.
 CMODULE_SOURCES := spec/splitnic_spec/nic.py spec/splitnic_spec/cffi_build.py \
                    hostdrv/splitnic/_hotpath.c hostdrv/splitnic/_hotpath_build.py \
+                   spec/splitnic_spec/hostlink.py hostdrv/splitnic/hostlink_spec.h \
+                   hostdrv/splitnic/_hostlink.c hostdrv/splitnic/_hostlink_build.py \
                    sim/splitnic_sim/softnic.c sim/splitnic_sim/_softnic_build.py
 
 $(CMODULES): $(STAMP) $(CMODULE_SOURCES)
 	@echo "setup: building the C modules against the spec"
-	@rm -f hostdrv/splitnic/_hotpath_cffi.*.so sim/splitnic_sim/_softnic_cffi.*.so
+	@rm -f hostdrv/splitnic/_hotpath_cffi.*.so hostdrv/splitnic/_hostlink_cffi.*.so sim/splitnic_sim/_softnic_cffi.*.so
 	@$(PY) setup.py -q build_ext --inplace >$(CACHE)/cmodules.log 2>&1 || { cat $(CACHE)/cmodules.log; exit 1; }
 	@touch $@
 

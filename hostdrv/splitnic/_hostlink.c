@@ -1,0 +1,1095 @@
+/*
+ * The host side of the `eth` host link: posted-write messages over raw
+ * Ethernet frames (AF_PACKET, a TPACKET_V3 receive ring).
+ *
+ * Ref: spec/splitnic_spec/hostlink.py (the contract: frame and message
+ * headers, sequence numbers, acked, credit, NAK, HELLO); every layout and
+ * constant comes from the generated hostlink_spec.h.  Built by cffi in API
+ * mode (hostdrv/splitnic/_hostlink_build.py) into splitnic._hostlink_cffi;
+ * hostdrv/splitnic/hostlink_port.py is its Python face.
+ *
+ * Threads.  The receive thread (started by hl_hello) owns the ring and the
+ * NIC->host numbering; it sleeps in ppoll() when nothing arrives and nothing
+ * waits for an acknowledgement, so an idle link costs nothing.  The driver's
+ * thread calls hl_write / hl_flush / hl_read.  Everything both touch (the
+ * host->NIC numbering, the replay buffer, credit, a pending read) is under
+ * `mu`; the receive thread takes it once per ring block, not per message.
+ *
+ * Per-message cost on the receive path: header checks, a bounds check and a
+ * memcpy into the registered memory.  No syscall and no allocation per
+ * message or per frame: the kernel hands over a block of frames at a time
+ * (TPACKET_V3), replay slots are allocated once at hello.
+ *
+ * Ordering.  The driver polls completions in the registered memory for a
+ * PHASE flip and then reads the frame the completion describes.  The board
+ * sends the frame data before the completion, so every WRITE is applied in
+ * sequence order with a release fence after it: no later write (the PHASE
+ * word) becomes visible before an earlier one.  On x86-64 (TSO) the fence is
+ * only a compiler barrier; elsewhere it is a real store-store fence.
+ *
+ * Latency.  TPACKET_V3 publishes a block when it is full or when its retire
+ * timer (1 ms, the smallest) expires, so a lone frame is seen up to 1 ms
+ * late.  The resend timer therefore waits RESEND_US plus that delay: the
+ * spec's RESEND_US is the least time without progress of acked, and an
+ * acknowledgement that sits in an open block is progress the host cannot see
+ * yet.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostlink_spec.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the host link's headers are little-endian and are read in place; port the loads first"
+#endif
+
+/* cdef-begin: this block is handed to cffi's cdef() by _hostlink_build.py. */
+
+/* Counters, each only ever increasing; read from Python without a lock
+ * (aligned 64-bit loads are atomic on the platforms we run on). */
+struct hl_counters {
+	uint64_t frames_in;      /* board frames accepted (in order or after a gap) */
+	uint64_t messages_in;
+	uint64_t frames_out;     /* frames sent, resent ones and credit-only ones included */
+	uint64_t messages_out;
+	uint64_t foreign;        /* our EtherType from another source MAC (or before hello) */
+	uint64_t malformed;      /* bad version, lengths, message numbers or op; duplicate or stray HELLO */
+	uint64_t bad_address;    /* WRITEs that leave the registered memory: dropped */
+	uint64_t gaps;           /* NIC->host frames whose seq was not the next expected */
+	uint64_t lost_messages;  /* messages those gaps skipped */
+	uint64_t naks;           /* board frames with flag NAK */
+	uint64_t resent_frames;
+	uint64_t irqs;
+	uint64_t credit_waits;   /* times a sender had to wait for the board's credit */
+	uint64_t send_errors;    /* send() failures (treated as frames lost on the cable) */
+};
+
+/* What the board said in its HELLO answer. */
+struct hl_board {
+	uint8_t mac[6];
+	uint16_t mtu;
+	uint16_t window;
+	uint32_t host_base;
+	uint32_t host_size;
+	uint32_t local_base;
+	uint32_t local_size;
+	uint32_t spec_hash;
+};
+
+struct hl;
+
+struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t mem_size,
+		   uint32_t mtu, uint32_t ring_frames, int irq_fd, uint32_t credit_timeout_ms,
+		   char *err, size_t errlen);
+int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen);
+int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen);
+int hl_flush(struct hl *h, char *err, size_t errlen);
+int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
+	    char *err, size_t errlen);
+int hl_broken(struct hl *h);
+uint32_t hl_window(struct hl *h);
+uint32_t hl_mtu(struct hl *h);
+const struct hl_counters *hl_counters(struct hl *h);
+void hl_close(struct hl *h);
+
+/* Test and bench helpers: run frames (Ethernet frames, `lens[i]` bytes each,
+ * back to back in `frames`) through the receive path as if they came from the
+ * ring, `per_block` at a time; send raw Ethernet frames with sendmmsg. */
+int hl_receive_frames(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n,
+		      uint32_t per_block);
+int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n);
+
+/* cdef-end */
+
+#define ETH_HDR 14
+#define FH_SIZE SNIC_HL_FRAME_HEADER_SIZE
+#define MH_SIZE SNIC_HL_MESSAGE_HEADER_SIZE
+#define RETIRE_TOV_MS 1
+#define HELLO_REPEAT_MS 250
+#define READ_ATTEMPTS 3
+#define MAX_REPLAY_SLOTS 4096
+
+/* A frame with messages, kept from building until the board's acked passes it. */
+struct hl_slot {
+	uint8_t *buf;       /* Ethernet header, FrameHeader, messages */
+	uint32_t len;       /* bytes used in buf */
+	uint32_t seq;       /* number of its first message */
+	uint16_t count;
+	uint16_t sent;      /* times transmitted */
+};
+
+struct hl {
+	int sock, kick_fd, irq_fd;
+	char ifname[IF_NAMESIZE];
+	uint8_t my_mac[6], board_mac[6];
+	uint32_t mtu;                   /* ours: largest frame after the Ethernet header we take */
+	uint32_t window;                /* ours: max-size frames the ring holds */
+	uint8_t *ring;
+	size_t ring_size;
+	uint32_t block_size, block_nr, cur_block;
+	uint8_t *mem;
+	uint64_t mem_base, mem_size;
+	uint32_t credit_timeout_ms;
+	struct hl_board board;
+	uint32_t tx_mtu;                /* min(ours, the board's) */
+	int hello_done;
+
+	/* Receive thread only. */
+	uint32_t rx_expected;           /* next NIC->host message number */
+	uint16_t rx_newest;             /* newest board frame number received */
+	int rx_any;                     /* a board frame arrived since hello */
+
+	/* Under mu. */
+	pthread_mutex_t mu, read_mu;
+	pthread_cond_t cond;
+	uint32_t sh_rx_expected;        /* the receive thread's view, for acked in our frames */
+	uint16_t sh_grant;              /* credit we grant: newest + 1 + window */
+	uint16_t last_grant_sent;
+	uint32_t tx_seq;                /* next host->NIC message number */
+	uint16_t tx_frame;              /* next frame number */
+	uint16_t tx_credit;             /* the board lets us send frames numbered below this */
+	uint32_t tx_acked;
+	struct hl_slot *slots;
+	uint8_t *slot_mem;
+	uint32_t nslots;
+	uint32_t head, send_next, built_tail; /* acked < head <= send_next <= built_tail (free-running) */
+	int building;                   /* slots[built_tail] is being filled */
+	uint64_t last_progress_ns;      /* last change of acked (or resend) */
+	uint64_t nak_ns;
+	uint32_t nak_acked;
+	int rx_sleeping;                /* receive thread in ppoll with no timer: kick it */
+	uint16_t read_tag;
+	int read_pending, read_done;
+	uint32_t read_words;
+	uint32_t *read_out;
+
+	pthread_t thread;
+	int running;
+	volatile int stopping;
+	volatile int broken;
+	uint8_t ctl[ETH_HDR + FH_SIZE + MH_SIZE + SNIC_HL_HELLO_SIZE];
+	struct hl_counters c;
+};
+
+/* Ordered stores into the registered memory (see "Ordering" above). */
+#define hl_release() __atomic_thread_fence(__ATOMIC_RELEASE)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int after32(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static int after16(uint16_t a, uint16_t b) { return (int16_t)(uint16_t)(a - b) > 0; }
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void deadline_ts(struct timespec *ts, uint64_t deadline)
+{
+	ts->tv_sec = deadline / 1000000000u;
+	ts->tv_nsec = deadline % 1000000000u;
+}
+
+/* Wait on cond until `deadline` (monotonic ns); 0 when woken, ETIMEDOUT after. */
+static int wait_until(struct hl *h, uint64_t deadline)
+{
+	struct timespec ts;
+	deadline_ts(&ts, deadline);
+	return pthread_cond_timedwait(&h->cond, &h->mu, &ts);
+}
+
+static void fill_eth(struct hl *h, uint8_t *p, const uint8_t *dst)
+{
+	memcpy(p, dst, 6);
+	memcpy(p + 6, h->my_mac, 6);
+	p[12] = SNIC_HL_ETHERTYPE >> 8;
+	p[13] = SNIC_HL_ETHERTYPE & 0xff;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Transmit side (mu held). */
+
+static int can_send(struct hl *h) { return after16(h->tx_credit, h->tx_frame); }
+
+static void transmit(struct hl *h, uint8_t *buf, uint32_t len, uint16_t count)
+{
+	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
+	fh->frame = h->tx_frame++;
+	fh->credit = h->sh_grant;
+	fh->acked = h->sh_rx_expected;
+	h->last_grant_sent = h->sh_grant;
+	if (send(h->sock, buf, len, MSG_DONTWAIT) < 0)
+		h->c.send_errors++;     /* as if lost on the cable: the resend timer covers it */
+	h->c.frames_out++;
+	h->c.messages_out += count;
+}
+
+/* Send the built frames the credit allows, oldest first. */
+static void pump(struct hl *h)
+{
+	while (h->send_next != h->built_tail && can_send(h)) {
+		struct hl_slot *s = &h->slots[h->send_next % h->nslots];
+		if (h->head == h->send_next) {
+			/* First unacknowledged frame: the resend timer starts now. */
+			h->last_progress_ns = now_ns();
+			if (h->rx_sleeping) {
+				uint64_t one = 1;
+				h->rx_sleeping = 0;
+				(void)!write(h->kick_fd, &one, sizeof(one));
+			}
+		}
+		if (s->sent++)
+			h->c.resent_frames++;
+		transmit(h, s->buf, s->len, s->count);
+		h->send_next++;
+	}
+}
+
+/* The board's acked and credit from its newest frame. */
+static void take_ack(struct hl *h, uint32_t acked, uint16_t credit)
+{
+	h->tx_credit = credit;
+	if (!after32(acked, h->tx_acked))
+		return;
+	h->tx_acked = acked;
+	h->last_progress_ns = now_ns();
+	while (h->head != h->send_next) {
+		struct hl_slot *s = &h->slots[h->head % h->nslots];
+		if (after32(s->seq + s->count, acked))
+			break;
+		h->head++;
+	}
+}
+
+/* Go-back-N: send everything from acked again (new frame numbers, same
+ * message numbers).  A frame the board took in part is trimmed to start at
+ * acked, so the board never sees a message twice from us. */
+static void go_back(struct hl *h)
+{
+	if (h->head == h->send_next)
+		return;
+	struct hl_slot *s = &h->slots[h->head % h->nslots];
+	if (after32(h->tx_acked, s->seq)) {
+		uint32_t skip = h->tx_acked - s->seq, pos = ETH_HDR + FH_SIZE;
+		for (uint32_t i = 0; i < skip; i++)
+			pos += MH_SIZE + ((struct snic_hl_message_header *)(s->buf + pos))->len;
+		memmove(s->buf + ETH_HDR + FH_SIZE, s->buf + pos, s->len - pos);
+		s->len -= pos - (ETH_HDR + FH_SIZE);
+		s->count -= skip;
+		s->seq = h->tx_acked;
+		struct snic_hl_frame_header *fh = (void *)(s->buf + ETH_HDR);
+		fh->count = s->count;
+		fh->seq = s->seq;
+	}
+	h->send_next = h->head;
+	h->last_progress_ns = now_ns();
+	pump(h);
+}
+
+/* A frame with no messages that only carries acked and credit. */
+static void send_grant(struct hl *h)
+{
+	uint8_t buf[ETH_HDR + FH_SIZE];
+	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
+	fill_eth(h, buf, h->board_mac);
+	memset(fh, 0, sizeof(*fh));
+	fh->version = SNIC_HL_VERSION;
+	fh->seq = h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
+	transmit(h, buf, sizeof(buf), 0);
+}
+
+static int no_credit(struct hl *h, char *err, size_t errlen)
+{
+	return fail(err, errlen, "the board grants no credit: over eth:%s for %u ms it let us send only "
+		    "frames below %u (next %u, %u frames waiting); is the board still running and cabled?",
+		    h->ifname, h->credit_timeout_ms, (unsigned)h->tx_credit, (unsigned)h->tx_frame,
+		    h->built_tail - h->send_next);
+}
+
+/* Start filling a frame, waiting for a free replay slot. */
+static int start_frame(struct hl *h, uint64_t deadline, char *err, size_t errlen)
+{
+	if (h->building)
+		return 0;
+	int waited = 0;
+	while (h->built_tail - h->head >= h->nslots) {
+		if (!waited++)
+			h->c.credit_waits++;
+		if (wait_until(h, deadline) == ETIMEDOUT && h->built_tail - h->head >= h->nslots)
+			return no_credit(h, err, errlen);
+	}
+	struct hl_slot *s = &h->slots[h->built_tail % h->nslots];
+	struct snic_hl_frame_header *fh = (void *)(s->buf + ETH_HDR);
+	fill_eth(h, s->buf, h->board_mac);
+	memset(fh, 0, sizeof(*fh));
+	fh->version = SNIC_HL_VERSION;
+	fh->seq = h->tx_seq;
+	s->seq = h->tx_seq;
+	s->count = 0;
+	s->sent = 0;
+	s->len = ETH_HDR + FH_SIZE;
+	h->building = 1;
+	return 0;
+}
+
+/* Close the frame being built and wait until the credit let it (and every
+ * frame before it) leave. */
+static int finish_frame(struct hl *h, uint64_t deadline, char *err, size_t errlen)
+{
+	if (!h->building)
+		return 0;
+	h->building = 0;
+	h->built_tail++;
+	pump(h);
+	int waited = 0;
+	while (h->send_next != h->built_tail) {
+		if (!waited++)
+			h->c.credit_waits++;
+		if (wait_until(h, deadline) == ETIMEDOUT && h->send_next != h->built_tail)
+			return no_credit(h, err, errlen);
+	}
+	return 0;
+}
+
+/* Bytes of data a message may still carry in the frame being built. */
+static uint32_t room(struct hl *h)
+{
+	uint32_t used = h->slots[h->built_tail % h->nslots].len - ETH_HDR + MH_SIZE;
+	uint32_t r = used >= h->tx_mtu ? 0 : (h->tx_mtu - used) & ~3u;
+	return r > SNIC_HL_MAX_MESSAGE_DATA ? SNIC_HL_MAX_MESSAGE_DATA : r;
+}
+
+static void append(struct hl *h, uint8_t op, uint32_t addr, const void *data, uint32_t len)
+{
+	struct hl_slot *s = &h->slots[h->built_tail % h->nslots];
+	struct snic_hl_message_header *mh = (void *)(s->buf + s->len);
+	mh->op = op;
+	mh->seq = (uint8_t)h->tx_seq++;
+	mh->len = len;
+	mh->addr = addr;
+	memcpy(s->buf + s->len + MH_SIZE, data, len);
+	s->len += MH_SIZE + len;
+	s->count++;
+	((struct snic_hl_frame_header *)(s->buf + ETH_HDR))->count = s->count;
+}
+
+/* Append one message of `len` bytes (whole, not split) to a frame with room. */
+static int append_whole(struct hl *h, uint8_t op, uint32_t addr, const void *data, uint32_t len,
+			uint64_t deadline, char *err, size_t errlen)
+{
+	if (start_frame(h, deadline, err, errlen))
+		return -1;
+	if (room(h) < len) {
+		if (finish_frame(h, deadline, err, errlen) || start_frame(h, deadline, err, errlen))
+			return -1;
+	}
+	append(h, op, addr, data, len);
+	return 0;
+}
+
+static int need_hello(struct hl *h, char *err, size_t errlen)
+{
+	return h->hello_done ? 0 : fail(err, errlen, "the host link on %s is not open: call hello() first",
+					h->ifname);
+}
+
+int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	if (need_hello(h, err, errlen))
+		return -1;
+	if (len % 4)
+		return fail(err, errlen, "a host-link write is whole 32-bit words: %zu bytes at %#x is not a "
+			    "multiple of 4; pad it", len, addr);
+	if (addr + (uint64_t)len > 1ull << 32)
+		return fail(err, errlen, "a write of %zu bytes at %#x runs past the 32-bit bus", len, addr);
+	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+	int rc = 0;
+	pthread_mutex_lock(&h->mu);
+	while (len) {
+		if ((rc = start_frame(h, deadline, err, errlen)))
+			break;
+		uint32_t r = room(h);
+		/* Split a long write at the frame's room; a short one (a completion,
+		 * a doorbell) goes whole into the next frame instead. */
+		if (len <= r || r >= 64) {
+			uint32_t chunk = len < r ? (uint32_t)len : r;
+			append(h, SNIC_HL_OP_WRITE, addr, data, chunk);
+			addr += chunk;
+			data += chunk;
+			len -= chunk;
+		}
+		if (room(h) < 4 || len) {
+			if ((rc = finish_frame(h, deadline, err, errlen)))
+				break;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hl_flush(struct hl *h, char *err, size_t errlen)
+{
+	if (need_hello(h, err, errlen))
+		return -1;
+	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+	pthread_mutex_lock(&h->mu);
+	int rc = finish_frame(h, deadline, err, errlen);
+	if (!rc) {
+		/* Also wait out frames queued by an earlier call that timed out. */
+		pump(h);
+		while (h->send_next != h->built_tail)
+			if (wait_until(h, deadline) == ETIMEDOUT && h->send_next != h->built_tail) {
+				rc = no_credit(h, err, errlen);
+				break;
+			}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
+	    char *err, size_t errlen)
+{
+	if (need_hello(h, err, errlen))
+		return -1;
+	if (!words || words > SNIC_HL_MAX_MESSAGE_DATA / 4)
+		return fail(err, errlen, "a host-link read is 1..%u words, not %u", SNIC_HL_MAX_MESSAGE_DATA / 4,
+			    words);
+	int rc = -1;
+	uint32_t per_try = timeout_ms / READ_ATTEMPTS ? timeout_ms / READ_ATTEMPTS : 1;
+	pthread_mutex_lock(&h->read_mu);        /* one read in flight */
+	pthread_mutex_lock(&h->mu);
+	for (int attempt = 0; attempt < READ_ATTEMPTS && rc; attempt++) {
+		uint64_t deadline = now_ns() + (uint64_t)per_try * 1000000u;
+		uint64_t credit_deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+		struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
+		h->read_pending = 1;
+		h->read_done = 0;
+		h->read_words = words;
+		h->read_out = out;
+		if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), credit_deadline, err, errlen) ||
+		    finish_frame(h, credit_deadline, err, errlen)) {
+			h->read_pending = 0;
+			goto out;
+		}
+		while (!h->read_done)
+			if (wait_until(h, deadline) == ETIMEDOUT)
+				break;
+		if (h->read_done)
+			rc = 0;
+		h->read_pending = 0;
+	}
+	if (rc)
+		fail(err, errlen, "no answer from the board over eth:%s within %.1f s (%d reads of %u words at "
+		     "%#x); is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0, READ_ATTEMPTS,
+		     words, addr);
+out:
+	pthread_mutex_unlock(&h->mu);
+	pthread_mutex_unlock(&h->read_mu);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Receive side (the receive thread, or hl_hello before it starts). */
+
+/* What one burst of board frames says, applied under mu once per block. */
+struct burst {
+	int have, nak;
+	uint32_t acked;
+	uint16_t credit;
+};
+
+/* Check a frame whole before applying any of it: 0 if well-formed. */
+static int validate(const uint8_t *p, uint32_t len)
+{
+	const struct snic_hl_frame_header *fh = (const void *)p;
+	if (len < FH_SIZE || fh->version != SNIC_HL_VERSION)
+		return -1;
+	uint32_t pos = FH_SIZE;
+	for (uint32_t i = 0; i < fh->count; i++) {
+		if (pos + MH_SIZE > len)
+			return -1;
+		const struct snic_hl_message_header *mh = (const void *)(p + pos);
+		pos += MH_SIZE;
+		if (mh->len % 4 || mh->len > SNIC_HL_MAX_MESSAGE_DATA || pos + mh->len > len ||
+		    mh->seq != (uint8_t)(fh->seq + i) ||
+		    (mh->op != SNIC_HL_OP_WRITE && mh->op != SNIC_HL_OP_ANSWER && mh->op != SNIC_HL_OP_IRQ))
+			return -1;
+		pos += mh->len;
+	}
+	return 0;
+}
+
+static void answer(struct hl *h, uint32_t tag, const uint8_t *data, uint32_t len)
+{
+	pthread_mutex_lock(&h->mu);
+	if (h->read_pending && !h->read_done && tag == h->read_tag) {
+		uint32_t n = len / 4 < h->read_words ? len / 4 : h->read_words;
+		memcpy(h->read_out, data, n * 4);
+		memset(h->read_out + n, 0, (h->read_words - n) * 4);
+		h->read_done = 1;
+		pthread_cond_broadcast(&h->cond);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* One Ethernet frame from the board. */
+static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burst *b)
+{
+	if (len < ETH_HDR || memcmp(eth + 6, h->board_mac, 6)) {
+		h->c.foreign++;
+		return;
+	}
+	const uint8_t *p = eth + ETH_HDR;
+	len -= ETH_HDR;
+	if (validate(p, len)) {
+		h->c.malformed++;
+		return;
+	}
+	const struct snic_hl_frame_header *fh = (const void *)p;
+	if (fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK) {
+		h->c.malformed++;       /* a second answer to our HELLO, or the board restarted: hello again */
+		return;
+	}
+	if (after32(fh->seq, h->rx_expected)) {
+		/* The board keeps no copy: the lost messages are gone for good. */
+		h->c.gaps++;
+		h->c.lost_messages += fh->seq - h->rx_expected;
+		h->broken = 1;
+	} else if (fh->seq != h->rx_expected) {
+		h->c.malformed++;       /* a duplicate: the board never sends a frame twice */
+		return;
+	}
+	h->c.frames_in++;
+	h->c.messages_in += fh->count;
+	h->rx_expected = fh->seq + fh->count;
+	if (!h->rx_any || after16(fh->frame, h->rx_newest))
+		h->rx_newest = fh->frame;
+	h->rx_any = 1;
+	b->have = 1;
+	b->acked = fh->acked;
+	b->credit = fh->credit;
+	if (fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK) {
+		b->nak = 1;
+		h->c.naks++;
+	}
+	uint8_t *mem = h->mem;
+	uint64_t base = h->mem_base, size = h->mem_size;
+	uint32_t pos = FH_SIZE;
+	for (uint32_t i = 0; i < fh->count; i++) {
+		const struct snic_hl_message_header *mh = (const void *)(p + pos);
+		const uint8_t *data = p + pos + MH_SIZE;
+		pos += MH_SIZE + mh->len;
+		switch (mh->op) {
+		case SNIC_HL_OP_WRITE: {
+			uint64_t off = (uint64_t)mh->addr - base;   /* wraps huge when below base */
+			if (off >= size || size - off < mh->len) {
+				h->c.bad_address++;
+				break;
+			}
+			memcpy(mem + off, data, mh->len);
+			hl_release();
+			break;
+		}
+		case SNIC_HL_OP_ANSWER:
+			answer(h, mh->addr, data, mh->len);
+			break;
+		case SNIC_HL_OP_IRQ:
+			h->c.irqs++;
+			if (h->irq_fd >= 0)
+				(void)!write(h->irq_fd, "\1", 1);  /* full socket: the driver is awake anyway */
+			break;
+		}
+	}
+}
+
+/* After a burst: take the board's acked and credit, resend on NAK, grant
+ * credit back, send what the credit now allows. */
+static void end_burst(struct hl *h, struct burst *b)
+{
+	pthread_mutex_lock(&h->mu);
+	h->sh_rx_expected = h->rx_expected;
+	h->sh_grant = (uint16_t)((h->rx_any ? h->rx_newest + 1 : 0) + h->window);
+	if (b->have)
+		take_ack(h, b->acked, b->credit);
+	if (b->nak) {
+		/* One resend per NAK episode: the board may flag several frames
+		 * before our resent ones reach it. */
+		uint64_t now = now_ns();
+		if (h->tx_acked != h->nak_acked || now - h->nak_ns > SNIC_HL_RESEND_US * 1000ull) {
+			h->nak_acked = h->tx_acked;
+			h->nak_ns = now;
+			go_back(h);
+		}
+	}
+	pump(h);
+	if ((uint16_t)(h->sh_grant - h->last_grant_sent) >= (h->window + 1) / 2 &&
+	    h->send_next == h->built_tail && can_send(h))
+		send_grant(h);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->mu);
+	memset(b, 0, sizeof(*b));
+}
+
+static struct tpacket_block_desc *block(struct hl *h, uint32_t i)
+{
+	return (struct tpacket_block_desc *)(h->ring + (size_t)i * h->block_size);
+}
+
+static int block_ready(struct tpacket_block_desc *bd)
+{
+	return __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+}
+
+static void block_done(struct hl *h, struct tpacket_block_desc *bd)
+{
+	__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+	h->cur_block = (h->cur_block + 1) % h->block_nr;
+}
+
+static void rx_block(struct hl *h, struct tpacket_block_desc *bd, uint32_t first)
+{
+	struct burst b = {0};
+	struct tpacket3_hdr *ph = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
+	for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; i++) {
+		if (i >= first)
+			rx_frame(h, (uint8_t *)ph + ph->tp_mac, ph->tp_snaplen, &b);
+		ph = (void *)((uint8_t *)ph + ph->tp_next_offset);
+	}
+	block_done(h, bd);
+	end_burst(h, &b);
+}
+
+/* The resend timer (mu held): go back if due; the ns until it is due, or 0 if idle. */
+static uint64_t timer(struct hl *h)
+{
+	if (h->head == h->send_next)
+		return 0;
+	uint64_t period = (SNIC_HL_RESEND_US + RETIRE_TOV_MS * 1000ull) * 1000u;
+	uint64_t now = now_ns();
+	if (now - h->last_progress_ns >= period)
+		go_back(h);
+	uint64_t left = h->last_progress_ns + period - now_ns();
+	return left > period || !left ? period : left;
+}
+
+static void *rx_main(void *arg)
+{
+	struct hl *h = arg;
+	struct pollfd pf[2] = {{.fd = h->sock, .events = POLLIN}, {.fd = h->kick_fd, .events = POLLIN}};
+	while (!h->stopping) {
+		struct tpacket_block_desc *bd = block(h, h->cur_block);
+		if (block_ready(bd)) {
+			rx_block(h, bd, 0);
+			continue;
+		}
+		pthread_mutex_lock(&h->mu);
+		uint64_t left = timer(h);
+		h->rx_sleeping = !left;
+		pthread_mutex_unlock(&h->mu);
+		struct timespec ts = { .tv_sec = left / 1000000000u, .tv_nsec = left % 1000000000u };
+		ppoll(pf, 2, left ? &ts : NULL, NULL);
+		if (pf[1].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(h->kick_fd, &v, sizeof(v));
+		}
+		pthread_mutex_lock(&h->mu);
+		h->rx_sleeping = 0;
+		pthread_mutex_unlock(&h->mu);
+	}
+	return NULL;
+}
+
+static void stop_thread(struct hl *h)
+{
+	if (!h->running)
+		return;
+	uint64_t one = 1;
+	h->stopping = 1;
+	(void)!write(h->kick_fd, &one, sizeof(one));
+	pthread_join(h->thread, NULL);
+	h->running = 0;
+	h->stopping = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening. */
+
+struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t mem_size,
+		   uint32_t mtu, uint32_t ring_frames, int irq_fd, uint32_t credit_timeout_ms,
+		   char *err, size_t errlen)
+{
+	if (mem_base < SNIC_HL_HOST_WINDOW_BASE || !mem_size ||
+	    mem_base + mem_size > (uint64_t)SNIC_HL_HOST_WINDOW_BASE + SNIC_HL_HOST_WINDOW_SIZE) {
+		fail(err, errlen, "the DMA memory %#llx..+%#llx must lie inside the host window %#x..+%#x",
+		     (unsigned long long)mem_base, (unsigned long long)mem_size, SNIC_HL_HOST_WINDOW_BASE,
+		     SNIC_HL_HOST_WINDOW_SIZE);
+		return NULL;
+	}
+	if (strlen(ifname) >= IF_NAMESIZE) {
+		fail(err, errlen, "no interface %s: an interface name is at most %d bytes", ifname,
+		     IF_NAMESIZE - 1);
+		return NULL;
+	}
+	if (ring_frames < SNIC_HL_MIN_WINDOW)
+		ring_frames = SNIC_HL_MIN_WINDOW;
+	struct hl *h = calloc(1, sizeof(*h));
+	if (!h) {
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->sock = h->kick_fd = -1;
+	h->irq_fd = irq_fd;
+	h->mem = mem;
+	h->mem_base = mem_base;
+	h->mem_size = mem_size;
+	h->credit_timeout_ms = credit_timeout_ms;
+	snprintf(h->ifname, sizeof(h->ifname), "%s", ifname);
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->read_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Protocol 0: nothing arrives before the ring exists and bind() names the EtherType. */
+	h->sock = socket(AF_PACKET, SOCK_RAW, 0);
+	if (h->sock < 0) {
+		if (errno == EPERM || errno == EACCES)
+			fail(err, errlen, "needs root (CAP_NET_RAW) to open a raw socket on %s", ifname);
+		else
+			fail(err, errlen, "cannot open a raw socket on %s: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	unsigned ifindex = if_nametoindex(ifname);
+	if (!ifindex) {
+		fail(err, errlen, "no interface %s: cable the board's host-link port to this machine and name "
+		     "that interface (docs/hardware.md)", ifname);
+		goto bad;
+	}
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(h->sock, SIOCGIFHWADDR, &ifr) < 0) {
+		fail(err, errlen, "cannot read %s's MAC address: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	memcpy(h->my_mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ioctl(h->sock, SIOCGIFMTU, &ifr) < 0) {
+		fail(err, errlen, "cannot read %s's MTU: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	/* A frame larger than the interface's MTU would never reach us. */
+	h->mtu = mtu < (uint32_t)ifr.ifr_mtu ? mtu : (uint32_t)ifr.ifr_mtu;
+	if (h->mtu < SNIC_HL_MTU_STANDARD) {
+		fail(err, errlen, "%s's MTU is %u: the host link needs at least %u (ip link set %s mtu %u)",
+		     ifname, h->mtu, SNIC_HL_MTU_STANDARD, ifname, SNIC_HL_MTU_STANDARD);
+		goto bad;
+	}
+	int one = 1, v3 = TPACKET_V3;
+	/* Our own frames are not news to us (and another process's are not ours). */
+	setsockopt(h->sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	if (setsockopt(h->sock, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3)) < 0) {
+		fail(err, errlen, "%s: TPACKET_V3 is not available: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	/* A max-size frame's place in a block: its tpacket3_hdr and sockaddr_ll,
+	 * the MAC header placed so the frame header is 16-aligned, the frame. */
+	uint32_t hdrlen = TPACKET_ALIGN(TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll));
+	uint32_t slot = TPACKET_ALIGN(TPACKET_ALIGN(hdrlen + 16) + h->mtu);
+	uint32_t blk_hdr = TPACKET_ALIGN(sizeof(struct tpacket_block_desc));
+	uint32_t bs = (uint32_t)sysconf(_SC_PAGESIZE);
+	while (bs < blk_hdr + 8 * slot)         /* about 8 frames a block: one wake-up per burst */
+		bs <<= 1;
+	uint32_t per_block = (bs - blk_hdr) / slot;
+	h->block_size = bs;
+	h->block_nr = (ring_frames + per_block - 1) / per_block;
+	if (h->block_nr < 2)
+		h->block_nr = 2;
+	h->window = h->block_nr * per_block > 0xffff ? 0xffff : h->block_nr * per_block;
+	struct tpacket_req3 req = {
+		.tp_block_size = bs, .tp_block_nr = h->block_nr,
+		.tp_frame_size = slot, .tp_frame_nr = (bs / slot) * h->block_nr,
+		.tp_retire_blk_tov = RETIRE_TOV_MS,
+	};
+	if (setsockopt(h->sock, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0) {
+		fail(err, errlen, "cannot set up a %u x %u-byte receive ring on %s: %s", h->block_nr, bs,
+		     ifname, strerror(errno));
+		goto bad;
+	}
+	h->ring_size = (size_t)bs * h->block_nr;
+	h->ring = mmap(NULL, h->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, h->sock, 0);
+	if (h->ring == MAP_FAILED)   /* MAP_LOCKED can exceed RLIMIT_MEMLOCK: fall back */
+		h->ring = mmap(NULL, h->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, h->sock, 0);
+	if (h->ring == MAP_FAILED) {
+		h->ring = NULL;
+		fail(err, errlen, "cannot map the receive ring of %s: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET, .sll_protocol = htons(SNIC_HL_ETHERTYPE), .sll_ifindex = (int)ifindex,
+	};
+	if (bind(h->sock, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		fail(err, errlen, "cannot bind a raw socket to %s: %s", ifname, strerror(errno));
+		goto bad;
+	}
+	h->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->kick_fd < 0) {
+		fail(err, errlen, "eventfd: %s", strerror(errno));
+		goto bad;
+	}
+	return h;
+bad:
+	hl_close(h);
+	return NULL;
+}
+
+/* Replay slots for the board's window (allocated at hello, reused after). */
+static int alloc_slots(struct hl *h, char *err, size_t errlen)
+{
+	uint32_t n = 4;
+	while (n < h->board.window && n < MAX_REPLAY_SLOTS)
+		n <<= 1;
+	if (n == h->nslots && h->tx_mtu <= h->mtu)
+		return 0;
+	free(h->slots);
+	free(h->slot_mem);
+	h->nslots = n;
+	h->slots = calloc(n, sizeof(*h->slots));
+	h->slot_mem = malloc((size_t)n * (ETH_HDR + h->mtu));
+	if (!h->slots || !h->slot_mem)
+		return fail(err, errlen, "out of memory for %u replay frames", n);
+	for (uint32_t i = 0; i < n; i++)
+		h->slots[i].buf = h->slot_mem + (size_t)i * (ETH_HDR + h->mtu);
+	return 0;
+}
+
+static void send_hello(struct hl *h)
+{
+	static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t *p = h->ctl;
+	struct snic_hl_frame_header *fh = (void *)(p + ETH_HDR);
+	struct snic_hl_message_header *mh = (void *)(p + ETH_HDR + FH_SIZE);
+	struct snic_hl_hello *hello = (void *)(p + ETH_HDR + FH_SIZE + MH_SIZE);
+	fill_eth(h, p, broadcast);
+	*fh = (struct snic_hl_frame_header){ .version = SNIC_HL_VERSION,
+		.flags = SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK, .count = 1, .credit = h->window };
+	*mh = (struct snic_hl_message_header){ .op = SNIC_HL_OP_HELLO, .len = SNIC_HL_HELLO_SIZE };
+	*hello = (struct snic_hl_hello){ .magic = SNIC_HL_HELLO_MAGIC, .spec_hash = SNIC_HL_SPEC_HASH,
+		.mtu = h->mtu, .window = h->window, .host_base = h->mem_base, .host_size = h->mem_size };
+	if (send(h->sock, p, sizeof(h->ctl), 0) < 0)
+		h->c.send_errors++;
+}
+
+/* The board's HELLO answer in `p` (after the Ethernet header): 1 if it is one,
+ * -1 (err set) if it is one we must refuse, 0 if it is something else. */
+static int parse_answer(struct hl *h, const uint8_t *p, uint32_t len, char *err, size_t errlen)
+{
+	const struct snic_hl_frame_header *fh = (const void *)p;
+	const struct snic_hl_message_header *mh = (const void *)(p + FH_SIZE);
+	const struct snic_hl_hello *hello = (const void *)(p + FH_SIZE + MH_SIZE);
+	if (len < FH_SIZE + MH_SIZE + SNIC_HL_HELLO_SIZE || fh->version != SNIC_HL_VERSION ||
+	    !(fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK) || fh->count != 1 ||
+	    mh->op != SNIC_HL_OP_HELLO || mh->len < SNIC_HL_HELLO_SIZE)
+		return 0;
+	if (hello->magic != SNIC_HL_HELLO_MAGIC)
+		return fail(err, errlen, "the board on %s answered HELLO with magic %#x, not %#x: it does not "
+			    "speak the splitnic host link; flash the splitnic bitstream", h->ifname,
+			    hello->magic, SNIC_HL_HELLO_MAGIC);
+	if (hello->spec_hash != SNIC_HL_SPEC_HASH)
+		return fail(err, errlen, "the board on %s speaks host-link spec %#010x, this driver %#010x: "
+			    "rebuild the older side", h->ifname, hello->spec_hash, SNIC_HL_SPEC_HASH);
+	if (hello->window < SNIC_HL_MIN_WINDOW || hello->mtu < SNIC_HL_MTU_STANDARD)
+		return fail(err, errlen, "the board on %s offers window %u and mtu %u; the host link needs at "
+			    "least %u and %u", h->ifname, hello->window, hello->mtu, SNIC_HL_MIN_WINDOW,
+			    SNIC_HL_MTU_STANDARD);
+	h->board.mtu = hello->mtu;
+	h->board.window = hello->window;
+	h->board.host_base = hello->host_base;
+	h->board.host_size = hello->host_size;
+	h->board.local_base = hello->local_base;
+	h->board.local_size = hello->local_size;
+	h->board.spec_hash = hello->spec_hash;
+	return 1;
+}
+
+/* Both directions start over: frame and message numbers 0, credit the window. */
+static void reset_numbering(struct hl *h)
+{
+	h->rx_expected = 0;
+	h->rx_newest = 0;
+	h->rx_any = 0;
+	h->sh_rx_expected = 0;
+	h->sh_grant = h->window;
+	h->last_grant_sent = h->window;
+	h->tx_seq = 0;
+	h->tx_frame = 0;
+	h->tx_credit = h->board.window;
+	h->tx_acked = 0;
+	h->head = h->send_next = h->built_tail = 0;
+	h->building = 0;
+	h->nak_acked = 0;
+	h->nak_ns = 0;
+	h->read_pending = 0;
+	h->broken = 0;
+}
+
+int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen)
+{
+	stop_thread(h);
+	h->hello_done = 0;
+	/* Frames of an earlier session mean nothing now. */
+	for (uint32_t i = 0; i < h->block_nr; i++)
+		if (block_ready(block(h, h->cur_block)))
+			block_done(h, block(h, h->cur_block));
+	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
+	uint64_t next_hello = start;
+	struct pollfd pf = {.fd = h->sock, .events = POLLIN};
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return fail(err, errlen, "no answer from the board over eth:%s within %.1f s (HELLO sent "
+				    "%u times); is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0,
+				    (unsigned)((now - start) / (HELLO_REPEAT_MS * 1000000ull) + 1));
+		if (now >= next_hello) {
+			send_hello(h);          /* again and again: the board may miss one */
+			next_hello = now + HELLO_REPEAT_MS * 1000000ull;
+		}
+		struct tpacket_block_desc *bd = block(h, h->cur_block);
+		if (!block_ready(bd)) {
+			uint64_t wake = next_hello < deadline ? next_hello : deadline;
+			struct timespec ts = { .tv_sec = (wake - now) / 1000000000u, .tv_nsec = (wake - now) % 1000000000u };
+			ppoll(&pf, 1, &ts, NULL);
+			continue;
+		}
+		struct tpacket3_hdr *ph = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
+		for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; i++) {
+			const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
+			int r = ph->tp_snaplen >= ETH_HDR
+				? parse_answer(h, eth + ETH_HDR, ph->tp_snaplen - ETH_HDR, err, errlen) : 0;
+			if (r < 0) {
+				block_done(h, bd);
+				return -1;
+			}
+			if (r == 0) {
+				h->c.foreign++;
+				ph = (void *)((uint8_t *)ph + ph->tp_next_offset);
+				continue;
+			}
+			memcpy(h->board_mac, eth + 6, 6);
+			memcpy(h->board.mac, eth + 6, 6);
+			h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
+			if (alloc_slots(h, err, errlen))
+				return -1;
+			reset_numbering(h);
+			h->hello_done = 1;
+			/* The board may follow its answer at once: the rest of this
+			 * block is the session's first frames. */
+			rx_block(h, bd, i + 1);
+			*out = h->board;
+			if (pthread_create(&h->thread, NULL, rx_main, h))
+				return fail(err, errlen, "cannot start the host link's receive thread");
+			h->running = 1;
+			return 0;
+		}
+		block_done(h, bd);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+
+int hl_broken(struct hl *h) { return h->broken; }
+uint32_t hl_window(struct hl *h) { return h->window; }
+uint32_t hl_mtu(struct hl *h) { return h->mtu; }
+const struct hl_counters *hl_counters(struct hl *h) { return &h->c; }
+
+void hl_close(struct hl *h)
+{
+	if (!h)
+		return;
+	stop_thread(h);
+	if (h->ring)
+		munmap(h->ring, h->ring_size);
+	if (h->sock >= 0)
+		close(h->sock);
+	if (h->kick_fd >= 0)
+		close(h->kick_fd);
+	free(h->slots);
+	free(h->slot_mem);
+	pthread_mutex_destroy(&h->mu);
+	pthread_mutex_destroy(&h->read_mu);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+int hl_receive_frames(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n,
+		      uint32_t per_block)
+{
+	struct burst b = {0};
+	for (uint32_t i = 0; i < n; i++) {
+		rx_frame(h, frames, lens[i], &b);
+		frames += lens[i];
+		if ((i + 1) % per_block == 0 || i + 1 == n)
+			end_burst(h, &b);
+	}
+	return 0;
+}
+
+int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n)
+{
+	enum { BATCH = 64 };
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	uint32_t done = 0;
+	while (done < n) {
+		uint32_t k = n - done < BATCH ? n - done : BATCH;
+		const uint8_t *p = frames;
+		for (uint32_t i = 0; i < k; i++) {
+			iov[i] = (struct iovec){ (void *)p, lens[done + i] };
+			msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+			p += lens[done + i];
+		}
+		int sent = sendmmsg(h->sock, msgs, k, 0);
+		if (sent <= 0) {
+			if (errno == ENOBUFS || errno == EAGAIN) {  /* the queue is full: let it drain */
+				usleep(50);
+				continue;
+			}
+			return -1;
+		}
+		for (int i = 0; i < sent; i++)
+			frames += lens[done + i];
+		done += sent;
+	}
+	return (int)done;
+}

@@ -1,0 +1,171 @@
+"""The host's end of the ``eth`` host link: posted writes, reads and interrupts over raw Ethernet.
+
+Ref: spec/splitnic_spec/hostlink.py (the protocol); hostdrv/splitnic/_hostlink.c
+(the socket, the receive ring and thread, numbering, credit and resends, all in
+C); docs/hardware.md, "The eth host link", says how to cable the board.
+
+The driver's DMA memory (``memory``, at device address ``mem_base`` in the
+host window) is registered once: the board's WRITE messages land there, and
+any write that leaves it is dropped and counted, so the board can never write
+elsewhere in this process.  Writes to the board are posted: :meth:`write`
+returns once the message is queued (sent when a frame fills or on
+:meth:`flush`); only :meth:`read` waits for the board.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from .errors import SplitnicError
+
+try:
+    from ._hostlink_cffi import ffi, lib
+except ImportError as err:  # pragma: no cover - depends on the install
+    raise SplitnicError(f"the host link's C module is not built ({err}): run `.venv/bin/pip install -e .` "
+                        "or `.venv/bin/python hostdrv/splitnic/_hostlink_build.py`") from None
+
+__all__ = ["HostLinkPort", "COUNTERS"]
+
+log = logging.getLogger(__name__)
+
+#: Names of :meth:`HostLinkPort.counters`, in the C struct's order.
+COUNTERS: tuple[str, ...] = tuple(name for name, _ in ffi.typeof("struct hl_counters").fields)
+
+_ERR_LEN = 512
+
+
+class HostLinkPort:
+    """The host side of the link to one board on interface ``ifname``.
+
+    ``memory``: the driver's DMA memory (writable, e.g. a memoryview of an mmap);
+    ``mem_base``: its device address, inside the host window.  ``mtu``: the
+    largest frame (after the Ethernet header) this side takes, at most the
+    interface's MTU; ``ring_frames``: max-size frames the receive ring holds
+    (the board's first credit); ``credit_timeout``: seconds a write waits for
+    the board's credit before it fails.  Opening needs CAP_NET_RAW.
+    """
+
+    def __init__(self, ifname: str, memory: memoryview, mem_base: int, *, mtu: int = 1500,
+                 ring_frames: int = 256, credit_timeout: float = 2.0) -> None:
+        self.ifname = ifname
+        self._memory = memory                     # keeps the buffer alive while C writes into it
+        self._mem = ffi.from_buffer("uint8_t[]", memory, require_writable=True)
+        self._irq_rx, self._irq_tx = socket.socketpair()
+        self._irq_rx.setblocking(False)
+        self._irq_tx.setblocking(False)
+        self._err = ffi.new("char[]", _ERR_LEN)
+        self._h = lib.hl_open(ifname.encode(), self._mem, mem_base, len(self._mem), mtu, ring_frames,
+                              self._irq_tx.fileno(), int(credit_timeout * 1000), self._err, _ERR_LEN)
+        if self._h == ffi.NULL:
+            self._irq_rx.close()
+            self._irq_tx.close()
+            raise SplitnicError(self._error())
+        self._counters = lib.hl_counters(self._h)
+        self.board: dict[str, int | str] | None = None
+
+    def _error(self) -> str:
+        return ffi.string(self._err).decode(errors="replace")
+
+    def _check(self, rc: int) -> None:
+        if rc:
+            raise SplitnicError(self._error())
+
+    def _handle(self):
+        if self._h is None:
+            raise SplitnicError(f"the host link on {self.ifname} is closed")
+        return self._h
+
+    @property
+    def window(self) -> int:
+        """Value of this side's window: max-size frames the receive ring holds."""
+        return lib.hl_window(self._handle())
+
+    @property
+    def mtu(self) -> int:
+        """Value of this side's MTU (the asked one, capped at the interface's)."""
+        return lib.hl_mtu(self._handle())
+
+    def hello(self, timeout: float = 2.0) -> dict[str, int | str]:
+        """Open (or reopen) the link: the board's Hello fields and ``board_mac``; starts the receive thread."""
+        out = ffi.new("struct hl_board *")
+        self._check(lib.hl_hello(self._handle(), int(timeout * 1000), out, self._err, _ERR_LEN))
+        board: dict[str, int | str] = {name: getattr(out, name) for name in
+                                       ("mtu", "window", "host_base", "host_size", "local_base", "local_size",
+                                        "spec_hash")}
+        board["board_mac"] = bytes(out.mac).hex(":")
+        log.info("host link on %s: board %s, mtu %d, window %d, local memory %#x..+%#x", self.ifname,
+                 board["board_mac"], board["mtu"], board["window"], board["local_base"], board["local_size"])
+        self.board = board
+        return board
+
+    def write(self, addr: int, data: bytes | memoryview) -> None:
+        """Post a write of ``data`` (whole 32-bit words) at device address ``addr``."""
+        buf = ffi.from_buffer(data)
+        self._check(lib.hl_write(self._handle(), addr, buf, len(buf), self._err, _ERR_LEN))
+
+    def write32(self, addr: int, value: int) -> None:
+        """Post a write of the 32-bit word ``value`` at ``addr``."""
+        self.write(addr, (value & 0xFFFF_FFFF).to_bytes(4, "little"))
+
+    def flush(self) -> None:
+        """Send the frame being filled (waiting for the board's credit if it is used up)."""
+        self._check(lib.hl_flush(self._handle(), self._err, _ERR_LEN))
+
+    def read(self, addr: int, words: int = 1, timeout: float = 2.0) -> list[int]:
+        """Read ``words`` 32-bit words at ``addr`` (flushes the posted writes first: they land before)."""
+        out = ffi.new("uint32_t[]", max(words, 1))
+        self._check(lib.hl_read(self._handle(), addr, words, out, int(timeout * 1000), self._err, _ERR_LEN))
+        return list(out)
+
+    @property
+    def irq(self) -> socket.socket:
+        """Value of the interrupt socket: readable, one byte per IRQ message from the board."""
+        return self._irq_rx
+
+    @property
+    def broken(self) -> bool:
+        """Value of "the board's messages to the host had a gap": DMA writes were lost; reset the NIC's queues."""
+        return bool(lib.hl_broken(self._handle()))
+
+    def counters(self) -> dict[str, int]:
+        """Value of every counter of the link (frames, messages, drops, gaps, resends, waits)."""
+        c = self._counters
+        return {name: getattr(c, name) for name in COUNTERS}
+
+    def receive_frames(self, frames: list[bytes], per_block: int = 32) -> float:
+        """Run Ethernet ``frames`` through the receive path as if the ring held them, ``per_block`` a
+        burst; the seconds the receive path took (tests, benches: call it while the board is quiet)."""
+        data = b"".join(frames)
+        lens = ffi.new("uint32_t[]", [len(f) for f in frames])
+        start = time.perf_counter()
+        lib.hl_receive_frames(self._handle(), data, lens, len(frames), per_block)
+        return time.perf_counter() - start
+
+    def send_raw(self, frames: list[bytes]) -> int:
+        """Send whole Ethernet ``frames`` as they are, in batches (a fast peer for tests and benches)."""
+        data = b"".join(frames)
+        lens = ffi.new("uint32_t[]", [len(f) for f in frames])
+        sent = lib.hl_send_raw(self._handle(), data, lens, len(frames))
+        if sent < 0:
+            raise SplitnicError(f"sending raw frames on {self.ifname} failed: {ffi.errno}")
+        return sent
+
+    def close(self) -> None:
+        """Stop the receive thread and close the socket (the memory is no longer written)."""
+        if self._h is not None:
+            lib.hl_close(self._h)
+            self._h = None
+            self._irq_rx.close()
+            self._irq_tx.close()
+
+    def __enter__(self) -> HostLinkPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_h", None) is not None:
+            self.close()
