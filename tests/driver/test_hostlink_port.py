@@ -51,13 +51,13 @@ class Board:
     """The board's side of the protocol, in Python with the spec's codec, on a raw socket."""
 
     def __init__(self, netns: str, ifname: str, *, window: int = 16, mtu: int = hl.MTU_STANDARD,
-                 grant: bool = True) -> None:
+                 grant: bool = True, spec_hash: int = hl.SPEC_HASH) -> None:
         with inside(netns):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(hl.ETHERTYPE))
             self.sock.bind((ifname, hl.ETHERTYPE))
         self.sock.settimeout(0.05)
         self.mac: bytes = self.sock.getsockname()[4]
-        self.window, self.mtu, self.grant = window, mtu, grant
+        self.window, self.mtu, self.grant, self.spec_hash = window, mtu, grant, spec_hash
         self.host_mac: bytes | None = None
         self.host_hello: dict[str, int] | None = None
         self.local: dict[int, int] = {}             # NIC-local words the READs see
@@ -119,9 +119,10 @@ class Board:
             self.host_mac = data[6:12]
             self.host_hello = hl.parse_hello(f.messages[0].data)
             self._reset()
-            self.sock.send(self.frame_bytes([hl.Message(hl.OP_HELLO, 0, hl.hello(
-                self.mtu, self.window, hl.HOST_WINDOW_BASE, hl.HOST_WINDOW_SIZE, LOCAL_BASE, LOCAL_SIZE))],
-                flags=hl.FLAG_HELLO, seq=0, advance=False))
+            answer = hl._HELLO.pack(hl.HELLO_MAGIC_VALUE, self.spec_hash, self.mtu, self.window,
+                                    hl.HOST_WINDOW_BASE, hl.HOST_WINDOW_SIZE, LOCAL_BASE, LOCAL_SIZE)
+            self.sock.send(self.frame_bytes([hl.Message(hl.OP_HELLO, 0, answer)], flags=hl.FLAG_HELLO, seq=0,
+                                            advance=False))
             return
         self.frames_seen.append(f.frame)
         if f.frame in self.drop_once:
@@ -230,6 +231,16 @@ def test_hello_and_a_write_landing_in_memory(lab: Lab) -> None:
     board.send([hl.Message(hl.OP_WRITE, MEM_BASE, b"\x42" * 4)])
     assert eventually(lambda: lab.memory[:4] == b"\x42" * 4)
     assert port.counters()["gaps"] == 0
+
+
+def test_a_board_of_another_spec_is_refused_in_one_line(lab: Lab) -> None:
+    lab.board(spec_hash=hl.SPEC_HASH ^ 1)
+    port = lab.port()
+    with pytest.raises(SplitnicError, match=rf"^the board on {lab.host_if} speaks host-link spec "
+                       rf"{hl.SPEC_HASH ^ 1:#010x}, this driver {hl.SPEC_HASH:#010x}: rebuild the older side$"):
+        port.hello(timeout=2.0)
+    with pytest.raises(SplitnicError, match="call hello"):
+        port.write32(LOCAL_BASE, 1)
 
 
 def test_a_read_round_trip_sees_the_writes_before_it(linked) -> None:
