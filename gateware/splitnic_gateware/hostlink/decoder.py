@@ -1,0 +1,369 @@
+"""Host-link decoder: the host's frames, checked whole, then carried out in order on the board's bus.
+
+Ref: splitnic_spec.hostlink (module docstring: messages, sequence numbers,
+loss, flow control); docs/registers.md, "Frame and message formats".
+
+Two sides share a block RAM of ``slots`` frame slots, used as a ring:
+
+* the receive side writes each frame into the next free slot as it arrives
+  and checks it on the way (version, every message's 8-bit number and length,
+  no message past the frame's end, the frame no longer than a slot).  Only at
+  the frame's last word does it decide, so nothing of a bad frame ever takes
+  effect: a malformed frame, a frame after a gap (dropped, counted, NAK raised
+  once, until the expected message comes again), an old frame sent again
+  (counted as a duplicate) all leave the slot free.  A good frame is committed
+  and its messages are acknowledged (``link.acked``) at once: they will be
+  carried out.
+* the apply side walks committed frames in order: a WRITE inside one of the
+  ``windows`` (NIC-local RAM, the NIC's registers) becomes Wishbone bursts of
+  at most ``max_burst`` words; a READ becomes single reads whose words go to
+  the encoder as one ANSWER; anything else (a span outside the windows, a READ
+  of 0 or more than ``max_read_words`` words, an op the host may not send) is
+  skipped and counted in ``bad_address``.
+
+Credit: one past the newest frame number received well-formed, plus the free
+slots, so a frame dropped on the cable costs none.  When it has grown by half
+the slots since the last frame the encoder sent, or a NAK is due,
+``link.update`` asks the encoder for a frame now.
+
+A HELLO frame restarts the numbering (next message 0, no frame received yet,
+the host's credit from its header) and raises ``hello`` for one cycle; the
+answering HELLO and the host's MAC address are the link controller's business.
+``from_host`` (with the last word) says the frame came from the host the link
+is open with; any other frame but a HELLO is foreign, counted as malformed.
+"""
+
+# No "from __future__ import annotations": Amaranth reads port annotations at run time.
+
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from splitnic_spec import board, constant, hostlink
+
+from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
+from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, MSG_SEQ_BITS,
+                      SEQ_BITS, FrameHeader, LinkSent, LinkState, MessageHeader, ReadRequest, answer_stream,
+                      rx_stream, serial_before, word)
+
+__all__ = ["Decoder", "DecoderCounters", "DEFAULT_WINDOWS"]
+
+#: What the host may write and read: NIC-local DMA RAM and the NIC's registers (byte address, bytes).
+DEFAULT_WINDOWS = ((board.DMA_RAM_BASE, board.DMA_RAM_SIZE), (board.NIC_CSR_BASE, board.NIC_CSR_SIZE))
+#: A READ's answer must fit one standard frame with its two headers.
+DEFAULT_MAX_READ_WORDS = (hostlink.MTU_STANDARD - hostlink.FRAME_HEADER.size - hostlink.MESSAGE_HEADER.size) // 4
+_ALL_BYTES = 0b1111
+_MIN_WINDOW = next(c.value for c in hostlink.CONSTANTS if c.name == "MIN_WINDOW")
+
+
+class DecoderCounters(data.Struct):
+    """Free-running event counts of the decoder."""
+    #: Frames accepted (in sequence, well-formed, from the host).
+    frames: 32
+    #: Messages in those frames.
+    messages: 32
+    #: Frames dropped as not this protocol's: bad version, bad message number or length, a message past
+    #: the end, longer than a slot, or from another source.
+    malformed: 32
+    #: Well-formed frames dropped because they did not start at the next expected message.
+    gaps: 32
+    #: Messages skipped: a span outside the windows, a bad READ size, an op the host may not send.
+    bad_address: 32
+    #: Well-formed frames that came again, wholly or partly before the next expected message.
+    duplicates: 32
+    #: In-sequence frames dropped for want of a free slot (the host sent beyond its credit).
+    overruns: 32
+
+
+class _Phase(enum.Enum, shape=3):
+    """Where the receive side is in the frame."""
+    FRAME_HEADER = 0
+    MESSAGE_HEAD = 1     # MessageHeader word 0: op, seq, len
+    MESSAGE_ADDR = 2     # MessageHeader word 1: addr
+    MESSAGE_DATA = 3
+    DONE = 4             # all ``count`` messages seen: the rest is padding
+
+
+class Decoder(wiring.Component):
+    """Checks the host's frames and carries out their messages on the board's bus."""
+
+    def __init__(self, *, slots: int = 4, max_mtu: int = hostlink.MTU_STANDARD, windows=DEFAULT_WINDOWS,
+                 max_read_words: int = DEFAULT_MAX_READ_WORDS, max_burst: int = constant("MAX_BURST")) -> None:
+        if not isinstance(slots, int) or slots < _MIN_WINDOW:
+            raise ValueError(f"slots must be an integer >= MIN_WINDOW, not {slots!r}")
+        if not hostlink.MTU_STANDARD <= max_mtu <= hostlink.MTU_JUMBO:
+            raise ValueError(f"max_mtu must be {hostlink.MTU_STANDARD}..{hostlink.MTU_JUMBO}, not {max_mtu}")
+        for base, size in windows:
+            if base % 4 or size % 4 or size <= 0 or base + size > 1 << 32:
+                raise ValueError(f"a window must be whole words inside the 32-bit bus, not {base:#x}+{size:#x}")
+        if not 1 <= max_read_words <= DEFAULT_MAX_READ_WORDS:
+            raise ValueError(f"max_read_words must be 1..{DEFAULT_MAX_READ_WORDS} (an answer fits one standard "
+                             f"frame), not {max_read_words}")
+        self.slots = slots
+        self.slot_words = max_mtu // 4
+        self.windows = tuple(windows)
+        self.max_read_words = max_read_words
+        self.max_burst = max_burst
+        super().__init__({
+            "rx": In(rx_stream()),
+            "from_host": In(1),
+            "bus": Out(WishboneSignature(30, burst=True)),
+            "answer": Out(answer_stream()),
+            "link": Out(LinkState),
+            "sent": In(LinkSent),
+            "hello": Out(1),
+            "counters": Out(DecoderCounters),
+        })
+
+    def _in_windows(self, addr, nbytes):
+        """Value: 1 if ``nbytes`` bytes at byte address ``addr`` are whole words inside one window."""
+        ok = 0
+        for base, size in self.windows:
+            ok = ok | ((addr >= base) & (addr + nbytes <= base + size))
+        return ok & (addr[:2] == 0)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        slots, slot_words = self.slots, self.slot_words
+        m.submodules.buffer = buffer = Memory(shape=32, depth=slots * slot_words, init=[])
+        wr = buffer.write_port()
+        rd = buffer.read_port()
+        counters = self.counters
+
+        def next_slot(s):
+            return Mux(s == slots - 1, 0, s + 1)
+
+        # ---- link state ----
+        wr_slot = Signal(range(slots))
+        rd_slot = Signal(range(slots))
+        pending = Signal(range(slots + 1))         # committed frames not yet carried out
+        expected = Signal(SEQ_BITS)                # next message number wanted
+        newest_plus1 = Signal(FRAME_BITS)          # one past the newest frame number received
+        peer_credit = Signal(FRAME_BITS)
+        nak = Signal()
+        dropping = Signal()                        # after a gap, until the expected message comes
+        last_sent_credit = Signal(FRAME_BITS, init=slots)
+        credit = Signal(FRAME_BITS)
+        grown = Signal(FRAME_BITS)
+        m.d.comb += [
+            credit.eq(newest_plus1 + slots - pending),
+            self.link.acked.eq(expected),
+            self.link.credit.eq(credit),
+            self.link.peer_credit.eq(peer_credit),
+            self.link.nak.eq(nak),
+            grown.eq((credit - last_sent_credit)[:FRAME_BITS]),
+            # Half the slots freed since the host last heard (serial: just after a HELLO it may run behind).
+            self.link.update.eq(nak | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))),
+        ]
+        with m.If(self.sent.frame):
+            m.d.sync += last_sent_credit.eq(self.sent.credit)
+            with m.If(self.sent.nak):
+                m.d.sync += nak.eq(0)
+        commit = Signal()
+        retire = Signal()
+        m.d.sync += pending.eq(pending + commit - retire)
+
+        # ---- receive side ----
+        rx = self.rx
+        m.d.comb += rx.ready.eq(1)
+        beat = Signal()              # a whole word of the frame (a partial last word is padding)
+        m.d.comb += beat.eq(rx.valid & (~rx.payload.last | (rx.payload.keep == _ALL_BYTES)))
+        wpos = Signal(range(slot_words + 1))
+        starting = Signal(init=1)    # the next word is a frame's first
+        have_slot = Signal()
+        have_slot_now = Signal()
+        m.d.comb += have_slot_now.eq(Mux(starting, pending < slots, have_slot))
+        hdr = Signal(FrameHeader)
+        phase = Signal(_Phase)
+        phase_next = Signal(_Phase)
+        bad = Signal()
+        bad_next = Signal()
+        index = Signal(COUNT_BITS)   # messages begun
+        left = Signal(LEN_BITS)      # data words of the current message still to come
+        mh = Signal(MessageHeader)
+        m.d.comb += [word(mh, 0).eq(rx.payload.data), phase_next.eq(phase), bad_next.eq(bad)]
+
+        def message_ended(begun):
+            m.d.comb += phase_next.eq(Mux(begun == hdr.count, _Phase.DONE, _Phase.MESSAGE_HEAD))
+
+        with m.If(beat):
+            with m.If(wpos == slot_words):
+                m.d.comb += bad_next.eq(1)           # longer than any frame the host may send
+            with m.Else():
+                m.d.comb += [wr.en.eq(have_slot_now), wr.addr.eq(wr_slot * slot_words + wpos),
+                             wr.data.eq(rx.payload.data)]
+                m.d.sync += wpos.eq(wpos + 1)
+            with m.Switch(phase):
+                with m.Case(_Phase.FRAME_HEADER):
+                    for i in range(FRAME_HEADER_WORDS):
+                        with m.If(wpos == i):
+                            m.d.sync += word(hdr, i).eq(rx.payload.data)
+                    with m.If(wpos == FRAME_HEADER_WORDS - 1):
+                        m.d.comb += phase_next.eq(Mux(hdr.count == 0, _Phase.DONE, _Phase.MESSAGE_HEAD))
+                with m.Case(_Phase.MESSAGE_HEAD):
+                    with m.If((mh.seq != (hdr.seq + index)[:MSG_SEQ_BITS]) | (mh.len[:2] != 0)
+                              | (mh.len > hostlink.MAX_MESSAGE_DATA)):
+                        m.d.comb += bad_next.eq(1)
+                    m.d.sync += [index.eq(index + 1), left.eq(mh.len[2:])]
+                    m.d.comb += phase_next.eq(_Phase.MESSAGE_ADDR)
+                with m.Case(_Phase.MESSAGE_ADDR):
+                    with m.If(left == 0):
+                        message_ended(index)
+                    with m.Else():
+                        m.d.comb += phase_next.eq(_Phase.MESSAGE_DATA)
+                with m.Case(_Phase.MESSAGE_DATA):
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(left == 1):
+                        message_ended(index)
+            with m.If(starting):
+                m.d.sync += [have_slot.eq(pending < slots), starting.eq(0)]
+            m.d.sync += [phase.eq(phase_next), bad.eq(bad_next)]
+
+        # The verdict, on the last word (a word of padding included).
+        self_hello = Signal()
+        well_formed = Signal()
+        m.d.comb += [
+            well_formed.eq(~bad_next & (phase_next == _Phase.DONE)
+                           & (hdr.version == hostlink.VERSION_MAJOR)),
+            self_hello.eq(hdr.flags.HELLO),
+        ]
+        m.d.sync += self.hello.eq(0)
+        with m.If(rx.valid & rx.payload.last):
+            m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
+            # DONE is reached only after the header's last word, so the fields used here are all in hdr.
+            with m.If(~well_formed | (~self.from_host & ~self_hello)):
+                m.d.sync += counters.malformed.eq(counters.malformed + 1)
+            with m.Elif(self_hello):
+                m.d.sync += [self.hello.eq(1), expected.eq(0), newest_plus1.eq(0), peer_credit.eq(hdr.credit),
+                             nak.eq(0), dropping.eq(0), last_sent_credit.eq(slots)]
+            with m.Else():
+                m.d.sync += peer_credit.eq(hdr.credit)
+                # Frames come in order on a cable; never let a stray old number take credit back.
+                with m.If(~serial_before(hdr.frame, newest_plus1, FRAME_BITS)):
+                    m.d.sync += newest_plus1.eq(hdr.frame + 1)
+                with m.If(hdr.seq == expected):
+                    with m.If((hdr.count != 0) & ~have_slot_now):
+                        m.d.sync += [counters.overruns.eq(counters.overruns + 1), dropping.eq(1)]
+                        with m.If(~dropping):
+                            m.d.sync += nak.eq(1)
+                    with m.Else():
+                        m.d.comb += commit.eq(hdr.count != 0)
+                        m.d.sync += [expected.eq(expected + hdr.count), dropping.eq(0), nak.eq(0),
+                                     counters.frames.eq(counters.frames + 1),
+                                     counters.messages.eq(counters.messages + hdr.count)]
+                        with m.If(hdr.count != 0):
+                            m.d.sync += wr_slot.eq(next_slot(wr_slot))
+                with m.Elif(serial_before(hdr.seq, expected, SEQ_BITS)):
+                    m.d.sync += counters.duplicates.eq(counters.duplicates + 1)
+                with m.Else():
+                    m.d.sync += [counters.gaps.eq(counters.gaps + 1), dropping.eq(1)]
+                    with m.If(~dropping):
+                        m.d.sync += nak.eq(1)
+
+        # ---- apply side ----
+        aptr = Signal(range(slots * slot_words))
+        aptr_next = Signal(range(slots * slot_words))
+        # The read port always shows buffer[aptr]: it reads the address aptr takes next.
+        m.d.comb += [aptr_next.eq(aptr), rd.addr.eq(aptr_next)]
+        m.d.sync += aptr.eq(aptr_next)
+        rbase = Signal(range(slots * slot_words))
+        m.d.comb += rbase.eq(rd_slot * slot_words)
+        todo = Signal(COUNT_BITS)            # messages of the frame still to carry out
+        op = Signal(8)
+        mwords = Signal(LEN_BITS)            # data words of the current message
+        after = Signal(range(slots * slot_words))   # where the next message header is
+        adr = Signal(30)
+        remaining = Signal(LEN_BITS)
+        burst_left = Signal(range(self.max_burst + 1))
+        tag = Signal.like(self.answer.payload.tag)
+        read_words = Signal.like(self.answer.payload.words)
+        answer_data = Signal(32)
+        bus = self.bus
+        m.d.comb += [bus.sel.eq(0xF), bus.bte.eq(0)]
+        fh0 = Signal(FrameHeader)
+        m.d.comb += word(fh0, 0).eq(rd.data)
+        amh = Signal(MessageHeader)
+        m.d.comb += word(amh, 0).eq(rd.data)
+        req = Signal(ReadRequest)
+        m.d.comb += req.eq(rd.data)
+
+        def skip_to(ptr):
+            m.d.comb += aptr_next.eq(ptr)
+            m.d.sync += counters.bad_address.eq(counters.bad_address + 1)
+            m.next = "MESSAGE_HEAD"
+
+        with m.FSM(name="apply"):
+            with m.State("IDLE"):
+                m.d.comb += aptr_next.eq(rbase)
+                with m.If(pending != 0):
+                    m.next = "FRAME"
+            with m.State("FRAME"):
+                m.d.sync += todo.eq(fh0.count)
+                m.d.comb += aptr_next.eq(aptr + FRAME_HEADER_WORDS)
+                m.next = "MESSAGE_HEAD"
+            with m.State("MESSAGE_HEAD"):
+                with m.If(todo == 0):
+                    m.d.comb += retire.eq(1)
+                    m.d.sync += rd_slot.eq(next_slot(rd_slot))
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [todo.eq(todo - 1), op.eq(amh.op), mwords.eq(amh.len[2:])]
+                    m.d.comb += aptr_next.eq(aptr + 1)
+                    m.next = "MESSAGE_ADDR"
+            with m.State("MESSAGE_ADDR"):
+                addr = rd.data
+                data_at = aptr + 1
+                m.d.sync += [adr.eq(addr[2:]), remaining.eq(mwords), after.eq(data_at + mwords),
+                             burst_left.eq(Mux(mwords > self.max_burst, self.max_burst, mwords))]
+                with m.If((op == hostlink.OP_WRITE) & (mwords == 0)):
+                    m.d.comb += aptr_next.eq(data_at)
+                    m.next = "MESSAGE_HEAD"
+                with m.Elif((op == hostlink.OP_WRITE) & self._in_windows(addr, mwords * 4)):
+                    m.d.comb += aptr_next.eq(data_at)
+                    m.next = "WRITE"
+                with m.Elif((op == hostlink.OP_READ) & (mwords != 0)):
+                    m.d.comb += aptr_next.eq(data_at)
+                    m.d.sync += adr.eq(addr[2:])
+                    m.next = "READ_REQUEST"
+                with m.Else():
+                    skip_to(data_at + mwords)
+            with m.State("WRITE"):
+                m.d.comb += [bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1), bus.adr.eq(adr), bus.dat_w.eq(rd.data),
+                             bus.cti.eq(Mux(burst_left == 1, CTI_END, CTI_INCR))]
+                with m.If(bus.ack):
+                    m.d.comb += aptr_next.eq(aptr + 1)
+                    m.d.sync += [adr.eq(adr + 1), remaining.eq(remaining - 1), burst_left.eq(burst_left - 1)]
+                    with m.If(remaining == 1):
+                        m.next = "MESSAGE_HEAD"
+                    with m.Elif(burst_left == 1):
+                        m.next = "NEXT_BURST"
+            with m.State("NEXT_BURST"):
+                # One cycle with cyc low: the arbiter may hand the bus to another master between bursts.
+                m.d.sync += burst_left.eq(Mux(remaining > self.max_burst, self.max_burst, remaining))
+                m.next = "WRITE"
+            with m.State("READ_REQUEST"):
+                with m.If((req.words == 0) | (req.words > self.max_read_words)
+                          | ~self._in_windows(adr << 2, req.words * 4)):
+                    skip_to(after)
+                with m.Else():
+                    m.d.sync += [tag.eq(req.tag), read_words.eq(req.words), remaining.eq(req.words)]
+                    m.next = "READ"
+            with m.State("READ"):
+                m.d.comb += [bus.cyc.eq(1), bus.stb.eq(1), bus.adr.eq(adr), bus.cti.eq(CTI_CLASSIC)]
+                with m.If(bus.ack):
+                    m.d.sync += answer_data.eq(bus.dat_r)
+                    m.next = "ANSWER"
+            with m.State("ANSWER"):
+                m.d.comb += [self.answer.valid.eq(1), self.answer.payload.data.eq(answer_data),
+                             self.answer.payload.tag.eq(tag), self.answer.payload.words.eq(read_words),
+                             self.answer.payload.last.eq(remaining == 1)]
+                with m.If(self.answer.ready):
+                    m.d.sync += [adr.eq(adr + 1), remaining.eq(remaining - 1)]
+                    with m.If(remaining == 1):
+                        m.d.comb += aptr_next.eq(after)
+                        m.next = "MESSAGE_HEAD"
+                    with m.Else():
+                        m.next = "READ"
+        return m

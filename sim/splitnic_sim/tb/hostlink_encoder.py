@@ -1,0 +1,294 @@
+"""cocotb tests of the host-link encoder: frames checked with the spec's reference codec.
+
+Ref: splitnic_spec.hostlink; splitnic_gateware.hostlink.encoder.  The DUT is
+built with max_mtu MTU_JUMBO so the tests can vary ``mtu`` both ways.
+"""
+
+from __future__ import annotations
+
+import random
+
+import cocotb
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
+
+from splitnic_gateware.bus import CTI_CLASSIC, CTI_END, CTI_INCR
+from splitnic_gateware.hostlink.encoder import EncoderCounters
+from splitnic_gateware.hostlink.layouts import AnswerWord, LinkSent, LinkState, TxWord
+from splitnic_sim.tb.hostlink_common import bytes_of, cycle_now, pack, start, unpack
+from splitnic_spec import hostlink
+from splitnic_spec.hostlink import FLAG_NAK, Frame, decode_frame
+
+BASE = hostlink.HOST_WINDOW_BASE
+
+
+class EncoderTB:
+    """Drives the encoder's inputs and collects the frames it sends."""
+
+    def __init__(self, dut, *, ready_prob: float = 0.8) -> None:
+        self.dut = dut
+        self.rng = random.Random(cocotb.RANDOM_SEED)
+        self.ready_prob = ready_prob
+        #: (frame, its size in bytes, cycle its last word left)
+        self.frames: list[tuple[Frame, int, int]] = []
+        #: Every word the write port acked: (byte address, data).
+        self.written: list[tuple[int, int]] = []
+        self.link = dict(acked=0x1234_5678, credit=0x0042, peer_credit=0x7000, nak=0, update=0)
+        self._collector = None
+
+    async def start(self, *, mtu: int = hostlink.MTU_STANDARD, latency: int = 20) -> None:
+        dut = self.dut
+        await start(dut, {"mtu": mtu, "latency": latency, "irq": 0, "answer__valid": 0, "answer__payload": 0,
+                          "link": pack(LinkState, **self.link), "dma__cyc": 0, "dma__stb": 0, "dma__we": 0,
+                          "dma__adr": 0, "dma__dat_w": 0, "dma__sel": 0xF, "dma__cti": 0, "dma__bte": 0,
+                          "tx__ready": 0})
+        if self._collector is None:
+            self._collector = cocotb.start_soon(self._collect())
+
+    def set_link(self, **values: int) -> None:
+        self.link.update(values)
+        self.dut.link.value = pack(LinkState, **self.link)
+
+    def counters(self) -> dict[str, int]:
+        return unpack(EncoderCounters, int(self.dut.counters.value))
+
+    async def _collect(self) -> None:
+        dut, words = self.dut, []
+        while True:
+            await FallingEdge(dut.clk)
+            ready = self.rng.random() < self.ready_prob
+            dut.tx__ready.value = int(ready)
+            await ReadOnly()
+            if ready and dut.tx__valid.value:
+                word = unpack(TxWord, int(dut.tx__payload.value))
+                words.append(word["data"])
+                if word["last"]:
+                    payload = bytes_of(words)
+                    self.frames.append((decode_frame(payload), len(payload), cycle_now()))
+                    words = []
+
+    async def write(self, byte_addr: int, data: list[int], *, burst: bool = True) -> None:
+        """Write ``data`` at ``byte_addr``: one Wishbone burst (or classic cycles), as the NIC's DMA does."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        for i, value in enumerate(data):
+            cti = (CTI_INCR if i + 1 < len(data) else CTI_END) if burst else CTI_CLASSIC
+            dut.dma__adr.value = (byte_addr >> 2) + i
+            dut.dma__dat_w.value = value
+            dut.dma__cti.value = cti
+            dut.dma__cyc.value = dut.dma__stb.value = dut.dma__we.value = 1
+            while True:
+                await ReadOnly()
+                acked = bool(dut.dma__ack.value)
+                await FallingEdge(dut.clk)
+                if acked:
+                    break
+            self.written.append((byte_addr + 4 * i, value))
+            if not burst:
+                dut.dma__cyc.value = dut.dma__stb.value = 0
+                await FallingEdge(dut.clk)
+        dut.dma__cyc.value = dut.dma__stb.value = dut.dma__we.value = 0
+
+    async def answer(self, tag: int, data: list[int]) -> None:
+        """Hand the encoder one READ's answer, as the decoder does."""
+        dut = self.dut
+        await FallingEdge(dut.clk)
+        for i, value in enumerate(data):
+            dut.answer__payload.value = pack(AnswerWord, data=value, tag=tag, words=len(data),
+                                             last=int(i + 1 == len(data)))
+            dut.answer__valid.value = 1
+            while True:
+                await ReadOnly()
+                taken = bool(dut.answer__ready.value)
+                await FallingEdge(dut.clk)
+                if taken:
+                    break
+        dut.answer__valid.value = 0
+
+    async def irq(self) -> None:
+        await FallingEdge(self.dut.clk)
+        self.dut.irq.value = 1
+        await FallingEdge(self.dut.clk)
+        self.dut.irq.value = 0
+
+    async def wait_frames(self, count: int, limit: int = 20_000) -> None:
+        for _ in range(limit):
+            if len(self.frames) >= count:
+                return
+            await ClockCycles(self.dut.clk, 1)
+        raise AssertionError(f"expected {count} frames, {len(self.frames)} came in {limit} cycles")
+
+    async def drain(self, limit: int = 5000) -> None:
+        """Wait until every word written left in a frame."""
+        for _ in range(limit // 10):
+            if len(self.written_by_messages()) == len(self.written):
+                await ClockCycles(self.dut.clk, 2)
+                return
+            await ClockCycles(self.dut.clk, 10)
+        raise AssertionError(f"{len(self.written)} words written, {len(self.written_by_messages())} sent "
+                             f"after {limit} cycles")
+
+    def check_numbering(self) -> None:
+        """Frames numbered 0, 1, ...; each seq the number of its first message; message seq8 in order."""
+        seq = 0
+        for i, (frame, size, _) in enumerate(self.frames):
+            assert frame.frame == i, f"frame {i} is numbered {frame.frame}"
+            assert frame.seq == seq, f"frame {i} starts at message {frame.seq}, not {seq}"
+            assert frame.acked == self.link["acked"] and frame.credit == self.link["credit"]
+            seq += len(frame.messages)
+
+    def written_by_messages(self) -> list[tuple[int, int]]:
+        """(byte address, data) of every word the WRITE messages carry, in order."""
+        out = []
+        for frame, _, _ in self.frames:
+            for msg in frame.messages:
+                if msg.op == hostlink.OP_WRITE:
+                    out += [(msg.addr + 4 * i, w) for i, w in enumerate(
+                        int.from_bytes(msg.data[j:j + 4], "little") for j in range(0, len(msg.data), 4))]
+        return out
+
+
+def _words(rng: random.Random, n: int) -> list[int]:
+    return [rng.getrandbits(32) for _ in range(n)]
+
+
+@cocotb.test()
+async def writes_and_bursts_become_messages(dut) -> None:
+    """A burst is one WRITE message; a write continuing the open message joins it; others start a new one."""
+    tb = EncoderTB(dut)
+    await tb.start(latency=30)
+    rng = tb.rng
+    a, b, c = _words(rng, 5), _words(rng, 1), _words(rng, 3)
+    await tb.write(BASE + 0x100, a)
+    await tb.write(BASE + 0x2000, b, burst=False)     # elsewhere: a new message
+    await tb.write(BASE + 0x2004, c)                  # continues it: the same message
+    await tb.wait_frames(1)
+    frame = tb.frames[0][0]
+    expected = (hostlink.Message(hostlink.OP_WRITE, BASE + 0x100, bytes_of(a), 0),
+                hostlink.Message(hostlink.OP_WRITE, BASE + 0x2000, bytes_of(b + c), 1))
+    assert frame == Frame(0, 0, tb.link["credit"], tb.link["acked"], expected), frame
+    await ClockCycles(dut.clk, 2)
+    assert tb.counters() == {"frames": 1, "messages": 2, "credit_stalls": 0}
+
+
+@cocotb.test()
+async def frames_fill_up_to_the_mtu(dut) -> None:
+    """Messages batch into a frame until the next would not fit in the mtu; numbering runs on across frames."""
+    tb = EncoderTB(dut)
+    for mtu in (hostlink.MTU_STANDARD, 4000):
+        tb.frames.clear()
+        tb.written.clear()
+        await tb.start(mtu=mtu, latency=400)
+        rng = tb.rng
+        addr = BASE
+        for _ in range(120):
+            # Mostly jumps (new messages), sometimes a continuation (the message grows across bursts).
+            if rng.random() < 0.7:
+                addr = BASE + rng.randrange(0, 1 << 20) * 4
+            data = _words(rng, rng.randint(1, 16))
+            await tb.write(addr, data, burst=rng.random() < 0.8)
+            addr += 4 * len(data)
+            if rng.random() < 0.2:
+                await ClockCycles(dut.clk, rng.randint(1, 10))
+        await tb.drain()
+        assert len(tb.frames) >= 2, f"mtu {mtu}: only {len(tb.frames)} frames"
+        tb.check_numbering()
+        assert tb.written_by_messages() == tb.written, f"mtu {mtu}: the messages do not carry the writes"
+        for i, (frame, size, _) in enumerate(tb.frames):
+            assert size <= mtu, f"frame {i} is {size} bytes, the mtu {mtu}"
+            if i + 1 < len(tb.frames):
+                # Closed because a word more would not fit (as a new message at least 12 bytes, appended 4).
+                nxt = tb.frames[i + 1][0].messages[0]
+                continues = (frame.messages[-1].addr + len(frame.messages[-1].data) == nxt.addr)
+                assert size + (4 if continues else 12) > mtu, f"frame {i} of {size} bytes was sent with room left"
+        c = tb.counters()
+        assert c["frames"] == len(tb.frames) and c["messages"] == sum(len(f.messages) for f, _, _ in tb.frames)
+
+
+@cocotb.test()
+async def latency_sends_a_quiet_frame(dut) -> None:
+    """A frame leaves ``latency`` cycles after the last message came, not before."""
+    tb = EncoderTB(dut, ready_prob=1.0)
+    for latency in (40, 300):
+        tb.frames.clear()
+        await tb.start(latency=latency)
+        await tb.write(BASE + 0x40, [1, 2])
+        done = cycle_now()
+        await tb.wait_frames(1, limit=latency + 100)
+        took = tb.frames[0][2] - done
+        # latency cycles idle, then closing the message and the frame, then 6 words out.
+        assert latency <= took <= latency + 20, f"latency {latency}: the frame left after {took} cycles"
+
+
+@cocotb.test()
+async def no_frame_beyond_the_hosts_credit(dut) -> None:
+    """With the credit used up the frames wait and then the write port stalls; it resumes when the credit grows."""
+    tb = EncoderTB(dut)
+    tb.link["peer_credit"] = 2
+    await tb.start(latency=5)
+    rng = tb.rng
+    data = [_words(rng, 16) for _ in range(60)]
+
+    async def writer() -> None:
+        for i, d in enumerate(data):
+            await tb.write(BASE + 0x1000 * i, d)
+            await ClockCycles(dut.clk, 12)        # past the latency: a frame per write while the sender is idle
+    task = cocotb.start_soon(writer())
+    await ClockCycles(dut.clk, 2500)
+    assert len(tb.frames) == 2, f"{len(tb.frames)} frames sent on a credit of 2"
+    # One frame waits for credit, the other fills up to the mtu; then the port stops acking.
+    taken = len(tb.written)
+    assert not task.done() and taken < 60 * 16, "the write port did not stall"
+    await ClockCycles(dut.clk, 300)
+    assert len(tb.written) == taken, "writes taken while both slots were full"
+    assert tb.counters()["credit_stalls"] >= 1
+    tb.set_link(peer_credit=5)
+    await ClockCycles(dut.clk, 1500)
+    assert len(tb.frames) == 5
+    tb.set_link(peer_credit=(5 + 0x8001) & 0xFFFF)   # serial arithmetic: that far ahead is behind
+    await ClockCycles(dut.clk, 300)
+    assert len(tb.frames) == 5
+    tb.set_link(peer_credit=1000)
+    await task
+    await tb.drain()
+    tb.check_numbering()
+    got = tb.written_by_messages()
+    bad = next((i for i, (a, b) in enumerate(zip(got, tb.written)) if a != b), None)
+    assert got == tb.written, (f"{len(got)} words in messages, {len(tb.written)} written; first difference at "
+                               f"{bad}: {got[bad - 1:bad + 2] if bad else ''} vs {tb.written[bad - 1:bad + 2] if bad else ''}")
+    assert len(tb.written) == 60 * 16
+
+
+@cocotb.test()
+async def irq_answer_and_empty_frames(dut) -> None:
+    """IRQ and ANSWER messages keep their place among the writes; update sends a count-0 frame with NAK."""
+    tb = EncoderTB(dut)
+    await tb.start(latency=60)
+    rng = tb.rng
+    w1, w2, ans = _words(rng, 4), _words(rng, 2), _words(rng, 7)
+    await tb.write(BASE + 0x10, w1)
+    await tb.irq()
+    await tb.answer(0xBEEF, ans)
+    await tb.write(BASE + 0x20, w2)   # continues nothing open: after the answer, a new message
+    await tb.irq()
+    await tb.irq()
+    await tb.wait_frames(1)
+    ops = [(m.op, m.addr, m.data) for m in tb.frames[0][0].messages]
+    assert ops[:4] == [(hostlink.OP_WRITE, BASE + 0x10, bytes_of(w1)), (hostlink.OP_IRQ, 0, bytes_of([1])),
+                       (hostlink.OP_ANSWER, 0xBEEF, bytes_of(ans)),
+                       (hostlink.OP_WRITE, BASE + 0x20, bytes_of(w2))], ops
+    # Rises close together may share a message: its data is the count so far.
+    rises = [int.from_bytes(data, "little") for op, _, data in ops[4:] if op == hostlink.OP_IRQ]
+    assert len(rises) == len(ops) - 4 and rises == sorted(set(rises)) and rises[-1] == 3, ops
+    # An update with nothing to send: a frame with no messages that carries NAK, acked and credit.
+    # Like the decoder, drop the request when a frame went out.
+    tb.set_link(nak=1, update=1, acked=777, credit=9)
+    while not unpack(LinkSent, int(dut.sent.value))["frame"]:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+    await FallingEdge(dut.clk)
+    tb.set_link(nak=0, update=0)
+    await tb.wait_frames(2, limit=200)
+    frame = tb.frames[1][0]
+    assert frame == Frame(len(ops), 1, 9, 777, (), FLAG_NAK), frame
+    await ClockCycles(dut.clk, 100)
+    assert len(tb.frames) == 2, "update was dropped but frames kept coming"
