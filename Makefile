@@ -88,7 +88,8 @@ CMODULE_SOURCES := spec/splitnic_spec/nic.py spec/splitnic_spec/cffi_build.py \
                    hostdrv/splitnic/_hotpath.c hostdrv/splitnic/_hotpath_build.py \
                    spec/splitnic_spec/hostlink.py hostdrv/splitnic/hostlink_spec.h \
                    hostdrv/splitnic/_hostlink.c hostdrv/splitnic/_hostlink_build.py \
-                   sim/splitnic_sim/softnic.c sim/splitnic_sim/_softnic_build.py
+                   sim/splitnic_sim/softnic.c sim/splitnic_sim/_softnic_build.py \
+                   sim/splitnic_sim/hostlink_standin.c
 
 $(CMODULES): $(STAMP) $(CMODULE_SOURCES)
 	@echo "setup: building the C modules against the spec"

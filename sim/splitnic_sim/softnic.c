@@ -17,6 +17,12 @@
  *
  * Built by cffi (sim/splitnic_sim/_softnic_build.py) into
  * splitnic_sim._softnic_cffi; splitnic_sim/softnic.py drives it.
+ *
+ * Host memory across a cable (the eth host link, spec/splitnic_spec/hostlink.py):
+ * a second DMA range, host[] at host_base, that the model only writes (RX data,
+ * completions), each write handed to host_write() so the board side
+ * (hostlink_standin.c) sends it on; the model never reads it, as the board
+ * cannot read across the cable: a descriptor or TX buffer there is a DMA error.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* ppoll */
@@ -83,6 +89,15 @@ struct softnic {
 	uint32_t rx_cpl[SNIC_NUM_RX_QUEUES];
 	uint32_t tx_head[SNIC_NUM_TX_QUEUES];
 	uint32_t tx_cpl[SNIC_NUM_TX_QUEUES];
+	/* Host memory (host_size 0: none): written, never read; device address host_base is host[0]. */
+	uint8_t *host;
+	uint64_t host_base;
+	uint64_t host_size;
+	/* Hooks (NULL: none), called in the model's thread: after each write into host[],
+	 * and at each rise of the interrupt line (rises: irqs after it). */
+	void (*host_write)(void *ctx, uint64_t addr, const uint8_t *p, uint32_t len);
+	void (*irq_rise)(void *ctx, uint64_t rises);
+	void *hook_ctx;
 };
 
 void softnic_init(struct softnic *s, uint32_t build_id);
@@ -135,6 +150,21 @@ static uint8_t *dma_ptr(struct softnic *s, uint64_t addr, uint32_t len)
 		return NULL;
 	}
 	return s->dma + (addr - s->dma_base);
+}
+
+/* Host pointer of [addr, addr + len) the model is about to write: DMA memory or host memory. */
+static uint8_t *dma_wptr(struct softnic *s, uint64_t addr, uint32_t len)
+{
+	if (s->host_size && addr >= s->host_base && addr - s->host_base + len <= s->host_size)
+		return s->host + (addr - s->host_base);
+	return dma_ptr(s, addr, len);
+}
+
+/* The model wrote len bytes at p (from dma_wptr); a write into host memory goes to the hook. */
+static inline void dma_wrote(struct softnic *s, uint64_t addr, const uint8_t *p, uint32_t len)
+{
+	if (s->host_write && p >= s->host && p < s->host + s->host_size)
+		s->host_write(s->hook_ctx, addr, p, len);
 }
 
 int softnic_box_put(struct softnic_box *b, const uint8_t *frame, uint32_t len)
@@ -409,19 +439,24 @@ static void rx_frame(struct softnic *s, const uint8_t *f, uint32_t len)
 	copy = len <= buflen ? len : buflen;
 	if (copy < len)
 		status |= SNIC_COMPLETION_STATUS_TRUNCATED_MASK;
-	dst = dma_ptr(s, addr, copy);
-	if (dst)
+	dst = dma_wptr(s, addr, copy);
+	if (dst) {
 		memcpy(dst, f, copy);
-	else
+		dma_wrote(s, addr, dst, copy);
+	} else {
 		copy = 0;
+	}
 	s->rx_head[q]++;
 	wr(s, rxq(q, SNIC_RXQ_HEAD), IDX16(s->rx_head[q]));
 	dslot = ((uint64_t)rd(s, rxq(q, SNIC_RXQ_CPL_HI)) << 32) | rd(s, rxq(q, SNIC_RXQ_CPL_LO));
 	slot = s->rx_cpl[q] & ((1u << log2) - 1u);
-	dst = dma_ptr(s, dslot + (uint64_t)slot * SNIC_COMPLETION_SIZE, SNIC_COMPLETION_SIZE);
-	if (dst)
+	dslot += (uint64_t)slot * SNIC_COMPLETION_SIZE;
+	dst = dma_wptr(s, dslot, SNIC_COMPLETION_SIZE);
+	if (dst) {
 		write_completion(dst, d.cookie, (uint16_t)copy, (uint8_t)q, status, (uint8_t)rule,
 				 phase_of(s->rx_cpl[q], log2));
+		dma_wrote(s, dslot, dst, SNIC_COMPLETION_SIZE);
+	}
 	s->rx_cpl[q]++;
 	s->irq_causes |= IRQ_RX_BIT(q);
 	wr(s, rxq(q, SNIC_RXQ_CPL), IDX16(s->rx_cpl[q]));
@@ -493,10 +528,16 @@ static int tx_queue_step(struct softnic *s, unsigned q, uint32_t ctrl)
 		}
 		s->tx_head[q]++;
 		wr(s, txq(q, SNIC_TXQ_HEAD), IDX16(s->tx_head[q]));
-		p = dma_ptr(s, cring + (uint64_t)(s->tx_cpl[q] & mask) * SNIC_COMPLETION_SIZE, SNIC_COMPLETION_SIZE);
-		if (p)
-			write_completion(p, d.cookie, (uint16_t)(status ? 0 : len), (uint8_t)q, status, SNIC_RULE_NONE,
-					 phase_of(s->tx_cpl[q], log2));
+		{
+			uint64_t caddr = cring + (uint64_t)(s->tx_cpl[q] & mask) * SNIC_COMPLETION_SIZE;
+
+			p = dma_wptr(s, caddr, SNIC_COMPLETION_SIZE);
+			if (p) {
+				write_completion(p, d.cookie, (uint16_t)(status ? 0 : len), (uint8_t)q, status,
+						 SNIC_RULE_NONE, phase_of(s->tx_cpl[q], log2));
+				dma_wrote(s, caddr, p, SNIC_COMPLETION_SIZE);
+			}
+		}
 		s->tx_cpl[q]++;
 		s->irq_causes |= IRQ_TX_BIT(q);
 		wr(s, txq(q, SNIC_TXQ_CPL), IDX16(s->tx_cpl[q]));
@@ -562,6 +603,8 @@ static void irq_update(struct softnic *s)
 				     (1000000000u / CLOCK_HZ);
 	if (s->irq_fd >= 0)
 		send(s->irq_fd, "i", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (s->irq_rise)
+		s->irq_rise(s->hook_ctx, s->irqs);
 }
 
 /* One pass over everything; returns how much work was done. */

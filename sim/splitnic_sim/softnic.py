@@ -66,11 +66,17 @@ class SoftNic:
     ``wire``: ``tap:NAME`` makes a TAP interface the NIC's wire (frames the NIC
     sends are written to it, frames read from it are received); ``none``: the
     mailboxes of :meth:`inject` and :meth:`sent`.
+    ``dma_base``: put DMA memory at this device address, with the registers
+    private to this process as with ``sim_socket`` (the board's layout, for
+    :mod:`splitnic_sim.hostlink_standin`, which serves them across its link).
+    ``irq_socket``: serve the interrupt line on ``irq_path`` (False: whoever
+    drives the model takes its rises some other way).
     """
 
     def __init__(self, path: Path | str | None = None, dma_size: int = 8 << 20, *, build_id: int = 0,
                  wire_slots: int = 256, idle_sleep_us: int = 50, sim_socket: Path | str | None = None,
-                 wire: str = "none", idle_spins: int = DEFAULT_IDLE_SPINS) -> None:
+                 wire: str = "none", idle_spins: int = DEFAULT_IDLE_SPINS, dma_base: int | None = None,
+                 irq_socket: bool = True) -> None:
         self.ffi, self.lib = ffi, lib = _lib()
         if path is None:
             fd, name = tempfile.mkstemp(prefix="splitnic-softnic-", dir="/dev/shm")
@@ -78,7 +84,9 @@ class SoftNic:
             path = name
         self.path = Path(path)
         self.sim_socket = Path(sim_socket) if sim_socket else None
-        self.size = dma_size + (0 if sim_socket else CSR_WINDOW)
+        # Private registers: the file holds only DMA memory (the sim link's and the board's layout).
+        self._private_regs = bool(sim_socket) or dma_base is not None
+        self.size = dma_size + (0 if self._private_regs else CSR_WINDOW)
         with open(self.path, "w+b") as f:
             f.truncate(self.size)
         fd = os.open(self.path, os.O_RDWR)
@@ -89,10 +97,10 @@ class SoftNic:
         mem = ffi.cast("uint8_t *", ffi.from_buffer(self._mm))
         self._keep: list = [mem]
         s = ffi.new("struct softnic *")
-        if sim_socket:
+        if self._private_regs:
             regs = ffi.new("uint8_t[]", CSR_WINDOW)
             self._keep.append(regs)
-            s.csr, s.dma, s.dma_base = regs, mem, SIM_DMA_BASE
+            s.csr, s.dma, s.dma_base = regs, mem, SIM_DMA_BASE if dma_base is None else dma_base
         else:
             s.csr, s.dma, s.dma_base = mem, mem + CSR_WINDOW, CSR_WINDOW
         s.dma_size = dma_size
@@ -119,7 +127,7 @@ class SoftNic:
         self._thread: threading.Thread | None = None
         # The interrupt: a byte per rise of the line on a socket beside the link's file or socket.
         self.irq_path = Path(f"{self.sim_socket or self.path}.irq")
-        self._irq: _IrqServer | None = _IrqServer(self, self.irq_path)
+        self._irq: _IrqServer | None = _IrqServer(self, self.irq_path) if irq_socket else None
         self._server: _SimFrontEnd | None = _SimFrontEnd(self, self.sim_socket) if sim_socket else None
 
     @property
@@ -143,8 +151,9 @@ class SoftNic:
 
     def dma_view(self, device_addr: int, size: int) -> memoryview:
         """Value of DMA memory at ``device_addr`` (the model's own mapping of it)."""
-        off = device_addr - self.dma_base + (0 if self.sim_socket else CSR_WINDOW)
-        if off < (0 if self.sim_socket else CSR_WINDOW) or off + size > self.size:
+        start = 0 if self._private_regs else CSR_WINDOW
+        off = device_addr - self.dma_base + start
+        if off < start or off + size > self.size:
             raise ValueError(f"{device_addr:#x}+{size} is outside DMA memory")
         return memoryview(self._mm)[off:off + size]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Sequence
 
 from .generate import REPO_ROOT, cdef
 
@@ -31,15 +32,28 @@ def c_block(source: Path) -> str:
     return cdef(match.group(1))
 
 
-def spec_ffibuilder(module: str, source: Path):
-    """A ``cffi.FFI`` that compiles ``source`` as ``module``, with the spec header in its cdef."""
+def spec_ffibuilder(module: str, source: Path, *, more_sources: Sequence[Path] = (),
+                    headers: Sequence[Path] = ()):
+    """A ``cffi.FFI`` that compiles ``source`` as ``module``, with the spec header in its cdef.
+
+    ``more_sources``: C files compiled into the same module after ``source``
+    (their cdef blocks join the cdef), so they share its types and static
+    functions.  ``headers``: more generated headers they include
+    (e.g. hostdrv/splitnic/hostlink_spec.h); only their folders join the
+    include path, not the cdef.
+    """
     import cffi  # only the build needs it
     builder = cffi.FFI()
     builder.cdef(cdef(SPEC_HEADER.read_text()))
-    builder.cdef(c_block(source))
-    builder.set_source(module, f'#include "{source.name}"',
-                       include_dirs=[str(SPEC_HEADER.parent), str(source.parent)],
-                       depends=[str(source), str(SPEC_HEADER)],
+    for c_file in (source, *more_sources):
+        builder.cdef(c_block(c_file))
+    include_dirs = [str(SPEC_HEADER.parent), str(source.parent)]
+    for path in (*more_sources, *headers):
+        if str(path.parent) not in include_dirs:
+            include_dirs.append(str(path.parent))
+    builder.set_source(module, "\n".join(f'#include "{c_file.name}"' for c_file in (source, *more_sources)),
+                       include_dirs=include_dirs,
+                       depends=[str(source), *map(str, more_sources), str(SPEC_HEADER), *map(str, headers)],
                        extra_compile_args=["-O2", "-Wall", "-Wno-unused-function"])
     return builder
 
