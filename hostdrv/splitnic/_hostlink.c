@@ -836,7 +836,12 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 	h->block_nr = (ring_frames + per_block - 1) / per_block;
 	if (h->block_nr < 2)
 		h->block_nr = 2;
-	h->window = h->block_nr * per_block > 0xffff ? 0xffff : h->block_nr * per_block;
+	/* The window must be what the ring holds for certain.  A block holds
+	 * per_block frames only if it fills: under light traffic the retire timer
+	 * hands it over with a single frame in it.  So each free block counts as
+	 * one frame, minus the block the kernel may be filling while we grant. */
+	h->block_nr = h->block_nr < SNIC_HL_MIN_WINDOW + 1 ? SNIC_HL_MIN_WINDOW + 1 : h->block_nr;
+	h->window = h->block_nr - 1 > 0xffff ? 0xffff : h->block_nr - 1;
 	struct tpacket_req3 req = {
 		.tp_block_size = bs, .tp_block_nr = h->block_nr,
 		.tp_frame_size = slot, .tp_frame_nr = (bs / slot) * h->block_nr,

@@ -24,9 +24,11 @@ queues synced before them).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import mmap
-from pathlib import Path
+import socket
+import struct
 
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
@@ -36,25 +38,47 @@ from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
 
-__all__ = ["EthBus", "EthDma", "open_eth", "DEFAULT_HOST_MEMORY"]
+__all__ = ["EthBus", "EthDma", "BoardMessagesLost", "open_eth", "DEFAULT_HOST_MEMORY"]
 
 log = logging.getLogger(__name__)
 
+_SIOCGIFMTU = 0x8921
 #: Host memory the driver registers with the board (RX buffers, completion rings).
 DEFAULT_HOST_MEMORY = 8 << 20
 
 
+class BoardMessagesLost(SplitnicError):
+    """Messages from the board went missing (a frame lost on the cable): its DMA writes since are incomplete."""
+
+
 class EthBus:
-    """The NIC's register window over the host link: reads wait for an ANSWER, writes are posted."""
+    """The NIC's register window over the host link: reads wait for an ANSWER, writes are posted.
+
+    Every read first checks that no message from the board went missing: the
+    board keeps no copy to send again, so a lost frame means completions or
+    frame bytes the driver will never see.  The read then fails with
+    :class:`BoardMessagesLost` (one line, with the counts) instead of letting
+    the driver go on with memory that silently lacks them; reopening the link
+    (a new HELLO) and resetting the NIC's queues recovers.
+    """
 
     def __init__(self, port, base: int = amap.NIC_CSR_BASE, window: int = amap.NIC_CSR_SIZE) -> None:
         self.port = port
         self.base = base
         self.window = window
 
+    def _check_loss(self) -> None:
+        if self.port.broken:
+            c = self.port.counters()
+            raise BoardMessagesLost(
+                f"eth:{self.port.ifname}: {c['lost_messages']} messages from the board were lost in {c['gaps']} "
+                "gap(s) (a frame dropped on the cable?); its DMA writes since are incomplete: restart the driver "
+                "(splitnic up reopens the link and resets the queues)")
+
     def read32(self, offset: int) -> int:
         """Value of the register at ``offset``."""
         check_offset(offset, self.window)
+        self._check_loss()
         value = self.port.read(self.base + offset, 1)[0]
         log.debug("read  %#05x -> %#010x", offset, value)
         return value
@@ -69,6 +93,7 @@ class EthBus:
     def read_burst(self, offset: int, count: int) -> list[int]:
         """Values of ``count`` consecutive registers (one READ message)."""
         check_offset(offset, self.window, count)
+        self._check_loss()
         return self.port.read(self.base + offset, count)
 
     def close(self) -> None:
@@ -132,18 +157,22 @@ class EthDma:
         """Nothing to do: the NIC writes only host memory, which the host side fills as messages arrive."""
 
     def close(self) -> None:
-        """Drop the NIC-local mirror."""
-        try:
-            self.local.region.view.release()
-            self._local_mm.close()
-        except BufferError:
-            log.debug("eth NIC-local mirror still in use, left to the garbage collector")
+        """Nothing to release by hand: both mappings go with the last view of them.
+
+        (Releasing a memoryview that queues still slice, as a closed link's
+        forgotten queues may, leaves cffi a buffer that crashes the garbage
+        collector.)
+        """
 
 
 def _interface_mtu(ifname: str) -> int:
+    # An ioctl, not /sys/class/net: sysfs shows the namespace it was mounted in,
+    # a socket the namespace this thread is in.
+    request = struct.pack("16si12x", ifname.encode()[:15], 0)
     try:
-        return int(Path(f"/sys/class/net/{ifname}/mtu").read_text())
-    except (OSError, ValueError):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            return struct.unpack_from("16si", fcntl.ioctl(sock, _SIOCGIFMTU, request))[1]
+    except OSError:
         raise SplitnicError(f"eth:{ifname}: no interface {ifname!r} in this network namespace: cable the board's "
                             "host-link port to this machine and name that interface (docs/hardware.md)") from None
 
@@ -168,8 +197,6 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
         board_hello = port.hello()
     except BaseException:
         port.close()
-        host.view.release()
-        host_mm.close()
         raise
     dma = EthDma(port, host, board_hello["local_base"], board_hello["local_size"])
     bus = EthBus(port)
@@ -184,13 +211,8 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
                          "host_base": hl.HOST_WINDOW_BASE, "host_size": host_memory})
 
     def _close() -> None:
-        port.close()
+        port.close()      # no more writes into host memory from here on
         dma.close()
-        try:
-            host.view.release()
-            host_mm.close()
-        except BufferError:
-            log.debug("eth host memory still in use, left to the garbage collector")
     link._on_close.append(_close)
     log.info("%s", desc)
     return link

@@ -6,10 +6,14 @@
   to exercise the socket client without building the RTL.
 - ``sim``: the RTL in the simulator (splitnic_sim.server.SimNic), one per
   session, used where the test needs no model-specific control.
+- ``eth``: the same model as the board's stand-in on the ``eth`` host link
+  (splitnic_sim.hostlink_standin), across a veth pair in a namespace of the
+  test's own: the driver's queue code over posted-write messages.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -17,13 +21,15 @@ import pytest
 
 import splitnic
 from splitnic.nic import Nic
+from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
+from splitnic_sim.hostlink_standin import HostLinkStandIn
 from splitnic_sim.softnic import SoftNic
 
 NIC_MAC = bytes.fromhex("020000000001")
 PEER_MAC = bytes.fromhex("020000000002")
 
 #: Links every parametrised test runs on.
-LINKS = ["mmio", "softsim", "sim"]
+LINKS = ["mmio", "softsim", "sim", "eth"]
 
 
 @pytest.fixture
@@ -52,9 +58,38 @@ def sim_link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield sim.link
 
 
+@contextmanager
+def eth_standin(**options) -> Iterator[tuple[HostLinkStandIn, str]]:
+    """The board's stand-in on one end of a veth pair and the ``eth:`` link to it, in a new namespace.
+
+    Yields ``(stand_in, link)``; the caller is inside the namespace until the block ends.
+    """
+    ns = unique("snic-eth")
+    add_netns(ns)
+    try:
+        sh("ip", "link", "add", "snhost", "type", "veth", "peer", "name", "snboard", netns=ns)
+        for ifname in ("snhost", "snboard", "lo"):
+            sh("ip", "link", "set", ifname, "up", netns=ns)
+        with inside(ns), HostLinkStandIn("snboard", **options) as stand_in:
+            yield stand_in, "eth:snhost"
+    finally:
+        del_netns(ns)
+
+
 @pytest.fixture(params=LINKS)
 def any_nic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Nic]:
     """A reset NIC with MAC NIC_MAC on each link in turn."""
+    if request.param == "eth":
+        # NIC-local memory as large as the other links' (the board's 32 KiB shrinks the TX queues).
+        with eth_standin(local_size=1 << 20) as (_stand_in, link):
+            nic = splitnic.open(link)
+            try:
+                nic.reset()
+                nic.mac = NIC_MAC
+                yield nic
+            finally:
+                nic.close()
+        return
     if request.param == "sim":
         link = request.getfixturevalue("sim_link")
         model = None

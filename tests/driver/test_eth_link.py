@@ -1,0 +1,139 @@
+"""The ``eth`` link end to end: the driver and its commands against the board's stand-in over a veth pair.
+
+Ref: hostdrv/splitnic/link_eth.py (the link), hostdrv/splitnic/_hostlink.c (the host
+side), sim/splitnic_sim/hostlink_standin.c (the board side: the software NIC
+model speaking the protocol), spec/splitnic_spec/hostlink.py.
+
+The queue tests (test_queues.py, test_rx_modes.py) run on this link too, through
+``any_nic``; these cover what is particular to it: the commands, the board's
+small NIC-local memory, a frame lost on the cable, a loss the board must recover
+from, and the errors a user meets first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import splitnic
+from splitnic.link_eth import BoardMessagesLost
+from splitnic_spec import board as amap
+from splitnic_spec import hostlink as hl
+
+from .conftest import NIC_MAC, eth_standin, frame, receive
+
+SPLITNIC = Path(sys.executable).parent / "splitnic"
+
+
+def _run_inside(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``splitnic ARGS`` in the namespace this thread is in (the stand-in's)."""
+    netns = f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net"
+    return subprocess.run(["nsenter", f"--net={netns}", str(SPLITNIC), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_info_and_selftest_run_over_eth_on_the_boards_32_kib() -> None:
+    with eth_standin() as (stand_in, link):
+        info = _run_inside("info", "--link", link)
+        assert info.returncode == 0, info.stderr
+        assert "eth:snhost" in info.stdout and "copying" in info.stdout
+        assert f"{amap.DMA_RAM_SIZE // 1024} KiB NIC-local memory" in info.stdout
+        result = _run_inside("selftest", "--link", link, "--count", "40")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "PASS" in result.stdout
+        counters = stand_in.counters()
+        # Everything the driver wrote went as posted messages; nothing was refused on the way.
+        assert counters["messages_in"] > 40 and counters["bad_address"] == counters["malformed"] == 0
+
+
+def test_frames_cross_both_ways_and_the_rings_live_on_their_side_of_the_cable() -> None:
+    with eth_standin() as (stand_in, link):
+        nic = splitnic.open(link)
+        try:
+            nic.reset()
+            nic.mac = NIC_MAC
+            nic.enable(rx=True, tx=True)
+            rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
+            # What the NIC writes is in host memory, what it reads on the board.
+            for region, host_side in ((rxq.ring.cpl, True), (rxq.ring.bufs, True), (rxq.ring.desc, False),
+                                      (txq.ring.cpl, True), (txq.ring.bufs, False), (txq.ring.desc, False)):
+                assert (region.device_addr >= hl.HOST_WINDOW_BASE) == host_side, region
+            # More frames than the board's 32 KiB hold TX buffers: TX completions must come back to free them.
+            sent = [frame(size=60 + 100 * i, payload=bytes([i])) for i in range(14)]
+            assert txq.ring.nbufs < len(sent)
+            left, deadline = list(sent), time.monotonic() + 10
+            while left and time.monotonic() < deadline:
+                left = left[txq.tx_burst(left):]
+                time.sleep(0.005)
+            on_wire: list[bytes] = []
+            while len(on_wire) < len(sent) and time.monotonic() < deadline:
+                on_wire += stand_in.nic.sent()     # takes them out of the model's mailbox
+                time.sleep(0.01)
+            assert on_wire == sent
+            arriving = [frame(size=64 + 50 * i, payload=bytes([0x40 + i])) for i in range(8)]
+            for f in arriving:
+                assert stand_in.inject(f)
+            got = receive(rxq, len(arriving), timeout=10)
+            assert [bytes(p.data) for p in got] == arriving
+            rxq.release(got)
+            port = nic.link.bus.port
+            assert port.counters()["gaps"] == 0 and port.counters()["bad_address"] == 0
+        finally:
+            nic.close()
+
+
+def test_a_frame_the_board_sent_and_the_cable_lost_is_reported_not_missing() -> None:
+    with eth_standin() as (stand_in, link):
+        nic = splitnic.open(link)
+        try:
+            nic.reset()
+            nic.mac = NIC_MAC
+            nic.enable(rx=True, tx=True)
+            rxq = nic.rx_queue(0)
+            stand_in.drop_sent(1)                      # the frame carrying the next completions
+            stand_in.inject(frame(size=100))
+            stand_in.inject(frame(size=100))
+            deadline = time.monotonic() + 5
+            while not nic.link.bus.port.broken and time.monotonic() < deadline:
+                stand_in.inject(frame(size=100))
+                time.sleep(0.05)
+            with pytest.raises(BoardMessagesLost, match=r"messages from the board were lost in 1 gap"):
+                nic.stats()
+            assert stand_in.counters()["test_drops_out"] == 1 and rxq.ring.open
+        finally:
+            nic.close()                                # closing needs no read across the cable
+
+
+def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
+    with eth_standin() as (stand_in, link):
+        nic = splitnic.open(link)
+        try:
+            nic.reset()
+            nic.mac = NIC_MAC
+            nic.set_loopback(True)
+            rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
+            stand_in.drop_received(1)                  # the next frame from the host: descriptors and a doorbell
+            frames = [frame(size=80, payload=bytes([i])) for i in range(4)]
+            assert txq.tx_burst(frames) == 4
+            got = receive(rxq, 4, timeout=10)
+            assert [bytes(p.data) for p in got] == frames
+            rxq.release(got)
+            counters = stand_in.counters()
+            assert counters["test_drops_in"] == 1 and counters["gaps"] >= 1
+            assert nic.link.bus.port.counters()["resent_frames"] >= 1
+        finally:
+            nic.close()
+
+
+def test_a_missing_interface_is_a_one_line_error() -> None:
+    with eth_standin() as (_stand_in, _link):
+        result = _run_inside("info", "--link", "eth:nosuch0")
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "no interface 'nosuch0'" in result.stderr and "docs/hardware.md" in result.stderr
