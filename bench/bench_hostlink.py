@@ -1,0 +1,111 @@
+"""The eth host link: the host side against the board's software stand-in over a veth pair.
+
+``make bench BENCH=hostlink`` → ``bench/hostlink.json``.
+
+Ref: hostdrv/splitnic/link_eth.py, hostdrv/splitnic/_hostlink.c (the host side),
+sim/splitnic_sim/hostlink_standin.c (the board's stand-in), docs/hardware.md,
+"The eth host link" (the arithmetic of the wire).
+
+``emulator``: each direction, the host side on one core and the stand-in on
+the other, in a namespace of the bench's own:
+
+* ``n2h`` (NIC to host): the stand-in's frame generator fills an RX queue of
+  the driver's; its frame bytes and completions arrive as WRITE messages and
+  the driver takes and gives back buffers with ``rx_burst``/``release``.
+* ``h2n`` (host to NIC): what a TX burst sends, frame bytes and a descriptor
+  per frame as posted WRITE messages into the board's memory, straight
+  through the port (the driver's Python TX path costs more than the link; it
+  is measured by the tunnel bench), then one read that returns once the board
+  has applied them all.
+
+The reference is the line: 1.49 Mpps of 64-byte frames, 1000 Mb/s.  The
+``fpga`` and ``sim_soc`` keys wait for the board's engines in the SoC
+(docs/hardware.md, "Today") and say so instead of a figure.
+"""
+
+from __future__ import annotations
+
+import time
+
+from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
+from splitnic_sim.hostlink_standin import HostLinkStandIn
+from splitnic_spec import board as amap
+
+import splitnic
+
+SECONDS = 3.0
+LINE_PPS_64B = 1e9 / 8 / (64 + 20)
+NOT_YET = "the board's message engines are not in the SoC yet (docs/hardware.md, 'The eth host link')"
+
+
+def _frame(size: int) -> bytes:
+    return bytes.fromhex("020000000001" "020000000002" "88b5") + bytes(size - 14)
+
+
+def _n2h(stand_in: HostLinkStandIn, link: str, size: int) -> float:
+    nic = splitnic.open(link)
+    try:
+        nic.reset()
+        nic.mac = bytes.fromhex("020000000001")
+        nic.enable(rx=True)
+        rxq = nic.rx_queue(0, ring_log2=12, buf_size=(size + 63) // 64 * 64, nbufs=4096)
+        stand_in.generate(_frame(size), -1, 0)
+        got, start = 0, time.monotonic()
+        while time.monotonic() - start < SECONDS:
+            burst = rxq.rx_burst(4096)
+            got += len(burst)
+            rxq.release(burst)
+        rate = got / (time.monotonic() - start)
+        stand_in.generate(_frame(size), 0, 0)
+        return rate
+    finally:
+        nic.close()
+
+
+def _h2n(link: str, size: int) -> float:
+    nic = splitnic.open(link)
+    try:
+        port = nic.link.bus.port
+        data = bytes((size + 3) // 4 * 4)
+        descriptor = bytes(16)
+        base = amap.DMA_RAM_BASE
+        sent, start = 0, time.monotonic()
+        while time.monotonic() - start < SECONDS:
+            for i in range(256):
+                port.write(base + 65536 + (i % 64) * 2048, data)
+                port.write(base + (i % 4096) * 16, descriptor)
+            sent += 256
+        port.read(amap.NIC_CSR_BASE)     # answered after every earlier write was applied
+        return sent / (time.monotonic() - start)
+    finally:
+        nic.close()
+
+
+def _emulator() -> dict:
+    ns = unique("snbench")
+    add_netns(ns)
+    try:
+        sh("ip", "link", "add", "snhost", "type", "veth", "peer", "name", "snboard", netns=ns)
+        for ifname in ("snhost", "snboard"):
+            sh("ip", "link", "set", ifname, "mtu", "9000", "up", netns=ns)
+        with inside(ns), HostLinkStandIn("snboard", local_size=1 << 20, mtu=9000, window=256) as stand_in:
+            link = "eth:snhost"
+            n2h_64, n2h_1500 = _n2h(stand_in, link, 64), _n2h(stand_in, link, 1500)
+            h2n_64, h2n_1500 = _h2n(link, 60), _h2n(link, 1500)
+    finally:
+        del_netns(ns)
+    return {
+        "mpps_64B": {"n2h": round(n2h_64 / 1e6, 3), "h2n": round(h2n_64 / 1e6, 3)},
+        "mbit_s_1500B": {"n2h": round(n2h_1500 * 1500 * 8 / 1e6, 1), "h2n": round(h2n_1500 * 1500 * 8 / 1e6, 1)},
+        "line_fraction_64B": {"n2h": round(n2h_64 / LINE_PPS_64B, 3), "h2n": round(h2n_64 / LINE_PPS_64B, 3)},
+        "unit": "frames through the link per second, one core each side, MTU 9000 veth",
+    }
+
+
+def run() -> dict:
+    emulator = _emulator()
+    print(f"emulator: n2h {emulator['mpps_64B']['n2h']} Mpps at 64 B, {emulator['mbit_s_1500B']['n2h']} Mb/s at "
+          f"1500 B; h2n {emulator['mpps_64B']['h2n']} Mpps, {emulator['mbit_s_1500B']['h2n']} Mb/s", flush=True)
+    return {"emulator": emulator,
+            "fpga": {"line_rate_fraction": {"error": NOT_YET}},
+            "sim_soc": {"eth_over_etherbone": {"error": NOT_YET}}}
