@@ -125,7 +125,8 @@ def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
             assert [bytes(p.data) for p in got] == frames
             rxq.release(got)
             counters = stand_in.counters()
-            assert counters["test_drops_in"] == 1 and counters["gaps"] >= 1
+            # The board NAKs a gap if a later frame came first; else the host's resend timer fired.
+            assert counters["test_drops_in"] == 1
             assert nic.link.bus.port.counters()["resent_frames"] >= 1
         finally:
             nic.close()
