@@ -283,12 +283,17 @@ static void take_ack(struct hl *h, uint32_t acked, uint16_t credit)
 		return;
 	h->tx_acked = acked;
 	h->last_progress_ns = now_ns();
-	while (h->head != h->send_next) {
+	/* Free every frame acked passed, sent again or not yet: after a go-back,
+	 * the board may acknowledge frames of the first sending that we have not
+	 * sent again, and those must not be sent (or kept) any more. */
+	while (h->head != h->built_tail) {
 		struct hl_slot *s = &h->slots[h->head % h->nslots];
 		if (after32(s->seq + s->count, acked))
 			break;
 		h->head++;
 	}
+	if ((int32_t)(h->head - h->send_next) > 0)
+		h->send_next = h->head;
 }
 
 /* Go-back-N: send everything from acked again (new frame numbers, same
@@ -303,6 +308,7 @@ static void go_back(struct hl *h)
 		uint32_t skip = h->tx_acked - s->seq, pos = ETH_HDR + FH_SIZE;
 		for (uint32_t i = 0; i < skip; i++)
 			pos += MH_SIZE + ((struct snic_hl_message_header *)(s->buf + pos))->len;
+
 		memmove(s->buf + ETH_HDR + FH_SIZE, s->buf + pos, s->len - pos);
 		s->len -= pos - (ETH_HDR + FH_SIZE);
 		s->count -= skip;
@@ -325,7 +331,15 @@ static void send_grant(struct hl *h)
 	memset(fh, 0, sizeof(*fh));
 	fh->version = SNIC_HL_VERSION;
 	fh->seq = h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
-	transmit(h, buf, sizeof(buf), 0);
+	/* Not numbered and outside the credit (spec): a grant must get through when
+	 * both sides have used their credit, or neither could ever grant again. */
+	fh->frame = h->tx_frame;
+	fh->credit = h->sh_grant;
+	fh->acked = h->sh_rx_expected;
+	h->last_grant_sent = h->sh_grant;
+	if (send(h->sock, buf, sizeof(buf), MSG_DONTWAIT) < 0)
+		h->c.send_errors++;
+	h->c.frames_out++;
 }
 
 static int no_credit(struct hl *h, char *err, size_t errlen)
@@ -593,9 +607,11 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 	h->c.frames_in++;
 	h->c.messages_in += fh->count;
 	h->rx_expected = fh->seq + fh->count;
-	if (!h->rx_any || after16(fh->frame, h->rx_newest))
+	/* A frame of no messages is not numbered (spec): it takes no credit. */
+	if (fh->count && (!h->rx_any || after16(fh->frame, h->rx_newest))) {
 		h->rx_newest = fh->frame;
-	h->rx_any = 1;
+		h->rx_any = 1;
+	}
 	b->have = 1;
 	b->acked = fh->acked;
 	b->credit = fh->credit;
@@ -654,7 +670,7 @@ static void end_burst(struct hl *h, struct burst *b)
 	}
 	pump(h);
 	if ((uint16_t)(h->sh_grant - h->last_grant_sent) >= (h->window + 1) / 2 &&
-	    h->send_next == h->built_tail && can_send(h))
+	    h->send_next == h->built_tail)
 		send_grant(h);
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->mu);
@@ -831,17 +847,16 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 	uint32_t bs = (uint32_t)sysconf(_SC_PAGESIZE);
 	while (bs < blk_hdr + 8 * slot)         /* about 8 frames a block: one wake-up per burst */
 		bs <<= 1;
-	uint32_t per_block = (bs - blk_hdr) / slot;
 	h->block_size = bs;
-	h->block_nr = (ring_frames + per_block - 1) / per_block;
-	if (h->block_nr < 2)
-		h->block_nr = 2;
 	/* The window must be what the ring holds for certain.  A block holds
-	 * per_block frames only if it fills: under light traffic the retire timer
+	 * about 8 frames only if it fills: under light traffic the retire timer
 	 * hands it over with a single frame in it.  So each free block counts as
-	 * one frame, minus the block the kernel may be filling while we grant. */
-	h->block_nr = h->block_nr < SNIC_HL_MIN_WINDOW + 1 ? SNIC_HL_MIN_WINDOW + 1 : h->block_nr;
-	h->window = h->block_nr - 1 > 0xffff ? 0xffff : h->block_nr - 1;
+	 * one frame, less the block the kernel may be filling while we grant; and
+	 * half of them are kept for the board's frames of no messages, which take
+	 * no credit (spec) but do take room.  Hence a block per ring_frames / 2. */
+	h->block_nr = ring_frames / 2;
+	h->block_nr = h->block_nr < 2 * SNIC_HL_MIN_WINDOW + 1 ? 2 * SNIC_HL_MIN_WINDOW + 1 : h->block_nr;
+	h->window = (h->block_nr - 1) / 2 > 0xffff ? 0xffff : (h->block_nr - 1) / 2;
 	struct tpacket_req3 req = {
 		.tp_block_size = bs, .tp_block_nr = h->block_nr,
 		.tp_frame_size = slot, .tp_frame_nr = (bs / slot) * h->block_nr,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import mmap
+import os
 import socket
 import struct
 
@@ -37,12 +38,15 @@ from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion
 from .errors import SplitnicError
 from .link import Link
+from .link_lock import lock_exclusive
 
 __all__ = ["EthBus", "EthDma", "BoardMessagesLost", "open_eth", "DEFAULT_HOST_MEMORY"]
 
 log = logging.getLogger(__name__)
 
 _SIOCGIFMTU = 0x8921
+#: Where the one-driver-per-board locks live (root's: opening the link needs CAP_NET_RAW anyway).
+LOCK_DIR = "/run"
 #: Host memory the driver registers with the board (RX buffers, completion rings).
 DEFAULT_HOST_MEMORY = 8 << 20
 
@@ -177,6 +181,12 @@ def _interface_mtu(ifname: str) -> int:
                             "host-link port to this machine and name that interface (docs/hardware.md)") from None
 
 
+def _lock_path(ifname: str) -> str:
+    # Interface names are per network namespace: the namespace's inode tells two apart.
+    netns = os.stat("/proc/thread-self/ns/net").st_ino
+    return f"{LOCK_DIR}/splitnic-eth-{netns}-{ifname}.lock"
+
+
 def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
     """Attach the board cabled to interface ``arg``: open the link (HELLO), map host memory, mirror NIC-local memory."""
     from .hostlink_port import HostLinkPort   # the C module loads only for this link
@@ -185,11 +195,14 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
     if mtu < hl.MTU_STANDARD:
         raise SplitnicError(f"eth:{ifname}: its MTU is {mtu}; the host link needs at least {hl.MTU_STANDARD} "
                             f"(ip link set {ifname} mtu {hl.MTU_JUMBO} for jumbo frames, the fastest)")
+    # One driver per board: a second one's HELLO would restart the first one's numbering.
+    lock = lock_exclusive(_lock_path(ifname), f"eth:{ifname}", create=True)
     host_mm = mmap.mmap(-1, host_memory)
     host = DmaRegion(hl.HOST_WINDOW_BASE, memoryview(host_mm))
     try:
         port = HostLinkPort(ifname, host.view, hl.HOST_WINDOW_BASE, mtu=mtu)
     except BaseException:
+        os.close(lock)
         host.view.release()
         host_mm.close()
         raise
@@ -197,6 +210,7 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
         board_hello = port.hello()
     except BaseException:
         port.close()
+        os.close(lock)
         raise
     dma = EthDma(port, host, board_hello["local_base"], board_hello["local_size"])
     bus = EthBus(port)
@@ -213,6 +227,7 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
     def _close() -> None:
         port.close()      # no more writes into host memory from here on
         dma.close()
+        os.close(lock)
     link._on_close.append(_close)
     log.info("%s", desc)
     return link

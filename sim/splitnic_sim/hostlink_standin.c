@@ -115,6 +115,7 @@ struct standin_priv {
 	uint32_t rx_expected;       /* number of the next message to apply */
 	uint16_t rx_next_frame;     /* one past the newest frame number received */
 	uint16_t granted;           /* the credit last sent */
+	uint32_t acked_sent;        /* the acked last sent */
 	int in_gap, nak_pending;
 	/* Batches of system calls. */
 	uint8_t *rxbuf;
@@ -358,7 +359,7 @@ static int send_frames(struct standin *t)
 			memcpy(&h, f + ETH_HLEN_, sizeof(h));
 			h.frame = p->tx_frame++;
 			h.credit = p->granted = (uint16_t)(p->rx_next_frame + t->window);
-			h.acked = p->rx_expected;
+			h.acked = p->acked_sent = p->rx_expected;
 			h.flags = 0;
 			if (p->nak_pending) {
 				h.flags |= SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK;
@@ -384,21 +385,39 @@ static int send_frames(struct standin *t)
 	return sent;
 }
 
-/* A frame with no messages when the host has used half the credit it has seen (or a NAK
- * is due) and nothing else is about to carry the news. */
+/* A frame with no messages when messages were taken and not acknowledged yet, the host
+ * has used half the credit it has seen, or a NAK is due, and nothing else is about to
+ * carry the news.  Acknowledging at once keeps the host's resend timer for real losses. */
 static void send_grant(struct standin *t)
 {
 	struct standin_priv *p = priv(t);
 	uint16_t credit = (uint16_t)(p->rx_next_frame + t->window);
 
-	if (!t->linked || p->nsent != p->nclosed || p->open)
+	/* A frame about to leave carries the news; one waiting for credit does not. */
+	if (!t->linked || p->open || (p->nsent != p->nclosed && before16(p->tx_frame, p->peer_credit)))
 		return;
-	if (!p->nak_pending && (uint16_t)(credit - p->granted) < t->window / 2)
+	if (!p->nak_pending && (uint16_t)(credit - p->granted) < t->window / 2 && p->acked_sent == p->rx_expected)
 		return;
-	if (!before16(p->tx_frame, p->peer_credit) || open_frame(t) < 0)
-		return;
-	close_frame(t);
-	send_frames(t);
+	/* Not numbered and outside the credit (spec): a grant or a NAK must get through
+	 * when both sides have used their credit. */
+	struct snic_hl_frame_header h = {
+		.version = SNIC_HL_VERSION, .seq = p->tx_seq, .frame = p->tx_frame,
+		.credit = p->granted = credit, .acked = p->acked_sent = p->rx_expected,
+	};
+	if (p->nak_pending) {
+		h.flags |= SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK;
+		p->nak_pending = 0;
+		t->c.naks_sent++;
+	}
+	uint8_t f[ETH_HLEN_ + sizeof(h)];
+	uint16_t type = htons(SNIC_HL_ETHERTYPE);
+	memcpy(f, t->host_mac, 6);
+	memcpy(f + 6, t->mac, 6);
+	memcpy(f + 12, &type, 2);
+	memcpy(f + ETH_HLEN_, &h, sizeof(h));
+	if (send(t->sock, f, sizeof(f), MSG_DONTWAIT) < 0)
+		t->c.send_errors++;
+	t->c.frames_out++;
 }
 
 /* ------------------------------------------------------------------ host to NIC */
@@ -586,6 +605,7 @@ static void take_hello(struct standin *t, const uint8_t *src, const uint8_t *buf
 	p->rx_expected = 0;
 	p->rx_next_frame = 0;
 	p->granted = t->window;
+	p->acked_sent = 0;
 	p->in_gap = p->nak_pending = 0;
 	t->c.frames_in++;
 	t->c.hellos++;
@@ -644,7 +664,8 @@ static void take_frame(struct standin *t, const uint8_t *buf, uint32_t len)
 	/* Credit and frame numbers only move forward (an old resend carries old ones). */
 	if (before16(p->peer_credit, fh.credit))
 		p->peer_credit = fh.credit;
-	if (!before16((uint16_t)(fh.frame + 1), p->rx_next_frame))
+	/* A frame of no messages is not numbered (spec): it takes no credit. */
+	if (fh.count && !before16((uint16_t)(fh.frame + 1), p->rx_next_frame))
 		p->rx_next_frame = (uint16_t)(fh.frame + 1);
 	ahead = (int32_t)(fh.seq - p->rx_expected);
 	if (ahead > 0) {

@@ -102,7 +102,8 @@ class HostLinkStandIn:
     ``DMA_RAM_SIZE``; larger for benchmarks with deep rings).  ``wire``: the
     NIC's wire, ``none`` (mailboxes) or ``tap:NAME``.  ``mtu``: the largest
     frame (after the Ethernet header) it takes, ``window``: frames it buffers;
-    both go in its Hello.  ``build_id``: the model's ID_BUILD.
+    both go in its Hello.  ``build_id``: the model's ID_BUILD.  ``wire_slots``:
+    sent frames the model keeps for ``nic.sent()`` (wire ``none``).
 
     Create it inside the network namespace of ``ifname`` (its sockets stay
     there).  :meth:`start` runs it in a thread; the context manager starts it
@@ -110,7 +111,7 @@ class HostLinkStandIn:
     """
 
     def __init__(self, ifname: str, *, local_size: int = DMA_RAM_SIZE, wire: str = "none", mtu: int = MTU_STANDARD,
-                 window: int = DEFAULT_WINDOW, build_id: int = 0) -> None:
+                 window: int = DEFAULT_WINDOW, build_id: int = 0, wire_slots: int = 256) -> None:
         if not MTU_STANDARD <= mtu <= MTU_JUMBO:
             raise SplitnicError(f"mtu must be {MTU_STANDARD}..{MTU_JUMBO}, not {mtu}")
         if not 2 <= window <= 0x7FFF:
@@ -124,7 +125,7 @@ class HostLinkStandIn:
         self.mac: bytes = self._sock.getsockname()[4]
         try:
             self.nic = SoftNic(dma_size=local_size, dma_base=DMA_RAM_BASE, wire=wire, build_id=build_id,
-                               irq_socket=False)
+                               irq_socket=False, wire_slots=wire_slots)
         except BaseException:
             self._sock.close()
             raise
@@ -221,7 +222,10 @@ class HostLinkStandIn:
 
     # ------------------------------------------------------------------ loss knobs
     def drop_sent(self, nth: int = 1) -> None:
-        """Lose the ``nth`` frame the stand-in sends from now on (1: the next), as a cable would."""
+        """Lose the ``nth`` frame of messages the stand-in sends from now on (1: the next), as a cable would.
+
+        Frames of no messages (acknowledgements, grants) are not counted: losing one loses nothing.
+        """
         self._t.drop_out_nth = nth
 
     def drop_received(self, nth: int = 1) -> None:

@@ -57,6 +57,10 @@ number of the next message the sender expects from the other side.  A frame
 whose ``seq`` is not the next expected is a gap: the receiver counts it and
 the lost messages.
 
+A side that took messages and has no frame of its own to send acknowledges
+them at once with a frame of no messages, so that the other side's resend
+timer fires only on a loss.
+
 * Host to NIC: the board drops every frame after a gap until the expected
   message comes again, and sets ``NAK`` on its next frame; the host keeps each
   frame until ``acked`` passes it and sends again from ``acked`` when it sees
@@ -73,6 +77,10 @@ numbered (``FrameHeader.frame``, which counts every frame sent, a frame sent
 again included) below it: the receiver grants one past the newest frame number
 it received plus the frames it still has room for (``Hello.window`` to start
 with), so a frame lost on the cable costs no credit.
+A frame of no messages (``count`` 0: an acknowledgement, a grant, a NAK) is
+not numbered: its ``frame`` is the sender's next number, which it does not
+take, it needs no credit and the receiver's grant ignores it, so that a grant
+gets through when both sides have used their credit.
 A side that has used its credit stops (the board stalls its DMA writes into
 the host window, so the NIC's receive FIFO fills and drops, counted, as on
 any NIC); a side whose receive buffer drained by half a window sends a frame

@@ -58,6 +58,8 @@ class Board:
         self.sock.settimeout(0.05)
         self.mac: bytes = self.sock.getsockname()[4]
         self.window, self.mtu, self.grant, self.spec_hash = window, mtu, grant, spec_hash
+        #: Send a frame (acked, credit) for every frame taken; off: only answers and what the test sends.
+        self.acknowledge = True
         self.host_mac: bytes | None = None
         self.host_hello: dict[str, int] | None = None
         self.local: dict[int, int] = {}             # NIC-local words the READs see
@@ -148,7 +150,8 @@ class Board:
                 data = b"".join(self.local.get(m.addr + 4 * k, 0).to_bytes(4, "little") for k in range(words))
                 answers.append(hl.Message(hl.OP_ANSWER, tag, data))
         self.nak_sent = False
-        self.sock.send(self.frame_bytes(answers))  # acknowledges, grants, answers
+        if self.acknowledge or answers:
+            self.sock.send(self.frame_bytes(answers))  # acknowledges, grants, answers
 
     def close(self) -> None:
         self._stop = True
@@ -343,6 +346,32 @@ def test_a_lost_last_frame_is_resent_when_nothing_is_acknowledged(linked) -> Non
     c = port.counters()
     assert (c["naks"], c["resent_frames"]) == (0, 1)
     assert board.frames_seen == [0, 1]
+
+
+def test_frames_acknowledged_while_waiting_to_be_sent_again_are_not_sent_again(lab: Lab) -> None:
+    # The board takes every frame but says nothing (a board that acknowledges late), and has
+    # granted no credit beyond its window: the resend timer wants to go back, but no frame may
+    # leave.  When the acknowledgement and credit come, the frames it covers are done: sending
+    # them again would be wrong, and the host used to keep them as unacknowledged forever.
+    board = lab.board(window=6, grant=False)
+    board.acknowledge = False
+    port = lab.port(credit_timeout=1.0)
+    port.hello()
+    for i in range(6):
+        port.write32(LOCAL_BASE + 4 * i, i)
+        port.flush()
+    assert eventually(lambda: len(board.received) == 6)
+    time.sleep(0.02)                                                    # the resend timer fires, blocked
+    board.grant = board.acknowledge = True
+    board.send()                                                        # acked: all 6, credit: 6 more
+    for i in range(6, 20):                                              # more than the replay slots left
+        port.write32(LOCAL_BASE + 4 * i, i)
+        port.flush()
+    assert eventually(lambda: len(board.received) == 20)
+    assert [m.data for m in board.received] == [i.to_bytes(4, "little") for i in range(20)]
+    time.sleep(0.02)
+    assert port.counters()["resent_frames"] == 0
+    assert len(set(board.frames_seen)) == len(board.frames_seen) == 20
 
 
 def test_without_credit_the_host_stops_and_writes_fail(lab: Lab) -> None:

@@ -16,10 +16,10 @@ import pytest
 
 from splitnic.rules import RuleSet, parse_rule
 
-from .conftest import LINKS, NIC_MAC, PEER_MAC
+from .conftest import LINKS, NIC_MAC, PEER_MAC, eth_standin
 
 #: Frames per link: the RTL simulator moves a few hundred frames per second.
-FRAMES = {"mmio": 100000, "softsim": 10000, "sim": 1200}
+FRAMES = {"mmio": 100000, "softsim": 10000, "sim": 1200, "eth": 10000}
 #: Frames in flight at most, below the RX buffers posted, so the NIC never has to drop.
 WINDOW = 24
 ETHERTYPES = (0x88B5, 0x88B6, 0x88B7)   # -> kernel queue 0, app0 queue 1, app1 queue 2
@@ -37,6 +37,14 @@ def test_soak(link: str, request: pytest.FixtureRequest, tmp_path) -> None:
     from splitnic_sim.softnic import SoftNic
     import splitnic
     model = None
+    if link == "eth":
+        with eth_standin(local_size=1 << 20) as (_stand_in, spec):
+            nic = splitnic.open(spec)
+            try:
+                _soak(nic, FRAMES[link], timeout=60)
+            finally:
+                nic.close()
+        return
     if link == "sim":
         spec = request.getfixturevalue("sim_link")
     else:
