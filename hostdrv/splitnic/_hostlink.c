@@ -81,6 +81,7 @@ struct hl_counters {
 	uint64_t irqs;
 	uint64_t credit_waits;   /* times a sender had to wait for the board's credit */
 	uint64_t send_errors;    /* send() failures (treated as frames lost on the cable) */
+	uint64_t ring_drops;     /* frames the kernel dropped for want of room in our ring */
 };
 
 /* What the board said in its HELLO answer. */
@@ -330,7 +331,11 @@ static void send_grant(struct hl *h)
 	fill_eth(h, buf, h->board_mac);
 	memset(fh, 0, sizeof(*fh));
 	fh->version = SNIC_HL_VERSION;
-	fh->seq = h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
+	/* The next message we will send: a frame waiting for credit holds it, else
+	 * the one being built, else none is started.  A larger seq would look like
+	 * a gap to the board. */
+	fh->seq = h->send_next != h->built_tail ? h->slots[h->send_next % h->nslots].seq
+		: h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
 	/* Not numbered and outside the credit (spec): a grant must get through when
 	 * both sides have used their credit, or neither could ever grant again. */
 	fh->frame = h->tx_frame;
@@ -1051,7 +1056,15 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err,
 int hl_broken(struct hl *h) { return h->broken; }
 uint32_t hl_window(struct hl *h) { return h->window; }
 uint32_t hl_mtu(struct hl *h) { return h->mtu; }
-const struct hl_counters *hl_counters(struct hl *h) { return &h->c; }
+const struct hl_counters *hl_counters(struct hl *h)
+{
+	/* The kernel's drop count resets when read: add it up here. */
+	struct tpacket_stats_v3 st;
+	socklen_t len = sizeof(st);
+	if (getsockopt(h->sock, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+		h->c.ring_drops += st.tp_drops;
+	return &h->c;
+}
 
 void hl_close(struct hl *h)
 {

@@ -20,6 +20,7 @@
  * a step's work (RX_BUDGET frames per source), not by the host's window.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -400,8 +401,13 @@ static void send_grant(struct standin *t)
 		return;
 	/* Not numbered and outside the credit (spec): a grant or a NAK must get through
 	 * when both sides have used their credit. */
+	/* seq: the next message the host will get; frames waiting for credit hold it
+	 * (a larger one would look like a gap to the host). */
+	uint32_t next_seq = p->tx_seq;
+	if (p->nsent != p->nclosed)
+		memcpy(&next_seq, slot(p, p->nsent) + ETH_HLEN_ + offsetof(struct snic_hl_frame_header, seq), 4);
 	struct snic_hl_frame_header h = {
-		.version = SNIC_HL_VERSION, .seq = p->tx_seq, .frame = p->tx_frame,
+		.version = SNIC_HL_VERSION, .seq = next_seq, .frame = p->tx_frame,
 		.credit = p->granted = credit, .acked = p->acked_sent = p->rx_expected,
 	};
 	if (p->nak_pending) {

@@ -80,7 +80,9 @@ with), so a frame lost on the cable costs no credit.
 A frame of no messages (``count`` 0: an acknowledgement, a grant, a NAK) is
 not numbered: its ``frame`` is the sender's next number, which it does not
 take, it needs no credit and the receiver's grant ignores it, so that a grant
-gets through when both sides have used their credit.
+gets through when both sides have used their credit.  Its ``seq`` is the
+number of the next message the sender will send (the first of a frame still
+waiting for credit), so it shows a gap only when one happened.
 A side that has used its credit stops (the board stalls its DMA writes into
 the host window, so the NIC's receive FIFO fills and drops, counted, as on
 any NIC); a side whose receive buffer drained by half a window sends a frame
