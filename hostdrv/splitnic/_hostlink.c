@@ -103,6 +103,10 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 		   char *err, size_t errlen);
 int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen);
 int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen);
+/* n writes in one call: write i is lens[i] bytes at device address addrs[i],
+ * taken from base + offsets[i] (a TX burst: frames and their descriptors). */
+int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base,
+		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen);
 int hl_flush(struct hl *h, char *err, size_t errlen);
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
 	    char *err, size_t errlen);
@@ -442,18 +446,16 @@ static int need_hello(struct hl *h, char *err, size_t errlen)
 					h->ifname);
 }
 
-int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen)
+/* One write into the frames being built (mu held). */
+static int write_locked(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, uint64_t deadline,
+			char *err, size_t errlen)
 {
-	if (need_hello(h, err, errlen))
-		return -1;
 	if (len % 4)
 		return fail(err, errlen, "a host-link write is whole 32-bit words: %zu bytes at %#x is not a "
 			    "multiple of 4; pad it", len, addr);
 	if (addr + (uint64_t)len > 1ull << 32)
 		return fail(err, errlen, "a write of %zu bytes at %#x runs past the 32-bit bus", len, addr);
-	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
 	int rc = 0;
-	pthread_mutex_lock(&h->mu);
 	while (len) {
 		if ((rc = start_frame(h, deadline, err, errlen)))
 			break;
@@ -472,6 +474,30 @@ int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char 
 				break;
 		}
 	}
+	return rc;
+}
+
+int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	if (need_hello(h, err, errlen))
+		return -1;
+	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+	pthread_mutex_lock(&h->mu);
+	int rc = write_locked(h, addr, data, len, deadline, err, errlen);
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base,
+		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen)
+{
+	if (need_hello(h, err, errlen))
+		return -1;
+	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+	int rc = 0;
+	pthread_mutex_lock(&h->mu);
+	for (uint32_t i = 0; i < n && !rc; i++)
+		rc = write_locked(h, addrs[i], base + offsets[i], lens[i], deadline, err, errlen);
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from typing import Sequence
 
 from .errors import SplitnicError
 
@@ -105,6 +106,21 @@ class HostLinkPort:
         """Post a write of ``data`` (whole 32-bit words) at device address ``addr``."""
         buf = ffi.from_buffer(data)
         self._check(lib.hl_write(self._handle(), addr, buf, len(buf), self._err, _ERR_LEN))
+
+    def write_spans(self, base: bytes | memoryview, spans: Sequence[tuple[int, int, int]]) -> None:
+        """Post one write per ``(addr, offset, length)`` of ``spans``, its bytes at ``base[offset:]``, in one call.
+
+        What a burst costs per frame is then the C path's, not a Python call's
+        (a TX burst: each frame's bytes and its descriptor).
+        """
+        n = len(spans)
+        if not n:
+            return
+        buf = ffi.from_buffer(base)
+        addrs, offsets, lens = (ffi.new("uint32_t[]", [span[k] for span in spans]) for k in range(3))
+        if any(lens[i] + offsets[i] > len(buf) for i in range(n)):
+            raise ValueError(f"a span runs past the {len(buf)}-byte buffer")
+        self._check(lib.hl_write_spans(self._handle(), n, addrs, buf, offsets, lens, self._err, _ERR_LEN))
 
     def write32(self, addr: int, value: int) -> None:
         """Post a write of the 32-bit word ``value`` at ``addr``."""

@@ -146,16 +146,28 @@ class EthDma:
         """Value of the largest free NIC-local piece (what sizes the rings on the board)."""
         return self.local.largest_free
 
-    def sync_for_device(self, device_addr: int, size: int) -> None:
-        """Send NIC-local bytes the CPU wrote as posted writes; host memory needs nothing."""
+    def _local_span(self, device_addr: int, size: int) -> tuple[int, int, int] | None:
+        # (device address, offset in the mirror, length) in whole words: the board's memory
+        # and the messages move 32-bit words.  None: host memory, nothing to send.
         pool = self._pool(device_addr)
         if pool is self.host or not size:
-            return
+            return None
         pool._check_span(device_addr, size)
-        # Whole words: the board's memory and the messages move 32-bit words.
-        start, end = device_addr & ~3, min((device_addr + size + 3) & ~3, pool.region.device_addr + pool.region.size)
-        off = start - pool.region.device_addr
-        self.port.write(start, pool.region.view[off:off + end - start])
+        base = pool.region.device_addr
+        start, end = device_addr & ~3, min((device_addr + size + 3) & ~3, base + pool.region.size)
+        return start, start - base, end - start
+
+    def sync_for_device(self, device_addr: int, size: int) -> None:
+        """Send NIC-local bytes the CPU wrote as posted writes; host memory needs nothing."""
+        span = self._local_span(device_addr, size)
+        if span is not None:
+            start, off, length = span
+            self.port.write(start, self.local.region.view[off:off + length])
+
+    def sync_many_for_device(self, spans: list[tuple[int, int]]) -> None:
+        """:meth:`sync_for_device` of each ``(device_addr, size)``, in order, in one call to the host side."""
+        local = [s for s in (self._local_span(a, n) for a, n in spans) if s is not None]
+        self.port.write_spans(self.local.region.view, local)
 
     def sync_for_cpu(self, device_addr: int, size: int) -> None:
         """Nothing to do: the NIC writes only host memory, which the host side fills as messages arrive."""

@@ -40,6 +40,9 @@ _RING_ALIGN = constant("RING_ALIGN")
 _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
+#: A descriptor's addr and length, the span of its frame.
+_ADDR_AND_LENGTH = struct.Struct("<QH")
+assert DESCRIPTOR.offset_of("addr") == 0 and DESCRIPTOR.offset_of("length") == 8
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
 #: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
 BUFFER_STRIDE_ALIGN = 64
@@ -198,13 +201,20 @@ class Ring:
         first, count = self._synced_tail, (c.tail - self._synced_tail) & 0xFFFFFFFF
         if count:
             dma = self.link.dma
+            spans: list[tuple[int, int]] = []
             if c.is_tx:
                 view = self.desc.view
                 for i in range(first, first + count):
                     at = ring_slot(i, self.log2) * DESCRIPTOR.size
-                    desc = DESCRIPTOR.unpack(bytes(view[at:at + DESCRIPTOR.size]))
-                    dma.sync_for_device(desc["addr"], desc["length"])
-            self._sync_entries(self.desc, DESCRIPTOR.size, first, count, dma.sync_for_device)
+                    spans.append(_ADDR_AND_LENGTH.unpack_from(view, at))
+            self._sync_entries(self.desc, DESCRIPTOR.size, first, count, lambda a, n: spans.append((a, n)))
+            # One call for the burst where the link can take it (eth), else span by span.
+            sync_many = getattr(dma, "sync_many_for_device", None)
+            if sync_many is not None:
+                sync_many(spans)
+            else:
+                for addr, size in spans:
+                    dma.sync_for_device(addr, size)
             self._synced_tail = c.tail
 
     def sync_completions(self, most: int | None = None) -> None:
