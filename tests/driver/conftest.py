@@ -76,29 +76,9 @@ def eth_standin(**options) -> Iterator[tuple[HostLinkStandIn, str]]:
         del_netns(ns)
 
 
-@pytest.fixture(params=LINKS)
-def any_nic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Nic]:
-    """A reset NIC with MAC NIC_MAC on each link in turn."""
-    if request.param == "eth":
-        # NIC-local memory as large as the other links' (the board's 32 KiB shrinks the TX queues).
-        with eth_standin(local_size=1 << 20) as (_stand_in, link):
-            nic = splitnic.open(link)
-            try:
-                nic.reset()
-                nic.mac = NIC_MAC
-                yield nic
-            finally:
-                nic.close()
-        return
-    if request.param == "sim":
-        link = request.getfixturevalue("sim_link")
-        model = None
-    elif request.param == "softsim":
-        model = SoftNic(sim_socket=tmp_path / "softsim.sock").start()
-        link = model.link
-    else:
-        model = SoftNic().start()
-        link = model.link
+@contextmanager
+def reset_nic(link: str) -> Iterator[Nic]:
+    """The NIC on ``link``, reset, with MAC NIC_MAC; closed after the block."""
     nic = splitnic.open(link)
     try:
         nic.reset()
@@ -106,6 +86,26 @@ def any_nic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Nic]:
         yield nic
     finally:
         nic.close()
+
+
+@pytest.fixture(params=LINKS)
+def any_nic(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Nic]:
+    """A reset NIC with MAC NIC_MAC on each link in turn."""
+    if request.param == "eth":
+        # NIC-local memory as large as the other links' (the board's 32 KiB shrinks the TX queues).
+        with eth_standin(local_size=1 << 20) as (_stand_in, link), reset_nic(link) as nic:
+            yield nic
+        return
+    model = None
+    if request.param == "sim":
+        link = request.getfixturevalue("sim_link")
+    else:
+        model = SoftNic(sim_socket=tmp_path / "softsim.sock" if request.param == "softsim" else None).start()
+        link = model.link
+    try:
+        with reset_nic(link) as nic:
+            yield nic
+    finally:
         if model:
             model.close()
 

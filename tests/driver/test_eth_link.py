@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 
-import splitnic
 from splitnic.link_eth import BoardMessagesLost
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
 
-from .conftest import NIC_MAC, eth_standin, frame, receive
+from .conftest import eth_standin, frame, receive, reset_nic
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
@@ -53,83 +52,65 @@ def test_info_and_selftest_run_over_eth_on_the_boards_32_kib() -> None:
 
 
 def test_frames_cross_both_ways_and_the_rings_live_on_their_side_of_the_cable() -> None:
-    with eth_standin() as (stand_in, link):
-        nic = splitnic.open(link)
-        try:
-            nic.reset()
-            nic.mac = NIC_MAC
-            nic.enable(rx=True, tx=True)
-            rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
-            # What the NIC writes is in host memory, what it reads on the board.
-            for region, host_side in ((rxq.ring.cpl, True), (rxq.ring.bufs, True), (rxq.ring.desc, False),
-                                      (txq.ring.cpl, True), (txq.ring.bufs, False), (txq.ring.desc, False)):
-                assert (region.device_addr >= hl.HOST_WINDOW_BASE) == host_side, region
-            # More frames than the board's 32 KiB hold TX buffers: TX completions must come back to free them.
-            sent = [frame(size=60 + 100 * i, payload=bytes([i])) for i in range(14)]
-            assert txq.ring.nbufs < len(sent)
-            left, deadline = list(sent), time.monotonic() + 10
-            while left and time.monotonic() < deadline:
-                left = left[txq.tx_burst(left):]
-                time.sleep(0.005)
-            on_wire: list[bytes] = []
-            while len(on_wire) < len(sent) and time.monotonic() < deadline:
-                on_wire += stand_in.nic.sent()     # takes them out of the model's mailbox
-                time.sleep(0.01)
-            assert on_wire == sent
-            arriving = [frame(size=64 + 50 * i, payload=bytes([0x40 + i])) for i in range(8)]
-            for f in arriving:
-                assert stand_in.inject(f)
-            got = receive(rxq, len(arriving), timeout=10)
-            assert [bytes(p.data) for p in got] == arriving
-            rxq.release(got)
-            port = nic.link.bus.port
-            assert port.counters()["gaps"] == 0 and port.counters()["bad_address"] == 0
-        finally:
-            nic.close()
+    with eth_standin() as (stand_in, link), reset_nic(link) as nic:
+        nic.enable(rx=True, tx=True)
+        rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
+        # What the NIC writes is in host memory, what it reads on the board.
+        for region, host_side in ((rxq.ring.cpl, True), (rxq.ring.bufs, True), (rxq.ring.desc, False),
+                                  (txq.ring.cpl, True), (txq.ring.bufs, False), (txq.ring.desc, False)):
+            assert (region.device_addr >= hl.HOST_WINDOW_BASE) == host_side, region
+        # More frames than the board's 32 KiB hold TX buffers: TX completions must come back to free them.
+        sent = [frame(size=60 + 100 * i, payload=bytes([i])) for i in range(14)]
+        assert txq.ring.nbufs < len(sent)
+        left, deadline = list(sent), time.monotonic() + 10
+        while left and time.monotonic() < deadline:
+            left = left[txq.tx_burst(left):]
+            time.sleep(0.005)
+        on_wire: list[bytes] = []
+        while len(on_wire) < len(sent) and time.monotonic() < deadline:
+            on_wire += stand_in.nic.sent()     # takes them out of the model's mailbox
+            time.sleep(0.01)
+        assert on_wire == sent
+        arriving = [frame(size=64 + 50 * i, payload=bytes([0x40 + i])) for i in range(8)]
+        for f in arriving:
+            assert stand_in.inject(f)
+        got = receive(rxq, len(arriving), timeout=10)
+        assert [bytes(p.data) for p in got] == arriving
+        rxq.release(got)
+        port = nic.link.bus.port
+        assert port.counters()["gaps"] == 0 and port.counters()["bad_address"] == 0
 
 
 def test_a_frame_the_board_sent_and_the_cable_lost_is_reported_not_missing() -> None:
-    with eth_standin() as (stand_in, link):
-        nic = splitnic.open(link)
-        try:
-            nic.reset()
-            nic.mac = NIC_MAC
-            nic.enable(rx=True, tx=True)
-            rxq = nic.rx_queue(0)
-            stand_in.drop_sent(1)                      # the frame carrying the next completions
+    with eth_standin() as (stand_in, link), reset_nic(link) as nic:
+        nic.enable(rx=True, tx=True)
+        rxq = nic.rx_queue(0)
+        stand_in.drop_sent(1)                      # the frame carrying the next completions
+        stand_in.inject(frame(size=100))
+        stand_in.inject(frame(size=100))
+        deadline = time.monotonic() + 5
+        while not nic.link.bus.port.broken and time.monotonic() < deadline:
             stand_in.inject(frame(size=100))
-            stand_in.inject(frame(size=100))
-            deadline = time.monotonic() + 5
-            while not nic.link.bus.port.broken and time.monotonic() < deadline:
-                stand_in.inject(frame(size=100))
-                time.sleep(0.05)
-            with pytest.raises(BoardMessagesLost, match=r"messages from the board were lost in 1 gap"):
-                nic.stats()
-            assert stand_in.counters()["test_drops_out"] == 1 and rxq.ring.open
-        finally:
-            nic.close()                                # closing needs no read across the cable
+            time.sleep(0.05)
+        with pytest.raises(BoardMessagesLost, match=r"messages from the board were lost in 1 gap"):
+            nic.stats()
+        assert stand_in.counters()["test_drops_out"] == 1 and rxq.ring.open
 
 
 def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
-    with eth_standin() as (stand_in, link):
-        nic = splitnic.open(link)
-        try:
-            nic.reset()
-            nic.mac = NIC_MAC
-            nic.set_loopback(True)
-            rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
-            stand_in.drop_received(1)                  # the next frame from the host: descriptors and a doorbell
-            frames = [frame(size=80, payload=bytes([i])) for i in range(4)]
-            assert txq.tx_burst(frames) == 4
-            got = receive(rxq, 4, timeout=10)
-            assert [bytes(p.data) for p in got] == frames
-            rxq.release(got)
-            counters = stand_in.counters()
-            # The board NAKs a gap if a later frame came first; else the host's resend timer fired.
-            assert counters["test_drops_in"] == 1
-            assert nic.link.bus.port.counters()["resent_frames"] >= 1
-        finally:
-            nic.close()
+    with eth_standin() as (stand_in, link), reset_nic(link) as nic:
+        nic.set_loopback(True)
+        rxq, txq = nic.rx_queue(0), nic.tx_queue(0)
+        stand_in.drop_received(1)                  # the next frame from the host: descriptors and a doorbell
+        frames = [frame(size=80, payload=bytes([i])) for i in range(4)]
+        assert txq.tx_burst(frames) == 4
+        got = receive(rxq, 4, timeout=10)
+        assert [bytes(p.data) for p in got] == frames
+        rxq.release(got)
+        counters = stand_in.counters()
+        # The board NAKs a gap if a later frame came first; else the host's resend timer fired.
+        assert counters["test_drops_in"] == 1
+        assert nic.link.bus.port.counters()["resent_frames"] >= 1
 
 
 def test_a_missing_interface_is_a_one_line_error() -> None:
