@@ -147,7 +147,7 @@ struct hl {
 	char ifname[IF_NAMESIZE];
 	uint8_t my_mac[6], board_mac[6];
 	uint32_t mtu;                   /* ours: largest frame after the Ethernet header we take */
-	uint32_t window;                /* ours: max-size frames the ring holds */
+	uint32_t window;                /* ours: the credit we grant beyond the newest frame (see hl_open) */
 	uint8_t *ring;
 	size_t ring_size;
 	uint32_t block_size, block_nr, cur_block;
