@@ -7,7 +7,7 @@ import pytest
 from splitnic_gateware.hostlink import Decoder, Encoder
 from splitnic_gateware.verilog import write_verilog
 from splitnic_sim.runner import build_dir_for, run_cocotb
-from splitnic_spec import hostlink
+from splitnic_spec import board, hostlink
 
 # Verilator only: the engines are plain synchronous logic, and Icarus would double the wall time.
 SIMULATOR = "verilator"
@@ -22,8 +22,10 @@ def _run(name: str, component, tests: int) -> None:
 
 
 def test_hostlink_encoder() -> None:
-    _run("hostlink_encoder", Encoder(max_mtu=hostlink.MTU_JUMBO), tests=5)
+    # The HELLO answer's fields as splitnic_sim.tb.hostlink_encoder expects them.
+    _run("hostlink_encoder", Encoder(max_mtu=hostlink.MTU_JUMBO, rx_mtu=hostlink.MTU_STANDARD, rx_window=4,
+                                     local_base=board.DMA_RAM_BASE, local_size=board.DMA_RAM_SIZE), tests=6)
 
 
 def test_hostlink_decoder() -> None:
-    _run("hostlink_decoder", Decoder(), tests=5)
+    _run("hostlink_decoder", Decoder(), tests=6)

@@ -23,12 +23,17 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
 
 Credit: one past the newest frame number received well-formed, plus the free
 slots, so a frame dropped on the cable costs none.  When it has grown by half
-the slots since the last frame the encoder sent, or a NAK is due,
-``link.update`` asks the encoder for a frame now.
+the slots since the last frame the encoder sent, when a NAK is due, or when
+messages were taken since that frame (the host's resend timer must fire only
+on a loss), ``link.update`` asks the encoder for a frame now; the encoder
+sends one with no messages only if none of its own is queued.
 
-A HELLO frame restarts the numbering (next message 0, no frame received yet,
-the host's credit from its header) and raises ``hello`` for one cycle; the
-answering HELLO and the host's MAC address are the link controller's business.
+A HELLO frame (one HELLO message whose Hello carries HELLO_MAGIC and this
+SPEC_HASH; any other is counted as malformed) restarts the numbering (next
+message 0, no frame received yet, the host's credit from its header), latches
+the host's Hello.mtu on ``host_mtu`` (the encoder's frame size) and raises
+``hello`` for one cycle; the encoder answers it, and the host's MAC address
+is the Ethernet side's business.
 ``from_host`` (with the last word) says the frame came from the host the link
 is open with; any other frame but a HELLO is foreign, counted as malformed.
 """
@@ -45,7 +50,7 @@ from splitnic_spec import board, constant, hostlink
 
 from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
 from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, MSG_SEQ_BITS,
-                      SEQ_BITS, FrameHeader, LinkSent, LinkState, MessageHeader, ReadRequest, answer_stream,
+                      SEQ_BITS, FrameHeader, Hello, LinkSent, LinkState, MessageHeader, ReadRequest, answer_stream,
                       rx_stream, serial_before, word)
 
 __all__ = ["Decoder", "DecoderCounters", "DEFAULT_WINDOWS"]
@@ -56,6 +61,11 @@ DEFAULT_WINDOWS = ((board.DMA_RAM_BASE, board.DMA_RAM_SIZE), (board.NIC_CSR_BASE
 DEFAULT_MAX_READ_WORDS = (hostlink.MTU_STANDARD - hostlink.FRAME_HEADER.size - hostlink.MESSAGE_HEADER.size) // 4
 _ALL_BYTES = 0b1111
 _MIN_WINDOW = next(c.value for c in hostlink.CONSTANTS if c.name == "MIN_WINDOW")
+#: Where a HELLO frame's first message and its Hello start, in words.
+_HELLO_MESSAGE_AT = FRAME_HEADER_WORDS
+_HELLO_AT = FRAME_HEADER_WORDS + MESSAGE_HEADER_WORDS
+#: Words of the Hello the decoder checks: magic, spec_hash, mtu and window.
+_HELLO_CHECKED_WORDS = 3
 
 
 class DecoderCounters(data.Struct):
@@ -114,6 +124,7 @@ class Decoder(wiring.Component):
             "link": Out(LinkState),
             "sent": In(LinkSent),
             "hello": Out(1),
+            "host_mtu": Out(16, init=hostlink.MTU_STANDARD),
             "counters": Out(DecoderCounters),
         })
 
@@ -147,6 +158,7 @@ class Decoder(wiring.Component):
         last_sent_credit = Signal(FRAME_BITS, init=slots)
         credit = Signal(FRAME_BITS)
         grown = Signal(FRAME_BITS)
+        ack_due = Signal()                         # messages taken since the encoder's last frame
         m.d.comb += [
             credit.eq(newest_plus1 + slots - pending),
             self.link.acked.eq(expected),
@@ -155,10 +167,10 @@ class Decoder(wiring.Component):
             self.link.nak.eq(nak),
             grown.eq((credit - last_sent_credit)[:FRAME_BITS]),
             # Half the slots freed since the host last heard (serial: just after a HELLO it may run behind).
-            self.link.update.eq(nak | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))),
+            self.link.update.eq(nak | ack_due | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))),
         ]
         with m.If(self.sent.frame):
-            m.d.sync += last_sent_credit.eq(self.sent.credit)
+            m.d.sync += [last_sent_credit.eq(self.sent.credit), ack_due.eq(0)]
             with m.If(self.sent.nak):
                 m.d.sync += nak.eq(0)
         commit = Signal()
@@ -184,6 +196,8 @@ class Decoder(wiring.Component):
         left = Signal(LEN_BITS)      # data words of the current message still to come
         mh = Signal(MessageHeader)
         m.d.comb += [word(mh, 0).eq(rx.payload.data), phase_next.eq(phase), bad_next.eq(bad)]
+        hello_mh = Signal(MessageHeader)      # word 0 of a HELLO frame's message header
+        hello_in = Signal(Hello)              # its first _HELLO_CHECKED_WORDS words
 
         def message_ended(begun):
             m.d.comb += phase_next.eq(Mux(begun == hdr.count, _Phase.DONE, _Phase.MESSAGE_HEAD))
@@ -217,27 +231,37 @@ class Decoder(wiring.Component):
                     m.d.sync += left.eq(left - 1)
                     with m.If(left == 1):
                         message_ended(index)
+            with m.If(wpos == _HELLO_MESSAGE_AT):
+                m.d.sync += word(hello_mh, 0).eq(rx.payload.data)
+            for i in range(_HELLO_CHECKED_WORDS):
+                with m.If(wpos == _HELLO_AT + i):
+                    m.d.sync += word(hello_in, i).eq(rx.payload.data)
             with m.If(starting):
                 m.d.sync += [have_slot.eq(pending < slots), starting.eq(0)]
             m.d.sync += [phase.eq(phase_next), bad.eq(bad_next)]
 
         # The verdict, on the last word (a word of padding included).
         self_hello = Signal()
+        hello_ok = Signal()
         well_formed = Signal()
         m.d.comb += [
             well_formed.eq(~bad_next & (phase_next == _Phase.DONE)
                            & (hdr.version == hostlink.VERSION_MAJOR)),
             self_hello.eq(hdr.flags.HELLO),
+            hello_ok.eq((hdr.count == 1) & (hello_mh.op == hostlink.OP_HELLO)
+                        & (hello_mh.len >= hostlink.HELLO.size) & (hello_in.magic == hostlink.HELLO_MAGIC_VALUE)
+                        & (hello_in.spec_hash == hostlink.SPEC_HASH) & (hello_in.mtu >= hostlink.MTU_STANDARD)
+                        & (hello_in.window >= _MIN_WINDOW)),
         ]
         m.d.sync += self.hello.eq(0)
         with m.If(rx.valid & rx.payload.last):
             m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
             # DONE is reached only after the header's last word, so the fields used here are all in hdr.
-            with m.If(~well_formed | (~self.from_host & ~self_hello)):
+            with m.If(~well_formed | (~self.from_host & ~self_hello) | (self_hello & ~hello_ok)):
                 m.d.sync += counters.malformed.eq(counters.malformed + 1)
             with m.Elif(self_hello):
-                m.d.sync += [self.hello.eq(1), expected.eq(0), newest_plus1.eq(0), peer_credit.eq(hdr.credit),
-                             nak.eq(0), dropping.eq(0), last_sent_credit.eq(slots)]
+                m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), expected.eq(0), newest_plus1.eq(0),
+                             peer_credit.eq(hdr.credit), nak.eq(0), dropping.eq(0), last_sent_credit.eq(slots)]
             with m.Else():
                 m.d.sync += peer_credit.eq(hdr.credit)
                 # Frames come in order on a cable; never let a stray old number take credit back.
@@ -250,13 +274,17 @@ class Decoder(wiring.Component):
                             m.d.sync += nak.eq(1)
                     with m.Else():
                         m.d.comb += commit.eq(hdr.count != 0)
+                        # After the sent strobe above: a frame that leaves now carried the old acked.
+                        with m.If(hdr.count != 0):
+                            m.d.sync += ack_due.eq(1)
                         m.d.sync += [expected.eq(expected + hdr.count), dropping.eq(0), nak.eq(0),
                                      counters.frames.eq(counters.frames + 1),
                                      counters.messages.eq(counters.messages + hdr.count)]
                         with m.If(hdr.count != 0):
                             m.d.sync += wr_slot.eq(next_slot(wr_slot))
                 with m.Elif(serial_before(hdr.seq, expected, SEQ_BITS)):
-                    m.d.sync += counters.duplicates.eq(counters.duplicates + 1)
+                    # The host did not see our acked (or resent early): tell it again.
+                    m.d.sync += [counters.duplicates.eq(counters.duplicates + 1), ack_due.eq(1)]
                 with m.Else():
                     m.d.sync += [counters.gaps.eq(counters.gaps + 1), dropping.eq(1)]
                     with m.If(~dropping):

@@ -33,6 +33,14 @@ Flow control: the sender sends no frame numbered at or beyond the host's
 ``link.peer_credit``; with both slots full the ``dma`` port stops acking, so the
 NIC's DMA (and behind it its RX FIFO) waits.
 
+HELLO: when the decoder has taken the host's HELLO (``hello``, one cycle), the
+encoder restarts: it waits until the sender is between frames and the builder
+between messages, drops whatever both slots and the open message hold (they
+belong to the session the host just closed), numbers messages and frames from
+0 again and sends the board's HELLO answer (``Hello``: what the decoder takes,
+the host window, NIC-local memory) before any other frame.  The ``dma`` port
+waits meanwhile.
+
 Reads on the ``dma`` port (the NIC never reads the host window: the driver
 keeps what the NIC reads in NIC-local memory) are acked with 0, so a stray one
 cannot hang the bus.  Byte selects are ignored: the NIC's DMA writes whole words.
@@ -40,7 +48,7 @@ cannot hang the bus.  Byte selects are ignored: the NIC's DMA writes whole words
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -48,14 +56,16 @@ from amaranth.lib.wiring import In, Out
 from splitnic_spec import hostlink
 
 from ..bus import WishboneSignature
-from .layouts import (FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, SEQ_BITS, FrameHeader, LinkSent,
-                      LinkState, MessageHeader, answer_stream, serial_before, tx_stream, word, FRAME_BITS,
-                      COUNT_BITS)
+from .layouts import (FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, SEQ_BITS, FrameHeader, Hello,
+                      LinkSent, LinkState, MessageHeader, answer_stream, serial_before, tx_stream, word,
+                      FRAME_BITS, COUNT_BITS)
 
 __all__ = ["Encoder", "EncoderCounters"]
 
 #: An IRQ message's data: one word.
 _IRQ_WORDS = 1
+#: Words of the board's HELLO answer: FrameHeader, MessageHeader, Hello.
+HELLO_FRAME_WORDS = (hostlink.FRAME_HEADER.size + hostlink.MESSAGE_HEADER.size + hostlink.HELLO.size) // 4
 
 
 class EncoderCounters(data.Struct):
@@ -72,18 +82,29 @@ class Encoder(wiring.Component):
     """Packs the board's messages to the host into host-link frames.
 
     ``max_mtu``: the largest frame (after the Ethernet header) the buffer holds;
-    the ``mtu`` input (the host's Hello.mtu) is clamped to it.
+    the ``mtu`` input (the host's Hello.mtu) is clamped to it.  ``rx_mtu`` and
+    ``rx_window`` are what the board's decoder takes (its Hello.mtu and
+    Hello.window); ``local_base``/``local_size`` the NIC-local memory the host
+    writes (Hello.local_base/local_size).
     """
 
-    def __init__(self, *, max_mtu: int = hostlink.MTU_STANDARD) -> None:
+    def __init__(self, *, max_mtu: int = hostlink.MTU_STANDARD, rx_mtu: int = hostlink.MTU_STANDARD,
+                 rx_window: int = 4, local_base: int = 0, local_size: int = 0) -> None:
         if not hostlink.MTU_STANDARD <= max_mtu <= hostlink.MTU_JUMBO:
             raise ValueError(f"max_mtu must be {hostlink.MTU_STANDARD}..{hostlink.MTU_JUMBO}, not {max_mtu}")
+        if not hostlink.MTU_STANDARD <= rx_mtu <= hostlink.MTU_JUMBO:
+            raise ValueError(f"rx_mtu must be {hostlink.MTU_STANDARD}..{hostlink.MTU_JUMBO}, not {rx_mtu}")
+        if not 2 <= rx_window < 1 << FRAME_BITS:
+            raise ValueError(f"rx_window must be 2..{(1 << FRAME_BITS) - 1} frames, not {rx_window}")
         self.max_mtu = max_mtu
+        self.rx_mtu, self.rx_window = rx_mtu, rx_window
+        self.local_base, self.local_size = local_base, local_size
         #: Words of one slot: a whole frame less its FrameHeader (made as it leaves).
         self.slot_words = max_mtu // 4 - FRAME_HEADER_WORDS
         super().__init__({
             "dma": In(WishboneSignature(30, burst=True)),
             "irq": In(1),
+            "hello": In(1),
             "answer": In(answer_stream()),
             "link": In(LinkState),
             "sent": Out(LinkSent),
@@ -138,6 +159,11 @@ class Encoder(wiring.Component):
 
         with m.If(self.irq):
             m.d.sync += [irq_pending.eq(1), irq_rises.eq(irq_rises + 1)]
+        # The host's HELLO: restart once the builder is in IDLE and the sender in WAIT (``restart_now``).
+        restart = Signal()
+        restart_now = Signal()
+        restarting = Signal()
+        m.d.comb += restarting.eq(restart | self.hello)
         with m.If(idle != 0xFFFF):
             m.d.sync += idle.eq(idle + 1)
 
@@ -165,9 +191,14 @@ class Encoder(wiring.Component):
             m.d.sync += [is_open.eq(1), mop.eq(op), maddr.eq(addr), mhdr.eq(bpos),
                          mwords.eq(data_words), bpos.eq(bpos + MESSAGE_HEADER_WORDS + data_words), idle.eq(0)]
 
-        with m.FSM(name="build"):
+        with m.FSM(name="build") as build_fsm:
             with m.State("IDLE"):
-                with m.If(flush_now):
+                with m.If(restarting):
+                    # Nothing is taken until the restart (the sender may still be streaming a frame).
+                    with m.If(restart_now):
+                        m.d.sync += [bpos.eq(0), bcount.eq(0), bseq.eq(0), tx_seq.eq(0), is_open.eq(0),
+                                     bslot.eq(0), idle.eq(0)]
+                with m.Elif(flush_now):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Else():
@@ -226,7 +257,9 @@ class Encoder(wiring.Component):
 
             # Hand the slot to the sender once the other one is free (else the ports wait: no credit).
             with m.State("FLUSH"):
-                with m.If(~full.bit_select(~bslot, 1)):
+                with m.If(restart):
+                    m.next = "IDLE"         # the frame belongs to the closed session
+                with m.Elif(~full.bit_select(~bslot, 1)):
                     for i in range(2):
                         with m.If(bslot == i):
                             m.d.sync += [full[i].eq(1), slot_count[i].eq(bcount), slot_seq[i].eq(bseq),
@@ -253,10 +286,32 @@ class Encoder(wiring.Component):
         m.d.sync += self.sent.eq(0)
         tx = self.tx
 
-        with m.FSM(name="send"):
+        # The board's HELLO answer: constant but for nothing, so it is a constant value.
+        hello_fh = Signal(FrameHeader)
+        hello_mh = Signal(MessageHeader)
+        hello_data = Signal(Hello)
+        m.d.comb += [
+            hello_fh.version.eq(hostlink.VERSION_MAJOR), hello_fh.flags.HELLO.eq(1), hello_fh.count.eq(1),
+            hello_fh.credit.eq(self.rx_window),
+            hello_mh.op.eq(hostlink.OP_HELLO), hello_mh.len.eq(hostlink.HELLO.size),
+            hello_data.magic.eq(hostlink.HELLO_MAGIC_VALUE), hello_data.spec_hash.eq(hostlink.SPEC_HASH),
+            hello_data.mtu.eq(self.rx_mtu), hello_data.window.eq(self.rx_window),
+            hello_data.host_base.eq(hostlink.HOST_WINDOW_BASE), hello_data.host_size.eq(hostlink.HOST_WINDOW_SIZE),
+            hello_data.local_base.eq(self.local_base), hello_data.local_size.eq(self.local_size),
+        ]
+        hello_frame = Cat(hello_fh.as_value(), hello_mh.as_value(), hello_data.as_value())
+        hello_idx = Signal(range(HELLO_FRAME_WORDS))
+
+        with m.FSM(name="send") as send_fsm:
             with m.State("WAIT"):
                 m.d.comb += spos_next.eq(0)
-                with m.If(full.bit_select(sslot, 1)):
+                # Not even in the cycle the HELLO is taken: the host's new credit comes with it.
+                with m.If(restarting):
+                    with m.If(restart_now):
+                        m.d.sync += [full.eq(0), sslot.eq(0), tx_frame.eq(0), waited.eq(0), restart.eq(0),
+                                     hello_idx.eq(0), self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]
+                        m.next = "HELLO"
+                with m.Elif(full.bit_select(sslot, 1)):
                     with m.If(credit_ok):
                         m.d.sync += [
                             hdr.version.eq(hostlink.VERSION_MAJOR),
@@ -294,10 +349,22 @@ class Encoder(wiring.Component):
                     m.d.comb += spos_next.eq(spos + 1)
                     with m.If(spos == cur_len - 1):
                         m.next = "DONE"
+            with m.State("HELLO"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.data.eq(hello_frame.word_select(hello_idx, 32)),
+                             tx.payload.last.eq(hello_idx == HELLO_FRAME_WORDS - 1)]
+                with m.If(tx.ready):
+                    m.d.sync += hello_idx.eq(hello_idx + 1)
+                    with m.If(hello_idx == HELLO_FRAME_WORDS - 1):
+                        m.d.sync += counters.frames.eq(counters.frames + 1)
+                        m.next = "WAIT"
             with m.State("DONE"):
                 for i in range(2):
                     with m.If(sslot == i):
                         m.d.sync += full[i].eq(0)
                 m.d.sync += [sslot.eq(~sslot), counters.frames.eq(counters.frames + 1)]
                 m.next = "WAIT"
+        m.d.comb += restart_now.eq(restart & build_fsm.ongoing("IDLE") & send_fsm.ongoing("WAIT"))
+        # Last, so that a HELLO in the very cycle of a restart restarts once more.
+        with m.If(self.hello):
+            m.d.sync += restart.eq(1)
         return m

@@ -280,3 +280,59 @@ async def writes_outside_the_windows_are_dropped(dut) -> None:
     assert tb.answers == []
     c = tb.counters()
     assert c["bad_address"] == len(bad) and c["messages"] == len(bad) + 2 and c["malformed"] == 0, c
+
+
+def hello_frame(*, mtu: int, window: int, spec_hash: int = hostlink.SPEC_HASH) -> bytes:
+    """The bytes of a host's HELLO frame (after the Ethernet header)."""
+    hello = struct.pack(hostlink.HELLO.format, hostlink.HELLO_MAGIC_VALUE, spec_hash, mtu, window,
+                        hostlink.HOST_WINDOW_BASE, 0x10000, 0, 0)
+    return encode_frame(Frame(0, 0, window, 0, (Message(hostlink.OP_HELLO, 0, hello),), hostlink.FLAG_HELLO))
+
+
+@cocotb.test()
+async def hello_restarts_the_numbering(dut) -> None:
+    """A HELLO from any source restarts at message 0, takes the host's credit, latches its mtu, strobes hello once;
+    a HELLO of another spec hash is malformed and changes nothing."""
+    tb = DecoderTB(dut)
+    await tb.start()
+    strobes = []
+
+    async def watch() -> None:
+        while True:
+            await FallingEdge(dut.clk)
+            if dut.hello.value:
+                strobes.append(tb.link())
+
+    cocotb.start_soon(watch())
+    first = _frames(_random_writes(tb.rng, 5), [2, 3])
+    for f in first:
+        await tb.send(encode_frame(f))
+    await tb.settle()
+    assert tb.link()["acked"] == 5 and int(dut.host_mtu.value) == hostlink.MTU_STANDARD
+    await tb.send(hello_frame(mtu=hostlink.MTU_JUMBO, window=9, spec_hash=hostlink.SPEC_HASH ^ 1), from_host=False)
+    await ClockCycles(dut.clk, 5)
+    assert strobes == [] and tb.counters()["malformed"] == 1 and tb.link()["acked"] == 5
+    await tb.send(hello_frame(mtu=hostlink.MTU_JUMBO, window=9), from_host=False)
+    await ClockCycles(dut.clk, 5)
+    assert len(strobes) == 1, strobes
+    link = tb.link()
+    assert (link["acked"], link["peer_credit"], link["nak"]) == (0, 9, 0), link
+    assert int(dut.host_mtu.value) == hostlink.MTU_JUMBO
+    assert tb.counters()["malformed"] == 1 and tb.counters()["frames"] == 2
+    # The session starts afresh: message 0 and frame 0 are the next ones taken.
+    tb.writes.clear()
+    second = _frames(_random_writes(tb.rng, 4), [4])
+    await tb.send(encode_frame(second[0]))
+    await tb.settle()
+    assert tb.writes == _writes_of(second)
+    link = tb.link()
+    assert link["acked"] == 4 and link["credit"] == 1 + SLOTS and link["peer_credit"] == 100, link
+    assert tb.counters()["gaps"] == 0 and tb.counters()["duplicates"] == 0
+    # Messages taken: the encoder is asked for a frame that acknowledges them, and only until one left.
+    assert link["update"] == 1, link
+    await tb.encoder_sent(nak=False, credit=link["credit"])
+    assert tb.link()["update"] == 0, tb.link()
+    # A frame that comes again means the host did not see that frame: acknowledge once more.
+    await tb.send(encode_frame(second[0]))
+    await ClockCycles(dut.clk, 5)
+    assert tb.counters()["duplicates"] == 1 and tb.link()["update"] == 1, tb.link()

@@ -1,12 +1,14 @@
 """cocotb tests of the host-link encoder: frames checked with the spec's reference codec.
 
 Ref: splitnic_spec.hostlink; splitnic_gateware.hostlink.encoder.  The DUT is
-built with max_mtu MTU_JUMBO so the tests can vary ``mtu`` both ways.
+built with max_mtu MTU_JUMBO so the tests can vary ``mtu`` both ways, and with the
+HELLO answer's fields below (``RX_MTU`` ...).
 """
 
 from __future__ import annotations
 
 import random
+import struct
 
 import cocotb
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
@@ -15,10 +17,12 @@ from splitnic_gateware.bus import CTI_CLASSIC, CTI_END, CTI_INCR
 from splitnic_gateware.hostlink.encoder import EncoderCounters
 from splitnic_gateware.hostlink.layouts import AnswerWord, LinkSent, LinkState, TxWord
 from splitnic_sim.tb.hostlink_common import bytes_of, cycle_now, pack, start, unpack
-from splitnic_spec import hostlink
-from splitnic_spec.hostlink import FLAG_NAK, Frame, decode_frame
+from splitnic_spec import board, hostlink
+from splitnic_spec.hostlink import FLAG_HELLO, FLAG_NAK, Frame, Message, decode_frame
 
 BASE = hostlink.HOST_WINDOW_BASE
+#: What the DUT is built to announce in its HELLO answer (tests/gateware/test_hostlink_cocotb.py).
+RX_MTU, RX_WINDOW, LOCAL_BASE, LOCAL_SIZE = hostlink.MTU_STANDARD, 4, board.DMA_RAM_BASE, board.DMA_RAM_SIZE
 
 
 class EncoderTB:
@@ -37,7 +41,8 @@ class EncoderTB:
 
     async def start(self, *, mtu: int = hostlink.MTU_STANDARD, latency: int = 20) -> None:
         dut = self.dut
-        await start(dut, {"mtu": mtu, "latency": latency, "irq": 0, "answer__valid": 0, "answer__payload": 0,
+        await start(dut, {"mtu": mtu, "latency": latency, "irq": 0, "hello": 0, "answer__valid": 0,
+                          "answer__payload": 0,
                           "link": pack(LinkState, **self.link), "dma__cyc": 0, "dma__stb": 0, "dma__we": 0,
                           "dma__adr": 0, "dma__dat_w": 0, "dma__sel": 0xF, "dma__cti": 0, "dma__bte": 0,
                           "tx__ready": 0})
@@ -292,3 +297,35 @@ async def irq_answer_and_empty_frames(dut) -> None:
     assert frame == Frame(len(ops), 1, 9, 777, (), FLAG_NAK), frame
     await ClockCycles(dut.clk, 100)
     assert len(tb.frames) == 2, "update was dropped but frames kept coming"
+
+
+@cocotb.test()
+async def hello_answers_and_restarts(dut) -> None:
+    """The host's HELLO: what waited for credit is dropped, the board's HELLO answer goes first, then frame 0."""
+    tb = EncoderTB(dut)
+    tb.link.update(peer_credit=0)              # nothing may go: the writes below wait in a slot
+    await tb.start(latency=20)
+    old = _words(tb.rng, 6)
+    await tb.write(BASE + 0x100, old)
+    await ClockCycles(dut.clk, 100)
+    assert tb.frames == [] and tb.counters()["credit_stalls"] == 1
+    await FallingEdge(dut.clk)
+    dut.hello.value = 1
+    tb.set_link(peer_credit=4)
+    await FallingEdge(dut.clk)
+    dut.hello.value = 0
+    await tb.wait_frames(1, limit=500)
+    frame, size, _ = tb.frames[0]
+    hello = struct.pack(hostlink.HELLO.format, hostlink.HELLO_MAGIC_VALUE, hostlink.SPEC_HASH, RX_MTU, RX_WINDOW,
+                        hostlink.HOST_WINDOW_BASE, hostlink.HOST_WINDOW_SIZE, LOCAL_BASE, LOCAL_SIZE)
+    assert frame == Frame(0, 0, RX_WINDOW, 0, (Message(hostlink.OP_HELLO, 0, hello),), FLAG_HELLO), frame
+    assert size == hostlink.FRAME_HEADER.size + hostlink.MESSAGE_HEADER.size + hostlink.HELLO.size
+    new = _words(tb.rng, 3)
+    tb.written.clear()
+    await tb.write(BASE + 0x200, new)
+    await tb.wait_frames(2)
+    frame = tb.frames[1][0]
+    assert (frame.frame, frame.seq, frame.flags) == (0, 0, 0), frame
+    assert [(m.op, m.addr, m.data) for m in frame.messages] == [(hostlink.OP_WRITE, BASE + 0x200, bytes_of(new))]
+    await ClockCycles(dut.clk, 100)
+    assert len(tb.frames) == 2, "the old session's frame came after all"
