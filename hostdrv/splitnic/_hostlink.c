@@ -700,8 +700,9 @@ static void end_burst(struct hl *h, struct burst *b)
 		}
 	}
 	pump(h);
+	/* A frame about to leave carries the grant; one waiting for credit does not. */
 	if ((uint16_t)(h->sh_grant - h->last_grant_sent) >= (h->window + 1) / 2 &&
-	    h->send_next == h->built_tail)
+	    (h->send_next == h->built_tail || !can_send(h)))
 		send_grant(h);
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->mu);

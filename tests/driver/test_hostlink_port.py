@@ -374,6 +374,29 @@ def test_frames_acknowledged_while_waiting_to_be_sent_again_are_not_sent_again(l
     assert len(set(board.frames_seen)) == len(board.frames_seen) == 20
 
 
+def test_a_grant_sent_while_frames_wait_for_credit_shows_no_gap(lab: Lab) -> None:
+    # The host's frame waits for the board's credit while the board's writes pour in: the host
+    # grants the board more (a frame of no messages), whose seq must be the waiting frame's
+    # first message.  One past it would look like a lost frame to the board (a NAK, a resend).
+    board = lab.board(window=2, grant=False)
+    port = lab.port(credit_timeout=2.0)
+    port.hello()
+    for i in range(2):
+        port.write32(LOCAL_BASE + 4 * i, i)
+        port.flush()
+    waiting = threading.Thread(target=lambda: (port.write32(LOCAL_BASE + 8, 2), port.flush()))
+    waiting.start()
+    time.sleep(0.05)
+    for i in range(port.window):                                        # enough for the host to grant
+        board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4 * (i % 16), i.to_bytes(4, "little"))])
+    assert eventually(lambda: len(board.frames_seen) == 3)             # 2 frames, then the grant
+    board.grant = True
+    board.send()
+    waiting.join(timeout=5)
+    assert eventually(lambda: len(board.received) == 3)
+    assert port.counters()["naks"] == 0 and not board.nak_sent
+
+
 def test_without_credit_the_host_stops_and_writes_fail(lab: Lab) -> None:
     board = lab.board(window=2, grant=False)                            # acknowledges, never grants more
     port = lab.port(credit_timeout=0.5)
