@@ -1,11 +1,14 @@
-"""The SoC both targets share: NIC core, its DMA block RAM, the Etherbone host link.
+"""The SoC both targets share: NIC core, its DMA block RAM, the host link (Etherbone and ``eth``).
 
-Ref: docs/architecture.md, "Boards"; :mod:`splitnic_spec.board` (the address map).
+Ref: docs/architecture.md, "Boards"; :mod:`splitnic_spec.board` (the address map);
+:mod:`splitnic_spec.hostlink` (the ``eth`` host link).
 
-Bus masters: Etherbone (the host), the NIC's DMA engines and, with
-``firmware_cpu``, the management CPU (firmware/: PHY bring-up, link watch,
-host mailbox).  Bus slaves: the NIC's register window, the DMA block RAM,
-LiteX's own CSRs and the CPU's ROM and SRAM.  The NIC reaches
+Bus masters: Etherbone (the host), the ``eth`` host link's decoder (the host's
+WRITEs and READs), the NIC's DMA engines and, with ``firmware_cpu``, the
+management CPU (firmware/: PHY bring-up, link watch, host mailbox).  Bus
+slaves: the NIC's register window, the DMA block RAM, the host window
+(``HOST_WINDOW_BASE``: what the NIC's DMA writes there leaves as messages to
+the host), LiteX's own CSRs and the CPU's ROM and SRAM.  The NIC reaches
 its DMA memory through the SoC interconnect, so a DMA device address is simply
 a bus address and the host and the NIC see the same bytes at the same address.
 
@@ -26,9 +29,11 @@ from liteeth.frontend.etherbone import LiteEthEtherbone
 from liteeth.phy.model import LiteEthPHYModel
 
 from splitnic_spec import board as amap
+from splitnic_spec import hostlink
 from . import firmware
 from .flash_uid import SpiFlashBitbang
 from .gmii_bridge import GmiiRxBridge, GmiiTxBridge
+from .hostlink_core import HostLinkCore
 from .nic_core import NicCore
 
 __all__ = ["SplitnicSoC", "FIRMWARE_CPUS"]
@@ -118,12 +123,21 @@ class SplitnicSoC(SoCMini):
                                                         cached=False))
         self.bus.add_master("nic_dma", nic.dma)
         self.add_ram("nic_dma", origin=amap.DMA_RAM_BASE, size=amap.DMA_RAM_SIZE)
+        self._connect_irq()
+
+    def _connect_irq(self) -> None:
+        """The NIC's interrupt to the ``eth`` host link, once both are there (either may come first)."""
+        if hasattr(self, "nic") and hasattr(self, "hostlink"):
+            self.comb += self.hostlink.irq.eq(self.nic.irq)
 
     def add_host_link(self, phy, ip_address: str = amap.BOARD_IP) -> None:
-        """Add Etherbone on ``phy``: LiteEth's UDP/IP core on its 32-bit path, in ``sys``.
+        """Add both host links on ``phy``: Etherbone and ``eth`` (EtherType ``hostlink.ETHERTYPE``).
 
-        This is LiteX's ``add_etherbone(data_width=32)`` but for the depth of the
-        MAC's TX clock-domain crossing: :data:`HOST_LINK_TX_CDC_DEPTH`, not 32.
+        Etherbone is LiteX's ``add_etherbone(data_width=32)`` but for the depth of
+        the MAC's TX clock-domain crossing: :data:`HOST_LINK_TX_CDC_DEPTH`, not 32.
+        The ``eth`` link's engines (:class:`.hostlink_core.HostLinkCore`) take the
+        same MAC's crossbar port for their EtherType, a bus slave at the host
+        window and a bus master beside Etherbone.
         """
         self.ethcore_etherbone = ethcore = LiteEthUDPIPCore(
             phy=phy, mac_address=amap.BOARD_MAC, ip_address=ip_address, clk_freq=self.sys_clk_freq,
@@ -131,6 +145,12 @@ class SplitnicSoC(SoCMini):
         self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
                                           buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
         self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
+        self.hostlink = link = HostLinkCore(self.platform, self.out_dir, self.sys_clk_freq,
+                                            ethcore.mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
+        self.bus.add_master(name="hostlink", master=link.bus)
+        self.bus.add_slave("hostlink", link.dma, SoCRegion(origin=hostlink.HOST_WINDOW_BASE,
+                                                           size=hostlink.HOST_WINDOW_SIZE, cached=False))
+        self._connect_irq()
         if not isinstance(phy, LiteEthPHYModel):
             rx_clk, tx_clk = phy.crg.cd_eth_rx.clk, phy.crg.cd_eth_tx.clk
             self.platform.add_period_constraint(rx_clk, 1e9 / phy.rx_clk_freq)

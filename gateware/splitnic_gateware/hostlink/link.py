@@ -1,0 +1,103 @@
+"""The board's whole ``eth`` host link between an Ethernet port and the SoC bus: both engines and the host's address.
+
+Ref: splitnic_spec.hostlink (the protocol: HELLO, "talks only to that host MAC
+address", foreign frames); :mod:`.encoder`, :mod:`.decoder`.
+
+:class:`HostLink` joins the :class:`~.decoder.Decoder` and the
+:class:`~.encoder.Encoder` (link state, answers, sent frames, the HELLO and
+the host's mtu) and adds what the engines leave to the Ethernet side:
+
+* the host's MAC address: each received frame comes with its source address
+  (``rx_src``, steady over the frame); when the decoder takes a HELLO, that
+  frame's source becomes the host, and from then on only its frames count as
+  the host's (``from_host``).  Before the first HELLO every frame goes to the
+  broadcast address (``tx_dst``), the HELLO answer after it to the host.
+* the NIC's interrupt: ``irq`` is the NIC's level; each rise is one IRQ message.
+
+``dma`` (a Wishbone target: the NIC's DMA writes into the host window) and
+``bus`` (a Wishbone burst master: the host's writes and reads on the board)
+are the encoder's and the decoder's, unchanged.
+"""
+
+# No "from __future__ import annotations": Amaranth reads port annotations at run time.
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out, connect, flipped
+
+from splitnic_spec import board, hostlink
+
+from ..bus import WishboneSignature
+from .decoder import DEFAULT_WINDOWS, Decoder
+from .encoder import Encoder
+from .layouts import rx_stream, tx_stream
+
+__all__ = ["HostLink", "BROADCAST_MAC", "MAC_BITS"]
+
+MAC_BITS = 48
+BROADCAST_MAC = (1 << MAC_BITS) - 1
+
+
+class HostLink(wiring.Component):
+    """The board's side of the ``eth`` host link, from frame words to bus cycles and back.
+
+    ``slots`` and ``max_mtu`` size the decoder (its Hello.window and
+    Hello.mtu); ``tx_mtu`` is the largest frame the encoder builds;
+    ``latency`` the quiet cycles after which a frame that is not full goes.
+    """
+
+    def __init__(self, *, slots: int = 4, max_mtu: int = hostlink.MTU_STANDARD, tx_mtu: int = hostlink.MTU_STANDARD,
+                 latency: int = 40, windows=DEFAULT_WINDOWS, local_base: int = board.DMA_RAM_BASE,
+                 local_size: int = board.DMA_RAM_SIZE) -> None:
+        if not 1 <= latency < 1 << 16:
+            raise ValueError(f"latency must be 1..65535 cycles, not {latency}")
+        self.latency = latency
+        self.decoder = Decoder(slots=slots, max_mtu=max_mtu, windows=windows)
+        self.encoder = Encoder(max_mtu=tx_mtu, rx_mtu=max_mtu, rx_window=slots, local_base=local_base,
+                               local_size=local_size)
+        super().__init__({
+            "rx": In(rx_stream()),
+            "rx_src": In(MAC_BITS),
+            "tx": Out(tx_stream()),
+            "tx_dst": Out(MAC_BITS),
+            "dma": In(WishboneSignature(30, burst=True)),
+            "bus": Out(WishboneSignature(30, burst=True)),
+            "irq": In(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.decoder = dec = self.decoder
+        m.submodules.encoder = enc = self.encoder
+        connect(m, flipped(self.rx), dec.rx)
+        connect(m, enc.tx, flipped(self.tx))
+        connect(m, flipped(self.dma), enc.dma)
+        connect(m, dec.bus, flipped(self.bus))
+        connect(m, dec.answer, enc.answer)
+        m.d.comb += [
+            enc.link.eq(dec.link),
+            dec.sent.eq(enc.sent),
+            enc.hello.eq(dec.hello),
+            enc.mtu.eq(dec.host_mtu),
+            enc.latency.eq(self.latency),
+        ]
+
+        # The host's address: the source of the frame whose HELLO the decoder took (its verdict comes the
+        # cycle after the frame's last word, so the address is kept from that word).
+        host_mac = Signal(MAC_BITS)
+        linked = Signal()
+        frame_src = Signal(MAC_BITS)
+        with m.If(self.rx.valid & self.rx.payload.last):
+            m.d.sync += frame_src.eq(self.rx_src)
+        with m.If(dec.hello):
+            m.d.sync += [host_mac.eq(frame_src), linked.eq(1)]
+        m.d.comb += [
+            dec.from_host.eq(linked & (self.rx_src == host_mac)),
+            self.tx_dst.eq(host_mac | ~linked.replicate(MAC_BITS)),
+        ]
+
+        # One IRQ message per rise of the NIC's interrupt line.
+        irq_was = Signal()
+        m.d.sync += irq_was.eq(self.irq)
+        m.d.comb += enc.irq.eq(self.irq & ~irq_was)
+        return m

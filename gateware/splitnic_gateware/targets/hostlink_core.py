@@ -1,0 +1,98 @@
+"""The ``eth`` host link's engines as a LiteX (Migen) module: their Verilog, instantiated, on a LiteEth MAC port.
+
+Ref: splitnic_spec.hostlink (the protocol); splitnic_gateware.hostlink.link
+(:class:`~splitnic_gateware.hostlink.link.HostLink`: both engines and the
+host's address); :mod:`.nic_core` (the same pattern for the NIC).
+
+:class:`HostLinkCore` takes LiteEth's MAC crossbar port for
+``hostlink.ETHERTYPE`` (32-bit, in ``sys``) and turns it into the engines'
+word streams: the MAC has already stripped the Ethernet header (its source
+address travels beside the words) and the FCS (a frame whose FCS failed is
+dropped here, counted as malformed by the decoder); on the way out it gets
+destination = the host (broadcast before the first HELLO), source =
+``mac_address``, type ``ETHERTYPE``, and the MAC pads and adds the FCS.
+``dma`` is a bus slave for the host window (the NIC's DMA writes there
+leave as WRITE messages), ``bus`` a bus master (the host's WRITEs and READs
+on NIC-local memory and the NIC's registers), ``irq`` the NIC's interrupt
+line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migen import Cat, ClockSignal, If, Instance, Mux, ResetSignal, Signal
+
+from litex.gen import LiteXModule
+from litex.soc.interconnect import wishbone
+
+from splitnic_spec import hostlink
+
+from ..hostlink.link import MAC_BITS, HostLink
+from ..verilog import write_verilog
+
+__all__ = ["HostLinkCore", "HOSTLINK_MODULE", "LATENCY_S"]
+
+#: Verilog module name of the converted engines.
+HOSTLINK_MODULE = "splitnic_hostlink"
+#: Quiet time after which the encoder sends a frame that is not full: about one 64-byte frame's time
+#: at 1 Gb/s, so a lone completion waits little and a busy NIC fills frames.
+LATENCY_S = 1e-6
+
+
+class HostLinkCore(LiteXModule):
+    """Both host-link engines in ``sys`` on ``mac_port`` (``LiteEthMAC.crossbar.get_port(ETHERTYPE, dw=32)``)."""
+
+    def __init__(self, platform, out_dir: Path, clock_hz: int, mac_port, mac_address: int, *,
+                 slots: int = 4, max_mtu: int = hostlink.MTU_STANDARD,
+                 tx_mtu: int = hostlink.MTU_STANDARD) -> None:
+        if len(mac_port.source.data) != 32:
+            raise ValueError(f"the host link takes a 32-bit MAC port, not {len(mac_port.source.data)} bits")
+        self.dma = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
+        self.bus = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
+        self.irq = Signal()
+
+        latency = max(1, min(0xFFFF, round(clock_hz * LATENCY_S)))
+        link = HostLink(slots=slots, max_mtu=max_mtu, tx_mtu=tx_mtu, latency=latency)
+        path = write_verilog(link, HOSTLINK_MODULE, Path(out_dir))
+        platform.add_source(str(path))
+
+        rx, tx = mac_port.source, mac_port.sink
+        # LiteEth's last_be is one-hot (the last byte); the decoder's keep is the bytes that came.
+        be = rx.last_be
+        rx_keep = Signal(4)
+        # A frame the MAC marks bad (its FCS, with the last word) must take no effect: its last word
+        # becomes padding and its source no host's address (0), so the decoder drops it as malformed.
+        rx_bad_seen, rx_bad, rx_src = Signal(), Signal(), Signal(MAC_BITS)
+        self.sync += If(rx.valid & rx.ready, If(rx.last, rx_bad_seen.eq(0)).Elif(rx.error != 0, rx_bad_seen.eq(1)))
+        self.comb += [
+            rx_bad.eq(rx_bad_seen | (rx.error != 0)),
+            rx_keep.eq(Mux(rx_bad & rx.last, 0, Cat(1, ~be[0], ~(be[0] | be[1]), ~(be[0] | be[1] | be[2])))),
+            rx_src.eq(Mux(rx_bad, 0, rx.sender_mac)),
+        ]
+        tx_last, tx_dst = Signal(), Signal(MAC_BITS)
+        self.comb += [
+            tx.last_be.eq(Cat(0, 0, 0, tx_last)),    # frames are whole words
+            tx.last.eq(tx_last),
+            tx.ethernet_type.eq(hostlink.ETHERTYPE),
+            tx.sender_mac.eq(mac_address),
+            tx.target_mac.eq(tx_dst),
+        ]
+        dma, bus = self.dma, self.bus
+        self.specials += Instance(HOSTLINK_MODULE,
+            i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"),
+            i_rx__valid=rx.valid, o_rx__ready=rx.ready,
+            i_rx__payload=Cat(rx.data, rx.last, rx_keep), i_rx_src=rx_src,
+            o_tx__valid=tx.valid, i_tx__ready=tx.ready, o_tx__payload=Cat(tx.data, tx_last),
+            o_tx_dst=tx_dst,
+            # The host window: a slave that sees the whole word address (the WRITE messages carry it).
+            i_dma__adr=dma.adr, i_dma__dat_w=dma.dat_w, o_dma__dat_r=dma.dat_r, i_dma__sel=dma.sel,
+            i_dma__cyc=dma.cyc, i_dma__stb=dma.stb, i_dma__we=dma.we, o_dma__ack=dma.ack,
+            i_dma__cti=dma.cti, i_dma__bte=dma.bte,
+            o_bus__adr=bus.adr, o_bus__dat_w=bus.dat_w, i_bus__dat_r=bus.dat_r, o_bus__sel=bus.sel,
+            o_bus__cyc=bus.cyc, o_bus__stb=bus.stb, o_bus__we=bus.we, i_bus__ack=bus.ack,
+            o_bus__cti=bus.cti, o_bus__bte=bus.bte,
+            i_irq=self.irq,
+        )
+        # Neither engine signals a bus error.
+        self.comb += dma.err.eq(0)
