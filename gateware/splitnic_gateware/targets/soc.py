@@ -130,8 +130,8 @@ class SplitnicSoC(SoCMini):
         if hasattr(self, "nic") and hasattr(self, "hostlink"):
             self.comb += self.hostlink.irq.eq(self.nic.irq)
 
-    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP) -> None:
-        """Add both host links on ``phy``: Etherbone and ``eth`` (EtherType ``hostlink.ETHERTYPE``).
+    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True) -> None:
+        """Add the host links on ``phy``: Etherbone and, with ``eth_link``, ``eth`` (EtherType ``hostlink.ETHERTYPE``).
 
         Etherbone is LiteX's ``add_etherbone(data_width=32)`` but for the depth of
         the MAC's TX clock-domain crossing: :data:`HOST_LINK_TX_CDC_DEPTH`, not 32.
@@ -145,14 +145,18 @@ class SplitnicSoC(SoCMini):
         self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
                                           buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
         self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
+        if eth_link:
+            self._add_eth_link(ethcore)
+        if not isinstance(phy, LiteEthPHYModel):
+            rx_clk, tx_clk = phy.crg.cd_eth_rx.clk, phy.crg.cd_eth_tx.clk
+            self.platform.add_period_constraint(rx_clk, 1e9 / phy.rx_clk_freq)
+            self.platform.add_period_constraint(tx_clk, 1e9 / phy.tx_clk_freq)
+            self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx_clk, tx_clk)
+
+    def _add_eth_link(self, ethcore) -> None:
         self.hostlink = link = HostLinkCore(self.platform, self.out_dir, self.sys_clk_freq,
                                             ethcore.mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
         self.bus.add_master(name="hostlink", master=link.bus)
         self.bus.add_slave("hostlink", link.dma, SoCRegion(origin=hostlink.HOST_WINDOW_BASE,
                                                            size=hostlink.HOST_WINDOW_SIZE, cached=False))
         self._connect_irq()
-        if not isinstance(phy, LiteEthPHYModel):
-            rx_clk, tx_clk = phy.crg.cd_eth_rx.clk, phy.crg.cd_eth_tx.clk
-            self.platform.add_period_constraint(rx_clk, 1e9 / phy.rx_clk_freq)
-            self.platform.add_period_constraint(tx_clk, 1e9 / phy.tx_clk_freq)
-            self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx_clk, tx_clk)
