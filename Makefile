@@ -28,8 +28,8 @@ APT_NET      := iproute2 iperf3 tcpdump tshark iputils-ping ethtool
 APT_PYTHON   := python3-venv python3-dev
 APT_FIRMWARE := gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 # openFPGALoader flashes the board; libevent/json-c build LiteX's simulator
-# modules (the simulated board SoC's TAP bridge).
-APT_BOARD    := openfpgaloader libevent-dev libjson-c-dev
+# modules (the simulated board SoC's TAP bridges; zlib: the GMII one computes FCSs).
+APT_BOARD    := openfpgaloader libevent-dev libjson-c-dev zlib1g-dev
 APT_PACKAGES := $(APT_SIM) $(APT_KERNEL) $(APT_NET) $(APT_PYTHON) $(APT_FIRMWARE) $(APT_BOARD)
 
 # Tool caches stay inside the repo (git-ignored); YoWASP tools cannot see /tmp.

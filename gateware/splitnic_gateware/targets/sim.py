@@ -7,8 +7,11 @@ LiteEth PHY model byte by byte).
 What differs from the board is only what a simulator cannot have: the clock
 comes from the simulator, the host-link PHY is LiteEth's model PHY whose
 frames go to and come from the TAP interface :data:`TAP`, the NIC's wire
-port has a loopback plug (what the NIC transmits comes back to it through both
-GMII bridges, while the cable is plugged), and the wire PHY's management side
+port is :class:`~.sim_wire.SimWire`: a loopback plug (what the NIC transmits
+comes back to it through both GMII bridges, while the cable is plugged) or,
+with ``wire="tap"``, the TAP interface :data:`WIRE_TAP`, which the owner
+moves into a peer's namespace (``wire_netns``) so that a kernel is on the
+far end of the NIC's cable, and the wire PHY's management side
 is :class:`~.mdio_phy_model.MdioPhyModel` on a bit-bang MDIO master with
 LiteEth's CSRs, so the management CPU runs the board's firmware.  The sim-only
 CSR ``simphy_cable`` (see :func:`csr_address`) pulls and plugs the cable.  The host side of the TAP gets :data:`HOST_IP`; the SoC answers
@@ -42,30 +45,33 @@ from pathlib import Path
 
 import splitnic_spec
 
-from migen import Signal
 from migen.genlib.io import CRG
 
 from litex.build.generic_platform import Pins, Subsignal
 from litex.build.sim import SimPlatform
 from litex.build.sim.config import SimConfig
-from litex.gen import LiteXModule
 from litex.soc.integration.builder import Builder
-from litex.soc.interconnect import stream
-from liteeth.common import eth_phy_description
 from liteeth.phy.model import LiteEthPHYModel
 
 from splitnic_spec import board as amap
 from . import firmware
 from .flash_uid import SpiFlashUidModel
 from .mdio_phy_model import MdioPhyModel, SimMdioMaster
+from .sim_wire import SimWire
 from .soc import SplitnicSoC
 
-__all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "csr_address", "TAP", "HOST_IP", "SOC_IP",
-           "SIM_SYS_CLK_FREQ"]
+__all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "csr_address", "TAP", "WIRE_TAP", "HOST_IP", "SOC_IP",
+           "SIM_SYS_CLK_FREQ", "WIRES"]
 
 log = logging.getLogger(__name__)
 
 TAP = "snebtap0"
+#: The NIC wire's TAP interface (used with ``wire="tap"``; see :mod:`.sim_wire`).
+WIRE_TAP = "snwire0"
+#: What the NIC's wire can have at its far end.
+WIRES = ("loopback", "tap")
+#: A link-local address for the wire TAP until it is moved (LiteX's TAP bridge requires one).
+_WIRE_TAP_PLACEHOLDER_IP = "169.254.250.1"
 HOST_IP = "172.31.250.1"
 SOC_IP = "172.31.250.50"
 #: The simulated clock's nominal frequency: what CLOCK_HZ reports and LiteEth's timers count in.
@@ -80,22 +86,11 @@ _IO = [
     ("eth", 0,
         Subsignal("source_valid", Pins(1)), Subsignal("source_ready", Pins(1)), Subsignal("source_data", Pins(8)),
         Subsignal("sink_valid", Pins(1)), Subsignal("sink_ready", Pins(1)), Subsignal("sink_data", Pins(8))),
+    # The pads LiteX's "gmii_ethernet" sim module drives: the NIC wire's TAP (see sim_wire.py).
+    ("gmii_eth", 0,
+        Subsignal("tx_data", Pins(8)), Subsignal("tx_en", Pins(1)), Subsignal("tx_er", Pins(1)),
+        Subsignal("rx_data", Pins(8)), Subsignal("rx_dv", Pins(1)), Subsignal("rx_er", Pins(1))),
 ]
-
-
-class LoopbackPlug(LiteXModule):
-    """A PHY stand-in whose transmit side is wired to its receive side (a loopback plug in ``sys``).
-
-    Nothing comes back while ``plugged`` is low (the cable is pulled).
-    """
-
-    def __init__(self) -> None:
-        self.plugged = Signal(reset=1)
-        self.sink = stream.Endpoint(eth_phy_description(8))
-        self.source = stream.Endpoint(eth_phy_description(8))
-        self.comb += self.sink.ready.eq(1)
-        self.sync += [self.source.valid.eq(self.sink.valid & self.plugged), self.source.data.eq(self.sink.data),
-                      self.source.last.eq(self.sink.valid & self.sink.last)]
 
 
 class SimBoardSoC(SplitnicSoC):
@@ -109,7 +104,7 @@ class SimBoardSoC(SplitnicSoC):
         self.crg = CRG(platform.request("sys_clk"))
         self.ethphy = LiteEthPHYModel(platform.request("eth", 0))
         self.add_host_link(self.ethphy, ip_address=SOC_IP)
-        self.wire = LoopbackPlug()
+        self.wire = SimWire(platform.request("gmii_eth"))
         self.add_nic(self.wire, "sys", "sys")
         # The wire PHY's management side, at the board's address, on the MDIO CSRs the board has.
         self.simphy = MdioPhyModel(phy_addr=self.firmware_board.wire_phy_addr)
@@ -125,6 +120,9 @@ def _sim_config() -> SimConfig:
     config = SimConfig()
     config.add_clocker("sys_clk", freq_hz=SIM_SYS_CLK_FREQ)
     config.add_module("ethernet", "eth", args={"interface": TAP, "ip": HOST_IP})
+    # LiteX's bridge insists on an address; the wire's TAP moves to the peer's namespace,
+    # which drops it, before it is used.
+    config.add_module("gmii_ethernet", "gmii_eth", args={"interface": WIRE_TAP, "ip": _WIRE_TAP_PLACEHOLDER_IP})
     return config
 
 
@@ -212,8 +210,15 @@ class SimSoCProcess:
     there: sockets it opens and processes it starts reach the SoC).
     """
 
-    def __init__(self, out_dir: Path = DEFAULT_DIR) -> None:
+    def __init__(self, out_dir: Path = DEFAULT_DIR, wire: str = "loopback", wire_netns: str | None = None) -> None:
+        """``wire``: the far end of the NIC's cable, one of :data:`WIRES`; with ``"tap"`` and
+        ``wire_netns`` (a named namespace, ``ip netns add``), the wire's TAP moves there."""
+        if wire not in WIRES:
+            raise ValueError(f"wire must be one of {', '.join(WIRES)}, not {wire!r}")
+        if wire_netns is not None and wire != "tap":
+            raise ValueError("wire_netns needs wire='tap'")
         self.out_dir = Path(out_dir)
+        self.wire, self.wire_netns = wire, wire_netns
         self.link = f"etherbone:{SOC_IP}"
         self._proc: subprocess.Popen | None = None
 
@@ -245,9 +250,33 @@ class SimSoCProcess:
                 self.close()
                 raise RuntimeError(f"the simulated SoC did not bring up {TAP}; see {gw / 'sim.log'}")
             time.sleep(0.1)
+        if self.wire == "tap":
+            self._wire_to_tap()
         log.info("simulated SoC running (pid %d), Etherbone at %s via %s in its namespace %s",
                  self.pid, SOC_IP, TAP, self.netns_path)
         return self
+
+    def _wire_to_tap(self) -> None:
+        """Move the wire's TAP to ``wire_netns`` (if given) and switch the NIC's wire to it."""
+        ns = ["nsenter", f"--net={self.netns_path}"]
+        if self.wire_netns is not None:
+            moved = subprocess.run([*ns, "ip", "link", "set", WIRE_TAP, "netns", self.wire_netns],
+                                   capture_output=True, text=True)
+            if moved.returncode != 0:
+                self.close()
+                raise RuntimeError(f"could not move {WIRE_TAP} to namespace {self.wire_netns!r}: "
+                                   f"{moved.stderr.strip()}")
+        # Etherbone, with LiteX's own client (the driver is a layer above this package).
+        script = ("import sys; from litex.tools.remote.comm_udp import CommUDP; "
+                  "c = CommUDP(sys.argv[1], int(sys.argv[2]), timeout=30.0); c.open(); "
+                  "c.write(int(sys.argv[3]), 1); assert c.read(int(sys.argv[3])) == 1; c.close()")
+        wrote = subprocess.run([*ns, sys.executable, "-c", script, SOC_IP, str(amap.ETHERBONE_UDP_PORT),
+                                str(csr_address("wire_tap", self.out_dir))], capture_output=True, text=True,
+                               timeout=120)
+        if wrote.returncode != 0:
+            self.close()
+            tail = (wrote.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"could not switch the simulated SoC's wire to {WIRE_TAP}: {tail}")
 
     def _tap_up(self) -> bool:
         probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show", "dev", TAP],
@@ -283,7 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.sim", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR, help="build directory (default %(default)s)")
     parser.add_argument("--run", action="store_true", help="run it until interrupted (as root)")
+    parser.add_argument("--wire", choices=WIRES, default="loopback",
+                        help=f"the far end of the NIC's cable: a loopback plug, or the TAP {WIRE_TAP} "
+                             "(default %(default)s)")
+    parser.add_argument("--wire-netns", default=None, metavar="NAME",
+                        help=f"with --wire tap: move {WIRE_TAP} into this namespace (ip netns add NAME first)")
     args = parser.parse_args(argv)
+    if args.wire_netns and args.wire != "tap":
+        parser.error("--wire-netns needs --wire tap")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     if not args.run:
         print(build_sim(args.out))
@@ -291,9 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends this process like Ctrl-C, through close(); a SIGKILL'ed owner takes the
     # simulator with it all the same (its parent-death signal).
     signal.signal(signal.SIGTERM, _interrupt)
-    with SimSoCProcess(args.out) as soc:
+    with SimSoCProcess(args.out, args.wire, args.wire_netns) as soc:
         print(f"simulated SoC up (pid {soc.pid}): nsenter --net={soc.netns_path} "
               f"splitnic info --link {soc.link}", flush=True)
+        if args.wire == "tap":
+            where = f"namespace {args.wire_netns}" if args.wire_netns else f"the SoC's namespace ({soc.netns_path})"
+            print(f"the NIC's wire is {WIRE_TAP} in {where}", flush=True)
         try:
             soc._proc.wait()
         except KeyboardInterrupt:
