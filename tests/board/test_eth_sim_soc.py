@@ -9,13 +9,20 @@ test_sim_soc.py: root, /dev/net/tun, built on first use); the host opens
 SoC's namespace.  The HELLO, register reads (the ID block), descriptors and
 TX buffers pushed into NIC-local memory, completions and RX frames coming back
 as messages, the NIC's interrupt: ``splitnic selftest`` exercises all of it.
+
+``splitnic up`` then runs over ``eth:`` with the NIC's wire on a TAP in a
+peer namespace (``SimSoCProcess(wire="tap")``): the peer's kernel pings snic0's
+kernel and sends it TCP through the board's NIC and the host link, both ways.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +32,10 @@ import splitnic_spec as spec
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink
 from splitnic_gateware.targets.nic_core import build_id
-from splitnic_gateware.targets.sim import TAP, SimSoCProcess
+from splitnic_gateware.targets.sim import TAP, WIRE_TAP, SimSoCProcess
+from splitnic_lab.netns import add_netns, del_netns, sh, unique
+from splitnic_lab.sim_lab import HOST_IP, PEER_IP, PREFIX, Check, tcp_from_peer
+from splitnic_lab.veth_lab import UpProcess
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 LINK = f"eth:{TAP}"
@@ -72,3 +82,68 @@ def test_etherbone_still_answers_beside_eth(soc: SimSoCProcess) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["link_kind"] == "etherbone"
     assert hostlink.ETHERTYPE == 0x88B5
+
+
+class WiredSoC:
+    """The simulated SoC with its NIC's wire on a TAP in peer namespace ``peer_ns``.
+
+    ``host_ns`` names the SoC's own namespace (``ip netns attach``), where the
+    host-link TAP is and where ``splitnic up`` puts snic0.
+    """
+
+    def __init__(self) -> None:
+        self.peer_ns, self.host_ns = unique("sp"), unique("sh")
+        add_netns(self.peer_ns)
+        self.soc = SimSoCProcess(wire="tap", wire_netns=self.peer_ns).start()
+        sh("ip", "netns", "attach", self.host_ns, str(self.soc.pid))
+        sh("ip", "-n", self.peer_ns, "addr", "add", f"{PEER_IP}/{PREFIX}", "dev", WIRE_TAP)
+        sh("ip", "-n", self.peer_ns, "link", "set", WIRE_TAP, "up")
+
+    def up(self, name: str, timeout: float = 300) -> UpProcess:
+        cmd = ["ip", "netns", "exec", self.host_ns, str(SPLITNIC), "up", "--link", LINK, "--kernel", "tap",
+               "--name", name]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline, lines = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith(f"{name} up:"):
+                sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
+                return UpProcess(proc, line.strip())
+        proc.kill()
+        raise AssertionError("splitnic up did not start:\n" + "".join(lines) + proc.communicate()[0])
+
+    def close(self) -> None:
+        self.soc.close()
+        del_netns(self.host_ns)
+        del_netns(self.peer_ns)
+
+
+@pytest.fixture
+def wired() -> Iterator[WiredSoC]:
+    w = WiredSoC()
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.mark.timeout(1800)
+def test_up_over_eth_reaches_a_kernel_on_the_wire(wired: WiredSoC) -> None:
+    up = wired.up("snicsoc0")
+    try:
+        assert f"link {LINK}" in up.status, up.status
+        ping = sh("ping", "-n", "-c", "3", "-i", "0.5", "-W", "20", HOST_IP, netns=wired.peer_ns, check=False,
+                  timeout=180)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        tcp = Check("tcp")
+        tcp_from_peer(wired, tcp, 64 << 10, timeout=300)    # full-size frames both ways
+        assert tcp.ok, tcp.detail
+    finally:
+        status, out = up.stop(signal.SIGTERM)
+    assert status == 0, out
+    # 64 KiB each way is over 45 full-size segments, besides the pings and the handshake.
+    counts = re.search(r"snicsoc0 down: to kernel (\d+) \(dropped 0\), to NIC (\d+) \(dropped 0", out)
+    assert counts and min(int(n) for n in counts.groups()) > 45, out
