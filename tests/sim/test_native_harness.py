@@ -8,6 +8,8 @@ test_nic_linerate.py, with the same assertions; only the toplevel differs
 from __future__ import annotations
 
 import json
+import os
+import random
 from pathlib import Path
 
 from splitnic_gateware.nic import Nic
@@ -16,12 +18,15 @@ from splitnic_sim.native import run_native
 from splitnic_sim.runner import build_dir_for
 
 BUILD = build_dir_for("nic_native", "verilator")
+#: The scoreboard's traffic is random, new each run; a failure names its seed, and
+#: SPLITNIC_SEED=N reruns exactly that traffic.
+SEED = int(os.environ.get("SPLITNIC_SEED") or random.randrange(1 << 31))
 
 
 def test_scoreboard_on_the_native_harness() -> None:
     result = run_native(nic_verilog=write_verilog(Nic(), "snic_nic", BUILD), build_dir=BUILD,
-                        test_module="splitnic_sim.tb.nic_scoreboard")
-    assert result.failed == 0, "\n".join(result.failures)
+                        test_module="splitnic_sim.tb.nic_scoreboard", seed=SEED)
+    assert result.failed == 0, f"seed {SEED} (SPLITNIC_SEED={SEED} reruns it):\n" + "\n".join(result.failures)
     assert result.passed == 4
 
 
