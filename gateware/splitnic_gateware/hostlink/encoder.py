@@ -30,8 +30,10 @@ frames longer, not more numerous), or at once when the decoder asks
 frame may carry no messages.
 
 Flow control: the sender sends no frame numbered at or beyond the host's
-``link.peer_credit``; with both slots full the ``dma`` port stops acking, so the
-NIC's DMA (and behind it its RX FIFO) waits.
+``link.peer_credit``; a frame of no messages is not numbered (it carries the
+next number without taking it) and needs no credit, though it still leaves
+in its turn, behind a frame that waits for credit.  With both slots full the
+``dma`` port stops acking, so the NIC's DMA (and behind it its RX FIFO) waits.
 
 HELLO: when the decoder has taken the host's HELLO (``hello``, one cycle), the
 encoder restarts: it waits until the sender is between frames and the builder
@@ -312,7 +314,11 @@ class Encoder(wiring.Component):
                                      hello_idx.eq(0), self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]
                         m.next = "HELLO"
                 with m.Elif(full.bit_select(sslot, 1)):
-                    with m.If(credit_ok):
+                    # A frame of no messages is not numbered: it carries the next number without
+                    # taking it and needs no credit (the spec's flow control).
+                    bare = Signal()
+                    m.d.comb += bare.eq(Mux(sslot, slot_count[1], slot_count[0]) == 0)
+                    with m.If(credit_ok | bare):
                         m.d.sync += [
                             hdr.version.eq(hostlink.VERSION_MAJOR),
                             hdr.flags.NAK.eq(self.link.nak),
@@ -323,7 +329,7 @@ class Encoder(wiring.Component):
                             hdr.acked.eq(self.link.acked),
                             cur_len.eq(Mux(sslot, slot_len[1], slot_len[0])),
                             hidx.eq(0),
-                            tx_frame.eq(tx_frame + 1),
+                            tx_frame.eq(Mux(bare, tx_frame, tx_frame + 1)),
                             self.sent.frame.eq(1),
                             self.sent.nak.eq(self.link.nak),
                             self.sent.credit.eq(self.link.credit),

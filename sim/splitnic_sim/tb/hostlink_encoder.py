@@ -133,13 +133,15 @@ class EncoderTB:
                              f"after {limit} cycles")
 
     def check_numbering(self) -> None:
-        """Frames numbered 0, 1, ...; each seq the number of its first message; message seq8 in order."""
-        seq = 0
+        """Frames with messages numbered 0, 1, ...; one of no messages carries the next number without
+        taking it; each seq the number of its first (or next) message; message seq8 in order."""
+        seq = number = 0
         for i, (frame, size, _) in enumerate(self.frames):
-            assert frame.frame == i, f"frame {i} is numbered {frame.frame}"
+            assert frame.frame == number, f"frame {i} is numbered {frame.frame}, not {number}"
             assert frame.seq == seq, f"frame {i} starts at message {frame.seq}, not {seq}"
             assert frame.acked == self.link["acked"] and frame.credit == self.link["credit"]
             seq += len(frame.messages)
+            number += 1 if frame.messages else 0
 
     def written_by_messages(self) -> list[tuple[int, int]]:
         """(byte address, data) of every word the WRITE messages carry, in order."""
@@ -297,6 +299,10 @@ async def irq_answer_and_empty_frames(dut) -> None:
     assert frame == Frame(len(ops), 1, 9, 777, (), FLAG_NAK), frame
     await ClockCycles(dut.clk, 100)
     assert len(tb.frames) == 2, "update was dropped but frames kept coming"
+    # It took no number: the next frame with messages is numbered 1 too.
+    await tb.write(BASE + 0x40, w1)
+    await tb.wait_frames(3)
+    assert tb.frames[2][0].frame == 1 and tb.frames[2][0].seq == len(ops), tb.frames[2][0]
 
 
 @cocotb.test()
