@@ -303,6 +303,8 @@ class Decoder(wiring.Component):
         mwords = Signal(LEN_BITS)            # data words of the current message
         after = Signal(range(slots * slot_words))   # where the next message header is
         adr = Signal(30)
+        write_ok = Signal()                  # the message's span lies inside one window
+        read_ok = Signal()                   # the READ's request is well-formed and inside one window
         remaining = Signal(LEN_BITS)
         burst_left = Signal(range(self.max_burst + 1))
         tag = Signal.like(self.answer.payload.tag)
@@ -341,22 +343,27 @@ class Decoder(wiring.Component):
                     m.d.comb += aptr_next.eq(aptr + 1)
                     m.next = "MESSAGE_ADDR"
             with m.State("MESSAGE_ADDR"):
+                # The window check is registered here and acted on in MESSAGE_CHECK: from the block
+                # RAM's output through the comparators back to its address was the board's slowest
+                # path in sys.  The read port keeps showing the address word meanwhile.
                 addr = rd.data
+                m.d.sync += [adr.eq(addr[2:]), remaining.eq(mwords), after.eq(aptr + 1 + mwords),
+                             burst_left.eq(Mux(mwords > self.max_burst, self.max_burst, mwords)),
+                             write_ok.eq(self._in_windows(addr, mwords * 4))]
+                m.next = "MESSAGE_CHECK"
+            with m.State("MESSAGE_CHECK"):
                 data_at = aptr + 1
-                m.d.sync += [adr.eq(addr[2:]), remaining.eq(mwords), after.eq(data_at + mwords),
-                             burst_left.eq(Mux(mwords > self.max_burst, self.max_burst, mwords))]
                 with m.If((op == hostlink.OP_WRITE) & (mwords == 0)):
                     m.d.comb += aptr_next.eq(data_at)
                     m.next = "MESSAGE_HEAD"
-                with m.Elif((op == hostlink.OP_WRITE) & self._in_windows(addr, mwords * 4)):
+                with m.Elif((op == hostlink.OP_WRITE) & write_ok):
                     m.d.comb += aptr_next.eq(data_at)
                     m.next = "WRITE"
                 with m.Elif((op == hostlink.OP_READ) & (mwords != 0)):
                     m.d.comb += aptr_next.eq(data_at)
-                    m.d.sync += adr.eq(addr[2:])
                     m.next = "READ_REQUEST"
                 with m.Else():
-                    skip_to(data_at + mwords)
+                    skip_to(after)
             with m.State("WRITE"):
                 m.d.comb += [bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1), bus.adr.eq(adr), bus.dat_w.eq(rd.data),
                              bus.cti.eq(Mux(burst_left == 1, CTI_END, CTI_INCR))]
@@ -372,12 +379,16 @@ class Decoder(wiring.Component):
                 m.d.sync += burst_left.eq(Mux(remaining > self.max_burst, self.max_burst, remaining))
                 m.next = "WRITE"
             with m.State("READ_REQUEST"):
-                with m.If((req.words == 0) | (req.words > self.max_read_words)
-                          | ~self._in_windows(adr << 2, req.words * 4)):
-                    skip_to(after)
-                with m.Else():
-                    m.d.sync += [tag.eq(req.tag), read_words.eq(req.words), remaining.eq(req.words)]
+                # Registered, then acted on, as for the window check of a WRITE.
+                m.d.sync += [tag.eq(req.tag), read_words.eq(req.words), remaining.eq(req.words),
+                             read_ok.eq((req.words != 0) & (req.words <= self.max_read_words)
+                                        & self._in_windows(adr << 2, req.words * 4))]
+                m.next = "READ_CHECK"
+            with m.State("READ_CHECK"):
+                with m.If(read_ok):
                     m.next = "READ"
+                with m.Else():
+                    skip_to(after)
             with m.State("READ"):
                 m.d.comb += [bus.cyc.eq(1), bus.stb.eq(1), bus.adr.eq(adr), bus.cti.eq(CTI_CLASSIC)]
                 with m.If(bus.ack):
