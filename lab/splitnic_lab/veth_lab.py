@@ -105,6 +105,29 @@ class UpProcess:
         return self.proc.returncode, out or ""
 
 
+def wait_until_up(proc: subprocess.Popen, name: str, timeout: float = 120) -> UpProcess:
+    """``proc`` (a ``splitnic up --name NAME``, its output piped as text), once it says ``NAME up:``.
+
+    Kills it and raises with everything it printed if it ends or ``timeout`` seconds pass first.
+    """
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(f"{name} up:"):
+            return UpProcess(proc, line.strip())
+    proc.kill()
+    raise RuntimeError("splitnic up did not start:\n" + "".join(lines) + (proc.communicate()[0] or ""))
+
+
+def start_up(cmd: Sequence[str], name: str, timeout: float = 120) -> UpProcess:
+    """Start ``cmd``, a ``splitnic up --name NAME`` command line, and :func:`wait_until_up` for it."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return wait_until_up(proc, name, timeout)
+
+
 class Lab:
     """Namespaces K, W, P with a veth pair W/vA -- P/vB; see the module doc."""
 
@@ -178,16 +201,7 @@ class Lab:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
         self.bridges.append(Bridge(proc, name, "", kind, ""))
-        line = ""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line or line.startswith(f"{name} up:"):
-                break
-        if not line.startswith(f"{name} up:"):
-            proc.kill()
-            raise RuntimeError(f"splitnic up did not start: {line}{proc.communicate()[0]}")
-        return UpProcess(proc, line.strip())
+        return wait_until_up(proc, name, timeout)
 
     def address_kernel_side(self, ifname: str) -> None:
         """Give the tunnel interface in K its address (idempotent)."""

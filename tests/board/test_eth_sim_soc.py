@@ -22,7 +22,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -35,7 +34,7 @@ from splitnic_gateware.targets.nic_core import build_id
 from splitnic_gateware.targets.sim import TAP, WIRE_TAP, SimSoCProcess
 from splitnic_lab.netns import add_netns, del_netns, sh, unique
 from splitnic_lab.sim_lab import HOST_IP, PEER_IP, PREFIX, Check, tcp_from_peer
-from splitnic_lab.veth_lab import UpProcess
+from splitnic_lab.veth_lab import UpProcess, start_up
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 LINK = f"eth:{TAP}"
@@ -102,18 +101,9 @@ class WiredSoC:
     def up(self, name: str, timeout: float = 300) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.host_ns, str(SPLITNIC), "up", "--link", LINK, "--kernel", "tap",
                "--name", name]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline, lines = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith(f"{name} up:"):
-                sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
-                return UpProcess(proc, line.strip())
-        proc.kill()
-        raise AssertionError("splitnic up did not start:\n" + "".join(lines) + proc.communicate()[0])
+        up = start_up(cmd, name, timeout)
+        sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
+        return up
 
     def close(self) -> None:
         self.soc.close()

@@ -28,7 +28,7 @@ import pytest
 
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 from splitnic_lab.sim_lab import HOST_IP, PEER_IP, PREFIX, start_wired_nic
-from splitnic_lab.veth_lab import UpProcess
+from splitnic_lab.veth_lab import UpProcess, start_up
 from splitnic_spec import CSR_MAP
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
@@ -55,19 +55,10 @@ class Wire:
     def up(self, name: str, *extra: str, timeout: float = 120) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.host_ns, str(SPLITNIC), "up", "--link", self.link,
                "--kernel", self.kernel, "--name", name, *extra]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline, lines = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith(f"{name} up:"):
-                sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
-                sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP6}/{PREFIX6}", "dev", name)
-                return UpProcess(proc, line.strip())
-        proc.kill()
-        raise AssertionError("splitnic up did not start:\n" + "".join(lines) + proc.communicate()[0])
+        up = start_up(cmd, name, timeout)
+        sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
+        sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP6}/{PREFIX6}", "dev", name)
+        return up
 
     def close(self) -> None:
         self._end()

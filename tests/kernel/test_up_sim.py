@@ -12,7 +12,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -22,7 +21,7 @@ from splitnic_lab.sim_lab import ECHO_PORT, HOST_IP, PEER_IP, PREFIX
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 from splitnic.rule_control import request
 
-from splitnic_lab.veth_lab import UpProcess
+from splitnic_lab.veth_lab import UpProcess, start_up
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
@@ -43,18 +42,9 @@ class SimWire:
     def up(self, name: str, *extra: str, timeout: float = 120) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.host_ns, str(SPLITNIC), "up", "--link", self.sim.link,
                "--kernel", "tap", "--name", name, *extra]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline, lines = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith(f"{name} up:"):
-                sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
-                return UpProcess(proc, line.strip())
-        proc.kill()
-        raise AssertionError("splitnic up did not start:\n" + "".join(lines) + proc.communicate()[0])
+        up = start_up(cmd, name, timeout)
+        sh("ip", "-n", self.host_ns, "addr", "add", f"{HOST_IP}/{PREFIX}", "dev", name)
+        return up
 
     def close(self) -> None:
         self.sim.stop()

@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
-from splitnic_lab.veth_lab import UpProcess
+from splitnic_lab.veth_lab import UpProcess, start_up
 from splitnic_sim.hostlink_standin import HostLinkStandIn
 from splitnic_sim.softnic import SoftNic
 from splitnic_spec import CSR_MAP
@@ -99,21 +99,12 @@ class SoftWire:
     def up(self, name: str, *extra: str, timeout: float = 60) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.ns, str(SPLITNIC), *EXTRA, "up", "--link", self.model.link,
                "--kernel", self.kernel, "--name", name, *extra]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline, lines = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith(f"{name} up:"):
-                sh("ip", "netns", "exec", self.ns, "sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1")
-                sh("ip", "-n", self.ns, "addr", "add", f"{HOST_IP}/24", "dev", name)
-                sh("ip", "-n", self.ns, "neigh", "replace", PEER_IP, "lladdr",
-                   ":".join(f"{b:02x}" for b in PEER_MAC), "dev", name, "nud", "permanent")
-                return UpProcess(proc, line.strip())
-        proc.kill()
-        raise AssertionError("splitnic up did not start:\n" + "".join(lines) + proc.communicate()[0])
+        up = start_up(cmd, name, timeout)
+        sh("ip", "netns", "exec", self.ns, "sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1")
+        sh("ip", "-n", self.ns, "addr", "add", f"{HOST_IP}/24", "dev", name)
+        sh("ip", "-n", self.ns, "neigh", "replace", PEER_IP, "lladdr",
+           ":".join(f"{b:02x}" for b in PEER_MAC), "dev", name, "nud", "permanent")
+        return up
 
     def socket(self) -> socket.socket:
         with inside(self.ns):
