@@ -94,7 +94,8 @@ _IO = [
 
 
 class SimBoardSoC(SplitnicSoC):
-    """:class:`~.soc.SplitnicSoC` with the simulator's clock, a model host-link PHY, a looped wire and its PHY model."""
+    """:class:`~.soc.SplitnicSoC` with the simulator's clock, a model host-link PHY, the NIC's wire
+    (:class:`~.sim_wire.SimWire`) and the wire PHY's model."""
 
     def __init__(self, out_dir: Path, sys_clk_freq: int = SIM_SYS_CLK_FREQ,
                  firmware_cpu: str | None = "vexriscv") -> None:
