@@ -13,7 +13,8 @@ from __future__ import annotations
 
 __all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
            "FW_ROM_BASE", "FW_ROM_SIZE", "FW_SRAM_BASE", "FW_SRAM_SIZE", "NIC_FALLBACK_MAC",
-           "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS", "BITSTREAM_NAME", "BITSTREAM_PATH"]
+           "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS", "HOST_RX_BUFFER_BYTES",
+           "BITSTREAM_NAME", "BITSTREAM_PATH"]
 
 #: LiteX's own CSRs (PHY control and MDIO, identifier): where VexRiscv's LiteX
 #: integration puts them, inside its uncached I/O region 0x8000_0000..0xFFFF_FFFF.
@@ -42,6 +43,12 @@ BOARD_MAC = 0x10E2D5000000
 #: Longest Etherbone record the SoC accepts: LiteX's Etherbone buffers 16 words
 #: (add_etherbone(buffer_depth=16)); a longer record stalls it.
 MAX_BURST_WORDS = 16
+#: The host-link port's receive buffer, in bytes of frames as the MAC hands them
+#: on (Ethernet header onwards, no FCS, in 32-bit words): it holds whole frames
+#: while Etherbone waits for the bus and drops a frame that does not fit whole
+#: (splitnic_gateware.targets.host_rx_buffer).  The Etherbone client keeps at
+#: most half of it in flight, so that nothing it sends is dropped.
+HOST_RX_BUFFER_BYTES = 4096
 #: The board's bitstream: its name, and where ``make bitstream`` writes it,
 #: relative to the checkout (``splitnic flash`` looks there by default).
 BITSTREAM_NAME = "splitnic_colorlight_i5"

@@ -24,6 +24,7 @@ from pathlib import Path
 from litex.build.generic_platform import ConstraintError
 from litex.soc.integration.soc import SoCRegion
 from litex.soc.integration.soc_core import SoCMini
+from liteeth.common import eth_phy_description
 from liteeth.core import LiteEthUDPIPCore
 from liteeth.frontend.etherbone import LiteEthEtherbone
 from liteeth.phy.model import LiteEthPHYModel
@@ -33,7 +34,9 @@ from splitnic_spec import hostlink
 from . import firmware
 from .flash_uid import SpiFlashBitbang
 from .gmii_bridge import GmiiRxBridge, GmiiTxBridge
+from .host_rx_buffer import HostRxBuffer
 from .hostlink_core import HostLinkCore
+from .packet_fifo_fix import fix_packet_fifos
 from .nic_core import NicCore
 
 __all__ = ["SplitnicSoC", "FIRMWARE_CPUS"]
@@ -134,7 +137,11 @@ class SplitnicSoC(SoCMini):
         """Add the host links on ``phy``: Etherbone and, with ``eth_link``, ``eth`` (EtherType ``hostlink.ETHERTYPE``).
 
         Etherbone is LiteX's ``add_etherbone(data_width=32)`` but for the depth of
-        the MAC's TX clock-domain crossing: :data:`HOST_LINK_TX_CDC_DEPTH`, not 32.
+        the MAC's TX clock-domain crossing (:data:`HOST_LINK_TX_CDC_DEPTH`, not 32),
+        the receive buffer at the end of the MAC's receive path
+        (:class:`.host_rx_buffer.HostRxBuffer`, ``host_rx``: the PHY never waits, so
+        without it a stalled bus cut frames short) and LiteX's packet FIFOs fixed
+        (:mod:`.packet_fifo_fix`): either fault put Etherbone out of step for good.
         The ``eth`` link's engines (:class:`.hostlink_core.HostLinkCore`) take the
         same MAC's crossbar port for their EtherType, a bus slave at the host
         window and a bus master beside Etherbone.
@@ -142,8 +149,16 @@ class SplitnicSoC(SoCMini):
         self.ethcore_etherbone = ethcore = LiteEthUDPIPCore(
             phy=phy, mac_address=amap.BOARD_MAC, ip_address=ip_address, clk_freq=self.sys_clk_freq,
             dw=32, with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH)
+        # Into the MAC's receive pipeline, last before its output (LiteEth builds the
+        # pipeline at finalization, from this list).
+        rx_path = ethcore.mac.core.rx_datapath.pipeline
+        self.host_rx = HostRxBuffer(eth_phy_description(32), amap.HOST_RX_BUFFER_BYTES // 4)
+        rx_path.insert(len(rx_path) - 1, self.host_rx)
         self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
                                           buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
+        # Etherbone's records (and ICMP's echo) queue in LiteX PacketFIFOs, which need a fix.
+        fix_packet_fifos(ethcore)
+        fix_packet_fifos(self.etherbone)
         self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
         if eth_link:
             self._add_eth_link(ethcore)
