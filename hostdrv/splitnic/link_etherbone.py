@@ -26,6 +26,15 @@ return address so that a late answer to an abandoned read is recognised and
 dropped.  No record holds more than
 :data:`~splitnic_spec.board.MAX_BURST_WORDS` words: LiteX's
 Etherbone buffers that many and stalls on more.
+
+Nothing here is sent faster than the board can keep.  While Etherbone waits
+for the bus (the NIC's DMA has it), frames wait in the host-link port's
+receive buffer, and one that finds it full is dropped: a read would be sent
+again, but a posted write would be lost without a word.  So the client keeps
+at most :data:`IN_FLIGHT_BYTES` (half that buffer, the rest for the port's
+other traffic) of frames unanswered: before a write that would pass
+:data:`WRITE_BYTES`, it reads a register and waits for the answer, which
+comes only once every earlier datagram has been handled.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from .errors import SplitnicError
 from .link import Link
 
 __all__ = ["EtherboneClient", "EtherboneBus", "EtherboneDma", "open_etherbone", "parse_target",
-           "MAGIC", "MAX_WORDS", "TIMEOUT", "WINDOW"]
+           "MAGIC", "MAX_WORDS", "TIMEOUT", "WINDOW", "IN_FLIGHT_BYTES", "WRITE_BYTES", "frame_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,23 @@ TRIES = 3
 #: Read records in flight at once: enough to hide the round trip, few enough
 #: for the board's receive FIFO.
 WINDOW = 4
+#: Bytes of frames (as the board's receive buffer holds them) sent and not yet
+#: known to be handled, at most: half the host-link port's receive buffer.
+IN_FLIGHT_BYTES = amap.HOST_RX_BUFFER_BYTES // 2
+#: Ethernet, IPv4 and UDP headers in front of each datagram.
+_FRAME_HEADERS = 14 + 20 + 8
+#: Ethernet's shortest frame without its FCS: shorter ones arrive padded.
+_SHORTEST_FRAME = 60
+
+
+def frame_bytes(datagram: int) -> int:
+    """Bytes a datagram of ``datagram`` bytes takes in the board's receive buffer (32-bit words)."""
+    return (max(_FRAME_HEADERS + datagram, _SHORTEST_FRAME) + 3) & ~3
+
+
+#: Of :data:`IN_FLIGHT_BYTES`, what writes may fill before a read confirms them: the
+#: rest is for a full window of reads (and the one that confirms).
+WRITE_BYTES = IN_FLIGHT_BYTES - WINDOW * frame_bytes(_PACKET.size + _RECORD.size + 4 + 4 * MAX_WORDS)
 
 
 def parse_target(arg: str) -> tuple[str, int]:
@@ -110,6 +136,10 @@ class EtherboneClient:
         self._tag = 0
         #: Datagrams sent and received, for figures and tests.
         self.sent = self.received = 0
+        #: Frame bytes sent in all (frame_bytes), and how many of them the newest answer confirms.
+        self._sent_bytes = self._confirmed_bytes = 0
+        #: Reads sent to confirm writes (see WRITE_BYTES), for figures and tests.
+        self.confirmations = 0
 
     # ---------------------------------------------------------------- wire format
     @staticmethod
@@ -151,23 +181,33 @@ class EtherboneClient:
             raise SplitnicError(f"{self.where}: sending failed ({err.strerror or err}); "
                                 "is the host-link interface up?") from None
         self.sent += 1
+        self._sent_bytes += frame_bytes(len(datagram))
 
     def write(self, addr: int, values: Iterable[int]) -> None:
-        """Write words at ``addr`` onwards (posted), one record per MAX_WORDS words."""
+        """Write words at ``addr`` onwards (posted), one record per MAX_WORDS words.
+
+        Waits for a confirming read whenever the writes not yet confirmed would pass
+        :data:`WRITE_BYTES` (the board could drop them)."""
         values = [v & 0xFFFFFFFF for v in values]
         for i in range(0, len(values), MAX_WORDS):
-            self._send(self.encode_writes(addr + 4 * i, values[i:i + MAX_WORDS]))
+            datagram = self.encode_writes(addr + 4 * i, values[i:i + MAX_WORDS])
+            if self._sent_bytes - self._confirmed_bytes + frame_bytes(len(datagram)) > WRITE_BYTES:
+                self.confirmations += 1
+                self.read([amap.NIC_CSR_BASE])      # the ID block's first word: reading it changes nothing
+            self._send(datagram)
 
     def read(self, addrs: list[int]) -> list[int]:
         """Values of the words at ``addrs`` (any addresses), MAX_WORDS per record, WINDOW records in flight."""
         chunks = [addrs[i:i + MAX_WORDS] for i in range(0, len(addrs), MAX_WORDS)]
         results: list[list[int] | None] = [None] * len(chunks)
         pending: dict[int, int] = {}       # tag -> chunk index
+        sent_by: dict[int, int] = {}       # tag -> frame bytes sent up to and with it
         tries = [0] * len(chunks)
         next_chunk = 0
         while next_chunk < len(chunks) or pending:
             while next_chunk < len(chunks) and len(pending) < WINDOW:
-                pending[self._issue(chunks[next_chunk])] = next_chunk
+                tag = self._issue(chunks[next_chunk])
+                pending[tag], sent_by[tag] = next_chunk, self._sent_bytes
                 tries[next_chunk] = 1
                 next_chunk += 1
             tag, values = self._receive()
@@ -182,12 +222,15 @@ class EtherboneClient:
                             f"machine, and {self.host} routed through that port? (docs/hardware.md)")
                     tries[i] += 1
                     log.debug("%s: read of %d words timed out, sending it again", self.where, len(chunks[i]))
-                    pending[self._issue(chunks[i])] = i
+                    again = self._issue(chunks[i])
+                    pending[again], sent_by[again] = i, self._sent_bytes
                 continue
             i = pending.pop(tag, None)
             if i is None:
                 log.debug("%s: dropped a late answer (tag %#x)", self.where, tag)
                 continue
+            # The board answers in order: everything sent before this read has been handled.
+            self._confirmed_bytes = max(self._confirmed_bytes, sent_by[tag])
             if len(values) != len(chunks[i]):
                 raise SplitnicError(f"{self.where}: asked for {len(chunks[i])} words, the answer has {len(values)}; "
                                     "is something else answering on this port?")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
 from litex.tools.remote.etherbone import EtherbonePacket, EtherboneRecord, EtherboneWrites
 
 from splitnic.errors import SplitnicError
-from splitnic.link_etherbone import EtherboneBus, EtherboneClient, EtherboneDma, parse_target
+from splitnic.link_etherbone import (IN_FLIGHT_BYTES, WRITE_BYTES, EtherboneBus, EtherboneClient, EtherboneDma,
+                                     parse_target)
 from splitnic_spec import board as amap
 
 from .etherbone_model import ADDRESS, EtherboneModel
@@ -112,3 +114,30 @@ def test_target_parsing() -> None:
     assert parse_target("10.0.0.2:4321") == ("10.0.0.2", 4321)
     with pytest.raises(SplitnicError, match="UDP port"):
         parse_target("10.0.0.2:http")
+
+
+def test_writes_wait_for_a_confirmation_before_they_could_overflow_the_board() -> None:
+    # A slow board with the host-link port's receive buffer: 100 write records (three times
+    # what it holds) sent at once would lose most of them; paced, none is lost.
+    values = [(i * 2654435761) & 0xFFFFFFFF for i in range(16 * 100)]
+    with EtherboneModel(buffer_bytes=amap.HOST_RX_BUFFER_BYTES, handle_delay=0.001) as model:
+        client = EtherboneClient(ADDRESS, model.port)
+        client.write(amap.DMA_RAM_BASE, values)
+        assert client.read([amap.DMA_RAM_BASE + 4 * i for i in range(len(values))]) == values
+        client.close()
+    assert model.dropped == 0
+    assert model.most_buffered <= IN_FLIGHT_BYTES
+    assert client.confirmations >= 100 * EtherboneModel.frame_bytes(bytes(80)) // WRITE_BYTES
+
+
+def test_unpaced_writes_do_overflow_the_model_board() -> None:
+    # The model's buffer is real: the same records sent at once lose some.
+    with EtherboneModel(buffer_bytes=amap.HOST_RX_BUFFER_BYTES, handle_delay=0.001) as model:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        raw.bind(("127.0.0.1", model.port))
+        raw.connect((ADDRESS, model.port))
+        for i in range(100):
+            raw.send(EtherboneClient.encode_writes(amap.DMA_RAM_BASE + 64 * i, [i] * 16))
+        raw.close()
+        time.sleep(0.3)
+    assert model.dropped > 0
