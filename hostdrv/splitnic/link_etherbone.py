@@ -108,10 +108,14 @@ def parse_target(arg: str) -> tuple[str, int]:
 class EtherboneClient:
     """Word reads and writes at bus addresses of a LiteX SoC, over one UDP socket."""
 
-    def __init__(self, host: str, port: int = amap.ETHERBONE_UDP_PORT, timeout: float = TIMEOUT) -> None:
+    def __init__(self, host: str, port: int = amap.ETHERBONE_UDP_PORT, timeout: float = TIMEOUT,
+                 write_bytes: int = WRITE_BYTES) -> None:
+        """``write_bytes``: posted writes (frame bytes) sent before a read confirms them; only a
+        benchmark's reference should raise it above :data:`WRITE_BYTES`."""
         self.where = f"etherbone:{host}:{port}"
         self.host = host
         self.timeout = timeout
+        self.write_bytes = write_bytes
         # LiteX's Etherbone answers to the port it listens on, not to the request's
         # source port: the socket must own that port number on the address that
         # routes to the board.
@@ -187,11 +191,11 @@ class EtherboneClient:
         """Write words at ``addr`` onwards (posted), one record per MAX_WORDS words.
 
         Waits for a confirming read whenever the writes not yet confirmed would pass
-        :data:`WRITE_BYTES` (the board could drop them)."""
+        ``write_bytes`` (:data:`WRITE_BYTES`: beyond it the board could drop them)."""
         values = [v & 0xFFFFFFFF for v in values]
         for i in range(0, len(values), MAX_WORDS):
             datagram = self.encode_writes(addr + 4 * i, values[i:i + MAX_WORDS])
-            if self._sent_bytes - self._confirmed_bytes + frame_bytes(len(datagram)) > WRITE_BYTES:
+            if self._sent_bytes - self._confirmed_bytes + frame_bytes(len(datagram)) > self.write_bytes:
                 self.confirmations += 1
                 self.read([amap.NIC_CSR_BASE])      # the ID block's first word: reading it changes nothing
             self._send(datagram)
