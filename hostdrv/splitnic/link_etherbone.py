@@ -47,6 +47,7 @@ import time
 from typing import Iterable
 
 from splitnic_spec import board as amap
+from splitnic_spec import constant
 
 from .bus import check_offset
 from .dma import DmaAllocator, DmaRegion
@@ -81,13 +82,11 @@ WINDOW = 4
 IN_FLIGHT_BYTES = amap.HOST_RX_BUFFER_BYTES // 2
 #: Ethernet, IPv4 and UDP headers in front of each datagram.
 _FRAME_HEADERS = 14 + 20 + 8
-#: Ethernet's shortest frame without its FCS: shorter ones arrive padded.
-_SHORTEST_FRAME = 60
 
 
 def frame_bytes(datagram: int) -> int:
     """Bytes a datagram of ``datagram`` bytes takes in the board's receive buffer (32-bit words)."""
-    return (max(_FRAME_HEADERS + datagram, _SHORTEST_FRAME) + 3) & ~3
+    return (max(_FRAME_HEADERS + datagram, constant("MIN_FRAME")) + 3) & ~3
 
 
 #: Of :data:`IN_FLIGHT_BYTES`, what writes may fill before a read confirms them: the
@@ -204,21 +203,19 @@ class EtherboneClient:
         """Values of the words at ``addrs`` (any addresses), MAX_WORDS per record, WINDOW records in flight."""
         chunks = [addrs[i:i + MAX_WORDS] for i in range(0, len(addrs), MAX_WORDS)]
         results: list[list[int] | None] = [None] * len(chunks)
-        pending: dict[int, int] = {}       # tag -> chunk index
-        sent_by: dict[int, int] = {}       # tag -> frame bytes sent up to and with it
+        pending: dict[int, tuple[int, int]] = {}   # tag -> (chunk index, frame bytes sent up to and with it)
         tries = [0] * len(chunks)
         next_chunk = 0
         while next_chunk < len(chunks) or pending:
             while next_chunk < len(chunks) and len(pending) < WINDOW:
-                tag = self._issue(chunks[next_chunk])
-                pending[tag], sent_by[tag] = next_chunk, self._sent_bytes
+                pending[self._issue(chunks[next_chunk])] = next_chunk, self._sent_bytes
                 tries[next_chunk] = 1
                 next_chunk += 1
             tag, values = self._receive()
             if tag is None:
                 # Nothing came back in time: send what is missing again (reads have no side effects).
                 for old in list(pending):
-                    i = pending.pop(old)
+                    i, _ = pending.pop(old)
                     if tries[i] >= TRIES:
                         raise SplitnicError(
                             f"{self.where}: no answer within {self.timeout:g} s ({TRIES} tries); is the board "
@@ -226,15 +223,15 @@ class EtherboneClient:
                             f"machine, and {self.host} routed through that port? (docs/hardware.md)")
                     tries[i] += 1
                     log.debug("%s: read of %d words timed out, sending it again", self.where, len(chunks[i]))
-                    again = self._issue(chunks[i])
-                    pending[again], sent_by[again] = i, self._sent_bytes
+                    pending[self._issue(chunks[i])] = i, self._sent_bytes
                 continue
-            i = pending.pop(tag, None)
-            if i is None:
+            answered = pending.pop(tag, None)
+            if answered is None:
                 log.debug("%s: dropped a late answer (tag %#x)", self.where, tag)
                 continue
+            i, sent_with = answered
             # The board answers in order: everything sent before this read has been handled.
-            self._confirmed_bytes = max(self._confirmed_bytes, sent_by[tag])
+            self._confirmed_bytes = max(self._confirmed_bytes, sent_with)
             if len(values) != len(chunks[i]):
                 raise SplitnicError(f"{self.where}: asked for {len(chunks[i])} words, the answer has {len(values)}; "
                                     "is something else answering on this port?")
