@@ -8,11 +8,18 @@ not at all, and every frame that does not come out must be counted.
 from __future__ import annotations
 
 import random
+import re
+import subprocess
 
 from migen import run_simulation
+from migen.fhdl.verilog import convert
 
 from liteeth.common import eth_phy_description
+from splitnic_gateware.targets.colorlight_i5 import _tool
 from splitnic_gateware.targets.host_rx_buffer import HostRxBuffer
+from splitnic_spec.board import HOST_RX_BUFFER_BYTES
+
+from tests.conftest import REPO_ROOT
 
 DEPTH = 64
 
@@ -108,3 +115,27 @@ def test_back_to_back_frames_without_a_gap() -> None:
     frames = _frames(random.Random(4), 30, 8)
     out, dropped, _ = _run(frames, lambda cycle: True, gap=0)
     assert out == frames and dropped == 0
+
+
+def test_the_buffer_maps_to_block_ram_and_only_its_counter_is_on_the_csr_bus() -> None:
+    # LiteX's AutoCSR once put the memory on the CSR bus too: a third, writing port that no
+    # block RAM has, so yosys built 41 kbit of flip-flops and the bitstream build died.
+    depth = HOST_RX_BUFFER_BYTES // 4
+    dut = HostRxBuffer(eth_phy_description(32), depth)
+    assert dut.get_memories() == [] and [c.name for c in dut.get_csrs()] == ["dropped"]
+    ios = {dut.sink.valid, dut.sink.last, dut.sink.data, dut.sink.last_be, dut.sink.error, dut.source.valid,
+           dut.source.ready, dut.source.last, dut.source.data, dut.source.last_be, dut.source.error,
+           dut.dropped.status}
+    # YoWASP's yosys sees a /tmp of its own: the Verilog goes under the repository.
+    work = REPO_ROOT / ".cache" / "test-host-rx-buffer"
+    work.mkdir(parents=True, exist_ok=True)
+    convert(dut, ios=ios, name="host_rx_buffer").write(str(work / "host_rx_buffer.v"))
+    run = subprocess.run([_tool("yosys"), "-q", "-p", "read_verilog host_rx_buffer.v; "
+                          "synth_ecp5 -top host_rx_buffer -run begin:map_luts; tee -o stat.txt stat"],
+                         cwd=work, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    cells = dict((name, int(n)) for n, name in re.findall(r"^\s+(\d+)\s+(\S+)$", (work / "stat.txt").read_text(), re.M))
+    # 41 bits (data, last_be, error, last) x 1024 words: three 18-bit-wide DP16KD, and no memory left over.
+    assert cells.get("DP16KD") == 3, cells
+    assert not any(name.startswith("$mem") for name in cells), cells
+    assert cells.get("TRELLIS_FF", 0) < 200, cells

@@ -120,9 +120,7 @@ class ColorlightI5SoC(SplitnicSoC):
         # carries them (docs/hardware.md, "The eth host link").
         self.ethphy = LiteEthPHYRGMII(clock_pads=platform.request("eth_clocks", 0),
                                       pads=platform.request("eth", 0), tx_delay=0)
-        # Without the receive buffer for now: YoWASP's yosys ran 28 minutes on the SoC with it
-        # and died ("wasm trap: call stack exhausted"), so its memory does not yet map to block RAM.
-        self.add_host_link(self.ethphy, eth_link=False, rx_buffer=False)
+        self.add_host_link(self.ethphy, eth_link=False)
 
         # The NIC's wire: PHY 1 in its own clock domains.
         self.nicphy = ClockDomainsRenamer({"eth_rx": "nic_rx", "eth_tx": "nic_tx"})(

@@ -54,6 +54,10 @@ class HostRxBuffer(LiteXModule):
         payload = Cat(*[sink.payload.raw_bits(), sink.last])
         word_bits = len(payload)
         self.specials.mem = mem = Memory(word_bits, depth)
+        # LiteX's AutoCSR would put every Memory attribute on the CSR bus, with a third port
+        # that writes: a memory no block RAM can hold, so yosys built it from flip-flops
+        # (41 kbit of them) and ran out of stack.  Nothing but these two ports touches it.
+        self.autocsr_exclude = {"mem"}
         wport = mem.get_port(write_capable=True)
         rport = mem.get_port(has_re=True)
         self.specials += wport, rport
