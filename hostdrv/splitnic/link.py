@@ -46,6 +46,9 @@ class Link:
     #: Readable (one byte per rise) when the NIC raises its interrupt; None: the link has
     #: no interrupt path and must be polled (splitnic.irq).
     irq: socket.socket | None = None
+    #: What the board counts beside the NIC (``splitnic info``), read when called; None:
+    #: nothing of the kind on this link.
+    board_counters: Callable[[], dict[str, int]] | None = None
     _on_close: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:

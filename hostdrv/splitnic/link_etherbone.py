@@ -390,7 +390,8 @@ def open_etherbone(arg: str) -> Link:
             f"{amap.DMA_RAM_SIZE // 1024} KiB NIC-local DMA RAM at {amap.DMA_RAM_BASE:#x}, copied over UDP)")
     link = Link("etherbone", bus, dma, desc, zero_copy=False,
                 details={"host": host, "port": port, "csr_base": amap.NIC_CSR_BASE, "dma_base": amap.DMA_RAM_BASE,
-                         "dma_size": amap.DMA_RAM_SIZE, "max_burst_words": MAX_WORDS})
+                         "dma_size": amap.DMA_RAM_SIZE, "max_burst_words": MAX_WORDS},
+                board_counters=lambda: {"host_rx_dropped": client.read([amap.HOST_RX_DROPPED])[0]})
 
     def _close() -> None:
         dma.close()

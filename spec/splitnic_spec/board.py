@@ -14,7 +14,7 @@ from __future__ import annotations
 __all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
            "FW_ROM_BASE", "FW_ROM_SIZE", "FW_SRAM_BASE", "FW_SRAM_SIZE", "NIC_FALLBACK_MAC",
            "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS", "HOST_RX_BUFFER_BYTES",
-           "BITSTREAM_NAME", "BITSTREAM_PATH"]
+           "LITEX_CSR_PAGING", "HOST_RX_DROPPED", "BITSTREAM_NAME", "BITSTREAM_PATH"]
 
 #: LiteX's own CSRs (PHY control and MDIO, identifier): where VexRiscv's LiteX
 #: integration puts them, inside its uncached I/O region 0x8000_0000..0xFFFF_FFFF.
@@ -49,6 +49,13 @@ MAX_BURST_WORDS = 16
 #: (splitnic_gateware.targets.host_rx_buffer).  The Etherbone client keeps at
 #: most half of it in flight, so that nothing it sends is dropped.
 HOST_RX_BUFFER_BYTES = 4096
+#: LiteX gives each module with CSRs a block of this many bytes (SoCMini's csr_paging).
+LITEX_CSR_PAGING = 0x800
+#: The receive buffer's drop counter (LiteX CSR ``host_rx_dropped``, 32 bits, read
+#: only): frames from the host-link port that did not fit whole.  LiteX places CSR
+#: blocks by name, differently in each SoC; the SoCs pin this one to the last block
+#: so that the driver reads it (``splitnic info``) without the build's csr.csv.
+HOST_RX_DROPPED = LITEX_CSR_BASE + 31 * LITEX_CSR_PAGING
 #: The board's bitstream: its name, and where ``make bitstream`` writes it,
 #: relative to the checkout (``splitnic flash`` looks there by default).
 BITSTREAM_NAME = "splitnic_colorlight_i5"

@@ -43,6 +43,9 @@ def test_board_soc_writes_verilog_and_constraints() -> None:
     assert (regions["nic_dma"].origin, regions["nic_dma"].size) == (amap.DMA_RAM_BASE, amap.DMA_RAM_SIZE)
     assert "nic_dma" in soc.bus.masters and "etherbone" in soc.bus.masters
     assert "hostlink" not in regions and "hostlink" not in soc.bus.masters
+    # The host-link port's receive buffer is there, its drop counter where the driver reads it.
+    csrs = dict(re.findall(r"^csr_register,(\w+),(0x[0-9a-f]+),", (out / "csr.csv").read_text(), re.M))
+    assert int(csrs["host_rx_dropped"], 16) == amap.HOST_RX_DROPPED, csrs
 
 
 def test_the_simulated_soc_carries_the_eth_link() -> None:

@@ -51,6 +51,8 @@ def test_info_over_etherbone(soc: SimSoCProcess) -> None:
     assert "(etherbone, copying)" in result.stdout
     assert f"hash {spec.SPEC_HASH:#010x}" in result.stdout
     assert f"{SIM_SYS_CLK_FREQ / 1e6:g} MHz" in result.stdout
+    # The board's own counter: the client paces its writes, so the receive buffer dropped nothing.
+    assert re.search(r"^board: +0 host-link frames dropped", result.stdout, re.M), result.stdout
 
 
 def test_info_json_names_the_link_and_the_build(soc: SimSoCProcess) -> None:
@@ -64,6 +66,7 @@ def test_info_json_names_the_link_and_the_build(soc: SimSoCProcess) -> None:
     assert (info["rx_queues"], info["tx_queues"], info["steer_entries"]) == (size.rx_queues, size.tx_queues,
                                                                             size.steer_entries)
     assert size.steer_entries < spec.NUM_STEER_ENTRIES
+    assert info["board"] == {"host_rx_dropped": 0}
 
 
 def test_registers_of_absent_queues_and_entries_read_zero_and_ignore_writes(soc: SimSoCProcess) -> None:
@@ -126,6 +129,7 @@ def test_frames_during_a_bus_stall_are_kept_or_dropped_whole_and_etherbone_stays
     # mid-frame and Etherbone read every later record one word out of step.
     host, port = parse_target(soc.link.split(":", 1)[1])
     dropped_csr = csr_address("host_rx_dropped")
+    assert dropped_csr == amap.HOST_RX_DROPPED, "the SoC's drop counter is not where the driver reads it"
     # No IPv6 chatter from this side of the TAP: the count below should be the test's frames.
     subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{TAP}.disable_ipv6=1"], check=True)
     client = EtherboneClient(host, port)

@@ -133,15 +133,14 @@ class SplitnicSoC(SoCMini):
         if hasattr(self, "nic") and hasattr(self, "hostlink"):
             self.comb += self.hostlink.irq.eq(self.nic.irq)
 
-    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True,
-                      rx_buffer: bool = True) -> None:
+    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True) -> None:
         """Add the host links on ``phy``: Etherbone and, with ``eth_link``, ``eth`` (EtherType ``hostlink.ETHERTYPE``).
 
         Etherbone is LiteX's ``add_etherbone(data_width=32)`` but for the depth of
         the MAC's TX clock-domain crossing (:data:`HOST_LINK_TX_CDC_DEPTH`, not 32),
         the receive buffer at the end of the MAC's receive path
         (:class:`.host_rx_buffer.HostRxBuffer`, ``host_rx``: the PHY never waits, so
-        without it a stalled bus cut frames short; ``rx_buffer=False`` leaves it out) and
+        without it a stalled bus cut frames short) and
         LiteX's packet FIFOs fixed
         (:mod:`.packet_fifo_fix`): either fault put Etherbone out of step for good.
         The ``eth`` link's engines (:class:`.hostlink_core.HostLinkCore`) take the
@@ -153,10 +152,13 @@ class SplitnicSoC(SoCMini):
             dw=32, with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH)
         # Into the MAC's receive pipeline, last before its output (LiteEth builds the
         # pipeline at finalization, from this list).
-        if rx_buffer:
-            rx_path = ethcore.mac.core.rx_datapath.pipeline
-            self.host_rx = HostRxBuffer(eth_phy_description(32), amap.HOST_RX_BUFFER_BYTES // 4)
-            rx_path.insert(len(rx_path) - 1, self.host_rx)
+        rx_path = ethcore.mac.core.rx_datapath.pipeline
+        self.host_rx = HostRxBuffer(eth_phy_description(32), amap.HOST_RX_BUFFER_BYTES // 4)
+        rx_path.insert(len(rx_path) - 1, self.host_rx)
+        # Its counter where the spec says (LiteX would place the block by name).
+        if self.csr.paging != amap.LITEX_CSR_PAGING:
+            raise ValueError(f"CSR paging {self.csr.paging:#x}, the spec says {amap.LITEX_CSR_PAGING:#x}")
+        self.csr.add("host_rx", n=(amap.HOST_RX_DROPPED - amap.LITEX_CSR_BASE) // amap.LITEX_CSR_PAGING)
         self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
                                           buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
         # Etherbone's records (and ICMP's echo) queue in LiteX PacketFIFOs, which need a fix.

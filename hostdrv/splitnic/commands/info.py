@@ -33,6 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     with splitnic.open(args.link) as nic:
         info = nic.info()
         info["firmware"] = _firmware_info(nic)
+        info["board"] = nic.link.board_counters() if nic.link.board_counters else None
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -50,6 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         phy = f"wire PHY at MDIO {fw['phy_addr']}" + ("" if fw["phy_ok"] else " not answering")
         print(f"firmware:  {fw['version']} (build {fw['build_id']}), {phy}, MAC {fw['mac_source']}")
+    if info["board"] is not None:
+        # Frames the host-link port's receive buffer had no room for (docs/hardware.md): the
+        # driver paces its writes so that this stays 0; a rise means another sender on the port.
+        print(f"board:     {info['board']['host_rx_dropped']} host-link frames dropped (receive buffer full)")
     return 0
 
 
