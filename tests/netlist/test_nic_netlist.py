@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from splitnic_gateware.netlist import Netlist, cell_library, synthesize
+from splitnic_gateware.netlist import NETLIST_COMPILE_ARGS, Netlist, cell_library, synthesize
 from splitnic_gateware.nic import Nic
 from splitnic_gateware.targets.colorlight_i5 import SYS_CLK_FREQ
 from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE
@@ -61,7 +61,7 @@ def test_nic_netlist_scoreboard() -> None:
     # Only the wrapper's ports are visible to cocotb (see Netlist.verilator_args).
     result = run_cocotb(name="nic_scoreboard_netlist", sources=sources, toplevel=WRAPPER,
                         test_module="splitnic_sim.tb.nic_scoreboard", random_init=True,
-                        build_args=["--no-public-flat-rw"])
+                        build_args=["--no-public-flat-rw", *NETLIST_COMPILE_ARGS])
     assert result.failed == 0, "\n".join(result.failures)
     assert result.passed == 4
 
@@ -72,7 +72,7 @@ def test_nic_netlist_line_rate(tmp_path: Path) -> None:
     out = tmp_path / "linerate.json"
     result = run_cocotb(name="nic_board_netlist", sources=sources, toplevel=WRAPPER,
                         test_module="splitnic_sim.tb.nic_linerate", random_init=True,
-                        build_args=["--no-public-flat-rw"],
+                        build_args=["--no-public-flat-rw", *NETLIST_COMPILE_ARGS],
                         extra_env={"SPLITNIC_LINERATE": json.dumps({"runs": RUNS, "out": str(out)})})
     assert result.failed == 0, "\n".join(result.failures)
     figures = json.loads(out.read_text())
