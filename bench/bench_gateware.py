@@ -20,7 +20,7 @@ sim/splitnic_sim/tb/nic_linerate.py; its docstring says how a run is measured.
    move with whatever else the machine runs.
 
 Runs are sized (``_window``) to keep the bench near two minutes once both
-simulators' builds are cached (.cache/sim/nic_linerate-*).
+simulators' builds are cached (.cache/sim/nic-*, shared with the NIC's tests).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ LINE_RATE_OK = 0.995
 SIZES = (64, 512, 1518)
 LATENCIES = (0, 4, 8, 16, 32, 64)
 SWEEP_SIZES = (64, 1518)
-NAME = "nic_linerate"
 TOPLEVEL = "snic_nic"
 BARE_CYCLES = {"verilator": 100_000, "icarus": 20_000}
 
@@ -61,12 +60,12 @@ def _simulate(simulator: str, runs: list[list[int]]) -> list[dict]:
     """Results of ``runs`` (nic_linerate's run lists) on ``simulator``."""
     from splitnic_gateware.nic import Nic
     from splitnic_gateware.verilog import write_verilog
-    from splitnic_sim.runner import build_dir_for, run_cocotb
+    from splitnic_sim.runner import NIC_BUILD, build_dir_for, run_cocotb
 
     with tempfile.TemporaryDirectory(prefix="snic-bench-") as tmp:
         out = Path(tmp) / "linerate.json"
-        src = write_verilog(Nic(), TOPLEVEL, build_dir_for(NAME, simulator))
-        result = run_cocotb(name=NAME, sources=[src], toplevel=TOPLEVEL, simulator=simulator,
+        src = write_verilog(Nic(), TOPLEVEL, build_dir_for(NIC_BUILD, simulator))
+        result = run_cocotb(name=NIC_BUILD, sources=[src], toplevel=TOPLEVEL, simulator=simulator,
                             test_module="splitnic_sim.tb.nic_linerate",
                             extra_env={"SPLITNIC_LINERATE": json.dumps({"runs": runs, "out": str(out)})})
         figures = json.loads(out.read_text()) if out.exists() else []

@@ -135,6 +135,12 @@ def _random_init_sources(sources: Sequence[Path], build_dir: Path) -> list[Path]
     return stripped
 
 
+#: The build name of the whole NIC as ``Nic()`` elaborates it: every test and bench that
+#: simulates that Verilog with the usual arguments shares one build (Verilator skips a
+#: build whose sources and arguments are identical; compiling the NIC takes about a minute).
+NIC_BUILD = "nic"
+
+
 def build_dir_for(name: str, simulator: str) -> Path:
     """Build tree for design ``name`` on ``simulator``."""
     return SIM_CACHE / f"{name}-{simulator}"

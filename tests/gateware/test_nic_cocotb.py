@@ -7,7 +7,7 @@ import pytest
 
 from splitnic_gateware.nic import Nic
 from splitnic_gateware.verilog import write_verilog
-from splitnic_sim.runner import SIMULATORS, build_dir_for, run_cocotb
+from splitnic_sim.runner import NIC_BUILD, SIMULATORS, build_dir_for, run_cocotb
 
 #: Icarus is several times slower than Verilator: fewer frames keep its run short.
 SCALE = {"verilator": "1.0", "icarus": "0.3"}
@@ -15,8 +15,8 @@ SCALE = {"verilator": "1.0", "icarus": "0.3"}
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_nic_scoreboard(simulator: str) -> None:
-    src = write_verilog(Nic(), "snic_nic", build_dir_for("nic", simulator))
-    result = run_cocotb(name="nic", sources=[src], toplevel="snic_nic",
+    src = write_verilog(Nic(), "snic_nic", build_dir_for(NIC_BUILD, simulator))
+    result = run_cocotb(name=NIC_BUILD, sources=[src], toplevel="snic_nic",
                         test_module="splitnic_sim.tb.nic_scoreboard", simulator=simulator,
                         extra_env={"SPLITNIC_TEST_SCALE": SCALE[simulator]})
     assert result.failed == 0, "\n".join(result.failures)

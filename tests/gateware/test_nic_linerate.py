@@ -12,7 +12,7 @@ from pathlib import Path
 
 from splitnic_gateware.nic import Nic
 from splitnic_gateware.verilog import write_verilog
-from splitnic_sim.runner import build_dir_for, run_cocotb
+from splitnic_sim.runner import NIC_BUILD, build_dir_for, run_cocotb
 
 #: TX is measured exactly on the wire; RX through 16-cycle completion polling, whose error
 #: over these windows is below 0.1 %.  A core one bus cycle per frame short at 64 bytes
@@ -25,8 +25,8 @@ RUNS = [[1518, 0, 4, 12], [64, 0, 20, 100]]
 
 def test_line_rate_both_directions(tmp_path: Path) -> None:
     out = tmp_path / "linerate.json"
-    src = write_verilog(Nic(), "snic_nic", build_dir_for("nic_linerate", "verilator"))
-    result = run_cocotb(name="nic_linerate", sources=[src], toplevel="snic_nic",
+    src = write_verilog(Nic(), "snic_nic", build_dir_for(NIC_BUILD, "verilator"))
+    result = run_cocotb(name=NIC_BUILD, sources=[src], toplevel="snic_nic",
                         test_module="splitnic_sim.tb.nic_linerate", simulator="verilator",
                         extra_env={"SPLITNIC_LINERATE": json.dumps({"runs": RUNS, "out": str(out)})})
     assert result.failed == 0, "\n".join(result.failures)

@@ -17,7 +17,7 @@ from splitnic_gateware.id_block import IdBlock
 from splitnic_gateware.nic import Nic
 from splitnic_gateware.verilog import write_verilog
 from splitnic_sim.mac_top import MacLoopTop
-from splitnic_sim.runner import build_dir_for, run_cocotb
+from splitnic_sim.runner import NIC_BUILD, build_dir_for, run_cocotb
 
 from tests.gateware.test_nic_linerate import RUNS, TOLERANCE
 from tests.netlist.board_bus import write_board_bus_wrapper
@@ -28,13 +28,13 @@ WRAPPER = "snic_nic_on_board_bus"
 
 
 def _nic_sources() -> list[Path]:
-    out = build_dir_for("nic", "verilator")
+    out = build_dir_for(NIC_BUILD, "verilator")
     src = write_verilog(Nic(), "snic_nic", out)
     return [src, write_board_bus_wrapper(src, "snic_nic", WRAPPER, out, public_ports=False)]
 
 
 def test_nic_scoreboard_from_a_random_state() -> None:
-    result = run_cocotb(name="nic", sources=_nic_sources(), toplevel=WRAPPER,
+    result = run_cocotb(name=NIC_BUILD, sources=_nic_sources(), toplevel=WRAPPER,
                         test_module="splitnic_sim.tb.nic_scoreboard", random_init=True)
     assert result.failed == 0, "\n".join(result.failures)
     assert result.passed == 4
@@ -43,7 +43,7 @@ def test_nic_scoreboard_from_a_random_state() -> None:
 def test_line_rate_from_a_random_state(tmp_path: Path) -> None:
     out = tmp_path / "linerate.json"
     # The scoreboard's build (same Verilog, same flags): one Verilator build for both.
-    result = run_cocotb(name="nic", sources=_nic_sources(), toplevel=WRAPPER,
+    result = run_cocotb(name=NIC_BUILD, sources=_nic_sources(), toplevel=WRAPPER,
                         test_module="splitnic_sim.tb.nic_linerate", random_init=True,
                         extra_env={"SPLITNIC_LINERATE": json.dumps({"runs": RUNS, "out": str(out)})})
     assert result.failed == 0, "\n".join(result.failures)
