@@ -9,6 +9,11 @@ table names; bad-FCS and runt frames are counted and not delivered; rings wrap; 
 while traffic flows loses nothing on the other queues; TX frames leave intact with a good FCS.
 SPLITNIC_TEST_SCALE (default 1.0) scales the frame counts (Icarus runs fewer).
 
+The tests fit the NIC they find: as many RX queues as ID_FEATURES says (the steering rules
+spread over queues 1 and up), and jumbo frames as long as SPLITNIC_TEST_JUMBO_BYTES (default
+the spec's largest, 9014 bytes without FCS), which a build with smaller packet buffers (the
+board's) lowers.
+
 The toplevel is either the NIC itself (``snic_nic``: cocotbext-eth's GMII
 models, :class:`WishboneDmaTarget` and :class:`WishboneInitiator` in Python,
 on Verilator or Icarus) or the native harness around it (``snic_harness``:
@@ -39,8 +44,8 @@ from splitnic_sim.native import Harness
 from splitnic_sim.native import models as native
 from splitnic_sim.native.models import wait_cycles
 from splitnic_sim.wishbone import WishboneInitiator
-from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, completion_phase, constant, ring_next, ring_slot,
-                           ring_used)
+from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, NUM_RX_QUEUES, completion_phase, constant, ring_next,
+                           ring_slot, ring_used)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,10 @@ QCTRL = CSR_MAP.array("RXQ").register("CTRL")
 STEER_CTRL = CSR_MAP.array("STEER").register("CTRL")
 PHASE = COMPLETION.member("flags").bit("PHASE")
 STATUS = COMPLETION.member("status")
+FEATURES = CSR_MAP.register("ID_FEATURES")
 MEM_SIZE = 4 << 20
+#: Longest frame the jumbo test sends, FCS excluded.
+JUMBO_BYTES = int(os.environ.get("SPLITNIC_TEST_JUMBO_BYTES", constant("MAX_FRAME_JUMBO") - 4))
 
 
 def _count(n: int) -> int:
@@ -95,6 +103,8 @@ class Driver:
     def __init__(self, dut, mem: HostMemory, csr: WishboneInitiator) -> None:
         self.dut, self.mem, self.csr = dut, mem, csr
         self._next = mem.base + 0x1000
+        #: RX queues of this build (ID_FEATURES), read by :meth:`TB.start`.
+        self.rx_queues = NUM_RX_QUEUES
 
     def alloc(self, size: int, align: int = 64) -> int:
         addr = (self._next + align - 1) & ~(align - 1)
@@ -171,11 +181,7 @@ class TB:
     async def start(self) -> Driver:
         dut = self.dut
         if self.native:
-            drv = await self._start_native()
-            assert await drv.rd("ID_MAGIC") == constant("ID_MAGIC")
-            await drv.wr("MAC_ADDR_LO", _mac_int(OWN_MAC) & 0xFFFF_FFFF)
-            await drv.wr("MAC_ADDR_HI", _mac_int(OWN_MAC) >> 32)
-            return drv
+            return await self._identify(await self._start_native())
         cocotb.start_soon(Clock(dut.clk, 8, unit="ns").start())
         dut.rst.value = 1
         dut.gmii_rx_d.value = 0
@@ -194,8 +200,13 @@ class TB:
         await wait_cycles(dut, 4)
         dut.rst.value = 0
         await wait_cycles(dut, 2)
-        drv = Driver(dut, self.mem, csr)
+        return await self._identify(Driver(dut, self.mem, csr))
+
+    async def _identify(self, drv: Driver) -> Driver:
+        """Check the NIC is one, learn its RX queues and give it its MAC address."""
         assert await drv.rd("ID_MAGIC") == constant("ID_MAGIC")
+        drv.rx_queues = FEATURES.field("RX_QUEUES").get(await drv.rd("ID_FEATURES"))
+        assert 1 <= drv.rx_queues <= NUM_RX_QUEUES, f"ID_FEATURES names {drv.rx_queues} RX queues"
         await drv.wr("MAC_ADDR_LO", _mac_int(OWN_MAC) & 0xFFFF_FFFF)
         await drv.wr("MAC_ADDR_HI", _mac_int(OWN_MAC) >> 32)
         return drv
@@ -219,41 +230,51 @@ def _pad(pkt: bytes, size: int, rng: random.Random) -> bytes:
     return pkt + rng.randbytes(max(0, size - len(pkt)))
 
 
-def random_frame(rng: random.Random, size: int) -> tuple[bytes, int, int]:
+def rule_queue(rule: int, rx_queues: int) -> int:
+    """The queue :func:`setup_steering` gives steering rule ``rule`` on a NIC of ``rx_queues``:
+    1, 2, 3 with four queues; queue 1 for all of them with two."""
+    return 1 + rule % (rx_queues - 1) if rx_queues > 1 else 0
+
+
+def random_frame(rng: random.Random, size: int, rx_queues: int = NUM_RX_QUEUES) -> tuple[bytes, int, int]:
     """A scapy-built frame of ``size`` bytes (FCS excluded); returns (frame, queue, rule) under
-    the steering table :func:`setup_steering` installs."""
+    the steering table :func:`setup_steering` installs on a NIC of ``rx_queues``."""
     kind = rng.randrange(5)
     eth = Ether(dst=OWN_MAC, src=PEER_MAC)
     if kind == 0:
         pkt = eth / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=rng.randrange(1024, 65535), dport=VXLAN_PORT)
-        q, rule = 1, 0
+        rule = 0
     elif kind == 1:
         pkt = Ether(dst=OWN_MAC, src=PEER_MAC, type=EXP_ETHERTYPE) / Raw(b"\x00" * 4)
-        q, rule = 2, 1
+        rule = 1
     elif kind == 2:
         pkt = Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC) / ARP(psrc="10.0.0.2", pdst="10.0.0.1")
-        q, rule = 3, 2
+        rule = 2
     elif kind == 3:
         pkt = eth / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=40000, dport=rng.choice([22, 80, 4790]))
-        q, rule = 0, constant("RULE_NONE")
+        rule = constant("RULE_NONE")
     else:
         pkt = eth / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=5353, dport=VXLAN_PORT + 1)
-        q, rule = 0, constant("RULE_NONE")
+        rule = constant("RULE_NONE")
+    q = 0 if rule == constant("RULE_NONE") else rule_queue(rule, rx_queues)
     raw = bytes(pkt)
     size = max(size, len(raw))
     return _pad(raw, size, rng), q, rule
 
 
 async def setup_steering(drv: Driver) -> None:
-    """Entry 0: UDP port VXLAN_PORT -> queue 1; entry 1: ethertype 0x88b5 -> 2; entry 2: broadcast -> 3."""
+    """Entry 0: UDP port VXLAN_PORT; entry 1: ethertype 0x88b5; entry 2: broadcast; each to
+    :func:`rule_queue` (queues 1, 2, 3 on the full NIC)."""
+    def queue(rule: int) -> int:
+        return rule_queue(rule, drv.rx_queues)
     await drv.wr("STEER.IP_PROTO", 17, 0)
     await drv.wr("STEER.L4_DPORT", VXLAN_PORT, 0)
-    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_IP_PROTO=1, MATCH_L4_DPORT=1, QUEUE=1), 0)
+    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_IP_PROTO=1, MATCH_L4_DPORT=1, QUEUE=queue(0)), 0)
     await drv.wr("STEER.ETHERTYPE", EXP_ETHERTYPE, 1)
-    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_ETHERTYPE=1, QUEUE=2), 1)
+    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_ETHERTYPE=1, QUEUE=queue(1)), 1)
     await drv.wr("STEER.DMAC_LO", 0xFFFF_FFFF, 2)
     await drv.wr("STEER.DMAC_HI", 0xFFFF, 2)
-    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_DMAC=1, QUEUE=3), 2)
+    await drv.wr("STEER.CTRL", STEER_CTRL.pack(ENABLE=1, MATCH_DMAC=1, QUEUE=queue(2)), 2)
 
 
 class RxScoreboard:
@@ -328,7 +349,7 @@ async def rx_steering_wrap_and_errors(dut) -> None:
     bad_fcs = runts = 0
     for i in range(n):
         size = rng.choice([60, 61, 62, 63, 64, 65, 1514, rng.randrange(60, 1515), rng.randrange(60, 300)])
-        frame, q, rule = random_frame(rng, size)
+        frame, q, rule = random_frame(rng, size, drv.rx_queues)
         roll = rng.random()
         if roll < 0.08:
             gf = GmiiFrame.from_payload(frame)
@@ -340,10 +361,11 @@ async def rx_steering_wrap_and_errors(dut) -> None:
             runts += 1
         else:
             plan.append((GmiiFrame.from_payload(frame), q, rule, frame))
-    busiest = max(sum(1 for _, q, _, good in plan if good is not None and q == k) for k in range(4))
+    queues = range(drv.rx_queues)
+    busiest = max(sum(1 for _, q, _, good in plan if good is not None and q == k) for k in queues)
     assert busiest >= 3, f"the random traffic gives no queue more than {busiest} good frames"
     log2 = min(4, (busiest - 1).bit_length() - 1)   # ring size < busiest
-    rings = [await drv.ring("RXQ", q, log2, 1536) for q in range(4)]
+    rings = [await drv.ring("RXQ", q, log2, 1536) for q in queues]
     board = RxScoreboard(drv, rings)
     cocotb.start_soon(board.run())
     await drv.wr("CTRL", CTRL.pack(RX_EN=1, BROADCAST=1))
@@ -362,7 +384,7 @@ async def rx_steering_wrap_and_errors(dut) -> None:
                                                        "STAT_RX_FILTERED", "STAT_RX_FIFO_DROP")}
         stats.update({f"q{q}": (await drv.rd("RXQ.HEAD", q), await drv.rd("RXQ.CPL", q),
                                 await drv.rd("RXQ.DROPS", q), len(board.got[q]), len(board.expected[q]))
-                      for q in range(4)})
+                      for q in queues})
         log.info("RX state: %s", stats)
     await wait_cycles(dut, 500)
     board.check()
@@ -371,13 +393,13 @@ async def rx_steering_wrap_and_errors(dut) -> None:
     assert await drv.rd("STAT_RX_OK") == expected
     assert await drv.rd("STAT_RX_OK_BYTES") == good_bytes
     assert await drv.rd("STAT_RX_FIFO_DROP") == 0
-    for q in range(4):
+    for q in queues:
         assert await drv.rd("RXQ.PACKETS", q) == len(board.expected[q])
         assert await drv.rd("RXQ.DROPS", q) == 0
     assert any(r.seen > r.size for r in rings), "no ring wrapped"
     for rule in range(3):
-        q = rule + 1
-        assert await drv.rd("STEER.HITS", rule) == len(board.expected[q])
+        hits = sum(1 for frames in board.expected for _, r in frames if r == rule)
+        assert await drv.rd("STEER.HITS", rule) == hits, f"steering rule {rule}"
     tb.close()
 
 
@@ -460,13 +482,13 @@ async def tx_to_wire(dut) -> None:
 
 @cocotb.test()
 async def jumbo_both_ways_in_loopback(dut) -> None:
-    """With CTRL.JUMBO and MAX_FRAME 9018, a 9014-byte frame goes out and comes back through the
-    internal loopback (nothing leaves on the wire), next to standard frames."""
+    """With CTRL.JUMBO and MAX_FRAME 9018, a 9014-byte frame (JUMBO_BYTES) goes out and comes back
+    through the internal loopback (nothing leaves on the wire), next to standard frames."""
     tb = TB(dut)
     drv = await tb.start()
     await setup_steering(drv)
     await drv.wr("MAX_FRAME", constant("MAX_FRAME_JUMBO"))
-    rx = [await drv.ring("RXQ", q, 4, 9216) for q in range(4)]
+    rx = [await drv.ring("RXQ", q, 4, 9216) for q in range(drv.rx_queues)]
     tx = await drv.ring("TXQ", 0, 4, 9216)
     board = RxScoreboard(drv, rx)
     cocotb.start_soon(board.run())
@@ -474,9 +496,9 @@ async def jumbo_both_ways_in_loopback(dut) -> None:
     cocotb.start_soon(_collect_wire(tb, wire))
     await drv.wr("CTRL", CTRL.pack(RX_EN=1, TX_EN=1, LOOPBACK=1, JUMBO=1, BROADCAST=1))
     rng = tb.rng
-    sizes = [9014, 64, 1514, 9014 - rng.randrange(1, 4000), 60]
+    sizes = [JUMBO_BYTES, 64, 1514, JUMBO_BYTES - rng.randrange(1, JUMBO_BYTES - 1514), 60]
     for i, size in enumerate(sizes):
-        frame, q, rule = random_frame(rng, size)
+        frame, q, rule = random_frame(rng, size, drv.rx_queues)
         drv.post(tx, len(frame), cookie=i, data=frame)
         board.expect(q, frame, rule)
     await drv.wr("TXQ.TAIL", tx.tail, 0)
@@ -495,20 +517,24 @@ async def queue_reset_while_traffic_flows(dut) -> None:
     tb = TB(dut)
     drv = await tb.start()
     await setup_steering(drv)
-    rings = [await drv.ring("RXQ", q, 4, 1536) for q in range(4)]
+    assert drv.rx_queues >= 2, "resetting queue 1 needs a NIC with a second RX queue"
+    rings = [await drv.ring("RXQ", q, 4, 1536) for q in range(drv.rx_queues)]
+    others = [q for q in range(drv.rx_queues) if q != 1]
     board = RxScoreboard(drv, rings)
     cocotb.start_soon(board.run())
     await drv.wr("CTRL", CTRL.pack(RX_EN=1, BROADCAST=1))
     rng = tb.rng
     n = _count(40)
     sent_q1: list[bytes] = []
+    rule_of: dict[bytes, int] = {}            # queue 1's frames: the rule that steers each
     progress = {"sent": 0}
 
     async def sender() -> None:
         for _ in range(n):
-            frame, q, rule = random_frame(rng, rng.randrange(60, 600))
+            frame, q, rule = random_frame(rng, rng.randrange(60, 600), drv.rx_queues)
             if q == 1:
                 sent_q1.append(frame)
+                rule_of[frame] = rule
             else:
                 board.expect(q, frame, rule)
             await tb.source.send(GmiiFrame.from_payload(frame))
@@ -530,8 +556,8 @@ async def queue_reset_while_traffic_flows(dut) -> None:
     await board.fill(r)
     refilled_at = len(sent_q1) + 1          # q1 frames from here on must all arrive
     await send_task
-    others = sum(len(board.expected[q]) for q in (0, 2, 3))
-    await _wait_for(dut, lambda: sum(len(board.got[q]) for q in (0, 2, 3)) >= others
+    expected_others = sum(len(board.expected[q]) for q in others)
+    await _wait_for(dut, lambda: sum(len(board.got[q]) for q in others) >= expected_others
                     and len(board.got[1]) >= len(sent_q1) - refilled_at, "frames after the reset")
     await wait_cycles(dut, 500)
     after = [data for data, _ in board.got[1]]
@@ -542,6 +568,6 @@ async def queue_reset_while_traffic_flows(dut) -> None:
     assert await drv.rd("RXQ.CPL", 1) == len(after)
     for c, _ in [(c, 0) for _, c in board.got[1]]:
         assert c["status"] == 0
-    board.expected[1] = [(d, 0) for d in after]
+    board.expected[1] = [(d, rule_of[d]) for d in after]
     board.check()
     tb.close()
