@@ -105,7 +105,7 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err,
 int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen);
 /* n writes in one call: write i is lens[i] bytes at device address addrs[i],
  * taken from base + offsets[i] (a TX burst: frames and their descriptors). */
-int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base,
+int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base, size_t base_len,
 		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen);
 int hl_flush(struct hl *h, char *err, size_t errlen);
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
@@ -488,11 +488,16 @@ int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char 
 	return rc;
 }
 
-int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base,
+int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base, size_t base_len,
 		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen)
 {
 	if (need_hello(h, err, errlen))
 		return -1;
+	/* Every span is checked before any is sent: a bad one sends nothing. */
+	for (uint32_t i = 0; i < n; i++)
+		if ((uint64_t)offsets[i] + lens[i] > base_len)
+			return fail(err, errlen, "span %u (%u bytes at offset %u) runs past the %zu-byte buffer",
+				    i, lens[i], offsets[i], base_len);
 	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
 	int rc = 0;
 	pthread_mutex_lock(&h->mu);
