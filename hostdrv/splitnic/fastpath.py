@@ -24,6 +24,7 @@ from splitnic_spec import CSR_MAP, constant
 
 from .nic import Nic, RxQueue, TxQueue
 from .rules import Rule, RuleError, RuleSet
+from .rx_batch import RxBatch
 
 __all__ = ["App", "FastPath", "fast_tx_queue"]
 
@@ -51,6 +52,10 @@ class App:
     def rx_burst(self, max_frames: int = 32) -> list:
         """Zero-copy packet views steered to this application (release each when done)."""
         return self.rx.rx_burst(max_frames)
+
+    def rx_batch(self, max_frames: int = 32) -> RxBatch:
+        """The same frames as one :class:`~splitnic.rx_batch.RxBatch`: no object per frame, one release."""
+        return self.rx.rx_batch(max_frames)
 
     def tx_burst(self, frames: Sequence[bytes | bytearray | memoryview]) -> int:
         """Send frames on the fast-path TX queue; returns how many were taken."""

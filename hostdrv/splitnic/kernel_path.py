@@ -337,10 +337,8 @@ class NicPort:
         return self.rxq, self.txq
 
     def rx_burst(self, max_frames: int) -> list[bytes]:
-        packets = self.rxq.rx_burst(max_frames)
-        frames = [bytes(p.data) for p in packets]
-        self.rxq.release(packets)
-        return frames
+        with self.rxq.rx_batch(max_frames) as batch:
+            return [bytes(view) for view in batch]
 
     def tx_burst(self, frames) -> int:
         limit = self.txq.buf_size

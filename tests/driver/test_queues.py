@@ -101,6 +101,41 @@ def test_a_batch_release_reposts_at_once_and_single_releases_at_the_next_burst(a
     assert rxq.rx_burst() == [] and rxq.check()["lent"] == 0
 
 
+def test_an_rx_batch_views_each_frame_and_gives_every_buffer_back_in_one_release(any_nic) -> None:
+    any_nic.set_loopback(True)
+    # No spare buffers: every buffer is either posted or lent, so the counts below are exact.
+    rxq, txq = any_nic.rx_queue(0, ring_log2=4, nbufs=16), any_nic.tx_queue(0, ring_log2=4)
+    frames = [frame(size=60 + 41 * i, payload=bytes([i])) for i in range(12)]
+    assert txq.tx_burst(frames) == len(frames)
+    batches, deadline = [], time.monotonic() + 30
+    while sum(map(len, batches)) < len(frames) and time.monotonic() < deadline:
+        batch = rxq.rx_batch(5)                  # at most 5 a batch: the frames span several
+        assert len(batch) <= 5
+        batches.append(batch) if batch else time.sleep(0.0005)
+    assert [bytes(view) for batch in batches for view in batch] == frames
+    first = batches[0]
+    assert first.lengths() == [len(f) for f in frames[:len(first)]] == [first.length(i) for i in range(len(first))]
+    assert bytes(first[-1]) == frames[len(first) - 1] and first.status(0) == 0
+    assert first.bytes == sum(map(len, frames[:len(first)]))
+    with pytest.raises(IndexError, match=f"frame {len(first)} of a batch of {len(first)}"):
+        first[len(first)]
+    assert rxq.check()["lent"] == len(frames)
+    posted = rxq.check()["posted"]
+    first.release()
+    assert first.released and rxq.check()["lent"] == len(frames) - len(first)
+    assert rxq.check()["posted"] == posted + len(first)          # re-posted at once, in one call
+    first.release()                                               # idempotent
+    with pytest.raises(ValueError, match="batch already released"):
+        first[0]
+    for batch in batches[1:]:
+        with batch:
+            pass
+    assert rxq.check()["lent"] == 0
+    assert len(rxq.rx_batch()) == 0
+    assert txq.flush()
+    txq.check()
+
+
 def test_double_release_is_harmless_and_stranger_cookies_are_refused(any_nic) -> None:
     rxq, txq = _loopback(any_nic)
     txq.tx_burst([frame(size=64)])

@@ -44,10 +44,9 @@ class Counter:
         self.bytes: _Tally[str] = _Tally()
 
     def __call__(self, app: App) -> int:
-        packets = app.rx_burst(self.burst)
-        for packet in packets:
-            key = flow_key(packet.data)
-            self.frames[key] += 1
-            self.bytes[key] += len(packet.data)
-            packet.release()
-        return len(packets)
+        with app.rx_batch(self.burst) as batch:
+            for data in batch:
+                key = flow_key(data)
+                self.frames[key] += 1
+                self.bytes[key] += len(data)
+            return len(batch)
