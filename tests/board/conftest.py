@@ -4,6 +4,10 @@ The real flow (LiteX, then YoWASP's yosys, nextpnr-ecp5 and ecppack) runs on
 one core for several minutes and needs nothing from the other tests, so it runs
 beside them at low priority on the machine's second core.  The bitstream tests
 are moved to the end of the run and wait for it (:func:`bitstream_build`).
+Tests marked ``yowasp`` (they run a YoWASP tool themselves) go just before
+them: the first run of a YoWASP tool compiles its WebAssembly for a minute and
+a half, and the background build does that at the start, so theirs would be
+paid twice over, at the same moment; later they find it cached (10 s).
 It builds into ``build/test-bitstream`` (inside the repo: YoWASP's tools cannot
 see the host's /tmp), never into ``make bitstream``'s own directory.
 """
@@ -33,12 +37,19 @@ _BITSTREAM_TESTS = "test_bitstream.py"
 _build: dict[str, object] = {}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "yowasp: runs a YoWASP tool; ordered after the background bitstream "
+                            "build has compiled the tools (tests/board/conftest.py)")
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the bitstream tests last, and start their build now if they are selected."""
+    """Run the bitstream tests last, after the other YoWASP users, and start their build now if they are selected."""
     wanted = [item for item in items if item.path.name == _BITSTREAM_TESTS]
     if not wanted or config.option.collectonly:
         return
-    items[:] = [item for item in items if item.path.name != _BITSTREAM_TESTS] + wanted
+    yowasp = [item for item in items if item.path.name != _BITSTREAM_TESTS and item.get_closest_marker("yowasp")]
+    items[:] = [item for item in items if item.path.name != _BITSTREAM_TESTS and item not in yowasp] \
+        + yowasp + wanted
     shutil.rmtree(OUT, ignore_errors=True)         # always a fresh build: CI must prove it builds
     LOG.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, YOWASP_CACHE_DIR=str(REPO / ".cache" / "yowasp"))

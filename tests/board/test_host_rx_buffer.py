@@ -11,6 +11,7 @@ import random
 import re
 import subprocess
 
+import pytest
 from migen import run_simulation
 from migen.fhdl.verilog import convert
 
@@ -117,6 +118,7 @@ def test_back_to_back_frames_without_a_gap() -> None:
     assert out == frames and dropped == 0
 
 
+@pytest.mark.yowasp
 def test_the_buffer_maps_to_block_ram_and_only_its_counter_is_on_the_csr_bus() -> None:
     # LiteX's AutoCSR once put the memory on the CSR bus too: a third, writing port that no
     # block RAM has, so yosys built 41 kbit of flip-flops and the bitstream build died.

@@ -10,9 +10,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from splitnic_gateware.targets.colorlight_i5 import _paths_yowasp_can_reach, _tool
 
 
+@pytest.mark.yowasp
 def test_yosys_reads_a_script_s_sources_under_the_host_tmp(tmp_path: Path) -> None:
     assert str(tmp_path).startswith("/tmp/"), "the case needs a directory under /tmp"
     (tmp_path / "inc").mkdir()
