@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/hostlink.py.
- * splitnic eth host link (posted-write messages), spec 1.0, hash 0xe7020449.
+ * splitnic eth host link (posted-write messages), spec 1.0, hash 0x38fd8864.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_HL_SPEC_HASH 0xe7020449
+#define SNIC_HL_SPEC_HASH 0x38fd8864
 
 /* Constants. */
 #define SNIC_HL_ETHERTYPE 34997	/* EtherType of host-link frames (IEEE 802 Local Experimental 1). */
@@ -33,6 +33,8 @@
 #define SNIC_HL_MAX_MESSAGE_DATA 8976	/* Largest len of one message; a longer write is split. */
 #define SNIC_HL_RESEND_US 1000	/* Host to NIC: microseconds without progress of acked before the host sends its unacknowledged frames again. */
 #define SNIC_HL_MIN_WINDOW 2	/* Smallest Hello.window: a side must buffer a frame while it takes the next. */
+#define SNIC_HL_COUNTERS_BASE 0x80001000	/* Bus address of the board's BoardCounters: the host READs them like any register; writes there are ignored. */
+#define SNIC_HL_COUNTERS_SIZE 64	/* Bytes of the counters window (words past BoardCounters read 0). */
 
 /* Follows the Ethernet header of every host-link frame. */
 struct snic_hl_frame_header {
@@ -78,5 +80,20 @@ struct snic_hl_hello {
 	uint32_t local_size;	/* Board: bytes of NIC-local memory. Host: 0. */
 };
 #define SNIC_HL_HELLO_SIZE 28
+
+/* The board's link counters at COUNTERS_BASE, one 32-bit word each, free-running (they wrap); a HELLO does not clear them. */
+struct snic_hl_board_counters {
+	uint32_t rx_frames;	/* Host-to-board frames taken: in sequence, well-formed, from the host. */
+	uint32_t rx_messages;	/* Messages in those frames. */
+	uint32_t malformed;	/* Frames dropped as not this protocol's: another version, a bad message number or length, a message past the frame's end, too long, or from another source. */
+	uint32_t gaps;	/* Well-formed frames dropped because they did not start at the next expected message (a frame before them was lost): each one NAKed. */
+	uint32_t bad_address;	/* Messages skipped: a span outside the windows the host may reach, a READ of a bad size, an op the host may not send. */
+	uint32_t duplicates;	/* Frames that came again, wholly or partly before the next expected message (a resend): dropped. */
+	uint32_t overruns;	/* In-sequence frames dropped for want of a free buffer (the host sent beyond its credit). */
+	uint32_t tx_frames;	/* Board-to-host frames sent. */
+	uint32_t tx_messages;	/* Messages in those frames. */
+	uint32_t credit_stalls;	/* Times a finished frame had to wait for the host's credit. */
+};
+#define SNIC_HL_BOARD_COUNTERS_SIZE 40
 
 #endif /* SPLITNIC_HOSTLINK_H */

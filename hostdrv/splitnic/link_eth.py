@@ -17,7 +17,8 @@ ever has to be read across the cable:
   ordered stream as the register writes, so a doorbell always lands after the
   descriptors it announces.
 
-Register reads (probe, statistics) keep a round trip; register writes are
+Register reads (probe, statistics, the board's link counters:
+:func:`board_counters`, ``splitnic info``) keep a round trip; register writes are
 posted and leave at once (one frame each, which also carries whatever the
 queues synced before them).
 """
@@ -40,7 +41,7 @@ from .errors import SplitnicError
 from .link import Link
 from .link_lock import lock_exclusive
 
-__all__ = ["EthBus", "EthDma", "BoardMessagesLost", "open_eth", "DEFAULT_HOST_MEMORY"]
+__all__ = ["EthBus", "EthDma", "BoardMessagesLost", "board_counters", "open_eth", "DEFAULT_HOST_MEMORY"]
 
 log = logging.getLogger(__name__)
 
@@ -241,5 +242,17 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
         dma.close()
         os.close(lock)
     link._on_close.append(_close)
+    link.board_counters = lambda: board_counters(port)
     log.info("%s", desc)
     return link
+
+
+def board_counters(port) -> dict[str, int]:
+    """The board's link counters (BoardCounters, in the spec's order), read with one READ message.
+
+    A read like any other, but without the lost-message check of
+    :class:`EthBus`: these counters are what one looks at when the link is in
+    trouble.
+    """
+    names = [m.name for m in hl.BOARD_COUNTERS.members]
+    return dict(zip(names, port.read(hl.COUNTERS_BASE, len(names))))

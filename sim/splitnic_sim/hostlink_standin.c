@@ -41,7 +41,7 @@ struct standin_counters {
 	uint64_t hellos_refused;    /* HELLOs of another spec hash or magic, or with unusable fields */
 	uint64_t foreign;           /* another source address than the host's, or another version */
 	uint64_t malformed;         /* headers or messages past the frame's end, bad lengths or numbers */
-	uint64_t bad_address;       /* WRITE/READ outside NIC-local memory and the register window */
+	uint64_t bad_address;       /* WRITE/READ outside NIC-local memory, the registers and the counters */
 	uint64_t bad_op;            /* messages the board does not take (ANSWER, IRQ, HELLO unflagged, ...) */
 	uint64_t gaps;              /* host-to-NIC gaps (one per NAK) */
 	uint64_t gap_messages;      /* messages missing at those gaps */
@@ -438,6 +438,33 @@ static int in_csr(const struct standin *t, uint64_t addr, uint64_t len)
 	return !(addr & 3) && !(len & 3) && addr >= t->csr_base && addr - t->csr_base + len <= t->csr_size;
 }
 
+static int in_counters(uint64_t addr, uint64_t len)
+{
+	return !(addr & 3) && !(len & 3) && addr >= SNIC_HL_COUNTERS_BASE &&
+	       addr - SNIC_HL_COUNTERS_BASE + len <= SNIC_HL_COUNTERS_SIZE;
+}
+
+/* The counters window as the board's link serves it (BoardCounters, then zeros), from the
+ * stand-in's own counts; the board's counters are 32 bits and wrap. */
+static void counters_window(const struct standin *t, uint8_t out[SNIC_HL_COUNTERS_SIZE])
+{
+	struct snic_hl_board_counters b = {
+		.rx_frames = (uint32_t)t->c.frames_in,
+		.rx_messages = (uint32_t)t->c.messages_in,
+		.malformed = (uint32_t)(t->c.malformed + t->c.foreign),
+		.gaps = (uint32_t)t->c.gaps,
+		.bad_address = (uint32_t)(t->c.bad_address + t->c.bad_op),
+		.duplicates = (uint32_t)t->c.duplicates,
+		.overruns = 0,          /* it takes each frame as it comes: no buffer to run over */
+		.tx_frames = (uint32_t)t->c.frames_out,
+		.tx_messages = (uint32_t)t->c.messages_out,
+		.credit_stalls = (uint32_t)t->c.credit_stalls,
+	};
+
+	memset(out, 0, SNIC_HL_COUNTERS_SIZE);
+	memcpy(out, &b, sizeof(b));
+}
+
 /* WRITE: NIC-local memory, or the register window word by word as the bus would (the model
  * polls its registers, so a doorbell after descriptors is seen after them). */
 static void apply_write(struct standin *t, uint32_t addr, const uint8_t *data, uint32_t len)
@@ -452,7 +479,7 @@ static void apply_write(struct standin *t, uint32_t addr, const uint8_t *data, u
 			memcpy(&w, data + i, 4);
 			__atomic_store_n((uint32_t *)(s->csr + (addr - t->csr_base) + i), w, __ATOMIC_RELEASE);
 		}
-	} else {
+	} else if (!in_counters(addr, len)) {     /* the counters take no writes */
 		t->c.bad_address++;
 	}
 }
@@ -477,7 +504,7 @@ static void apply_read(struct standin *t, uint32_t addr, const uint8_t *data, ui
 		t->c.malformed++;
 		return;
 	}
-	if (!in_local(s, addr, bytes) && !in_csr(t, addr, bytes)) {
+	if (!in_local(s, addr, bytes) && !in_csr(t, addr, bytes) && !in_counters(addr, bytes)) {
 		t->c.bad_address++;
 		return;
 	}
@@ -486,6 +513,11 @@ static void apply_read(struct standin *t, uint32_t addr, const uint8_t *data, ui
 		return;
 	if (in_local(s, addr, bytes)) {
 		memcpy(out, s->dma + (addr - s->dma_base), bytes);
+	} else if (in_counters(addr, bytes)) {
+		uint8_t window[SNIC_HL_COUNTERS_SIZE];
+
+		counters_window(t, window);
+		memcpy(out, window + (addr - SNIC_HL_COUNTERS_BASE), bytes);
 	} else {
 		for (i = 0; i < bytes; i += 4) {
 			w = __atomic_load_n((uint32_t *)(s->csr + (addr - t->csr_base) + i), __ATOMIC_ACQUIRE);

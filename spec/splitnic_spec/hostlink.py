@@ -114,6 +114,9 @@ OP_WRITE, OP_READ, OP_ANSWER, OP_IRQ, OP_HELLO = 1, 2, 3, 4, 5
 HELLO_MAGIC_VALUE = 0x4C48_4E53          # "SNHL" as bytes on the wire, little-endian
 HOST_WINDOW_BASE = 0xA000_0000
 HOST_WINDOW_SIZE = 0x1000_0000
+#: The board's link counters (BoardCounters), just past the NIC's register window.
+COUNTERS_BASE = 0x8000_1000
+COUNTERS_SIZE = 0x40
 #: Largest frame (after the Ethernet header) on a standard 1500-byte MTU and on a jumbo one.
 MTU_STANDARD = 1500
 MTU_JUMBO = 9000
@@ -139,6 +142,9 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("RESEND_US", RESEND_US, "Host to NIC: microseconds without progress of acked before the "
              "host sends its unacknowledged frames again."),
     Constant("MIN_WINDOW", 2, "Smallest Hello.window: a side must buffer a frame while it takes the next."),
+    Constant("COUNTERS_BASE", COUNTERS_BASE, "Bus address of the board's BoardCounters: the host READs them "
+             "like any register; writes there are ignored."),
+    Constant("COUNTERS_SIZE", COUNTERS_SIZE, "Bytes of the counters window (words past BoardCounters read 0)."),
 )
 
 FRAME_HEADER = Struct("FrameHeader", "Follows the Ethernet header of every host-link frame.", (
@@ -179,7 +185,26 @@ HELLO = Struct("Hello", "Data of a HELLO message: what the sender is and can tak
     StructField("local_size", 32, "Board: bytes of NIC-local memory. Host: 0."),
 ))
 
-STRUCTS: tuple[Struct, ...] = (FRAME_HEADER, MESSAGE_HEADER, READ_REQUEST, HELLO)
+BOARD_COUNTERS = Struct("BoardCounters", "The board's link counters at COUNTERS_BASE, one 32-bit word "
+                        "each, free-running (they wrap); a HELLO does not clear them.", (
+    StructField("rx_frames", 32, "Host-to-board frames taken: in sequence, well-formed, from the host."),
+    StructField("rx_messages", 32, "Messages in those frames."),
+    StructField("malformed", 32, "Frames dropped as not this protocol's: another version, a bad message "
+                "number or length, a message past the frame's end, too long, or from another source."),
+    StructField("gaps", 32, "Well-formed frames dropped because they did not start at the next expected "
+                "message (a frame before them was lost): each one NAKed."),
+    StructField("bad_address", 32, "Messages skipped: a span outside the windows the host may reach, a "
+                "READ of a bad size, an op the host may not send."),
+    StructField("duplicates", 32, "Frames that came again, wholly or partly before the next expected "
+                "message (a resend): dropped."),
+    StructField("overruns", 32, "In-sequence frames dropped for want of a free buffer (the host sent "
+                "beyond its credit)."),
+    StructField("tx_frames", 32, "Board-to-host frames sent."),
+    StructField("tx_messages", 32, "Messages in those frames."),
+    StructField("credit_stalls", 32, "Times a finished frame had to wait for the host's credit."),
+))
+
+STRUCTS: tuple[Struct, ...] = (FRAME_HEADER, MESSAGE_HEADER, READ_REQUEST, HELLO, BOARD_COUNTERS)
 
 check_unique((c.name for c in CONSTANTS), "constant")
 

@@ -61,10 +61,18 @@ def test_info_over_eth(soc: SimSoCProcess) -> None:
     # The board's HELLO answer (its NIC-local memory) and the ID block, read with READ messages.
     assert info["link_kind"] == "eth" and info["zero_copy"] is False, info
     assert info["build_id"] == f"{build_id():#010x}", info
+    # The engines' own counters, read from the SoC bus at COUNTERS_BASE like any register: the HELLO
+    # and the reads came in, answers went out, nothing was dropped or refused.
+    board = info["board"]
+    assert list(board) == [m.name for m in hostlink.BOARD_COUNTERS.members], board
+    assert board["rx_frames"] > 0 and board["rx_messages"] > 0 and board["tx_frames"] > 0, board
+    assert board["malformed"] == board["gaps"] == board["bad_address"] == board["overruns"] == 0, board
     text = _cli(soc, "info", "--link", LINK)
     assert text.returncode == 0, text.stderr
     assert LINK in text.stdout and f"hash {spec.SPEC_HASH:#010x}" in text.stdout, text.stdout
     assert f"{amap.DMA_RAM_SIZE // 1024} KiB NIC-local memory at {amap.DMA_RAM_BASE:#x}" in text.stdout, text.stdout
+    counts = re.search(r"^host link: board took (\d+) frames \((\d+) messages\)", text.stdout, re.M)
+    assert counts and int(counts[1]) > board["rx_frames"], text.stdout     # the counters go on counting
 
 
 @pytest.mark.timeout(1800)

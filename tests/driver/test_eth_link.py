@@ -13,6 +13,7 @@ from, and the errors a user meets first.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -111,6 +112,31 @@ def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
         # The board NAKs a gap if a later frame came first; else the host's resend timer fired.
         assert counters["test_drops_in"] == 1
         assert nic.link.bus.port.counters()["resent_frames"] >= 1
+
+
+def test_the_boards_link_counters_are_read_like_registers_and_shown_by_info() -> None:
+    with eth_standin() as (stand_in, link):
+        with reset_nic(link) as nic:
+            port = nic.link.bus.port
+            port.write32(0x1000_0000, 1)                       # nowhere: refused and counted
+            port.write32(hl.COUNTERS_BASE, 0xFFFF_FFFF)         # the counters take no writes, and no offence
+            first = nic.link.board_counters()
+            assert list(first) == [m.name for m in hl.BOARD_COUNTERS.members]
+            mine = stand_in.counters()
+            assert first["bad_address"] == 1 == mine["bad_address"]
+            assert 0 < first["rx_messages"] <= mine["messages_in"] and first["rx_frames"] <= mine["frames_in"]
+            assert first["tx_frames"] > 0 and first["malformed"] == first["gaps"] == 0
+            # Words past BoardCounters read 0; a READ past the window is refused like any other.
+            assert port.read(hl.COUNTERS_BASE + hl.BOARD_COUNTERS.size, 2) == [0, 0]
+            nic.stats()
+            again = nic.link.board_counters()
+            assert again["rx_messages"] > first["rx_messages"] and again["tx_frames"] > first["tx_frames"]
+        info = _run_inside("info", "--link", link)
+        assert info.returncode == 0, info.stderr
+        # (A duplicate or two is fine: closing the first link may leave a frame the board sees again.)
+        assert re.search(r"^host link: board took \d+ frames \(\d+ messages\), sent \d+ \(\d+\); frames dropped: "
+                         r"malformed 0, after a gap 0, duplicates \d+, over credit 0; messages refused 1; "
+                         r"credit stalls \d+$", info.stdout, re.M), info.stdout
 
 
 def test_a_missing_interface_is_a_one_line_error() -> None:

@@ -22,6 +22,15 @@ def test_the_host_window_is_apart_from_the_boards_own_addresses() -> None:
     assert hl.HOST_WINDOW_BASE + hl.HOST_WINDOW_SIZE <= 1 << 32
 
 
+def test_the_counters_window_holds_board_counters_apart_from_every_other_region() -> None:
+    assert hl.BOARD_COUNTERS.size <= hl.COUNTERS_SIZE and all(m.width == 32 for m in hl.BOARD_COUNTERS.members)
+    # A LiteX bus region: a power of two, aligned to its size.
+    assert hl.COUNTERS_SIZE & (hl.COUNTERS_SIZE - 1) == 0 and hl.COUNTERS_BASE % hl.COUNTERS_SIZE == 0
+    for base, size in ((board.DMA_RAM_BASE, board.DMA_RAM_SIZE), (board.NIC_CSR_BASE, board.NIC_CSR_SIZE),
+                       (board.LITEX_CSR_BASE, 32 * board.LITEX_CSR_PAGING), (hl.HOST_WINDOW_BASE, hl.HOST_WINDOW_SIZE)):
+        assert base + size <= hl.COUNTERS_BASE or base >= hl.COUNTERS_BASE + hl.COUNTERS_SIZE, hex(base)
+
+
 def test_a_frame_round_trips_with_consecutive_message_numbers() -> None:
     messages = (hl.Message(hl.OP_WRITE, 0xA000_0040, bytes(range(64))),
                 hl.Message(hl.OP_IRQ, 0, (7).to_bytes(4, "little")),

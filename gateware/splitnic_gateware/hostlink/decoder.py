@@ -15,7 +15,7 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
   and its messages are acknowledged (``link.acked``) at once: they will be
   carried out.
 * the apply side walks committed frames in order: a WRITE inside one of the
-  ``windows`` (NIC-local RAM, the NIC's registers) becomes Wishbone bursts of
+  ``windows`` (NIC-local RAM, the NIC's registers, the link's counters) becomes Wishbone bursts of
   at most ``max_burst`` words; a READ becomes single reads whose words go to
   the encoder as one ANSWER; anything else (a span outside the windows, a READ
   of 0 or more than ``max_read_words`` words, an op the host may not send) is
@@ -55,8 +55,10 @@ from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, LEN_BITS, MESS
 
 __all__ = ["Decoder", "DecoderCounters", "DEFAULT_WINDOWS"]
 
-#: What the host may write and read: NIC-local DMA RAM and the NIC's registers (byte address, bytes).
-DEFAULT_WINDOWS = ((board.DMA_RAM_BASE, board.DMA_RAM_SIZE), (board.NIC_CSR_BASE, board.NIC_CSR_SIZE))
+#: What the host may write and read (byte address, bytes): NIC-local DMA RAM, the NIC's registers and
+#: the link's own counters (BoardCounters; :class:`~.link.HostLink` serves them on the bus, writes ignored).
+DEFAULT_WINDOWS = ((board.DMA_RAM_BASE, board.DMA_RAM_SIZE), (board.NIC_CSR_BASE, board.NIC_CSR_SIZE),
+                   (hostlink.COUNTERS_BASE, hostlink.COUNTERS_SIZE))
 #: A READ's answer must fit one standard frame with its two headers.
 DEFAULT_MAX_READ_WORDS = (hostlink.MTU_STANDARD - hostlink.FRAME_HEADER.size - hostlink.MESSAGE_HEADER.size) // 4
 _ALL_BYTES = 0b1111

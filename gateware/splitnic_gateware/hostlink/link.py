@@ -13,6 +13,10 @@ the host's mtu) and adds what the engines leave to the Ethernet side:
   the host's (``from_host``).  Before the first HELLO every frame goes to the
   broadcast address (``tx_dst``), the HELLO answer after it to the host.
 * the NIC's interrupt: ``irq`` is the NIC's level; each rise is one IRQ message.
+* the link's counters: ``counters`` is a Wishbone target for the SoC bus at
+  ``hostlink.COUNTERS_BASE``; word *i* is field *i* of the spec's
+  BoardCounters (the engines' free-running counts), so the host reads them
+  with READ messages like any register, and Etherbone or the firmware can too.
 
 ``dma`` (a Wishbone target: the NIC's DMA writes into the host window) and
 ``bus`` (a Wishbone burst master: the host's writes and reads on the board)
@@ -21,7 +25,7 @@ are the encoder's and the decoder's, unchanged.
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -32,10 +36,20 @@ from .decoder import DEFAULT_WINDOWS, Decoder
 from .encoder import Encoder
 from .layouts import rx_stream, tx_stream
 
-__all__ = ["HostLink", "BROADCAST_MAC", "MAC_BITS"]
+__all__ = ["HostLink", "BROADCAST_MAC", "COUNTER_SOURCES", "MAC_BITS"]
 
 MAC_BITS = 48
 BROADCAST_MAC = (1 << MAC_BITS) - 1
+#: Each BoardCounters field (splitnic_spec.hostlink, in word order) and the engine counter behind it.
+COUNTER_SOURCES = {
+    "rx_frames": ("decoder", "frames"), "rx_messages": ("decoder", "messages"),
+    "malformed": ("decoder", "malformed"), "gaps": ("decoder", "gaps"), "bad_address": ("decoder", "bad_address"),
+    "duplicates": ("decoder", "duplicates"), "overruns": ("decoder", "overruns"),
+    "tx_frames": ("encoder", "frames"), "tx_messages": ("encoder", "messages"),
+    "credit_stalls": ("encoder", "credit_stalls"),
+}
+#: Word-address bits that pick a word of the counters window.
+_COUNTER_INDEX_BITS = (hostlink.COUNTERS_SIZE // 4 - 1).bit_length()
 
 
 class HostLink(wiring.Component):
@@ -63,6 +77,7 @@ class HostLink(wiring.Component):
             "dma": In(WishboneSignature(30, burst=True)),
             "bus": Out(WishboneSignature(30, burst=True)),
             "irq": In(1),
+            "counters": In(WishboneSignature(30)),
         })
 
     def elaborate(self, platform) -> Module:
@@ -100,4 +115,20 @@ class HostLink(wiring.Component):
         irq_was = Signal()
         m.d.sync += irq_was.eq(self.irq)
         m.d.comb += enc.irq.eq(self.irq & ~irq_was)
+
+        # The counters window: one word per BoardCounters field, in the spec's order; the rest reads 0.
+        # Single cycles (no bursts), acknowledged the cycle after they start; writes change nothing.
+        engines = {"decoder": dec.counters, "encoder": enc.counters}
+        words: list[Value] = [getattr(engines[engine], name)
+                              for engine, name in (COUNTER_SOURCES[f.name] for f in hostlink.BOARD_COUNTERS.members)]
+        cbus = self.counters
+        ack = Signal()
+        m.d.sync += ack.eq(cbus.cyc & cbus.stb & ~ack)
+        m.d.comb += cbus.ack.eq(ack)
+        with m.Switch(cbus.adr[:_COUNTER_INDEX_BITS]):
+            for i, value in enumerate(words):
+                with m.Case(i):
+                    m.d.sync += cbus.dat_r.eq(value)
+            with m.Default():
+                m.d.sync += cbus.dat_r.eq(0)
         return m

@@ -51,6 +51,7 @@ class HostLinkCore(LiteXModule):
         self.dma = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
         self.bus = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
         self.irq = Signal()
+        self.counters = wishbone.Interface(data_width=32, address_width=32, addressing="word")
 
         latency = max(1, min(0xFFFF, round(clock_hz * LATENCY_S)))
         link = HostLink(slots=slots, max_mtu=max_mtu, tx_mtu=tx_mtu, latency=latency)
@@ -93,6 +94,10 @@ class HostLinkCore(LiteXModule):
             o_bus__cyc=bus.cyc, o_bus__stb=bus.stb, o_bus__we=bus.we, i_bus__ack=bus.ack,
             o_bus__cti=bus.cti, o_bus__bte=bus.bte,
             i_irq=self.irq,
+            i_counters__adr=self.counters.adr, i_counters__dat_w=self.counters.dat_w,
+            o_counters__dat_r=self.counters.dat_r, i_counters__sel=self.counters.sel,
+            i_counters__cyc=self.counters.cyc, i_counters__stb=self.counters.stb, i_counters__we=self.counters.we,
+            o_counters__ack=self.counters.ack,
         )
         # Neither engine signals a bus error.
-        self.comb += dma.err.eq(0)
+        self.comb += [dma.err.eq(0), self.counters.err.eq(0)]

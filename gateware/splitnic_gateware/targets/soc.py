@@ -179,4 +179,6 @@ class SplitnicSoC(SoCMini):
         self.bus.add_master(name="hostlink", master=link.bus)
         self.bus.add_slave("hostlink", link.dma, SoCRegion(origin=hostlink.HOST_WINDOW_BASE,
                                                            size=hostlink.HOST_WINDOW_SIZE, cached=False))
+        self.bus.add_slave("hostlink_counters", link.counters, SoCRegion(origin=hostlink.COUNTERS_BASE,
+                                                                         size=hostlink.COUNTERS_SIZE, cached=False))
         self._connect_irq()

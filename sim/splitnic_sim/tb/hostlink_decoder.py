@@ -261,25 +261,28 @@ async def bad_frames_take_no_effect(dut) -> None:
 
 @cocotb.test()
 async def writes_outside_the_windows_are_dropped(dut) -> None:
-    """A message whose span leaves both windows is skipped and counted; the rest of its frame lands."""
+    """A message whose span leaves the windows is skipped and counted; the rest of its frame lands."""
     tb = DecoderTB(dut)
     await tb.start()
     ok1 = Message(hostlink.OP_WRITE, RAM + 0x100, bytes_of([1, 2, 3]))
     ok2 = Message(hostlink.OP_WRITE, CSR + board.NIC_CSR_SIZE - 4, bytes_of([4]))
+    ok3 = Message(hostlink.OP_WRITE, hostlink.COUNTERS_BASE, bytes_of([10]))             # the counters' window
     bad = (Message(hostlink.OP_WRITE, 0x1000_0000, bytes_of([5])),                                  # nowhere
            Message(hostlink.OP_WRITE, RAM + board.DMA_RAM_SIZE - 4, bytes_of([6, 7])),             # straddles the end
            Message(hostlink.OP_WRITE, CSR + 2, bytes_of([8])),                                     # not aligned
            Message(hostlink.OP_WRITE, hostlink.HOST_WINDOW_BASE, bytes_of([9])),                   # the host's
+           Message(hostlink.OP_WRITE, CSR + board.NIC_CSR_SIZE - 4, bytes_of([11, 12])),          # into the next window
+           Message(hostlink.OP_WRITE, hostlink.COUNTERS_BASE + hostlink.COUNTERS_SIZE - 4, bytes_of([13, 14])),
            Message(hostlink.OP_READ, RAM + board.DMA_RAM_SIZE - 8, read_request(3, 1)),            # read past the end
            Message(hostlink.OP_READ, RAM, read_request(0, 2)),                                     # zero words
            Message(hostlink.OP_IRQ, 0, bytes_of([1])))                                             # not the host's op
-    frame = Frame(0, 0, 100, 0, (ok1, *bad, ok2))
+    frame = Frame(0, 0, 100, 0, (ok1, *bad, ok2, ok3))
     await tb.send(encode_frame(frame))
     await tb.settle()
-    assert tb.writes == _writes_of([Frame(0, 0, 0, 0, (ok1, ok2))]), tb.writes
+    assert tb.writes == _writes_of([Frame(0, 0, 0, 0, (ok1, ok2, ok3))]), tb.writes
     assert tb.answers == []
     c = tb.counters()
-    assert c["bad_address"] == len(bad) and c["messages"] == len(bad) + 2 and c["malformed"] == 0, c
+    assert c["bad_address"] == len(bad) and c["messages"] == len(bad) + 3 and c["malformed"] == 0, c
 
 
 def hello_frame(*, mtu: int, window: int, spec_hash: int = hostlink.SPEC_HASH) -> bytes:
