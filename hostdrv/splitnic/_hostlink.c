@@ -107,6 +107,13 @@ int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char 
  * taken from base + offsets[i] (a TX burst: frames and their descriptors). */
 int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base, size_t base_len,
 		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen);
+/* The same for spans named by device address and size, as the driver's rings sync them: a span in
+ * the mirror of NIC-local memory (mirror_base..+mirror_len) goes as whole words from the mirror at
+ * the same offset; a span in the skip window (host memory: the board writes it) is passed over;
+ * any other refuses the call before anything is sent. */
+int hl_write_mirror_spans(struct hl *h, uint32_t n, const uint64_t *addrs, const uint32_t *sizes,
+			  const uint8_t *mirror, uint64_t mirror_base, size_t mirror_len,
+			  uint64_t skip_base, uint64_t skip_len, char *err, size_t errlen);
 int hl_flush(struct hl *h, char *err, size_t errlen);
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
 	    char *err, size_t errlen);
@@ -503,6 +510,50 @@ int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_
 	pthread_mutex_lock(&h->mu);
 	for (uint32_t i = 0; i < n && !rc; i++)
 		rc = write_locked(h, addrs[i], base + offsets[i], lens[i], deadline, err, errlen);
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hl_write_mirror_spans(struct hl *h, uint32_t n, const uint64_t *addrs, const uint32_t *sizes,
+			  const uint8_t *mirror, uint64_t mirror_base, size_t mirror_len,
+			  uint64_t skip_base, uint64_t skip_len, char *err, size_t errlen)
+{
+	uint64_t mirror_end = mirror_base + mirror_len;
+
+	if (need_hello(h, err, errlen))
+		return -1;
+	if (mirror_end > 1ull << 32)
+		return fail(err, errlen, "NIC-local memory %#llx+%#zx runs past the 32-bit bus",
+			    (unsigned long long)mirror_base, mirror_len);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t a = addrs[i];
+
+		if (a >= mirror_base && a < mirror_end) {
+			if (a + sizes[i] > mirror_end)
+				return fail(err, errlen, "span %#llx+%u is outside the DMA memory %#llx+%#zx",
+					    (unsigned long long)a, sizes[i], (unsigned long long)mirror_base,
+					    mirror_len);
+		} else if (a - skip_base >= skip_len) {
+			return fail(err, errlen, "device address %#llx is in neither the host memory nor the "
+				    "NIC-local memory", (unsigned long long)a);
+		}
+	}
+	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
+	int rc = 0;
+	pthread_mutex_lock(&h->mu);
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		uint64_t a = addrs[i];
+
+		if (a < mirror_base || a >= mirror_end || !sizes[i])
+			continue;
+		/* Whole words: the board's memory and the messages move 32-bit words. */
+		uint64_t start = a & ~3ull, end = (a + sizes[i] + 3) & ~3ull;
+
+		if (end > mirror_end)
+			end = mirror_end;
+		rc = write_locked(h, (uint32_t)start, mirror + (start - mirror_base), end - start, deadline,
+				  err, errlen);
+	}
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }

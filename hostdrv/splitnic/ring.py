@@ -41,7 +41,8 @@ _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
 #: A descriptor's addr and length, the span of its frame.
-_ADDR_AND_LENGTH = struct.Struct("<QH")
+#: A whole descriptor, of which only addr and length are kept (the rest is padding to struct).
+_ADDR_AND_LENGTH = struct.Struct(f"<QH{DESCRIPTOR.size - 10}x")
 assert DESCRIPTOR.offset_of("addr") == 0 and DESCRIPTOR.offset_of("length") == 8
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD
 #: Buffers start on cache-line boundaries (more than BUFFER_ALIGN needs).
@@ -203,10 +204,13 @@ class Ring:
             dma = self.link.dma
             spans: list[tuple[int, int]] = []
             if c.is_tx:
-                view = self.desc.view
-                for i in range(first, first + count):
-                    at = ring_slot(i, self.log2) * DESCRIPTOR.size
-                    spans.append(_ADDR_AND_LENGTH.unpack_from(view, at))
+                # Each descriptor's (addr, length): its frame's bytes, unpacked a contiguous run at a time.
+                view, size = self.desc.view, DESCRIPTOR.size
+                start = ring_slot(first, self.log2)
+                head = min(count, self.entries - start)
+                spans += _ADDR_AND_LENGTH.iter_unpack(view[start * size:(start + head) * size])
+                if count > head:
+                    spans += _ADDR_AND_LENGTH.iter_unpack(view[:(count - head) * size])
             self._sync_entries(self.desc, DESCRIPTOR.size, first, count, lambda a, n: spans.append((a, n)))
             # One call for the burst where the link can take it (eth), else span by span.
             sync_many = getattr(dma, "sync_many_for_device", None)

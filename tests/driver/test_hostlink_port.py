@@ -286,6 +286,27 @@ def test_spans_are_written_in_order_and_a_span_past_the_buffer_sends_none(linked
     assert board.received[3].addr == LOCAL_BASE + 0x300     # the refused call sent nothing, not even span 0
 
 
+def test_mirrored_spans_send_whole_words_of_local_memory_and_pass_over_host_memory(linked) -> None:
+    lab, board, port = linked
+    mirror = bytes(range(256))
+    host = (MEM_BASE, MEM_SIZE)
+    port.write_mirrored([(LOCAL_BASE + 0x10, 8), (MEM_BASE + 0x40, 64), (LOCAL_BASE + 0x21, 6),
+                         (LOCAL_BASE + 0x80, 0)], mirror, LOCAL_BASE, *host)
+    port.flush()
+    assert eventually(lambda: len(board.received) == 2)
+    # The host-memory span and the empty one send nothing; an unaligned span goes as its whole words.
+    assert [(m.addr, m.data) for m in board.received] == [(LOCAL_BASE + 0x10, mirror[0x10:0x18]),
+                                                          (LOCAL_BASE + 0x20, mirror[0x20:0x28])]
+    for spans, why in (([(LOCAL_BASE, 4), (0x1000_0000, 4)], "device address 0x10000000 is in neither"),
+                       ([(LOCAL_BASE, 4), (LOCAL_BASE + 252, 8)], rf"span {LOCAL_BASE + 252:#x}\+8 is outside")):
+        with pytest.raises(SplitnicError, match=why):
+            port.write_mirrored(spans, mirror, LOCAL_BASE, *host)
+    port.write32(LOCAL_BASE + 0x300, 1)
+    port.flush()
+    assert eventually(lambda: len(board.received) == 3)
+    assert board.received[2].addr == LOCAL_BASE + 0x300     # the refused calls sent nothing
+
+
 def test_an_irq_makes_the_irq_socket_readable(linked) -> None:
     lab, board, port = linked
     assert not select.select([port.irq], [], [], 0.05)[0]
