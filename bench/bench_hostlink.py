@@ -16,8 +16,8 @@ the other, in a namespace of the bench's own:
   ``rx_burst``, which makes a Python object per frame.
 * ``h2n`` (host to NIC): what a TX burst of 256 frames sends, each frame's
   bytes and its descriptor as posted WRITE messages into the board's memory,
-  in one call to the port (as the driver's ring syncs a burst), then one read
-  that returns once the board has applied them all.
+  in one call to the port (``write_mirrored``, as the driver's ring syncs a
+  burst), then one read that returns once the board has applied them all.
   ``h2n_tx_burst`` is the whole driver's way there: ``TxQueue.tx_burst`` of
   256 frames at a time, each copied into its TX buffer and posted, until the
   board has completed every one.
@@ -82,19 +82,17 @@ def _n2h(stand_in: HostLinkStandIn, link: str, size: int, *, packet_objects: boo
 def _h2n(link: str, size: int) -> float:
     nic = splitnic.open(link)
     try:
-        port = nic.link.bus.port
-        # A TX burst of 256 frames as the driver's ring sends it (EthDma.sync_many_for_device):
-        # each frame's bytes into its NIC-local buffer, then the 256 descriptors.
-        padded = (size + 3) // 4 * 4
-        burst = bytes(padded + 16)
-        base = amap.DMA_RAM_BASE
-        spans = [(base + 65536 + i * 2048, 0, padded) for i in range(256)]
-        spans += [(base + i * 16, padded, 16) for i in range(256)]
+        dma = nic.link.dma
+        local, host = dma.local.region, dma.host.region
+        # A TX burst of 256 frames as the driver's ring syncs it (EthDma.sync_many_for_device):
+        # each frame's bytes in its NIC-local buffer, then the 256 descriptors.
+        base = local.device_addr
+        spans = [(base + 65536 + i * 2048, size) for i in range(256)] + [(base + i * 16, 16) for i in range(256)]
         sent, start = 0, time.monotonic()
         while time.monotonic() - start < SECONDS:
-            port.write_spans(burst, spans)
+            dma.port.write_mirrored(spans, local.view, base, host.device_addr, host.size)
             sent += 256
-        port.read(amap.NIC_CSR_BASE)     # answered after every earlier write was applied
+        dma.port.read(amap.NIC_CSR_BASE)     # answered after every earlier write was applied
         return sent / (time.monotonic() - start)
     finally:
         nic.close()

@@ -103,14 +103,11 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 		   char *err, size_t errlen);
 int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen);
 int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen);
-/* n writes in one call: write i is lens[i] bytes at device address addrs[i],
- * taken from base + offsets[i] (a TX burst: frames and their descriptors). */
-int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base, size_t base_len,
-		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen);
-/* The same for spans named by device address and size, as the driver's rings sync them: a span in
- * the mirror of NIC-local memory (mirror_base..+mirror_len) goes as whole words from the mirror at
- * the same offset; a span in the skip window (host memory: the board writes it) is passed over;
- * any other refuses the call before anything is sent. */
+/* n writes in one call, named by device address and size as the driver's rings sync them
+ * (a TX burst: frames and their descriptors).  A span in the mirror of NIC-local memory
+ * (mirror_base..+mirror_len) goes as whole words from the mirror at the same offset; a span
+ * in the skip window (host memory: the board writes it) is passed over; any other refuses
+ * the call before anything is sent. */
 int hl_write_mirror_spans(struct hl *h, uint32_t n, const uint64_t *addrs, const uint32_t *sizes,
 			  const uint8_t *mirror, uint64_t mirror_base, size_t mirror_len,
 			  uint64_t skip_base, uint64_t skip_len, char *err, size_t errlen);
@@ -491,25 +488,6 @@ int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char 
 	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
 	pthread_mutex_lock(&h->mu);
 	int rc = write_locked(h, addr, data, len, deadline, err, errlen);
-	pthread_mutex_unlock(&h->mu);
-	return rc;
-}
-
-int hl_write_spans(struct hl *h, uint32_t n, const uint32_t *addrs, const uint8_t *base, size_t base_len,
-		   const uint32_t *offsets, const uint32_t *lens, char *err, size_t errlen)
-{
-	if (need_hello(h, err, errlen))
-		return -1;
-	/* Every span is checked before any is sent: a bad one sends nothing. */
-	for (uint32_t i = 0; i < n; i++)
-		if ((uint64_t)offsets[i] + lens[i] > base_len)
-			return fail(err, errlen, "span %u (%u bytes at offset %u) runs past the %zu-byte buffer",
-				    i, lens[i], offsets[i], base_len);
-	uint64_t deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
-	int rc = 0;
-	pthread_mutex_lock(&h->mu);
-	for (uint32_t i = 0; i < n && !rc; i++)
-		rc = write_locked(h, addrs[i], base + offsets[i], lens[i], deadline, err, errlen);
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }

@@ -108,22 +108,6 @@ class HostLinkPort:
         buf = ffi.from_buffer(data)
         self._check(lib.hl_write(self._handle(), addr, buf, len(buf), self._err, _ERR_LEN))
 
-    def write_spans(self, base: bytes | memoryview, spans: Sequence[tuple[int, int, int]]) -> None:
-        """Post one write per ``(addr, offset, length)`` of ``spans``, its bytes at ``base[offset:]``, in one call.
-
-        What a burst costs per frame is then the C path's, not a Python call's
-        (a TX burst: each frame's bytes and its descriptor).
-        """
-        if not spans:
-            return
-        buf = ffi.from_buffer(base)
-        # Three columns as array('I'), which C fills from the tuples, handed to C without a copy: cffi's
-        # own conversion of a list costs twice as much per number, and a 64-byte frame's two spans are
-        # most of what a TX burst costs in Python.  The bounds are checked in C.
-        addrs, offsets, lens = (ffi.from_buffer("uint32_t[]", array("I", column)) for column in zip(*spans))
-        self._check(lib.hl_write_spans(self._handle(), len(spans), addrs, buf, len(buf), offsets, lens,
-                                       self._err, _ERR_LEN))
-
     def write_mirrored(self, spans: Sequence[tuple[int, int]], mirror: memoryview, mirror_base: int,
                        skip_base: int, skip_size: int) -> None:
         """Post what the CPU wrote in ``spans`` (``(device_addr, size)``, in order) of NIC-local memory, in one call.
@@ -136,6 +120,9 @@ class HostLinkPort:
         if not spans:
             return
         buf = ffi.from_buffer(mirror)
+        # Two columns as arrays, which C fills from the tuples and cffi passes without a copy: cffi's own
+        # conversion of a list costs twice as much per number, and a small frame's two spans are most of
+        # what a TX burst costs in Python.
         addrs, sizes = zip(*spans)
         self._check(lib.hl_write_mirror_spans(
             self._handle(), len(spans), ffi.from_buffer("uint64_t[]", array("Q", addrs)),

@@ -85,7 +85,7 @@ class RxBatch:
         return ffi.unpack(self._lengths, self._n)
 
     @property
-    def bytes(self) -> int:
+    def nbytes(self) -> int:
         """Value of the frame bytes the batch holds, all frames together."""
         return sum(self.lengths())
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Iterable
 
 from ._cffi import ffi, lib
 from .packet import Packet
-from .rx_batch import RxBatch
 from .ring import Ring, fit_sizes
+from .rx_batch import RxBatch
 
 if TYPE_CHECKING:
     from .nic import Nic

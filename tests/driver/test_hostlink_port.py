@@ -269,23 +269,6 @@ def test_a_long_write_is_split_and_a_bad_length_refused(linked) -> None:
         port.write(LOCAL_BASE, b"abc")
 
 
-def test_spans_are_written_in_order_and_a_span_past_the_buffer_sends_none(linked) -> None:
-    lab, board, port = linked
-    base = bytes(range(64))
-    port.write_spans(base, [(LOCAL_BASE + 0x100, 8, 16), (LOCAL_BASE + 0x200, 0, 4), (LOCAL_BASE + 0x40, 60, 4)])
-    port.flush()
-    assert eventually(lambda: len(board.received) == 3)
-    assert [(m.addr, m.data) for m in board.received] == [(LOCAL_BASE + 0x100, base[8:24]),
-                                                          (LOCAL_BASE + 0x200, base[:4]),
-                                                          (LOCAL_BASE + 0x40, base[60:])]
-    with pytest.raises(SplitnicError, match=r"^span 1 \(8 bytes at offset 60\) runs past the 64-byte buffer$"):
-        port.write_spans(base, [(LOCAL_BASE, 0, 4), (LOCAL_BASE + 4, 60, 8)])
-    port.write32(LOCAL_BASE + 0x300, 1)
-    port.flush()
-    assert eventually(lambda: len(board.received) == 4)
-    assert board.received[3].addr == LOCAL_BASE + 0x300     # the refused call sent nothing, not even span 0
-
-
 def test_mirrored_spans_send_whole_words_of_local_memory_and_pass_over_host_memory(linked) -> None:
     lab, board, port = linked
     mirror = bytes(range(256))

@@ -116,7 +116,7 @@ def test_an_rx_batch_views_each_frame_and_gives_every_buffer_back_in_one_release
     first = batches[0]
     assert first.lengths() == [len(f) for f in frames[:len(first)]] == [first.length(i) for i in range(len(first))]
     assert bytes(first[-1]) == frames[len(first) - 1] and first.status(0) == 0
-    assert first.bytes == sum(map(len, frames[:len(first)]))
+    assert first.nbytes == sum(map(len, frames[:len(first)]))
     with pytest.raises(IndexError, match=f"frame {len(first)} of a batch of {len(first)}"):
         first[len(first)]
     assert rxq.check()["lent"] == len(frames)
