@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from ._cffi import ffi, lib
+from ._cffi import ffi
 
 if TYPE_CHECKING:
     from .rx_queue import RxQueue

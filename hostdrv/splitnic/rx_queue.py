@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["RxQueue"]
 
 log = logging.getLogger(__name__)
+#: The arrays of every empty RxBatch (never written: an empty batch has no frame to read).
+_NO_FRAMES = (ffi.new("uint32_t[]", 0), ffi.new("uint16_t[]", 0), ffi.new("uint8_t[]", 0))
 
 
 class RxQueue:
@@ -108,10 +110,11 @@ class RxQueue:
         gives every buffer back (:meth:`RxBatch.release`).
         """
         n = self._harvest(max_frames)
+        if not n:
+            return RxBatch(self, 0, *_NO_FRAMES)    # an idle poll allocates no arrays
         arrays = (ffi.new("uint32_t[]", n), ffi.new("uint16_t[]", n), ffi.new("uint8_t[]", n))
-        if n:
-            for dst, src in zip(arrays, (self._cookies, self._lengths, self._status)):
-                ffi.memmove(dst, src, ffi.sizeof(dst))
+        for dst, src in zip(arrays, (self._cookies, self._lengths, self._status)):
+            ffi.memmove(dst, src, ffi.sizeof(dst))
         return RxBatch(self, n, *arrays)
 
     def _release_one(self, cookie: int) -> None:

@@ -51,12 +51,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         phy = f"wire PHY at MDIO {fw['phy_addr']}" + ("" if fw["phy_ok"] else " not answering")
         print(f"firmware:  {fw['version']} (build {fw['build_id']}), {phy}, MAC {fw['mac_source']}")
-    board = info["board"]
-    if board is not None and "host_rx_dropped" in board:
+    board = info["board"] or {}
+    if "host_rx_dropped" in board:
         # Frames the host-link port's receive buffer had no room for (docs/hardware.md): the
         # driver paces its writes so that this stays 0; a rise means another sender on the port.
         print(f"board:     {board['host_rx_dropped']} host-link frames dropped (receive buffer full)")
-    if board is not None and "rx_frames" in board:
+    if "rx_frames" in board:
         # The eth link's own counters on the board (BoardCounters, docs/registers.md).
         print(f"host link: board took {board['rx_frames']} frames ({board['rx_messages']} messages), sent "
               f"{board['tx_frames']} ({board['tx_messages']}); frames dropped: malformed {board['malformed']}, "
