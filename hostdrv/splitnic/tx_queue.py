@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
 from typing import TYPE_CHECKING, Sequence
 
 from ._cffi import ffi, lib
@@ -94,6 +95,24 @@ class TxQueue:
         c = self._c
         if c.tail != c.next_cpl:
             self._harvest()
+        # The common burst, all bytes: one join, which stops with TypeError at a Packet or a TxBuffer
+        # (neither is bytes-like), of only as many frames as the ring has room for.  Looking at each
+        # frame's type in Python cost more than copying a small frame in C.
+        room = min(self.ring.entries - ((c.tail - c.next_cpl) & 0xFFFFFFFF), c.nfree)
+        head = frames if len(frames) <= room else frames[:room]
+        try:
+            data = b"".join(head)
+        except TypeError:
+            taken = self._post_runs(frames)
+        else:
+            taken = self._post_copies(head, data) if len(head) else 0
+        if taken:
+            self.sent += taken
+            self.ring.doorbell()
+        return taken
+
+    def _post_runs(self, frames: Sequence) -> int:
+        # A mixed burst: each run of one kind (copied frames, another queue's Packets, TxBuffers) in turn.
         n = len(frames)
         taken = i = 0
         while i < n:
@@ -116,9 +135,6 @@ class TxQueue:
             if got < j - i:
                 break
             i = j
-        if taken:
-            self.sent += taken
-            self.ring.doorbell()
         return taken
 
     def _post(self, kind: type, run: Sequence) -> int:
@@ -147,13 +163,17 @@ class TxQueue:
                 b._queue = None
             self.lent -= got
             return got
-        lengths = [len(f) for f in run]
+        return self._post_copies(run, b"".join(run))
+
+    def _post_copies(self, run: Sequence, data: bytes) -> int:
+        # ``data``: the frames of ``run`` joined; C copies each into a free buffer and posts it.
+        lengths = list(map(len, run))
         longest = max(lengths)
         if longest > self._buf_size:
             raise SplitnicError(f"TXQ{self.index}: a {longest}-byte frame does not fit the {self._buf_size}-byte "
                                 "TX buffers; open the queue with a larger buf_size")
-        data = run[0] if len(run) == 1 else b"".join(run)
-        return lib.snic_tx_copy(c, ffi.from_buffer(data), ffi.new("uint16_t[]", lengths), len(run))
+        return lib.snic_tx_copy(self._c, ffi.from_buffer(data), ffi.from_buffer("uint16_t[]", array("H", lengths)),
+                                len(lengths))
 
     def buffer(self) -> TxBuffer | None:
         """A free TX buffer for zero-copy sending, or None when all are in flight."""

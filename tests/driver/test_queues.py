@@ -204,6 +204,26 @@ def test_forwarding_received_packets_copies_buffer_to_buffer(any_nic) -> None:
     rxq.release(again)
 
 
+def test_a_mixed_burst_of_bytes_packets_and_tx_buffers_goes_out_in_order(any_nic) -> None:
+    rxq, txq = _loopback(any_nic)
+    received = [frame(size=70 + i, payload=b"rx%d" % i) for i in range(2)]
+    txq.tx_burst(received)
+    got = receive(rxq, 2)
+    held = txq.buffer()
+    own = frame(size=90, payload=b"held")
+    held.view[:len(own)] = own
+    held.length = len(own)
+    copied = [frame(size=100 + i, payload=b"copy%d" % i) for i in range(2)]
+    # Bytes, another queue's Packets, a TxBuffer, bytes: each run its own way, the burst in order.
+    assert txq.tx_burst([copied[0], *got, held, copied[1]]) == 5
+    rxq.release(got)
+    again = receive(rxq, 5)
+    assert [bytes(p.data) for p in again] == [copied[0], *received, own, copied[1]]
+    rxq.release(again)
+    assert txq.flush()
+    assert txq.check()["lent"] == 0
+
+
 def test_tx_ring_full_takes_only_what_fits(mmio_nic, softnic) -> None:
     mmio_nic.enable(tx=False)  # the NIC takes nothing: the ring fills
     txq = mmio_nic.tx_queue(1, ring_log2=4)
