@@ -1,6 +1,6 @@
 /*
  * The host side of the `eth` host link: posted-write messages over raw
- * Ethernet frames (AF_PACKET, a TPACKET_V3 receive ring).
+ * Ethernet frames (AF_PACKET, a TPACKET_V2 receive ring).
  *
  * Ref: spec/splitnic_spec/hostlink.py (the contract: frame and message
  * headers, sequence numbers, acked, credit, NAK, HELLO); every layout and
@@ -13,12 +13,13 @@
  * waits for an acknowledgement, so an idle link costs nothing.  The driver's
  * thread calls hl_write / hl_flush / hl_read.  Everything both touch (the
  * host->NIC numbering, the replay buffer, credit, a pending read) is under
- * `mu`; the receive thread takes it once per ring block, not per message.
+ * `mu`; the receive thread takes it once per burst of frames, not per message.
  *
  * Per-message cost on the receive path: header checks, a bounds check and a
  * memcpy into the registered memory.  No syscall and no allocation per
- * message or per frame: the kernel hands over a block of frames at a time
- * (TPACKET_V3), replay slots are allocated once at hello.
+ * message or per frame: the receive thread takes every frame the ring holds
+ * before it sleeps again, and applies the board's acked and credit once per
+ * such burst; replay slots are allocated once at hello.
  *
  * Ordering.  The driver polls completions in the registered memory for a
  * PHASE flip and then reads the frame the completion describes.  The board
@@ -27,12 +28,11 @@
  * word) becomes visible before an earlier one.  On x86-64 (TSO) the fence is
  * only a compiler barrier; elsewhere it is a real store-store fence.
  *
- * Latency.  TPACKET_V3 publishes a block when it is full or when its retire
- * timer (1 ms, the smallest) expires, so a lone frame is seen up to 1 ms
- * late.  The resend timer therefore waits RESEND_US plus that delay: the
- * spec's RESEND_US is the least time without progress of acked, and an
- * acknowledgement that sits in an open block is progress the host cannot see
- * yet.
+ * Latency.  The ring is TPACKET_V2: the kernel hands over each frame as it
+ * arrives.  TPACKET_V3 hands over a block of frames when the block is full
+ * or its retire timer (1 ms at least) expires; whenever the board had little
+ * to send, that kept its credit from us for up to the millisecond, and with
+ * the board's four frames of credit the host sent 45 Mbit/s.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -132,7 +132,6 @@ int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint3
 #define ETH_HDR 14
 #define FH_SIZE SNIC_HL_FRAME_HEADER_SIZE
 #define MH_SIZE SNIC_HL_MESSAGE_HEADER_SIZE
-#define RETIRE_TOV_MS 1
 #define HELLO_REPEAT_MS 250
 #define READ_ATTEMPTS 3
 #define MAX_REPLAY_SLOTS 4096
@@ -144,6 +143,7 @@ struct hl_slot {
 	uint32_t seq;       /* number of its first message */
 	uint16_t count;
 	uint16_t sent;      /* times transmitted */
+	uint64_t sent_ns;   /* when first transmitted: a round-trip sample when acked (if sent once) */
 };
 
 struct hl {
@@ -154,7 +154,7 @@ struct hl {
 	uint32_t window;                /* ours: the credit we grant beyond the newest frame (see hl_open) */
 	uint8_t *ring;
 	size_t ring_size;
-	uint32_t block_size, block_nr, cur_block;
+	uint32_t frame_size, frame_nr, frames_per_block, block_size, cur_frame;
 	uint8_t *mem;
 	uint64_t mem_base, mem_size;
 	uint32_t credit_timeout_ms;
@@ -183,6 +183,8 @@ struct hl {
 	uint32_t head, send_next, built_tail; /* acked < head <= send_next <= built_tail (free-running) */
 	int building;                   /* slots[built_tail] is being filled */
 	uint64_t last_progress_ns;      /* last change of acked (or resend) */
+	uint64_t srtt_ns;               /* smoothed round trip, first sending to acked; 0: no sample yet */
+	uint32_t backoff;               /* resend periods doubled since the last sample (Karn) */
 	uint64_t nak_ns;
 	uint32_t nak_acked;
 	int rx_sleeping;                /* receive thread in ppoll with no timer: kick it */
@@ -250,6 +252,21 @@ static void fill_eth(struct hl *h, uint8_t *p, const uint8_t *dst)
 
 static int can_send(struct hl *h) { return after16(h->tx_credit, h->tx_frame); }
 
+/* How long acked may stand still before we go back: the spec's RESEND_US, or
+ * twice the smoothed round trip where the board answers more slowly (the
+ * simulated SoC runs about 200 000 cycles a second: a full frame takes it
+ * 7 ms), doubled for each time the timer fired since the last sample, up to
+ * a second.  A fixed RESEND_US there sent the same frames again and again
+ * while the board was still taking the first ones.  Only a frame sent once
+ * gives a sample, so without the doubling a board slower than RESEND_US
+ * would never be measured. */
+static uint64_t resend_period(const struct hl *h)
+{
+	uint64_t period = 2 * h->srtt_ns, least = SNIC_HL_RESEND_US * 1000ull, most = 1000000000ull;
+	period = (period < least ? least : period) << h->backoff;
+	return period > most ? most : period;
+}
+
 static void transmit(struct hl *h, uint8_t *buf, uint32_t len, uint16_t count)
 {
 	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
@@ -279,6 +296,8 @@ static void pump(struct hl *h)
 		}
 		if (s->sent++)
 			h->c.resent_frames++;
+		else
+			s->sent_ns = now_ns();
 		transmit(h, s->buf, s->len, s->count);
 		h->send_next++;
 	}
@@ -291,15 +310,25 @@ static void take_ack(struct hl *h, uint32_t acked, uint16_t credit)
 	if (!after32(acked, h->tx_acked))
 		return;
 	h->tx_acked = acked;
-	h->last_progress_ns = now_ns();
+	uint64_t now = now_ns();
+	h->last_progress_ns = now;
 	/* Free every frame acked passed, sent again or not yet: after a go-back,
 	 * the board may acknowledge frames of the first sending that we have not
 	 * sent again, and those must not be sent (or kept) any more. */
+	struct hl_slot *newest = NULL;
 	while (h->head != h->built_tail) {
 		struct hl_slot *s = &h->slots[h->head % h->nslots];
 		if (after32(s->seq + s->count, acked))
 			break;
+		newest = s;
 		h->head++;
+	}
+	/* A round-trip sample from the newest frame freed, if it was sent once
+	 * (a resent frame's ack may answer either sending). */
+	if (newest && newest->sent == 1) {
+		uint64_t sample = now - newest->sent_ns;
+		h->srtt_ns = h->srtt_ns ? h->srtt_ns - h->srtt_ns / 8 + sample / 8 : sample;
+		h->backoff = 0;
 	}
 	if ((int32_t)(h->head - h->send_next) > 0)
 		h->send_next = h->head;
@@ -601,7 +630,7 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Receive side (the receive thread, or hl_hello before it starts). */
 
-/* What one burst of board frames says, applied under mu once per block. */
+/* What one burst of board frames says, applied under mu once per burst. */
 struct burst {
 	int have, nak;
 	uint32_t acked;
@@ -727,7 +756,7 @@ static void end_burst(struct hl *h, struct burst *b)
 		/* One resend per NAK episode: the board may flag several frames
 		 * before our resent ones reach it. */
 		uint64_t now = now_ns();
-		if (h->tx_acked != h->nak_acked || now - h->nak_ns > SNIC_HL_RESEND_US * 1000ull) {
+		if (h->tx_acked != h->nak_acked || now - h->nak_ns > resend_period(h)) {
 			h->nak_acked = h->tx_acked;
 			h->nak_ns = now;
 			go_back(h);
@@ -743,32 +772,35 @@ static void end_burst(struct hl *h, struct burst *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static struct tpacket_block_desc *block(struct hl *h, uint32_t i)
+/* Frame i of the receive ring (the kernel packs frames_per_block into each block). */
+static struct tpacket2_hdr *ring_frame(struct hl *h, uint32_t i)
 {
-	return (struct tpacket_block_desc *)(h->ring + (size_t)i * h->block_size);
+	return (struct tpacket2_hdr *)(h->ring + (size_t)(i / h->frames_per_block) * h->block_size +
+				       (size_t)(i % h->frames_per_block) * h->frame_size);
 }
 
-static int block_ready(struct tpacket_block_desc *bd)
+static int frame_ready(struct tpacket2_hdr *ph)
 {
-	return __atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
+	return __atomic_load_n(&ph->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER;
 }
 
-static void block_done(struct hl *h, struct tpacket_block_desc *bd)
+static void frame_done(struct hl *h, struct tpacket2_hdr *ph)
 {
-	__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-	h->cur_block = (h->cur_block + 1) % h->block_nr;
+	__atomic_store_n(&ph->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+	h->cur_frame = (h->cur_frame + 1) % h->frame_nr;
 }
 
-static void rx_block(struct hl *h, struct tpacket_block_desc *bd, uint32_t first)
+/* Every frame the ring holds (at most a ring's worth), then the board's acked and credit once. */
+static void rx_burst(struct hl *h)
 {
 	struct burst b = {0};
-	struct tpacket3_hdr *ph = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
-	for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; i++) {
-		if (i >= first)
-			rx_frame(h, (uint8_t *)ph + ph->tp_mac, ph->tp_snaplen, &b);
-		ph = (void *)((uint8_t *)ph + ph->tp_next_offset);
+	for (uint32_t n = 0; n < h->frame_nr; n++) {
+		struct tpacket2_hdr *ph = ring_frame(h, h->cur_frame);
+		if (!frame_ready(ph))
+			break;
+		rx_frame(h, (uint8_t *)ph + ph->tp_mac, ph->tp_snaplen, &b);
+		frame_done(h, ph);
 	}
-	block_done(h, bd);
 	end_burst(h, &b);
 }
 
@@ -777,10 +809,14 @@ static uint64_t timer(struct hl *h)
 {
 	if (h->head == h->send_next)
 		return 0;
-	uint64_t period = (SNIC_HL_RESEND_US + RETIRE_TOV_MS * 1000ull) * 1000u;
+	uint64_t period = resend_period(h);
 	uint64_t now = now_ns();
-	if (now - h->last_progress_ns >= period)
+	if (now - h->last_progress_ns >= period) {
 		go_back(h);
+		if (h->backoff < 10)
+			h->backoff++;
+		period = resend_period(h);
+	}
 	uint64_t left = h->last_progress_ns + period - now_ns();
 	return left > period || !left ? period : left;
 }
@@ -790,9 +826,8 @@ static void *rx_main(void *arg)
 	struct hl *h = arg;
 	struct pollfd pf[2] = {{.fd = h->sock, .events = POLLIN}, {.fd = h->kick_fd, .events = POLLIN}};
 	while (!h->stopping) {
-		struct tpacket_block_desc *bd = block(h, h->cur_block);
-		if (block_ready(bd)) {
-			rx_block(h, bd, 0);
+		if (frame_ready(ring_frame(h, h->cur_frame))) {
+			rx_burst(h);
 			continue;
 		}
 		pthread_mutex_lock(&h->mu);
@@ -898,42 +933,39 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 		     ifname, h->mtu, SNIC_HL_MTU_STANDARD, ifname, SNIC_HL_MTU_STANDARD);
 		goto bad;
 	}
-	int one = 1, v3 = TPACKET_V3;
+	int one = 1, v2 = TPACKET_V2;
 	/* Our own frames are not news to us (and another process's are not ours). */
 	setsockopt(h->sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
-	if (setsockopt(h->sock, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3)) < 0) {
-		fail(err, errlen, "%s: TPACKET_V3 is not available: %s", ifname, strerror(errno));
+	if (setsockopt(h->sock, SOL_PACKET, PACKET_VERSION, &v2, sizeof(v2)) < 0) {
+		fail(err, errlen, "%s: TPACKET_V2 is not available: %s", ifname, strerror(errno));
 		goto bad;
 	}
-	/* A max-size frame's place in a block: its tpacket3_hdr and sockaddr_ll,
-	 * the MAC header placed so the frame header is 16-aligned, the frame. */
-	uint32_t hdrlen = TPACKET_ALIGN(TPACKET_ALIGN(sizeof(struct tpacket3_hdr)) + sizeof(struct sockaddr_ll));
+	/* A ring frame: its tpacket2_hdr and sockaddr_ll, the MAC header placed
+	 * so the frame header is 16-aligned, a max-size frame. */
+	uint32_t hdrlen = TPACKET_ALIGN(TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) + sizeof(struct sockaddr_ll));
 	uint32_t slot = TPACKET_ALIGN(TPACKET_ALIGN(hdrlen + 16) + h->mtu);
-	uint32_t blk_hdr = TPACKET_ALIGN(sizeof(struct tpacket_block_desc));
 	uint32_t bs = (uint32_t)sysconf(_SC_PAGESIZE);
-	while (bs < blk_hdr + 8 * slot)         /* about 8 frames a block: one wake-up per burst */
+	while (bs < 8 * slot)                   /* blocks of about 8 frames: fewer, larger mappings */
 		bs <<= 1;
+	h->frame_size = slot;
 	h->block_size = bs;
-	/* The window must be what the ring holds for certain.  A block holds
-	 * about 8 frames only if it fills: under light traffic the retire timer
-	 * hands it over with a single frame in it.  So each free block counts as
-	 * one frame, less the block the kernel may be filling while we grant; and
-	 * half of them are kept for the board's frames of no messages, which take
-	 * no credit (spec) but do take room.  Hence a block per ring_frames / 2. */
-	h->block_nr = ring_frames / 2;
-	h->block_nr = h->block_nr < 2 * SNIC_HL_MIN_WINDOW + 1 ? 2 * SNIC_HL_MIN_WINDOW + 1 : h->block_nr;
-	h->window = (h->block_nr - 1) / 2 > 0xffff ? 0xffff : (h->block_nr - 1) / 2;
-	struct tpacket_req3 req = {
-		.tp_block_size = bs, .tp_block_nr = h->block_nr,
-		.tp_frame_size = slot, .tp_frame_nr = (bs / slot) * h->block_nr,
-		.tp_retire_blk_tov = RETIRE_TOV_MS,
+	h->frames_per_block = bs / slot;
+	/* The window must be what the ring holds for certain: each ring frame
+	 * holds one frame, and half of them are kept for the board's frames of
+	 * no messages, which take no credit (spec) but do take room. */
+	uint32_t frames = ring_frames < 2 * SNIC_HL_MIN_WINDOW + 1 ? 2 * SNIC_HL_MIN_WINDOW + 1 : ring_frames;
+	uint32_t block_nr = (frames + h->frames_per_block - 1) / h->frames_per_block;
+	h->frame_nr = block_nr * h->frames_per_block;
+	h->window = (h->frame_nr - 1) / 2 > 0xffff ? 0xffff : (h->frame_nr - 1) / 2;
+	struct tpacket_req req = {
+		.tp_block_size = bs, .tp_block_nr = block_nr, .tp_frame_size = slot, .tp_frame_nr = h->frame_nr,
 	};
 	if (setsockopt(h->sock, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0) {
-		fail(err, errlen, "cannot set up a %u x %u-byte receive ring on %s: %s", h->block_nr, bs,
+		fail(err, errlen, "cannot set up a %u x %u-byte receive ring on %s: %s", block_nr, bs,
 		     ifname, strerror(errno));
 		goto bad;
 	}
-	h->ring_size = (size_t)bs * h->block_nr;
+	h->ring_size = (size_t)bs * block_nr;
 	h->ring = mmap(NULL, h->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, h->sock, 0);
 	if (h->ring == MAP_FAILED)   /* MAP_LOCKED can exceed RLIMIT_MEMLOCK: fall back */
 		h->ring = mmap(NULL, h->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, h->sock, 0);
@@ -1046,6 +1078,8 @@ static void reset_numbering(struct hl *h)
 	h->building = 0;
 	h->nak_acked = 0;
 	h->nak_ns = 0;
+	h->srtt_ns = 0;
+	h->backoff = 0;
 	h->read_pending = 0;
 	h->broken = 0;
 }
@@ -1055,9 +1089,8 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err,
 	stop_thread(h);
 	h->hello_done = 0;
 	/* Frames of an earlier session mean nothing now. */
-	for (uint32_t i = 0; i < h->block_nr; i++)
-		if (block_ready(block(h, h->cur_block)))
-			block_done(h, block(h, h->cur_block));
+	for (uint32_t i = 0; i < h->frame_nr && frame_ready(ring_frame(h, h->cur_frame)); i++)
+		frame_done(h, ring_frame(h, h->cur_frame));
 	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
 	uint64_t next_hello = start;
 	struct pollfd pf = {.fd = h->sock, .events = POLLIN};
@@ -1071,44 +1104,40 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err,
 			send_hello(h);          /* again and again: the board may miss one */
 			next_hello = now + HELLO_REPEAT_MS * 1000000ull;
 		}
-		struct tpacket_block_desc *bd = block(h, h->cur_block);
-		if (!block_ready(bd)) {
+		struct tpacket2_hdr *ph = ring_frame(h, h->cur_frame);
+		if (!frame_ready(ph)) {
 			uint64_t wake = next_hello < deadline ? next_hello : deadline;
 			struct timespec ts = { .tv_sec = (wake - now) / 1000000000u, .tv_nsec = (wake - now) % 1000000000u };
 			ppoll(&pf, 1, &ts, NULL);
 			continue;
 		}
-		struct tpacket3_hdr *ph = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
-		for (uint32_t i = 0; i < bd->hdr.bh1.num_pkts; i++) {
-			const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
-			int r = ph->tp_snaplen >= ETH_HDR
-				? parse_answer(h, eth + ETH_HDR, ph->tp_snaplen - ETH_HDR, err, errlen) : 0;
-			if (r < 0) {
-				block_done(h, bd);
-				return -1;
-			}
-			if (r == 0) {
-				h->c.foreign++;
-				ph = (void *)((uint8_t *)ph + ph->tp_next_offset);
-				continue;
-			}
+		const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
+		int r = ph->tp_snaplen >= ETH_HDR
+			? parse_answer(h, eth + ETH_HDR, ph->tp_snaplen - ETH_HDR, err, errlen) : 0;
+		if (r == 0) {
+			h->c.foreign++;
+			frame_done(h, ph);
+			continue;
+		}
+		if (r > 0) {
 			memcpy(h->board_mac, eth + 6, 6);
 			memcpy(h->board.mac, eth + 6, 6);
-			h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
-			if (alloc_slots(h, err, errlen))
-				return -1;
-			reset_numbering(h);
-			h->hello_done = 1;
-			/* The board may follow its answer at once: the rest of this
-			 * block is the session's first frames. */
-			rx_block(h, bd, i + 1);
-			*out = h->board;
-			if (pthread_create(&h->thread, NULL, rx_main, h))
-				return fail(err, errlen, "cannot start the host link's receive thread");
-			h->running = 1;
-			return 0;
 		}
-		block_done(h, bd);
+		frame_done(h, ph);
+		if (r < 0)
+			return -1;
+		h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
+		if (alloc_slots(h, err, errlen))
+			return -1;
+		reset_numbering(h);
+		h->hello_done = 1;
+		/* The board may follow its answer at once: what the ring holds now are the session's first frames. */
+		rx_burst(h);
+		*out = h->board;
+		if (pthread_create(&h->thread, NULL, rx_main, h))
+			return fail(err, errlen, "cannot start the host link's receive thread");
+		h->running = 1;
+		return 0;
 	}
 }
 
@@ -1120,7 +1149,7 @@ uint32_t hl_mtu(struct hl *h) { return h->mtu; }
 const struct hl_counters *hl_counters(struct hl *h)
 {
 	/* The kernel's drop count resets when read: add it up here. */
-	struct tpacket_stats_v3 st;
+	struct tpacket_stats st;
 	socklen_t len = sizeof(st);
 	if (getsockopt(h->sock, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
 		h->c.ring_drops += st.tp_drops;

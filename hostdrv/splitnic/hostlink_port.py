@@ -44,8 +44,8 @@ class HostLinkPort:
     ``memory``: the driver's DMA memory (writable, e.g. a memoryview of an mmap);
     ``mem_base``: its device address, inside the host window.  ``mtu``: the
     largest frame (after the Ethernet header) this side takes, at most the
-    interface's MTU; ``ring_frames``: sizes the receive ring (``ring_frames / 2``
-    blocks of about 8 max-size frames), of which the board gets a quarter as its
+    interface's MTU; ``ring_frames``: max-size frames the receive ring holds
+    (rounded up to whole blocks), of which the board gets half, less one, as its
     credit (:attr:`window`: see _hostlink.c); ``credit_timeout``: seconds a write waits for
     the board's credit before it fails.  Opening needs CAP_NET_RAW.
     """

@@ -64,7 +64,9 @@ timer fires only on a loss.
 * Host to NIC: the board drops every frame after a gap until the expected
   message comes again, and sets ``NAK`` on its next frame; the host keeps each
   frame until ``acked`` passes it and sends again from ``acked`` when it sees
-  ``NAK`` or nothing is acknowledged for ``RESEND_US`` (go-back-N).
+  ``NAK`` or nothing is acknowledged for ``RESEND_US`` (go-back-N).  ``RESEND_US``
+  is the least wait: where the board answers more slowly (a simulated SoC),
+  the host waits twice the round trip it measures.
 * NIC to host: the board keeps no copy (its DMA writes are gone once sent),
   so the host counts the gap and reports the link broken: the driver resets
   the NIC's queues and says so.  Credits below keep the host's socket from
