@@ -21,6 +21,9 @@ the other, in a namespace of the bench's own:
   ``h2n_tx_burst`` is the whole driver's way there: ``TxQueue.tx_burst`` of
   256 frames at a time, each copied into its TX buffer and posted, until the
   board has completed every one.
+* ``mbit_s_1500B.h2n_board_window``: ``h2n`` of 1500-byte frames with the
+  board's own limits, standard frames and BOARD_SLOTS frames of credit: the
+  host may send only as fast as it sees the board's grants.
 
 The reference is the line: 1.49 Mpps of 64-byte frames, 1000 Mb/s.
 
@@ -44,7 +47,9 @@ from splitnic.errors import SplitnicError
 from splitnic.selftest import loopback_selftest
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 from splitnic_sim.hostlink_standin import HostLinkStandIn
+from splitnic_gateware.targets.hostlink_core import BOARD_SLOTS
 from splitnic_spec import board as amap
+from splitnic_spec import hostlink
 
 SECONDS = 3.0
 LINE_PPS_64B = 1e9 / 8 / (64 + 20)
@@ -129,13 +134,21 @@ def _emulator() -> dict:
             n2h_64_objects = _n2h(stand_in, link, 64, packet_objects=True)
             h2n_64, h2n_1500 = _h2n(link, 60), _h2n(link, 1500)
             h2n_64_tx_burst = _h2n_tx_burst(link, 60)
+        # As the board's engines are today: standard frames and BOARD_SLOTS frames of credit, so the
+        # host sends only as fast as it sees the board's grants.
+        for ifname in ("snhost", "snboard"):
+            sh("ip", "link", "set", ifname, "mtu", str(hostlink.MTU_STANDARD), netns=ns)
+        with inside(ns), HostLinkStandIn("snboard", local_size=1 << 20, mtu=hostlink.MTU_STANDARD,
+                                         window=BOARD_SLOTS):
+            h2n_1500_board = _h2n("eth:snhost", 1500)
     finally:
         del_netns(ns)
     return {
         "mpps_64B": {"n2h": round(n2h_64 / 1e6, 3), "h2n": round(h2n_64 / 1e6, 3),
                      "n2h_packet_objects": round(n2h_64_objects / 1e6, 3),
                      "h2n_tx_burst": round(h2n_64_tx_burst / 1e6, 3)},
-        "mbit_s_1500B": {"n2h": round(n2h_1500 * 1500 * 8 / 1e6, 1), "h2n": round(h2n_1500 * 1500 * 8 / 1e6, 1)},
+        "mbit_s_1500B": {"n2h": round(n2h_1500 * 1500 * 8 / 1e6, 1), "h2n": round(h2n_1500 * 1500 * 8 / 1e6, 1),
+                         "h2n_board_window": round(h2n_1500_board * 1500 * 8 / 1e6, 1)},
         "line_fraction_64B": {"n2h": round(n2h_64 / LINE_PPS_64B, 3), "h2n": round(h2n_64 / LINE_PPS_64B, 3)},
         "unit": "frames through the link per second, one core each side, MTU 9000 veth",
     }
@@ -170,7 +183,8 @@ def run() -> dict:
           f"({emulator['mpps_64B']['n2h_packet_objects']} with a Packet per frame), "
           f"{emulator['mbit_s_1500B']['n2h']} Mb/s at 1500 B; h2n {emulator['mpps_64B']['h2n']} Mpps "
           f"({emulator['mpps_64B']['h2n_tx_burst']} through TxQueue.tx_burst), "
-          f"{emulator['mbit_s_1500B']['h2n']} Mb/s", flush=True)
+          f"{emulator['mbit_s_1500B']['h2n']} Mb/s ({emulator['mbit_s_1500B']['h2n_board_window']} "
+          f"with the board's {BOARD_SLOTS} frames of credit at MTU {hostlink.MTU_STANDARD})", flush=True)
     from splitnic_sim.hostlink_linerate import line_rate_fractions
     fpga = line_rate_fractions()
     print(f"fpga line rate fractions (sys 40 MHz, host link MTU 9000): {fpga}", flush=True)

@@ -31,20 +31,23 @@ from splitnic_spec import hostlink
 from ..hostlink.link import MAC_BITS, HostLink
 from ..verilog import write_verilog
 
-__all__ = ["HostLinkCore", "HOSTLINK_MODULE", "LATENCY_S"]
+__all__ = ["HostLinkCore", "HOSTLINK_MODULE", "LATENCY_S", "BOARD_SLOTS"]
 
 #: Verilog module name of the converted engines.
 HOSTLINK_MODULE = "splitnic_hostlink"
 #: Quiet time after which the encoder sends a frame that is not full: about one 64-byte frame's time
 #: at 1 Gb/s, so a lone completion waits little and a busy NIC fills frames.
 LATENCY_S = 1e-6
+#: The decoder's frame slots (its Hello.window, the host's credit): four standard frames, what the
+#: board's block RAM affords.  The host must see each grant at once to keep the cable busy with so few.
+BOARD_SLOTS = 4
 
 
 class HostLinkCore(LiteXModule):
     """Both host-link engines in ``sys`` on ``mac_port`` (``LiteEthMAC.crossbar.get_port(ETHERTYPE, dw=32)``)."""
 
     def __init__(self, platform, out_dir: Path, clock_hz: int, mac_port, mac_address: int, *,
-                 slots: int = 4, max_mtu: int = hostlink.MTU_STANDARD,
+                 slots: int = BOARD_SLOTS, max_mtu: int = hostlink.MTU_STANDARD,
                  tx_mtu: int = hostlink.MTU_STANDARD) -> None:
         if len(mac_port.source.data) != 32:
             raise ValueError(f"the host link takes a 32-bit MAC port, not {len(mac_port.source.data)} bits")
