@@ -1114,18 +1114,16 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err,
 		const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
 		int r = ph->tp_snaplen >= ETH_HDR
 			? parse_answer(h, eth + ETH_HDR, ph->tp_snaplen - ETH_HDR, err, errlen) : 0;
-		if (r == 0) {
-			h->c.foreign++;
+		if (r <= 0) {
 			frame_done(h, ph);
+			if (r < 0)
+				return -1;
+			h->c.foreign++;
 			continue;
 		}
-		if (r > 0) {
-			memcpy(h->board_mac, eth + 6, 6);
-			memcpy(h->board.mac, eth + 6, 6);
-		}
+		memcpy(h->board_mac, eth + 6, 6);
+		memcpy(h->board.mac, eth + 6, 6);
 		frame_done(h, ph);
-		if (r < 0)
-			return -1;
 		h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
 		if (alloc_slots(h, err, errlen))
 			return -1;
