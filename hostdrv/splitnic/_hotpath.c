@@ -128,6 +128,7 @@ int snic_pump_n2k(struct snic_pump *p, int max);
 int snic_pump_k2n(struct snic_pump *p, int max);
 int snic_pump_step(struct snic_pump *p, int max);
 int snic_rx_pending(const struct snic_queue *q);
+int snic_tx_room(const struct snic_queue *q);
 int snic_kring_recv(struct snic_kring *r, int max, uint8_t *out, uint32_t out_size, uint32_t *lengths);
 int snic_kring_send(struct snic_kring *r, const uint8_t *data, const uint32_t *lengths, int n,
 		    uint64_t *oversize);
@@ -300,6 +301,12 @@ static inline uint32_t tx_room(const struct snic_queue *q, int n)
 	if (room > q->nfree)
 		room = q->nfree;
 	return (uint32_t)n < room ? (uint32_t)n : room;
+}
+
+/* Frames a TX burst can post now: free ring entries and free buffers, the fewer. */
+int snic_tx_room(const struct snic_queue *q)
+{
+	return (int)tx_room(q, INT32_MAX);
 }
 
 static inline void tx_post(struct snic_queue *q, uint32_t index, uint32_t cookie, uint16_t length)

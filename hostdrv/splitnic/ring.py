@@ -40,8 +40,7 @@ _RING_ALIGN = constant("RING_ALIGN")
 _BUFFER_ALIGN = constant("BUFFER_ALIGN")
 _LOG2_MIN, _LOG2_MAX = constant("RING_LOG2_MIN"), constant("RING_LOG2_MAX")
 _COOKIE_AT = DESCRIPTOR.offset_of("cookie")
-#: A descriptor's addr and length, the span of its frame.
-#: A whole descriptor, of which only addr and length are unpacked (struct skips the rest).
+#: A whole descriptor, unpacked as its addr and length (the span of its frame); struct skips the rest.
 _ADDR_AND_LENGTH = struct.Struct(f"<QH{DESCRIPTOR.size - 10}x")
 assert DESCRIPTOR.offset_of("addr") == 0 and DESCRIPTOR.offset_of("length") == 8
 _BUF_FREE, _BUF_POSTED, _BUF_HELD = lib.SNIC_BUF_FREE, lib.SNIC_BUF_POSTED, lib.SNIC_BUF_HELD

@@ -98,7 +98,7 @@ class TxQueue:
         # The common burst, all bytes: one join, which stops with TypeError at a Packet or a TxBuffer
         # (neither is bytes-like), of only as many frames as the ring has room for.  Looking at each
         # frame's type in Python cost more than copying a small frame in C.
-        room = min(self.ring.entries - ((c.tail - c.next_cpl) & 0xFFFFFFFF), c.nfree)
+        room = lib.snic_tx_room(c)
         head = frames if len(frames) <= room else frames[:room]
         try:
             data = b"".join(head)
