@@ -7,8 +7,9 @@ The register file is derived by walking the spec, so nothing here knows an
 offset: RW registers get storage with the spec's reset value (only the bits of
 declared, non-strobe fields are writable when a register has fields), RO
 registers read the ID values or a queue engine's HEAD/CPL, RC registers are
-32-bit wrapping counters bumped by event strobes, IRQ_STATUS is write-1-to-
-clear.  The configuration goes out as the structs of
+32-bit wrapping counters bumped by event strobes (CYCLES in flip-flops, the
+rest in a block RAM, :mod:`.counter_ram`, whose reads take one more cycle),
+IRQ_STATUS is write-1-to-clear.  The configuration goes out as the structs of
 :mod:`splitnic_gateware.interfaces`.
 
 CTRL.RESET (global) clears, one cycle after the write: every queue (engines
@@ -32,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 from splitnic_spec import Access, CSR_MAP
 
 from .bus import WishboneSignature
+from .counter_ram import CounterRam
 from .id_block import CSR_ADDR_WIDTH, id_values
 from .interfaces import MacConfig, QueueConfig, QueueEvents, QueueStatus, RxEvents, TxEvents, steer_table
 from .size import FULL, NicSize
@@ -127,8 +129,8 @@ class Csr(wiring.Component):
         bus = self.bus
         access = Signal()             # a new bus cycle this clock
         write = Signal()
-        m.d.comb += [access.eq(bus.cyc & bus.stb & ~bus.ack), write.eq(access & bus.we)]
-        m.d.sync += bus.ack.eq(access)
+        counter_wait = Signal()       # a counter read waits for the counter RAM
+        m.d.comb += [access.eq(bus.cyc & bus.stb & ~bus.ack & ~counter_wait), write.eq(access & bus.we)]
         wmask = _byte_mask(bus.sel)
 
         global_reset = Signal()       # the cycle after a write of CTRL.RESET (with the ack)
@@ -144,6 +146,8 @@ class Csr(wiring.Component):
 
         irq_status = Signal(32)
         status_clear = Signal(32)
+        counted: list = []                     # (strobe, amount) of each counter but CYCLES, in address order
+        counter_of: dict[str, int] = {}        # counter register name -> its index in ``counted``
 
         for name, offset, reg in CSR_MAP.all_registers():
             if not self._present(name):
@@ -185,13 +189,8 @@ class Csr(wiring.Component):
                 if name not in sources:
                     raise NotImplementedError(f"counter {name} has no event source; add one to "
                                               f"{__name__}.Csr._counter_sources")
-                strobe, amount = sources[name]
-                count = Signal(32, name=f"count_{name}")
-                read_value[name] = count
-                with m.If(global_reset):
-                    m.d.sync += count.eq(0)
-                with m.Elif(strobe):
-                    m.d.sync += count.eq(count + amount)
+                counter_of[name] = len(counted)
+                counted.append(sources[name])
             elif reg.access == Access.W1C:
                 if name != "IRQ_STATUS":
                     raise NotImplementedError(f"write-1-to-clear register {name} has no source in {__name__}")
@@ -210,7 +209,23 @@ class Csr(wiring.Component):
                     m.d.sync += storage[f"{array}{q}_TAIL"].eq(0)
         m.d.comb += global_reset.eq(strobes[("CTRL", "RESET")])
 
-        # Bus reads: registered, answered with the ack.
+        # The counters live in a block RAM (see counter_ram): a read of one is answered when the
+        # RAM's flusher has its total, one cycle later than other registers.
+        m.submodules.counters = counters = CounterRam(counted)
+        counter_addr = Signal()
+        with m.Switch(bus.adr):
+            for name, index in counter_of.items():
+                with m.Case(addr_of[name]):
+                    m.d.comb += [counter_addr.eq(1), counters.read_index.eq(index)]
+        m.d.comb += [counters.clear.eq(global_reset), counters.read_request.eq(access & ~bus.we & counter_addr)]
+        with m.If(counters.read_request):
+            m.d.sync += counter_wait.eq(1)
+        with m.If(counters.read_done):
+            m.d.sync += [counter_wait.eq(0), bus.ack.eq(1), bus.dat_r.eq(counters.read_value)]
+        with m.Else():
+            m.d.sync += bus.ack.eq(access & ~counters.read_request)
+
+        # Other reads: registered, answered with the ack.
         with m.If(access):
             with m.Switch(bus.adr):
                 for name, value in read_value.items():
