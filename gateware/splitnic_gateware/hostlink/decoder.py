@@ -168,9 +168,12 @@ class Decoder(wiring.Component):
             self.link.peer_credit.eq(peer_credit),
             self.link.nak.eq(nak),
             grown.eq((credit - last_sent_credit)[:FRAME_BITS]),
-            # Half the slots freed since the host last heard (serial: just after a HELLO it may run behind).
-            self.link.update.eq(nak | ack_due | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))),
         ]
+        # Half the slots freed since the host last heard (serial: just after a HELLO it may run behind).
+        # Registered: the encoder's answer to the SoC bus depends on it, so unregistered the credit's
+        # adders sat on the board's slowest path in sys, on through the bus into the CPU.  A cycle
+        # late costs nothing: the frame it asks for is queued until it has left.
+        m.d.sync += self.link.update.eq(nak | ack_due | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2))))
         with m.If(self.sent.frame):
             m.d.sync += [last_sent_credit.eq(self.sent.credit), ack_due.eq(0)]
             with m.If(self.sent.nak):

@@ -111,6 +111,7 @@ class LinkState(data.Struct):
     #: The board dropped frames after a gap: set NAK on the next frame.
     nak: 1
     #: Send a frame now, with no messages if none are waiting (NAK, or credit grown by half a window).
+    #: Registered: it follows the rest of the state one cycle late.
     update: 1
 
 

@@ -334,6 +334,7 @@ async def hello_restarts_the_numbering(dut) -> None:
     # Messages taken: the encoder is asked for a frame that acknowledges them, and only until one left.
     assert link["update"] == 1, link
     await tb.encoder_sent(nak=False, credit=link["credit"])
+    await FallingEdge(dut.clk)             # update is registered: a cycle behind the sent strobe
     assert tb.link()["update"] == 0, tb.link()
     # A frame that comes again means the host did not see that frame: acknowledge once more.
     await tb.send(encode_frame(second[0]))
