@@ -27,8 +27,7 @@ def test_board_soc_writes_verilog_and_constraints() -> None:
     gw = out / "gateware"
     top = (gw / f"{BITSTREAM_NAME}.v").read_text()
     assert re.search(rf"^{NIC_MODULE} \w+\s*\(", top, re.M), "the NIC core is not instantiated"
-    # The eth link's engines are the simulated SoC's only for now (targets/colorlight_i5.py says why).
-    assert not re.search(rf"^{HOSTLINK_MODULE} \w+\s*\(", top, re.M), "the board build carries the eth link"
+    assert re.search(rf"^{HOSTLINK_MODULE} \w+\s*\(", top, re.M), "the eth link's engines are not instantiated"
     nic_v = (out / "nic" / f"{NIC_MODULE}.v").read_text()
     assert f"module {NIC_MODULE}(" in nic_v
     # Both PHYs are pinned, each pin once (the PHYs share reset and MDIO pins; only PHY 0 drives them).
@@ -42,17 +41,23 @@ def test_board_soc_writes_verilog_and_constraints() -> None:
     assert (regions["nic_csr"].origin, regions["nic_csr"].size) == (amap.NIC_CSR_BASE, amap.NIC_CSR_SIZE)
     assert (regions["nic_dma"].origin, regions["nic_dma"].size) == (amap.DMA_RAM_BASE, amap.DMA_RAM_SIZE)
     assert "nic_dma" in soc.bus.masters and "etherbone" in soc.bus.masters
-    assert "hostlink" not in regions and "hostlink" not in soc.bus.masters
+    _assert_eth_link_map(regions, soc.bus.masters)
     # The host-link port's receive buffer is there, its drop counter where the driver reads it.
     csrs = dict(re.findall(r"^csr_register,(\w+),(0x[0-9a-f]+),", (out / "csr.csv").read_text(), re.M))
     assert int(csrs["host_rx_dropped"], 16) == amap.HOST_RX_DROPPED, csrs
 
 
-def test_the_simulated_soc_carries_the_eth_link() -> None:
-    from splitnic_gateware.targets.sim import SimBoardSoC
-    soc = SimBoardSoC(REPO / "build" / "test-sim-soc-map")
-    regions = soc.bus.regions
+def _assert_eth_link_map(regions, masters) -> None:
+    """The eth link's place on the bus: the host window and the counters as slaves, the engines a master."""
     # The NIC's DMA writes into the host window leave as messages; the host's reach the bus.
     assert (regions["hostlink"].origin, regions["hostlink"].size) == (hostlink.HOST_WINDOW_BASE,
                                                                       hostlink.HOST_WINDOW_SIZE)
-    assert not regions["hostlink"].cached and "hostlink" in soc.bus.masters
+    assert (regions["hostlink_counters"].origin, regions["hostlink_counters"].size) == (hostlink.COUNTERS_BASE,
+                                                                                        hostlink.COUNTERS_SIZE)
+    assert not regions["hostlink"].cached and "hostlink" in masters
+
+
+def test_the_simulated_soc_carries_the_eth_link() -> None:
+    from splitnic_gateware.targets.sim import SimBoardSoC
+    soc = SimBoardSoC(REPO / "build" / "test-sim-soc-map")
+    _assert_eth_link_map(soc.bus.regions, soc.bus.masters)
