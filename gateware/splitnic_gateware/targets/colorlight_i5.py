@@ -4,8 +4,8 @@ Ref: docs/hardware.md; litex_boards/platforms/colorlight_i5.py (pins);
 liteeth/phy/ecp5rgmii.py (the PHYs).
 
 * LiteX PHY ``eth`` 0 is the **host link** (Etherbone and the ``eth`` link's
-  engines, on LiteEth's 32-bit path in ``sys``); ``eth`` 1 is the **NIC's wire**.  The two PHYs share reset and
-  MDIO pins; the host-link PHY owns them.
+  engines, on LiteEth's 32-bit path in ``sys``); ``eth`` 1 is the **NIC's
+  wire**.  The two PHYs share reset and MDIO pins; the host-link PHY owns them.
 * ``sys`` (the NIC, Etherbone, the bus) comes from the 25 MHz oscillator
   through the PLL at :data:`SYS_CLK_FREQ`; the PHYs run from their own
   125 MHz receive clocks.
