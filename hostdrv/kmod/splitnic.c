@@ -113,6 +113,7 @@ struct snic_priv {
 	struct snic_rings *rings;	/* changed under both locks */
 	struct snic_stats tx;		/* under tx_lock */
 	struct snic_stats rx;		/* NAPI context only */
+	atomic64_t rx_dropped_down;	/* u2k frames dropped while down */
 	atomic_t cfg_gen;		/* bumped by every configuration change */
 	spinlock_t pub_lock;		/* @pub */
 	struct snic_published pub;
@@ -316,6 +317,46 @@ static int snic_napi_poll(struct napi_struct *napi, int budget)
 	return done;
 }
 
+/*
+ * Drop, and count, every frame the driver delivered while the interface is
+ * down: in snic_stop() for what NAPI left behind, and on each KICK until
+ * snic_open().  The module drops them, rather than the driver holding them
+ * back: the module alone knows the state without delay (the driver learns of
+ * it through POLLPRI, later), a driver that fills u2k regardless (an old or
+ * a careless one) cannot stall receive for good, and the NIC's queue keeps
+ * flowing as it does for a down interface of a real NIC.  Nothing queued
+ * while down is delivered, late, after up.
+ */
+static void snic_u2k_drop_all(struct snic_priv *priv)
+{
+	unsigned long flags;
+	struct snic_rings *r;
+	u32 prod, avail;
+
+	spin_lock_irqsave(&priv->rx_lock, flags);
+	r = priv->rings;
+	if (!r)
+		goto out;
+	/* Pairs with user space's store of the index after its frames. */
+	prod = smp_load_acquire(r->u2k_prod);
+	avail = prod - r->u2k_tail;
+	if (avail > r->u2k_mask + 1) {
+		snic_dp_err(priv, "u2k producer index %u is not within one ring of consumer %u\n",
+			    prod, r->u2k_tail);
+		goto out;
+	}
+	if (avail) {
+		r->u2k_tail = prod;
+		/* Pairs with user space's load of the index before it reuses the slots. */
+		smp_store_release(r->u2k_cons, r->u2k_tail);
+		atomic64_add(avail, &priv->rx_dropped_down);
+	}
+	if (wq_has_sleeper(r->wq))
+		wake_up_interruptible_poll(r->wq, EPOLLOUT | EPOLLWRNORM);
+out:
+	spin_unlock_irqrestore(&priv->rx_lock, flags);
+}
+
 /* ------------------------------------------------------------------------
  * net_device
  */
@@ -340,6 +381,13 @@ static int snic_open(struct net_device *ndev)
 
 	napi_enable(&priv->napi);
 	netif_start_queue(ndev);
+	/*
+	 * A KICK in the moment before up found NAPI disabled and left its frames
+	 * in u2k; user space waiting for room would never kick again.  Look now.
+	 */
+	local_bh_disable();
+	napi_schedule(&priv->napi);
+	local_bh_enable();
 	snic_cfg_changed(priv);
 	return 0;
 }
@@ -350,6 +398,8 @@ static int snic_stop(struct net_device *ndev)
 
 	netif_stop_queue(ndev);
 	napi_disable(&priv->napi);
+	/* What NAPI did not take would be delivered stale after up. */
+	snic_u2k_drop_all(priv);
 	snic_cfg_changed(priv);
 	return 0;
 }
@@ -418,6 +468,7 @@ static void snic_tunnel_stats(struct snic_priv *priv, u64 *v)
 	u64 unused;
 
 	snic_fetch(&priv->rx, &v[0], &v[1], &v[2], &v[3], &v[4]);
+	v[2] += atomic64_read(&priv->rx_dropped_down);
 	snic_fetch(&priv->tx, &v[5], &v[6], &v[7], &v[8], &unused);
 }
 
@@ -952,11 +1003,14 @@ static int snic_ioctl_kick(struct snic_file *f)
 		ret = -ENODEV;
 	} else if (!f->rings) {
 		ret = -ENXIO;
+	} else if (!netif_running(priv->ndev)) {
+		/* Down: NAPI is disabled; the frames are dropped, not kept for later. */
+		snic_u2k_drop_all(priv);
 	} else {
 		/*
-		 * Harmless while the interface is down: a disabled NAPI cannot
-		 * be scheduled.  With BHs off the poll runs at
-		 * local_bh_enable(), here, instead of waking ksoftirqd.
+		 * With BHs off the poll runs at local_bh_enable(), here,
+		 * instead of waking ksoftirqd.  Should the interface go down
+		 * meanwhile, snic_stop() drops what NAPI did not take.
 		 */
 		local_bh_disable();
 		napi_schedule(&priv->napi);

@@ -7,7 +7,7 @@ backend end to end, driver deaths, hostile user space) and writes a JUnit
 report to the shared folder.  Every installed kernel boots (Debian 12's 6.1
 and 6.12, :func:`guest.kernel_versions`): the first runs every guest test,
 the others the module's own files (tunnel, lifecycle, namespaces,
-configuration and published counters, hostile user space), not the driver's
+configuration and published counters, hostile user space, stress), not the driver's
 slower end-to-end ones.  Each guest test becomes one host test here (the
 list is read from the guest test files, so they cannot drift apart), and one
 more checks the kernel console for oopses, BUGs and warnings.
@@ -29,7 +29,7 @@ GUEST_TESTS = Path(__file__).parent / "guest_tests"
 #: Every installed kernel (tests/vm/guest.py): the first runs every guest test, the others these files.
 KERNELS = guest.kernel_versions()
 OTHER_KERNEL_FILES = ("test_stub_tunnel", "test_stub_lifecycle", "test_stub_namespaces", "test_stub_config",
-                      "test_stub_hostile")
+                      "test_stub_hostile", "test_stub_stress")
 
 
 def _guest_test_names(ver: str) -> list[str]:
