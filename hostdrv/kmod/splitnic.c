@@ -25,7 +25,7 @@
  * Toward user space the module also reports the interface's configuration
  * (MAC, MTU, flags, address lists: POLLPRI and IOC_GET_CONFIG), and it shows
  * the NIC's counters, link and firmware that user space publishes
- * (IOC_PUBLISH) in ip -s link and ethtool.
+ * (IOC_PUBLISH) in ethtool; ip -s link counts the interface's own frames.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -473,34 +473,27 @@ static void snic_tunnel_stats(struct snic_priv *priv, u64 *v)
 }
 
 /*
- * Before user space publishes the NIC's counters: the tunnel's own.  After:
- * the NIC's figures (the spec's STATS64 sums), plus what the tunnel itself
- * dropped or refused.
+ * ip -s link: what this interface itself carried, dropped or refused, never
+ * the NIC's totals (ethtool -S has those): the NIC's figures include the
+ * fast-path applications' queues, and a new driver against a reset NIC would
+ * make them go backwards.  The module's own counters only grow, and go on
+ * when the driver dies and another attaches.
  */
 static void snic_get_stats64(struct net_device *ndev,
 			     struct rtnl_link_stats64 *stats)
 {
-	struct snic_priv *priv = netdev_priv(ndev);
 	u64 t[SNIC_TUNNEL_STATS];
-	bool published;
 
-	snic_tunnel_stats(priv, t);
-	spin_lock_bh(&priv->pub_lock);
-	published = priv->pub.counters_valid;
-	if (published)
-		snic_tun_stats64_from_counters(stats, priv->pub.counters);
-	spin_unlock_bh(&priv->pub_lock);
-	if (!published) {
-		stats->rx_packets = t[0];
-		stats->rx_bytes = t[1];
-		stats->tx_packets = t[5];
-		stats->tx_bytes = t[6];
-	}
-	stats->rx_dropped += t[2];
-	stats->rx_errors += t[3];
-	stats->rx_length_errors += t[4];
-	stats->tx_dropped += t[7];
-	stats->tx_errors += t[8];
+	snic_tunnel_stats(netdev_priv(ndev), t);
+	stats->rx_packets = t[0];
+	stats->rx_bytes = t[1];
+	stats->rx_dropped = t[2];
+	stats->rx_errors = t[3];
+	stats->rx_length_errors = t[4];
+	stats->tx_packets = t[5];
+	stats->tx_bytes = t[6];
+	stats->tx_dropped = t[7];
+	stats->tx_errors = t[8];
 }
 
 static const struct net_device_ops snic_netdev_ops = {

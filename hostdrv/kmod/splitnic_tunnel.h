@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x6c56b614.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0xc1b1a177.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,10 +12,10 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0x6c56b614
+#define SNIC_TUN_SPEC_HASH 0xc1b1a177
 
 /* Constants. */
-#define SNIC_TUN_VERSION 2	/* Info.version of this spec. */
+#define SNIC_TUN_VERSION 3	/* Info.version of this spec. */
 #define SNIC_TUN_IOC_MAGIC 185	/* ioctl type byte. */
 #define SNIC_TUN_IOC_INFO _IOR(SNIC_TUN_IOC_MAGIC, 0, struct snic_tun_info)	/* _IOR: read struct Info. Any handle. */
 #define SNIC_TUN_IOC_CREATE _IOWR(SNIC_TUN_IOC_MAGIC, 1, struct snic_tun_if_req)	/* _IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. EEXIST: the name is taken; EBUSY: the handle already has an interface. */

@@ -251,7 +251,7 @@ class KernelConfigSync:
     # ---------------------------------------------------------------- counters
     def publish(self) -> None:
         """Hand the NIC's counters, link, firmware and bus to the kernel side (the stub's
-        ``publish_stats``: ``ip -s link``, ``ethtool -S/-i``, ``ethtool``). TAP cannot show them."""
+        ``publish_stats``: ``ethtool -S/-i``, ``ethtool``). TAP cannot show them."""
         publish = getattr(self.tunnel, "publish_stats", None)
         if publish is None:
             return

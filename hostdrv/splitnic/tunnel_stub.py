@@ -249,7 +249,7 @@ class StubTunnel(KernelTunnel):
 
     def publish_stats(self, counters: Mapping[str, int] | None, *, link_speed_mbps: int = 0,
                       duplex: str | None = None, fw_version: str = "", bus_info: str = "") -> None:
-        """Show the NIC in ``ip -s link`` and ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus.
+        """Show the NIC in ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus.
 
         About once a second and on link changes; see
         :func:`splitnic.tunnel_stub_control.publish`.

@@ -1,7 +1,7 @@
 """Control of a splitnic.ko interface beside its rings: the kernel's configuration in, the NIC's state out.
 
-Ref: spec/splitnic_spec/tunnel.py (``Config``, ``Publish``, ``NIC_COUNTERS``,
-``STATS64``); docs/registers.md, "splitnic kernel tunnel interface".
+Ref: spec/splitnic_spec/tunnel.py (``Config``, ``Publish``, ``NIC_COUNTERS``);
+docs/registers.md, "splitnic kernel tunnel interface".
 
 The user-space driver's event loop uses two calls, both on the handle
 (``StubTunnel.fileno()``) that owns the interface:
@@ -16,8 +16,9 @@ The user-space driver's event loop uses two calls, both on the handle
   ``POLLPRI`` too, so the first read needs no special case.
 * :func:`publish` about once a second (and on a link change): the NIC's
   counters (``Nic.stats()``'s dict), the link speed and duplex of its LINK
-  register, its firmware version and bus info.  ``ip -s link``, ``ethtool
-  -S``, ``ethtool -i`` and ``ethtool`` then show them.
+  register, its firmware version and bus info.  ``ethtool -S``, ``ethtool
+  -i`` and ``ethtool`` then show them (``ip -s link`` counts the
+  interface's own frames, not the NIC's).
 
 Every value is checked by the module as well; this side raises
 :class:`ValueError` for what it would refuse, with the reason.

@@ -177,40 +177,26 @@ def cdef(header_text: str) -> str:
 
 
 def render_counters_header(spec: ModuleType, guard: str, source: str) -> str:
-    """The kernel-only C header with ``spec.NIC_COUNTERS``'s names and ``spec.STATS64``'s sums."""
+    """The kernel-only C header with ``spec.NIC_COUNTERS``'s names (ethtool -S)."""
     p = spec.PREFIX.lower()
-    index = {name: i for i, name in enumerate(spec.NIC_COUNTERS)}
     out = [
         "/* SPDX-License-Identifier: GPL-2.0 */",
         "/*",
         f" * GENERATED FILE - DO NOT EDIT. Made by `make generate` from {source}.",
         f" * {_c_comment(spec.TITLE)}, spec {spec.VERSION_MAJOR}.{spec.VERSION_MINOR}, hash {_hex(spec.SPEC_HASH, 8)}.",
         " *",
-        " * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names, and",
-        " * ip -s link's figures as sums of them.  Kernel only (needs ETH_GSTRING_LEN).",
+        " * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names.",
+        " * Kernel only (needs ETH_GSTRING_LEN).",
         " */",
         f"#ifndef {guard}",
         f"#define {guard}",
         "",
         "#include <linux/ethtool.h>",
-        "#include <linux/if_link.h>",
         "",
         f"static const char {p}_counter_names[][ETH_GSTRING_LEN] = {{",
     ]
     out += [f'\t"{name}",' for name in spec.NIC_COUNTERS]
-    out += ["};", "",
-            f"static inline void {p}_stats64_from_counters(struct rtnl_link_stats64 *s, const u64 *c)", "{"]
-    for member, names in spec.STATS64:
-        terms = [f"c[{index[n]}]" for n in names]
-        line = f"\ts->{member} = "
-        for i, term in enumerate(terms):
-            piece = term + (" +" if i < len(terms) - 1 else ";")
-            if len(line) + len(piece) + 1 > 80:
-                out.append(line.rstrip())
-                line = "\t\t"
-            line += piece + " "
-        out.append(line.rstrip())
-    out += ["}", "", f"#endif /* {guard} */", ""]
+    out += ["};", "", f"#endif /* {guard} */", ""]
     return "\n".join(out)
 
 # --------------------------------------------------------------------------

@@ -54,10 +54,10 @@ The NIC's counters toward the kernel's tools: the driver calls
 ``IOC_PUBLISH`` (about once a second) with every counter of
 ``NIC_COUNTERS`` (``ethtool -S`` shows them under those names), the link
 speed and duplex of the NIC's LINK register (``ethtool``), and the firmware
-version and bus info (``ethtool -i``).  Once published, ``ip -s link``
-shows the NIC's figures (``STATS64``: each member a sum of NIC counters)
-plus the module's own tunnel drops and errors; before that, the module's own
-tunnel counters.
+version and bus info (``ethtool -i``).  ``ip -s link`` never shows the
+NIC's totals (they include the fast-path applications' queues and restart
+with the NIC): it counts what the interface itself carried, dropped or
+refused, and those counters only grow, across driver deaths and re-attaches.
 
 When the handle is released (the process exits or dies) the interface goes
 carrier-down, the rings and their frames are freed and the interface stays,
@@ -82,7 +82,7 @@ PREFIX = "SNIC_TUN"
 STRUCTS_TITLE = "ioctl arguments and ring entries"
 
 VERSION_MAJOR = 0
-VERSION_MINOR = 2
+VERSION_MINOR = 3
 
 # --------------------------------------------------------------------------
 # ioctl numbers, computed here so that C, cffi and Python see literals
@@ -238,20 +238,6 @@ def _matching(*patterns: str) -> tuple[str, ...]:
     return found
 
 
-#: ``ip -s link``'s figures (struct rtnl_link_stats64 members) as sums of NIC counters.
-STATS64: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("rx_packets", _matching("rxq*_packets")),      # delivered to the host: kernel and fast-path queues
-    ("rx_bytes", _matching("rxq*_bytes")),
-    ("rx_errors", _matching("rx_fcs_err", "rx_runt", "rx_oversize")),
-    ("rx_dropped", _matching("rx_fifo_drop", "rxq*_drops")),
-    ("rx_crc_errors", _matching("rx_fcs_err")),
-    ("rx_length_errors", _matching("rx_runt", "rx_oversize")),
-    ("rx_fifo_errors", _matching("rx_fifo_drop")),
-    ("tx_packets", _matching("tx_ok")),
-    ("tx_bytes", _matching("tx_ok_bytes")),
-    ("tx_dropped", _matching("txq*_drops")),
-)
-
 # --------------------------------------------------------------------------
 # Constants
 # --------------------------------------------------------------------------
@@ -367,4 +353,4 @@ def area_layout(k2u_log2: int, u2k_log2: int, slot_size: int) -> dict[str, int]:
 #: NIC counter list IOC_PUBLISH carries, not their prose, and not the rest of the
 #: NIC's register map (the module touches no NIC register, so a NIC change that
 #: leaves the counters alone must not make user space refuse a loaded module).
-SPEC_HASH: int = spec_fingerprint((CONSTANTS, STRUCTS, NIC_COUNTERS, STATS64))
+SPEC_HASH: int = spec_fingerprint((CONSTANTS, STRUCTS, NIC_COUNTERS))

@@ -1,6 +1,6 @@
 """The kernel's configuration toward user space and the NIC's state toward the kernel's tools (inside the guest).
 
-Ref: spec/splitnic_spec/tunnel.py (Config, Publish, NIC_COUNTERS, STATS64);
+Ref: spec/splitnic_spec/tunnel.py (Config, Publish, NIC_COUNTERS);
 hostdrv/splitnic/tunnel_stub_control.py; hostdrv/kmod/splitnic.c.
 """
 
@@ -133,19 +133,16 @@ def _counters() -> dict[str, int]:
     return {name: 1000 * (i + 1) + i for i, name in enumerate(spec.NIC_COUNTERS)}
 
 
-def test_ip_s_link_and_ethtool_show_the_published_nic_counters(tun: StubTunnel) -> None:
+def test_ethtool_shows_the_published_nic_counters_and_ip_s_link_its_own(tun: StubTunnel) -> None:
     counters = _counters()
+    own = link(tun.netns, tun.name)["stats64"]
     tun.publish_stats(counters, link_speed_mbps=1000, duplex="full", fw_version="fw 0.3 build 1a2b3c4d",
                       bus_info="sim:/tmp/snic.sock")
+    # ip -s link: the interface's own frames (IPv6 may send a few meanwhile), never the NIC's totals.
     stats = link(tun.netns, tun.name)["stats64"]
-    expect = {member: sum(counters[n] for n in names) for member, names in spec.STATS64}
-    assert stats["rx"]["packets"] == expect["rx_packets"]
-    assert stats["rx"]["bytes"] == expect["rx_bytes"]
-    assert stats["rx"]["errors"] == expect["rx_errors"]
-    assert stats["rx"]["dropped"] == expect["rx_dropped"]
-    assert stats["tx"]["packets"] == expect["tx_packets"]
-    assert stats["tx"]["bytes"] == expect["tx_bytes"]
-    assert stats["tx"]["dropped"] == expect["tx_dropped"]
+    for d in ("rx", "tx"):
+        for k in ("packets", "bytes", "errors", "dropped"):
+            assert own[d][k] <= stats[d][k] < 1000, (d, k, own, stats)
 
     out = sh("ethtool", "-S", tun.name, netns=tun.netns).stdout
     shown = dict((k, int(v)) for k, v in re.findall(r"^\s+(\w+): (\d+)$", out, re.M))

@@ -1,11 +1,11 @@
 """snic0 on the stub backend as a complete Linux interface: the host's TAP checks again, on splitnic.ko.
 
-IPv6, the NIC's counters in ``ip -s link`` and ``ethtool``, a MAC change, MTU 9000 (``splitnic up
+IPv6, the NIC's counters in ``ethtool`` (``ip -s link``: snic0's own), a MAC change, MTU 9000 (``splitnic up
 --max-mtu 9000`` sizes the stub's ring slots for it).
 
 Ref: tests/kernel/test_linux_interface.py (the same checks with TAP, on the host);
 hostdrv/splitnic/kernel_config.py (the stub's configuration events -> the NIC, the NIC's counters ->
-the stub); spec/splitnic_spec/tunnel.py (NIC_COUNTERS, STATS64).
+the stub); spec/splitnic_spec/tunnel.py (NIC_COUNTERS).
 
 ``splitnic up --kernel stub`` drives the software NIC (in this process), whose wire is a TAP in a
 peer namespace.  One ``splitnic up`` serves every check: under TCG each process start costs
@@ -84,9 +84,8 @@ def test_ipv6_counters_mac_change_and_jumbo_frames_on_the_stub(wire: host.Wire) 
         for counter in spec.NIC_COUNTERS:
             assert before[counter] <= shown[counter] <= after[counter], (counter, before[counter], after[counter], out)
         assert shown["rxq0_packets"] >= 6 and shown["tx_ok"] >= 6, out
-        rx_names = dict(spec.STATS64)["rx_packets"]
-        assert sum(before[n] for n in rx_names) <= stats64["rx"]["packets"] <= sum(after[n] for n in rx_names), \
-            (stats64, before, after)
+        # ip -s link counts snic0's own frames: the ones of queue 0 (the kernel's), no more.
+        assert 6 <= stats64["rx"]["packets"] <= after["rxq0_packets"], (stats64, after)
         info = sh("ethtool", "-i", name, netns=wire.host_ns).stdout
         assert "driver: splitnic" in info and "firmware-version: none (gateware " in info, info
         assert "bus-info: mmio:" in info or "bus-info: ..." in info, info

@@ -134,3 +134,45 @@ def test_a_full_u2k_ring_while_down_does_not_stall_receive_after_up(ns: str) -> 
         assert taken == 3000 // 64 * 64, "while down the module drops what the driver delivers: the ring never fills"
     finally:
         t.destroy()
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def test_ip_s_link_counts_the_interfaces_own_frames_and_never_goes_backwards(ns: str) -> None:
+    t = _open(ns)
+    try:
+        with _udp(ns) as s:
+            assert t.send_burst([_frame(t, s, b"in-%d" % i) for i in range(7)]) == 7
+            assert len(_received(s)) == 7
+            for i in range(5):
+                s.sendto(b"out-%d" % i, (PEER_IP, 4242))
+        time.sleep(0.2)
+        own = _stats(ns, t.name)
+        assert own["rx"]["packets"] == 7 and own["tx"]["packets"] >= 5
+        # The NIC's totals (its fast-path queues included) go to ethtool -S, not ip -s link.
+        big = {name: 10_000_000 + i for i, name in enumerate(spec.NIC_COUNTERS)}
+        t.publish_stats(big)
+        shown = _stats(ns, t.name)
+        assert shown["rx"]["packets"] == own["rx"]["packets"] and shown["rx"]["bytes"] == own["rx"]["bytes"]
+        assert shown["tx"]["packets"] == own["tx"]["packets"] and shown["tx"]["bytes"] == own["tx"]["bytes"]
+        ethtool = sh("ethtool", "-S", t.name, netns=ns).stdout
+        assert f"rx_ok: {big['rx_ok']}" in ethtool and "tunnel_rx_packets: 7" in ethtool
+        # A new driver against a reset NIC publishes smaller figures: nothing goes backwards.
+        t.publish_stats({name: 0 for name in spec.NIC_COUNTERS})
+        again = _stats(ns, t.name)
+        for d in ("rx", "tx"):
+            for k in ("packets", "bytes", "errors", "dropped"):
+                assert again[d][k] >= shown[d][k], (d, k, again, shown)
+        # The driver dies and a new one attaches: the figures carry on from where they were.
+        t.close()
+        assert _stats(ns, t.name)["rx"]["packets"] == again["rx"]["packets"]
+        with inside(ns):
+            t = StubTunnel.open(t.name, None, 0, mode="attach")
+        t.set_carrier(True)
+        with _udp(ns) as s:
+            assert t.send_burst([_frame(t, s, b"again-%d" % i) for i in range(4)]) == 4
+            assert len(_received(s)) == 4
+        assert _stats(ns, t.name)["rx"]["packets"] == again["rx"]["packets"] + 4
+    finally:
+        t.destroy()
