@@ -225,7 +225,9 @@ class Tunnel:
                 busy += 1
                 poll_wait = POLL_MIN
                 if handlers and busy % CONTROL_EVERY == 0:
-                    self._dispatch(ep.poll(0), handlers, irq_fd, link_fd)
+                    events = ep.poll(0)
+                    self._check_hangup(events, kernel_fd)
+                    self._dispatch(events, handlers, irq_fd, link_fd)
                 continue
             # Idle: re-arm the interrupt, then look once more (a frame may have landed meanwhile).
             if self.irq:
@@ -247,12 +249,21 @@ class Tunnel:
                 timeout = POLL_MIN   # a backlog the Python pump retries (and drops after its stall timeout)
             events = ep.poll(timeout)
             self.wakeups += 1
+            self._check_hangup(events, kernel_fd)
             if polled:
                 poll_wait = min(poll_wait * 2, POLL_MAX) if not events else POLL_MIN
                 if time.monotonic() >= self._next_link_check:
                     self.watch_link()
                     self._next_link_check = time.monotonic() + LINK_POLL
             self._dispatch(events, handlers, irq_fd, link_fd)
+
+    def _check_hangup(self, events, kernel_fd: int) -> None:
+        # epoll reports POLLHUP/POLLERR whatever was asked: left alone, every wait returns at
+        # once and the loop spins. The stub hangs up when its interface is deleted.
+        for fd, mask in events:
+            if fd == kernel_fd and mask & (select.EPOLLHUP | select.EPOLLERR):
+                raise SplitnicError(f"{self.tunnel.name} was deleted (ip link del, or the end of its network "
+                                    "namespace): nothing left to drive")
 
     def _dispatch(self, events, handlers, irq_fd: int, link_fd: int) -> None:
         for fd, _mask in events:

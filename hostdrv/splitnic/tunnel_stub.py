@@ -69,6 +69,8 @@ def _ioctl_error(request: str, err: OSError, what: str) -> SplitnicError:
         (errno.EINVAL, "IOC_CREATE"): "bad name, MAC address or MTU",
         (errno.EINVAL, "IOC_ATTACH"): "bad name, MAC address or MTU",
     }
+    if err.errno == errno.ENODEV and request not in ("IOC_CREATE", "IOC_ATTACH"):
+        hints[err.errno, request] = "the interface was deleted (ip link del, or the end of its network namespace)"
     hint = hints.get((err.errno, request), "")
     return SplitnicError(f"{STUB_DEVICE} {request}{' ' + what if what else ''}: {err.strerror}"
                          f"{'; ' + hint if hint else ''}")
@@ -221,16 +223,16 @@ class StubTunnel(KernelTunnel):
         return tunnel
 
     def set_carrier(self, up: bool) -> None:
-        _ioctl(self._fd, "IOC_SET_CARRIER", _U32.pack(int(up)))
+        _ioctl(self._fd, "IOC_SET_CARRIER", _U32.pack(int(up)), self.name)
 
     def kick(self) -> None:
         """Tell the module that u2k has new entries (send_burst does it)."""
-        _ioctl(self._fd, "IOC_KICK")
+        _ioctl(self._fd, "IOC_KICK", what=self.name)
 
     def destroy(self) -> None:
         """Remove the interface (instead of leaving it for a re-attach), then close."""
         if self._fd >= 0:
-            _ioctl(self._fd, "IOC_DESTROY")
+            _ioctl(self._fd, "IOC_DESTROY", what=self.name)
         self.close()
 
     def read_config(self) -> control.KernelConfig:
@@ -273,7 +275,7 @@ class StubTunnel(KernelTunnel):
         taken = lib.snic_kring_send(self.u2k, ffi.from_buffer(data), ffi.new("uint32_t[]", lengths), len(frames),
                                     self._oversize)
         if self.u2k.index != before and self._fd >= 0:
-            _ioctl(self._fd, "IOC_KICK")
+            _ioctl(self._fd, "IOC_KICK", what=self.name)
         return taken
 
     def fileno(self) -> int:

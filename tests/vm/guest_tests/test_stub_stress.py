@@ -176,3 +176,31 @@ def test_ip_s_link_counts_the_interfaces_own_frames_and_never_goes_backwards(ns:
         assert _stats(ns, t.name)["rx"]["packets"] == again["rx"]["packets"] + 4
     finally:
         t.destroy()
+
+
+# --------------------------------------------------------------------------- splitnic up and ip link del
+
+
+def test_splitnic_up_exits_with_one_line_after_ip_link_del(module: None) -> None:
+    with Lab(wire_in_k=True) as lab:
+        # A quiet wire (no IPv6 chatter): nothing but the hang-up can tell the driver.
+        for netns in (lab.k, lab.p):
+            for conf in ("all", "default"):
+                sh("ip", "netns", "exec", netns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
+        name = unique("sd")
+        up = lab.start_up("stub", name)
+        sh("ip", "-n", lab.k, "link", "del", name)
+        try:
+            out, _ = up.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            cpu = _cpu_seconds(up.proc.pid)
+            up.proc.kill()
+            pytest.fail(f"splitnic up still runs 30 s after ip link del ({cpu:.1f} s of CPU)")
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert up.proc.returncode not in (0, None), out
+        assert len(lines) == 1 and name in lines[0] and "deleted" in lines[0], out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
