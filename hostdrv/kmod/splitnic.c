@@ -934,6 +934,22 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 	r->u2k_data = r->area + u2k_data;
 	r->wq = &f->wq;
 
+	/*
+	 * Answer first: once linked the rings cannot be taken back (another
+	 * thread may have mapped them), so an answer that faults must fail
+	 * before, leaving the handle as it was for a retry.
+	 */
+	req.area_size = size;
+	req.k2u_desc = k2u_desc;
+	req.u2k_desc = u2k_desc;
+	req.k2u_data = k2u_data;
+	req.u2k_data = u2k_data;
+	if (copy_to_user(uarg, &req, sizeof(req))) {
+		vfree(r->area);
+		kfree(r);
+		return -EFAULT;
+	}
+
 	rtnl_lock();
 	priv = rtnl_dereference(f->priv);
 	if (!priv) {
@@ -951,14 +967,8 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 	if (ret) {
 		vfree(r->area);
 		kfree(r);
-		return ret;
 	}
-	req.area_size = size;
-	req.k2u_desc = k2u_desc;
-	req.u2k_desc = u2k_desc;
-	req.k2u_data = k2u_data;
-	req.u2k_data = u2k_data;
-	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+	return ret;
 }
 
 static int snic_ioctl_set_carrier(struct snic_file *f, u32 __user *uarg)

@@ -204,3 +204,13 @@ def test_splitnic_up_exits_with_one_line_after_ip_link_del(module: None) -> None
 def _cpu_seconds(pid: int) -> float:
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_setup_rings_that_fails_with_efault_can_be_retried(module: None) -> None:
+    with handle() as fd:
+        assert errno_of(fd, "IOC_CREATE", if_req(b"")) == 0
+        page, addr = _unwritable_copy(ring_req())
+        assert errno_of(fd, "IOC_SETUP_RINGS", addr) == errno.EFAULT
+        page.close()
+        assert errno_of(fd, "IOC_SETUP_RINGS", ring_req()) == 0, "a failed SETUP_RINGS was left half done"
+        assert errno_of(fd, "IOC_DESTROY") == 0
