@@ -127,6 +127,7 @@ struct snic_file {
 	struct snic_rings *rings;	/* set once under @lock, freed at release */
 	wait_queue_head_t wq;		/* poll() waiters */
 	u32 cfg_seen;			/* generation of the last IOC_GET_CONFIG */
+	atomic_t mappings;		/* VMAs mapping the area */
 };
 
 static const struct net_device_ops snic_netdev_ops;
@@ -1237,10 +1238,44 @@ static int snic_fop_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The driver is whoever maps the area: when the last mapping goes (the
+ * driver died or unmapped it), no frame moves any more, so the carrier goes
+ * off even while a copy of the handle lives on (fork(), fd passing).  The
+ * mapping is VM_DONTCOPY: a child the driver forked does not count.
+ */
+static void snic_vm_open(struct vm_area_struct *vma)
+{
+	struct snic_file *f = vma->vm_file->private_data;
+
+	atomic_inc(&f->mappings);
+}
+
+static void snic_vm_close(struct vm_area_struct *vma)
+{
+	struct snic_file *f = vma->vm_file->private_data;
+	struct snic_priv *priv;
+
+	if (!atomic_dec_and_test(&f->mappings))
+		return;
+	/* Under the mmap lock: no RTNL here (ioctls fault user pages under RTNL). */
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (priv)
+		netif_carrier_off(priv->ndev);
+	rcu_read_unlock();
+}
+
+static const struct vm_operations_struct snic_vm_ops = {
+	.open = snic_vm_open,
+	.close = snic_vm_close,
+};
+
 static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct snic_file *f = file->private_data;
 	struct snic_rings *r;
+	int ret;
 
 	/*
 	 * No f->lock here: the mmap lock is held, and ioctls fault user pages
@@ -1257,11 +1292,16 @@ static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
 #if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
-	vm_flags_clear(vma, VM_MAYEXEC);
+	vm_flags_mod(vma, VM_DONTCOPY, VM_MAYEXEC);
 #else
-	vma->vm_flags &= ~VM_MAYEXEC;
+	vma->vm_flags = (vma->vm_flags | VM_DONTCOPY) & ~VM_MAYEXEC;
 #endif
-	return remap_vmalloc_range(vma, r->area, 0);
+	ret = remap_vmalloc_range(vma, r->area, 0);
+	if (ret)
+		return ret;
+	vma->vm_ops = &snic_vm_ops;
+	snic_vm_open(vma);
+	return 0;
 }
 
 static __poll_t snic_fop_poll(struct file *file, poll_table *wait)

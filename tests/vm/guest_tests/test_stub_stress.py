@@ -206,6 +206,43 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# --------------------------------------------------------------------------- the handle and its area
+
+
+_FORKER = """
+import os, sys, time
+from splitnic.tunnel_stub import StubTunnel
+t = StubTunnel.open(sys.argv[1], None, 1500, mode="create")
+t.set_admin_up()
+t.set_carrier(True)
+child = os.fork()
+if child == 0:
+    time.sleep(120)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(120)
+"""
+
+
+def test_fork_then_sigkill_of_the_driver_drops_the_carrier(module: None) -> None:
+    name = unique("sf")
+    parent = subprocess.Popen([sys.executable, "-c", _FORKER, name], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    child = int(parent.stdout.readline())
+    try:
+        assert carrier("", name)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 3
+        while carrier("", name) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not carrier("", name), "the driver died, its forked child (no mapping) keeps the carrier up"
+    finally:
+        os.kill(child, signal.SIGKILL)
+        time.sleep(0.2)
+        sh("ip", "link", "del", name, check=False)
+
+
 def test_setup_rings_that_fails_with_efault_can_be_retried(module: None) -> None:
     with handle() as fd:
         assert errno_of(fd, "IOC_CREATE", if_req(b"")) == 0
