@@ -65,7 +65,7 @@
 
 /* One ring set: the shared area and the module's own view of it. */
 struct snic_rings {
-	void *area;			/* vmalloc_user(), mmapped by user space */
+	void *area;			/* vmalloc, memcg charged, mmapped by user space */
 	size_t area_size;
 	u32 slot_size;
 	u32 k2u_mask;			/* entries - 1 */
@@ -913,10 +913,14 @@ static int snic_ioctl_setup_rings(struct snic_file *f, void __user *uarg)
 	if (f->rings)
 		return -EBUSY;
 
-	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	/*
+	 * Up to AREA_MAX per handle: charged to the driver's memory cgroup
+	 * (vmalloc_user() would not; mmap inserts the pages itself).
+	 */
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
-	r->area = vmalloc_user(size);
+	r->area = __vmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!r->area) {
 		kfree(r);
 		return -ENOMEM;
@@ -1275,6 +1279,7 @@ static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct snic_file *f = file->private_data;
 	struct snic_rings *r;
+	size_t off;
 	int ret;
 
 	/*
@@ -1291,14 +1296,17 @@ static int snic_fop_mmap(struct file *file, struct vm_area_struct *vma)
 	/* Data, never code: no PROT_EXEC now, and no mprotect() to it later. */
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
+	/* Not copied to a child, never grown by mremap(), not in core dumps. */
 #if KERNEL_VERSION(6, 3, 0) <= LINUX_VERSION_CODE
-	vm_flags_mod(vma, VM_DONTCOPY, VM_MAYEXEC);
+	vm_flags_mod(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP, VM_MAYEXEC);
 #else
-	vma->vm_flags = (vma->vm_flags | VM_DONTCOPY) & ~VM_MAYEXEC;
+	vma->vm_flags = (vma->vm_flags | VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP) & ~VM_MAYEXEC;
 #endif
-	ret = remap_vmalloc_range(vma, r->area, 0);
-	if (ret)
-		return ret;
+	for (off = 0; off < r->area_size; off += PAGE_SIZE) {
+		ret = vm_insert_page(vma, vma->vm_start + off, vmalloc_to_page(r->area + off));
+		if (ret)
+			return ret;
+	}
 	vma->vm_ops = &snic_vm_ops;
 	snic_vm_open(vma);
 	return 0;

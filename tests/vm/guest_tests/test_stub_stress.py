@@ -251,3 +251,42 @@ def test_setup_rings_that_fails_with_efault_can_be_retried(module: None) -> None
         page.close()
         assert errno_of(fd, "IOC_SETUP_RINGS", ring_req()) == 0, "a failed SETUP_RINGS was left half done"
         assert errno_of(fd, "IOC_DESTROY") == 0
+
+
+def _cgroup_root() -> str:
+    root = "/sys/fs/cgroup"
+    if not os.path.exists(f"{root}/cgroup.controllers"):
+        sh("mount", "-t", "cgroup2", "none", root)
+    if "memory" not in open(f"{root}/cgroup.subtree_control").read():
+        with open(f"{root}/cgroup.subtree_control", "w") as f:
+            f.write("+memory")
+    return root
+
+
+_CHARGED = """
+import os, sys
+from splitnic.tunnel_stub import StubTunnel
+with open(sys.argv[1] + "/cgroup.procs", "w") as f:
+    f.write(str(os.getpid()))
+current = lambda: int(open(sys.argv[1] + "/memory.current").read())
+t = StubTunnel.open(sys.argv[2], None, 1500, mode="create", k2u_log2=12, u2k_log2=12, slot_size=2048)
+before = current()
+t.close()
+print(before - current())
+"""
+
+
+def test_the_shared_area_is_charged_to_the_drivers_memory_cgroup(module: None) -> None:
+    group = f"{_cgroup_root()}/{unique('snm')}"
+    os.mkdir(group)
+    name = unique("sm")
+    area = spec.area_layout(12, 12, 2048)["area_size"]   # 16 MiB and a bit
+    try:
+        out = subprocess.run([sys.executable, "-c", _CHARGED, group, name], capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=120)
+        assert out.returncode == 0, out.stderr
+        freed = int(out.stdout.split()[0])
+        assert freed >= area * 0.9, f"closing the handle gave back {freed} bytes of the {area} byte area"
+    finally:
+        sh("ip", "link", "del", name, check=False)
+        os.rmdir(group)
