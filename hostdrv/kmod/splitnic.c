@@ -194,6 +194,8 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	slot = r->k2u_head & r->k2u_mask;
 	if (skb_copy_bits(skb, 0, r->k2u_data + (size_t)slot * r->slot_size, len))
 		goto out;
+	/* The frame leaves the stack here: SOF_TIMESTAMPING_TX_SOFTWARE. */
+	skb_tx_timestamp(skb);
 	desc = &r->k2u_desc[slot];
 	WRITE_ONCE(desc->len, len);
 	WRITE_ONCE(desc->flags, 0);
@@ -575,6 +577,7 @@ static const struct ethtool_ops snic_ethtool_ops = {
 	.get_strings = snic_get_strings,
 	.get_ethtool_stats = snic_get_ethtool_stats,
 	.get_link_ksettings = snic_get_link_ksettings,
+	.get_ts_info = ethtool_op_get_ts_info,
 };
 
 /* ------------------------------------------------------------------------

@@ -206,6 +206,29 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def test_software_tx_timestamps(ns: str) -> None:
+    t = _open(ns)
+    so_timestamping, tx_software, software, opt_tsonly = 37, 1 << 1, 1 << 4, 1 << 11
+    try:
+        info = sh("ethtool", "-T", t.name, netns=ns).stdout
+        assert "software-transmit" in info, info
+        with _udp(ns, bind=False) as s:
+            s.setsockopt(socket.SOL_SOCKET, so_timestamping, tx_software | software | opt_tsonly)
+            s.sendto(b"stamp-me", (PEER_IP, 4242))
+            deadline = time.monotonic() + 3
+            while True:
+                try:
+                    _, anc, _, _ = s.recvmsg(64, 1024, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, "no software transmit timestamp"
+                    time.sleep(0.05)
+        stamps = [data for level, kind, data in anc if level == socket.SOL_SOCKET and kind == so_timestamping]
+        assert stamps and struct.unpack_from("qq", stamps[0]) != (0, 0)
+    finally:
+        t.destroy()
+
+
 # --------------------------------------------------------------------------- the handle and its area
 
 
