@@ -108,6 +108,12 @@ struct snic_priv {
 	struct napi_struct napi;
 	struct snic_file *owner;	/* attached handle, under RTNL */
 	wait_queue_head_t *owner_wq;	/* its poll() waiters, under tx_lock */
+	/*
+	 * tx_lock is taken with IRQs off: netpoll (netconsole) transmits from
+	 * any context, a hard IRQ included, and would spin for ever on a lock
+	 * its own CPU holds with only BHs off.  rx_lock needs only BHs off:
+	 * netpoll polls NAPI with a budget of 0, which takes no lock.
+	 */
 	spinlock_t tx_lock;		/* xmit's use of @rings and @tx, @owner_wq */
 	spinlock_t rx_lock;		/* NAPI's use of @rings */
 	struct snic_rings *rings;	/* changed under both locks */
@@ -176,9 +182,10 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	struct snic_tun_desc *desc;
 	struct snic_rings *r;
 	bool bad = false, full = false, sent = false;
+	unsigned long flags;
 	u32 used, slot;
 
-	spin_lock(&priv->tx_lock);
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	r = priv->rings;
 	if (!r)
 		goto out;
@@ -217,7 +224,7 @@ out:
 		snic_count(&priv->tx, 1, len, 0, 0, 0);
 	else
 		snic_count(&priv->tx, 0, 0, 1, r && bad, 0);
-	spin_unlock(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 	if (sent)
 		dev_consume_skb_any(skb);
 	else
@@ -228,15 +235,16 @@ out:
 /* Restart the transmit queue once user space has made room in k2u. */
 static void snic_tx_wake(struct snic_priv *priv)
 {
+	unsigned long flags;
 	struct snic_rings *r;
 	bool bad;
 
-	spin_lock_bh(&priv->tx_lock);
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	r = priv->rings;
 	if (r && netif_running(priv->ndev) && netif_queue_stopped(priv->ndev) &&
 	    snic_k2u_used(priv, r, &bad) <= r->k2u_mask && !bad)
 		netif_wake_queue(priv->ndev);
-	spin_unlock_bh(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 }
 
 /* Copy up to @budget u2k frames into skbs on @q; returns entries consumed. */
@@ -300,6 +308,9 @@ static int snic_napi_poll(struct napi_struct *napi, int budget)
 	u64 packets = 0, bytes = 0;
 	int done = 0;
 
+	/* netpoll's call (IRQs may be off): no transmit completions to reap here. */
+	if (!budget)
+		return 0;
 	__skb_queue_head_init(&q);
 	spin_lock(&priv->rx_lock);
 	if (priv->rings)
@@ -332,11 +343,10 @@ static int snic_napi_poll(struct napi_struct *napi, int budget)
  */
 static void snic_u2k_drop_all(struct snic_priv *priv)
 {
-	unsigned long flags;
 	struct snic_rings *r;
 	u32 prod, avail;
 
-	spin_lock_irqsave(&priv->rx_lock, flags);
+	spin_lock_bh(&priv->rx_lock);
 	r = priv->rings;
 	if (!r)
 		goto out;
@@ -357,7 +367,7 @@ static void snic_u2k_drop_all(struct snic_priv *priv)
 	if (wq_has_sleeper(r->wq))
 		wake_up_interruptible_poll(r->wq, EPOLLOUT | EPOLLWRNORM);
 out:
-	spin_unlock_irqrestore(&priv->rx_lock, flags);
+	spin_unlock_bh(&priv->rx_lock);
 }
 
 /* ------------------------------------------------------------------------
@@ -371,11 +381,13 @@ out:
  */
 static void snic_cfg_changed(struct snic_priv *priv)
 {
+	unsigned long flags;
+
 	atomic_inc(&priv->cfg_gen);
-	spin_lock_bh(&priv->tx_lock);
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	if (priv->owner_wq && wq_has_sleeper(priv->owner_wq))
 		wake_up_interruptible_poll(priv->owner_wq, EPOLLPRI);
-	spin_unlock_bh(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 }
 
 static int snic_open(struct net_device *ndev)
@@ -424,12 +436,13 @@ static int snic_set_mac_address(struct net_device *ndev, void *addr)
 static int snic_change_mtu(struct net_device *ndev, int new_mtu)
 {
 	struct snic_priv *priv = netdev_priv(ndev);
+	unsigned long flags;
 	u32 slot_size = 0;
 
-	spin_lock_bh(&priv->tx_lock);
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	if (priv->rings)
 		slot_size = priv->rings->slot_size;
-	spin_unlock_bh(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 	if (slot_size && new_mtu + SNIC_TUN_FRAME_OVERHEAD > slot_size) {
 		netdev_err(ndev, "MTU %d does not fit the driver's %u byte ring slots\n",
 			   new_mtu, slot_size);
@@ -587,20 +600,24 @@ static const struct ethtool_ops snic_ethtool_ops = {
 /* Make @f (or no handle) the one whose poll() configuration changes wake. */
 static void snic_set_owner(struct snic_priv *priv, struct snic_file *f)
 {
+	unsigned long flags;
+
 	priv->owner = f;
-	spin_lock_bh(&priv->tx_lock);
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	priv->owner_wq = f ? &f->wq : NULL;
-	spin_unlock_bh(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 }
 
 /* Connect @r to the datapath of @priv, or disconnect it with NULL. */
 static void snic_link(struct snic_priv *priv, struct snic_rings *r)
 {
-	spin_lock_bh(&priv->tx_lock);
+	unsigned long flags;
+
+	spin_lock_irqsave(&priv->tx_lock, flags);
 	spin_lock(&priv->rx_lock);
 	priv->rings = r;
 	spin_unlock(&priv->rx_lock);
-	spin_unlock_bh(&priv->tx_lock);
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
 }
 
 static void snic_detach(struct snic_file *f)

@@ -229,6 +229,36 @@ def test_software_tx_timestamps(ns: str) -> None:
         t.destroy()
 
 
+def test_netconsole_through_the_interface(module: None) -> None:
+    """netpoll transmits with interrupts off (netconsole): its messages reach k2u."""
+    t = StubTunnel.open(unique("sk"), None, 1500, mode="create")
+    try:
+        t.set_admin_up()
+        t.set_carrier(True)
+        sh("ip", "addr", "add", "198.18.9.1/24", "dev", t.name)
+        target = f"6665@198.18.9.1/{t.name},6666@198.18.9.2/02:00:5e:00:53:02"
+        sh("modprobe", "netconsole", f"netconsole={target}")
+        devkmsg = open("/proc/sys/kernel/printk_devkmsg").read().strip()
+        sh("sysctl", "-qw", "kernel.printk_devkmsg=on")   # no rate limit on /dev/kmsg writes
+        try:
+            t.recv_burst(256)
+            with open("/dev/kmsg", "w") as kmsg:
+                for i in range(20):
+                    kmsg.write(f"<4>splitnic-netconsole-{i}\n")
+                    kmsg.flush()
+            seen = b""
+            deadline = time.monotonic() + 5
+            while b"splitnic-netconsole-19" not in seen and time.monotonic() < deadline:
+                t.wait(0.1)
+                seen += b"".join(t.recv_burst(256))
+            assert all(b"splitnic-netconsole-%d" % i in seen for i in range(20)), seen[-500:]
+        finally:
+            sh("sysctl", "-qw", f"kernel.printk_devkmsg={devkmsg}")
+            sh("rmmod", "netconsole", check=False)
+    finally:
+        t.destroy()
+
+
 # --------------------------------------------------------------------------- the handle and its area
 
 
