@@ -118,6 +118,7 @@ struct snic_priv {
 	spinlock_t rx_lock;		/* NAPI's use of @rings */
 	struct snic_rings *rings;	/* changed under both locks */
 	struct snic_stats tx;		/* under tx_lock */
+	struct timer_list tx_timer;	/* restarts a queue stopped for room */
 	struct snic_stats rx;		/* NAPI context only */
 	atomic64_t rx_dropped_down;	/* u2k frames dropped while down */
 	atomic_t cfg_gen;		/* bumped by every configuration change */
@@ -175,6 +176,20 @@ static void snic_count(struct snic_stats *s, u64 packets, u64 bytes,
 	u64_stats_update_end(&s->syncp);
 }
 
+/*
+ * Stop the transmit queue until k2u has room.  poll() and KICK restart it at
+ * once; a consumer that does neither (it only takes frames) is not told,
+ * so a timer looks at the ring every jiffy while the queue stays stopped.
+ * A flag in the area asking user space to kick would need a full barrier
+ * between its index store and its flag load, which the Python and C
+ * consumers do not have; the timer costs nothing while the queue runs.
+ */
+static void snic_tx_stop(struct snic_priv *priv)
+{
+	netif_stop_queue(priv->ndev);
+	mod_timer(&priv->tx_timer, jiffies + 1);
+}
+
 static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 {
 	struct snic_priv *priv = netdev_priv(ndev);
@@ -194,8 +209,8 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 		goto out;
 	used = snic_k2u_used(priv, r, &bad);
 	if (unlikely(bad || used == r->k2u_mask + 1)) {
-		/* Wait for user space to make room (or fix its index): poll() and KICK wake us. */
-		netif_stop_queue(ndev);
+		/* Wait for user space to make room (or fix its index). */
+		snic_tx_stop(priv);
 		goto out;
 	}
 	slot = r->k2u_head & r->k2u_mask;
@@ -212,7 +227,7 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	sent = true;
 	full = used + 1 == r->k2u_mask + 1;
 	if (full)
-		netif_stop_queue(ndev);
+		snic_tx_stop(priv);
 out:
 	/*
 	 * Batching: one wake-up per burst the stack hands us, or when full.  A
@@ -232,19 +247,34 @@ out:
 	return NETDEV_TX_OK;
 }
 
-/* Restart the transmit queue once user space has made room in k2u. */
-static void snic_tx_wake(struct snic_priv *priv)
+/*
+ * Restart the transmit queue once user space has made room in k2u; true
+ * while it stays stopped for want of room.
+ */
+static bool snic_tx_wake(struct snic_priv *priv)
 {
 	unsigned long flags;
+	bool bad, waiting = false;
 	struct snic_rings *r;
-	bool bad;
 
 	spin_lock_irqsave(&priv->tx_lock, flags);
 	r = priv->rings;
-	if (r && netif_running(priv->ndev) && netif_queue_stopped(priv->ndev) &&
-	    snic_k2u_used(priv, r, &bad) <= r->k2u_mask && !bad)
-		netif_wake_queue(priv->ndev);
+	if (r && netif_running(priv->ndev) && netif_queue_stopped(priv->ndev)) {
+		if (snic_k2u_used(priv, r, &bad) <= r->k2u_mask && !bad)
+			netif_wake_queue(priv->ndev);
+		else
+			waiting = !bad;	/* a bad index waits for poll() or KICK */
+	}
 	spin_unlock_irqrestore(&priv->tx_lock, flags);
+	return waiting;
+}
+
+static void snic_tx_timer(struct timer_list *t)
+{
+	struct snic_priv *priv = from_timer(priv, t, tx_timer);
+
+	if (snic_tx_wake(priv))
+		mod_timer(&priv->tx_timer, jiffies + 1);
 }
 
 /* Copy up to @budget u2k frames into skbs on @q; returns entries consumed. */
@@ -412,6 +442,8 @@ static int snic_stop(struct net_device *ndev)
 	struct snic_priv *priv = netdev_priv(ndev);
 
 	netif_stop_queue(ndev);
+	/* Not re-armed: the interface is no longer running. */
+	del_timer_sync(&priv->tx_timer);
 	napi_disable(&priv->napi);
 	/* What NAPI did not take would be delivered stale after up. */
 	snic_u2k_drop_all(priv);
@@ -676,6 +708,7 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 	spin_lock_init(&priv->tx_lock);
 	spin_lock_init(&priv->rx_lock);
 	spin_lock_init(&priv->pub_lock);
+	timer_setup(&priv->tx_timer, snic_tx_timer, 0);
 	u64_stats_init(&priv->tx.syncp);
 	u64_stats_init(&priv->rx.syncp);
 	atomic_set(&priv->cfg_gen, 1);

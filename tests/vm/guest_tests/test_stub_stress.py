@@ -206,6 +206,35 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# --------------------------------------------------------------------------- transmit
+
+
+def test_a_stopped_transmit_queue_restarts_without_poll_or_kick(ns: str) -> None:
+    t = _open(ns, k2u_log2=4)  # 16 entries
+    try:
+        # A plain FIFO: fq_codel would drop (rightly) what waits more than 100 ms for the ring.
+        sh("tc", "qdisc", "replace", "dev", t.name, "root", "pfifo", "limit", "1000", netns=ns)
+        time.sleep(0.2)
+        t.recv_burst(64)
+        with _udp(ns, bind=False) as s:
+            s.setblocking(False)
+            sent = 0
+            for i in range(300):
+                try:
+                    s.sendto(b"x%d" % i, (PEER_IP, 4242))
+                    sent += 1
+                except BlockingIOError:
+                    break
+        total = 0
+        deadline = time.monotonic() + 10
+        while total < sent and time.monotonic() < deadline:
+            total += len(t.recv_burst(64))    # a consumer that never polls or kicks
+            time.sleep(0.01)
+        assert total == sent, f"{total} of {sent} frames came through a 16-entry ring without poll()"
+    finally:
+        t.destroy()
+
+
 def test_software_tx_timestamps(ns: str) -> None:
     t = _open(ns)
     so_timestamping, tx_software, software, opt_tsonly = 37, 1 << 1, 1 << 4, 1 << 11
