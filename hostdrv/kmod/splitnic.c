@@ -413,6 +413,7 @@ static void snic_cfg_changed(struct snic_priv *priv)
 {
 	unsigned long flags;
 
+	/* Ordered before the wait queue check by wq_has_sleeper()'s barrier. */
 	atomic_inc(&priv->cfg_gen);
 	spin_lock_irqsave(&priv->tx_lock, flags);
 	if (priv->owner_wq && wq_has_sleeper(priv->owner_wq))
@@ -1373,6 +1374,13 @@ static __poll_t snic_fop_poll(struct file *file, poll_table *wait)
 	__poll_t mask = 0;
 
 	poll_wait(file, &f->wq, wait);
+	/*
+	 * As sock_poll_wait(): our entry on the wait queue is visible before we
+	 * read the state below.  Pairs with the barrier in wq_has_sleeper() of
+	 * every waker (configuration, u2k room, k2u frames): either it sees us
+	 * waiting, or we see what it changed; never neither.
+	 */
+	smp_mb();
 	/* Pairs with the release in snic_ioctl_setup_rings(). */
 	r = smp_load_acquire(&f->rings);
 	rcu_read_lock();

@@ -288,6 +288,45 @@ def test_netconsole_through_the_interface(module: None) -> None:
         t.destroy()
 
 
+# --------------------------------------------------------------------------- configuration events
+
+
+def test_every_configuration_change_wakes_poll_pri_under_stress(ns: str) -> None:
+    """One change at a time, each while the driver sleeps in poll(): not one wake-up may be lost."""
+    t = _open(ns)
+    rounds = 400
+    ifreq = struct.Struct("16si12x")
+    go, done = threading.Semaphore(0), threading.Event()
+
+    def change() -> None:
+        with inside(ns):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with s:
+            for i in range(rounds):
+                go.acquire()
+                if done.is_set():
+                    return
+                fcntl.ioctl(s, 0x8922, ifreq.pack(t.name.encode(), 1400 + i % 2))  # SIOCSIFMTU
+
+    changer = threading.Thread(target=change)
+    changer.start()
+    lost = 0
+    try:
+        poller = select.poll()
+        poller.register(t.fileno(), select.POLLPRI)
+        for _ in range(rounds):
+            t.read_config()
+            go.release()
+            if not poller.poll(2000):
+                lost += 1
+        assert lost == 0, f"{lost} of {rounds} configuration changes woke no poll()"
+    finally:
+        done.set()
+        go.release()
+        changer.join()
+        t.destroy()
+
+
 # --------------------------------------------------------------------------- the handle and its area
 
 
