@@ -204,7 +204,7 @@ static netdev_tx_t snic_start_xmit(struct sk_buff *skb, struct net_device *ndev)
 	r = priv->rings;
 	if (!r)
 		goto out;
-	/* The stack never hands us more than MTU + header + VLAN tag, which fits a slot. */
+	/* MTU + header + two VLAN tags (QinQ) fit a slot; anything longer is dropped. */
 	if (unlikely(len > r->slot_size))
 		goto out;
 	used = snic_k2u_used(priv, r, &bad);

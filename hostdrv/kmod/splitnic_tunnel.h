@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0xc1b1a177.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0xe941628f.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,7 +12,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0xc1b1a177
+#define SNIC_TUN_SPEC_HASH 0xe941628f
 
 /* Constants. */
 #define SNIC_TUN_VERSION 3	/* Info.version of this spec. */
@@ -42,7 +42,7 @@
 #define SNIC_TUN_CTRL_U2K_CONS 192	/* Control page offset of the u2k consumer index (written by the module). */
 #define SNIC_TUN_AREA_ALIGN 4096	/* Alignment of each descriptor array and slot array in the area. */
 #define SNIC_TUN_FRAME_MIN 14	/* Shortest frame user space may deliver: an Ethernet header. */
-#define SNIC_TUN_FRAME_OVERHEAD 18	/* Bytes a frame may carry beyond the MTU: Ethernet header and one VLAN tag. */
+#define SNIC_TUN_FRAME_OVERHEAD 22	/* Bytes a frame may carry beyond the MTU: Ethernet header and two VLAN tags (802.1ad QinQ). */
 #define SNIC_TUN_MTU_MIN 68	/* Smallest MTU (IPv4 minimum). */
 #define SNIC_TUN_MTU_DEFAULT 1500	/* MTU of a new interface when IfReq.mtu is 0. */
 #define SNIC_TUN_MTU_MAX 9000	/* Largest MTU: the NIC's MAX_FRAME_JUMBO less header and FCS. */

@@ -43,7 +43,7 @@ assert spec.DESC.format == "<II" and spec.DESC.offset_of("len") == 0, spec.DESC.
 #: Frames one recv_burst call copies out at most.
 _RECV_BURST = 256
 
-#: Default ring sizes: 256 entries each way, 2 KiB slots (MTU up to 2030).
+#: Default ring sizes: 256 entries each way, 2 KiB slots (MTU up to 2026).
 DEFAULT_LOG2 = 8
 
 
@@ -182,7 +182,7 @@ class StubTunnel(KernelTunnel):
 
         The rings get ``2**k2u_log2`` / ``2**u2k_log2`` entries of
         ``slot_size`` bytes (default: the smallest power of two that holds
-        MTU + header + VLAN tag).
+        MTU + FRAME_OVERHEAD: header and two VLAN tags).
         """
         if mode not in ("auto", "attach", "create"):
             raise ValueError(f"mode must be auto, attach or create, not {mode!r}")

@@ -312,8 +312,8 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("CTRL_U2K_CONS", 192, "Control page offset of the u2k consumer index (written by the module)."),
     Constant("AREA_ALIGN", _PAGE, "Alignment of each descriptor array and slot array in the area."),
     Constant("FRAME_MIN", _ETH_HLEN, "Shortest frame user space may deliver: an Ethernet header."),
-    Constant("FRAME_OVERHEAD", _ETH_HLEN + _VLAN_HLEN, "Bytes a frame may carry beyond the MTU: "
-             "Ethernet header and one VLAN tag."),
+    Constant("FRAME_OVERHEAD", _ETH_HLEN + 2 * _VLAN_HLEN, "Bytes a frame may carry beyond the MTU: "
+             "Ethernet header and two VLAN tags (802.1ad QinQ)."),
     Constant("MTU_MIN", 68, "Smallest MTU (IPv4 minimum)."),
     Constant("MTU_DEFAULT", 1500, "MTU of a new interface when IfReq.mtu is 0."),
     Constant("MTU_MAX", MTU_MAX, "Largest MTU: the NIC's MAX_FRAME_JUMBO less header and FCS."),

@@ -411,3 +411,34 @@ def test_the_shared_area_is_charged_to_the_drivers_memory_cgroup(module: None) -
     finally:
         sh("ip", "link", "del", name, check=False)
         os.rmdir(group)
+
+
+# --------------------------------------------------------------------------- frame sizes
+
+
+def test_qinq_frames_at_the_largest_mtu_are_received(ns: str) -> None:
+    mtu = spec.MTU_MAX
+    t = _open(ns, mtu=mtu)
+    outer, inner = unique("qo"), unique("qi")
+    try:
+        sh("modprobe", "8021q")
+        sh("ip", "-n", ns, "addr", "flush", "dev", t.name)
+        sh("ip", "-n", ns, "link", "add", "link", t.name, "name", outer, "type", "vlan", "proto", "802.1ad",
+           "id", "100")
+        sh("ip", "-n", ns, "link", "add", "link", outer, "name", inner, "type", "vlan", "id", "200")
+        for dev in (outer, inner):
+            _ip(ns, dev, "mtu", str(mtu), "up")
+        sh("ip", "-n", ns, "addr", "add", f"{KERNEL_IP}/24", "dev", inner)
+        before = _stats(ns, t.name)["rx"]
+        with _udp(ns) as s:
+            payload = bytes(i & 0xFF for i in range(mtu - 28))
+            plain = _frame(t, s, payload)
+            tags = b"\x88\xa8\x00\x64" + b"\x81\x00\x00\xc8"
+            frame = plain[:12] + tags + plain[12:]
+            assert len(frame) == mtu + 14 + 8
+            assert t.send_burst([frame]) == 1
+            assert s.recv(65536) == payload
+        after = _stats(ns, t.name)["rx"]
+        assert after["errors"] == before["errors"] and after["packets"] == before["packets"] + 1
+    finally:
+        t.destroy()

@@ -174,10 +174,11 @@ def test_full_ring_stops_the_queue_and_consuming_restarts_it(lab: Lab) -> None:
 def test_mtu_must_fit_the_ring_slots(lab: Lab) -> None:
     tun = _stub_in(lab, slot_size=2048)
     try:
-        assert sh("ip", "-n", lab.k, "link", "set", tun.name, "mtu", "2030").returncode == 0
-        bad = sh("ip", "-n", lab.k, "link", "set", tun.name, "mtu", "2031", check=False)
+        largest = 2048 - spec.constant("FRAME_OVERHEAD")    # 2026: header and two VLAN tags
+        assert sh("ip", "-n", lab.k, "link", "set", tun.name, "mtu", str(largest)).returncode == 0
+        bad = sh("ip", "-n", lab.k, "link", "set", tun.name, "mtu", str(largest + 1), check=False)
         assert bad.returncode != 0
-        assert link(lab.k, tun.name)["mtu"] == 2030
+        assert link(lab.k, tun.name)["mtu"] == largest
     finally:
         tun.destroy()
 
