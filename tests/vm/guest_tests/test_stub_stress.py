@@ -74,7 +74,7 @@ def _frame(t: StubTunnel, s: socket.socket, payload: bytes) -> bytes:
 
 
 def _stats(ns: str, name: str) -> dict:
-    return json.loads(sh("ip", "-s", "-j", "link", "show", name, netns=ns).stdout)[0]["stats64"]
+    return json.loads(sh("ip", "-s", "-s", "-j", "link", "show", name, netns=ns).stdout)[0]["stats64"]
 
 
 def _ip(ns: str, name: str, *args: str) -> None:
@@ -440,5 +440,177 @@ def test_qinq_frames_at_the_largest_mtu_are_received(ns: str) -> None:
             assert s.recv(65536) == payload
         after = _stats(ns, t.name)["rx"]
         assert after["errors"] == before["errors"] and after["packets"] == before["packets"] + 1
+    finally:
+        t.destroy()
+
+
+# --------------------------------------------------------------------------- teardown and changes during traffic
+
+
+class _Traffic:
+    """Frames both ways through ``t`` from two threads until the interface goes away or stop()."""
+
+    def __init__(self, ns: str, t: StubTunnel) -> None:
+        self.t, self.ns, self.errors = t, ns, []
+        self.moved = 0
+        self._stop, self._driver_stop, self._sockets_stop = threading.Event(), threading.Event(), threading.Event()
+        with inside(ns):
+            self._rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._rx.bind((KERNEL_IP, 0))
+        self._tx.setblocking(False)
+        self._frames = [_frame(t, self._rx, b"%04d" % i + bytes(i * 7 % 1400)) for i in range(32)]
+        self._threads = [threading.Thread(target=self._driver), threading.Thread(target=self._sender)]
+        for th in self._threads:
+            th.start()
+
+    def _driver(self) -> None:
+        try:
+            while not self._stop.is_set() and not self._driver_stop.is_set():
+                taken = self.t.send_burst(self._frames)
+                if not taken:
+                    self.t.kick()   # u2k full: nobody consumes any more?
+                self.moved += taken + len(self.t.recv_burst(64))
+        except Exception as err:    # the interface went away under the driver: an error, not a crash
+            self.errors.append(err)
+
+    def stop_driver(self) -> None:
+        """Stop the driver thread only (the kernel's own frames keep coming)."""
+        self._driver_stop.set()
+        self._threads[0].join(10)
+
+    def close_sockets(self) -> None:
+        """Stop the kernel's side (its sockets would keep their namespace alive)."""
+        self._sockets_stop.set()
+        self._threads[1].join(10)
+        self._rx.close()
+        self._tx.close()
+
+    def _sender(self) -> None:
+        while not self._stop.is_set() and not self._sockets_stop.is_set():
+            try:
+                self._tx.sendto(b"out", (PEER_IP, 4242))
+            except OSError:
+                time.sleep(0.001)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(10)
+        self._rx.close()
+        self._tx.close()   # (closing twice is harmless)
+
+
+def test_ip_link_del_namespace_deletion_and_rmmod_during_traffic(module: None) -> None:
+    from .conftest import load_module
+    for how in ("ip link del", "netns del", "rmmod"):
+        netns = unique("sst")
+        sh("ip", "netns", "add", netns)
+        try:
+            t = _open(netns)
+            traffic = _Traffic(netns, t)
+            time.sleep(0.5)
+            assert traffic.moved > 0, how
+            if how == "ip link del":
+                sh("ip", "-n", netns, "link", "del", t.name)
+            elif how == "netns del":
+                traffic.close_sockets()     # the driver's frames go on (and ICMP errors come back)
+                sh("ip", "netns", "del", netns)
+            else:
+                busy = subprocess.run(["rmmod", "splitnic"], capture_output=True, text=True)
+                assert busy.returncode != 0 and "in use" in busy.stderr, busy.stderr
+                traffic.stop_driver()
+                t.close()   # the driver is gone; the kernel's own frames keep coming
+                time.sleep(0.3)
+            deadline = time.monotonic() + 5
+            while how != "rmmod" and not traffic.errors and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if how == "rmmod":
+                gone = subprocess.run(["rmmod", "splitnic"], capture_output=True, text=True)
+                traffic.stop()
+                assert gone.returncode == 0, gone.stderr
+                load_module()
+            else:
+                traffic.stop()
+                assert traffic.errors, f"{how}: the driver never noticed"
+                assert "was deleted" in str(traffic.errors[0]), traffic.errors[0]
+                t.close()
+        finally:
+            sh("ip", "netns", "del", netns, check=False)
+
+
+def test_mtu_changes_during_traffic(ns: str) -> None:
+    t = _open(ns, slot_size=C("SLOT_SIZE_MAX"))
+    traffic = _Traffic(ns, t)
+    try:
+        for mtu in (9000, 68, 1500, 576, 9000, 1280, 1500) * 3:
+            _ip(ns, t.name, "mtu", str(mtu))
+            time.sleep(0.02)
+    finally:
+        traffic.stop()
+    assert not traffic.errors, traffic.errors
+    with _udp(ns) as s:
+        _received(s, 0.1)
+        assert t.send_burst([_frame(t, s, b"after")]) == 1
+        assert s.recv(100) == b"after"
+    t.destroy()
+
+
+def test_frames_at_the_slot_and_mtu_boundaries(ns: str) -> None:
+    slot = C("SLOT_SIZE_MIN")
+    t = _open(ns, slot_size=slot)
+    try:
+        layout = spec.area_layout(8, 8, slot)
+        with _udp(ns) as s:
+            base = _frame(t, s, b"")
+
+            def deliver(length: int) -> None:
+                # The frame in its slot, its length in the entry, the index published, a kick.
+                prod = struct.unpack_from("<I", t.area, C("CTRL_U2K_PROD"))[0]
+                frame = (base + bytes(max(0, length - len(base))))[:min(length, slot)]
+                at = layout["u2k_data"] + (prod & 255) * slot
+                t.area[at:at + len(frame)] = frame
+                struct.pack_into("<II", t.area, layout["u2k_desc"] + (prod & 255) * 8, length, 0)
+                struct.pack_into("<I", t.area, C("CTRL_U2K_PROD"), (prod + 1) & 0xFFFFFFFF)
+                t.u2k.index = (prod + 1) & 0xFFFFFFFF
+                t.kick()
+                time.sleep(0.1)
+
+            _ip(ns, t.name, "mtu", str(slot - C("FRAME_OVERHEAD")))   # the largest MTU the slots hold
+            for length, taken in ((slot, True), (slot + 1, False), (C("FRAME_MIN"), True),
+                                  (C("FRAME_MIN") - 1, False)):
+                before = _stats(ns, t.name)["rx"]
+                deliver(length)
+                after = _stats(ns, t.name)["rx"]
+                assert after["packets"] - before["packets"] == int(taken), (length, before, after)
+                assert after["length_errors"] - before["length_errors"] == int(not taken), (length, before, after)
+            _ip(ns, t.name, "mtu", "1500")                            # now the MTU is the limit
+            for length, taken in ((1500 + C("FRAME_OVERHEAD"), True), (1500 + C("FRAME_OVERHEAD") + 1, False)):
+                before = _stats(ns, t.name)["rx"]
+                deliver(length)
+                after = _stats(ns, t.name)["rx"]
+                assert after["packets"] - before["packets"] == int(taken), (length, before, after)
+        # The kernel's largest frame fills a slot exactly: two VLAN tags on the largest MTU.
+        sh("modprobe", "8021q")
+        _ip(ns, t.name, "mtu", str(slot - C("FRAME_OVERHEAD")))
+        outer, inner = unique("qo"), unique("qi")
+        sh("ip", "-n", ns, "link", "add", "link", t.name, "name", outer, "type", "vlan", "proto", "802.1ad",
+           "id", "7")
+        sh("ip", "-n", ns, "link", "add", "link", outer, "name", inner, "type", "vlan", "id", "8")
+        for dev in (outer, inner):
+            _ip(ns, dev, "up")
+        sh("ip", "-n", ns, "addr", "add", "198.18.8.1/24", "dev", inner)
+        sh("ip", "-n", ns, "neigh", "replace", "198.18.8.2", "lladdr", "02:00:5e:00:53:02", "dev", inner)
+        t.recv_burst(256)
+        with inside(ns):
+            out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with out:
+            out.sendto(bytes(slot - C("FRAME_OVERHEAD") - 28), ("198.18.8.2", 9))
+        deadline = time.monotonic() + 3
+        got = []
+        while not any(len(f) == slot for f in got) and time.monotonic() < deadline:
+            t.wait(0.1)
+            got += t.recv_burst(64)
+        assert slot in [len(f) for f in got], [len(f) for f in got]
     finally:
         t.destroy()
