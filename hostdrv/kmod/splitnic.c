@@ -616,6 +616,40 @@ static int snic_get_link_ksettings(struct net_device *ndev,
 	return 0;
 }
 
+/*
+ * ethtool -g: the rings snic0's frames wait in, the tunnel's (rx: u2k, tx:
+ * k2u), as the driver sized them with IOC_SETUP_RINGS; 0 with no driver.
+ * They are fixed for the handle's life: no -G.
+ */
+static void snic_get_ringparam(struct net_device *ndev,
+			       struct ethtool_ringparam *ring,
+			       struct kernel_ethtool_ringparam *kring,
+			       struct netlink_ext_ack *extack)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	unsigned long flags;
+
+	ring->rx_max_pending = 1U << SNIC_TUN_RING_LOG2_MAX;
+	ring->tx_max_pending = 1U << SNIC_TUN_RING_LOG2_MAX;
+	spin_lock_irqsave(&priv->tx_lock, flags);
+	if (priv->rings) {
+		ring->rx_pending = priv->rings->u2k_mask + 1;
+		ring->tx_pending = priv->rings->k2u_mask + 1;
+	}
+	spin_unlock_irqrestore(&priv->tx_lock, flags);
+}
+
+/*
+ * ethtool -l: one queue pair, the NIC's queue 0 through the tunnel; the
+ * NIC's other queues belong to the fast-path applications, not to snic0.
+ */
+static void snic_get_channels(struct net_device *ndev,
+			      struct ethtool_channels *ch)
+{
+	ch->max_combined = 1;
+	ch->combined_count = 1;
+}
+
 static const struct ethtool_ops snic_ethtool_ops = {
 	.get_drvinfo = snic_get_drvinfo,
 	.get_link = ethtool_op_get_link,
@@ -624,6 +658,8 @@ static const struct ethtool_ops snic_ethtool_ops = {
 	.get_ethtool_stats = snic_get_ethtool_stats,
 	.get_link_ksettings = snic_get_link_ksettings,
 	.get_ts_info = ethtool_op_get_ts_info,
+	.get_ringparam = snic_get_ringparam,
+	.get_channels = snic_get_channels,
 };
 
 /* ------------------------------------------------------------------------

@@ -614,3 +614,23 @@ def test_frames_at_the_slot_and_mtu_boundaries(ns: str) -> None:
         assert slot in [len(f) for f in got], [len(f) for f in got]
     finally:
         t.destroy()
+
+
+# --------------------------------------------------------------------------- ethtool
+
+
+def test_ethtool_g_shows_the_tunnel_rings_and_l_one_queue_pair(ns: str) -> None:
+    t = _open(ns, k2u_log2=5, u2k_log2=7)
+    try:
+        rings = sh("ethtool", "-g", t.name, netns=ns).stdout
+        maxima, current = rings.split("Current hardware settings:")
+        assert "RX:\t\t4096" in maxima and "TX:\t\t4096" in maxima, rings
+        assert "RX:\t\t128" in current and "TX:\t\t32" in current, rings
+        channels = sh("ethtool", "-l", t.name, netns=ns).stdout
+        maxima, current = channels.split("Current hardware settings:")
+        assert "Combined:\t1" in maxima and "Combined:\t1" in current, channels
+        assert sh("ethtool", "-G", t.name, "rx", "64", netns=ns, check=False).returncode != 0
+        t.close()
+        assert "RX:\t\t0" in sh("ethtool", "-g", t.name, netns=ns).stdout.split("Current hardware settings:")[1]
+    finally:
+        sh("ip", "-n", ns, "link", "del", t.name, check=False)
