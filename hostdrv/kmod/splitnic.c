@@ -98,6 +98,7 @@ struct snic_published {
 	u64 counters[SNIC_TUN_COUNTERS];	/* snic_tun_counter_names order */
 	u32 speed;			/* Mb/s, 0: not known */
 	u8 duplex;			/* DUPLEX_* */
+	u32 rx_usecs;			/* the NIC's moderation, or RX_USECS_NONE */
 	char fw_version[SNIC_TUN_TEXT_LEN];
 	char bus_info[SNIC_TUN_TEXT_LEN];
 };
@@ -122,6 +123,7 @@ struct snic_priv {
 	struct snic_stats rx;		/* NAPI context only */
 	atomic64_t rx_dropped_down;	/* u2k frames dropped while down */
 	atomic_t cfg_gen;		/* bumped by every configuration change */
+	u32 rx_usecs_wanted;		/* ethtool -C, under RTNL; RX_USECS_NONE */
 	spinlock_t pub_lock;		/* @pub */
 	struct snic_published pub;
 };
@@ -650,7 +652,50 @@ static void snic_get_channels(struct net_device *ndev,
 	ch->combined_count = 1;
 }
 
+/*
+ * ethtool -c: the NIC's receive interrupt moderation as the driver last
+ * published it, else what -C asked for.
+ */
+static int snic_get_coalesce(struct net_device *ndev,
+			     struct ethtool_coalesce *ec,
+			     struct kernel_ethtool_coalesce *kec,
+			     struct netlink_ext_ack *extack)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	u32 usecs;
+
+	spin_lock_bh(&priv->pub_lock);
+	usecs = priv->pub.rx_usecs;
+	spin_unlock_bh(&priv->pub_lock);
+	if (usecs == SNIC_TUN_RX_USECS_NONE)
+		usecs = priv->rx_usecs_wanted;
+	ec->rx_coalesce_usecs = usecs == SNIC_TUN_RX_USECS_NONE ? 0 : usecs;
+	return 0;
+}
+
+/*
+ * ethtool -C rx-usecs: a configuration change like the MTU; the driver
+ * reads it (POLLPRI, IOC_GET_CONFIG), programs the NIC's IRQ_COALESCE and
+ * publishes what it set.
+ */
+static int snic_set_coalesce(struct net_device *ndev,
+			     struct ethtool_coalesce *ec,
+			     struct kernel_ethtool_coalesce *kec,
+			     struct netlink_ext_ack *extack)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	if (ec->rx_coalesce_usecs > SNIC_TUN_RX_USECS_MAX) {
+		NL_SET_ERR_MSG_MOD(extack, "rx-usecs above the NIC's largest moderation");
+		return -EINVAL;
+	}
+	priv->rx_usecs_wanted = ec->rx_coalesce_usecs;
+	snic_cfg_changed(priv);
+	return 0;
+}
+
 static const struct ethtool_ops snic_ethtool_ops = {
+	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS,
 	.get_drvinfo = snic_get_drvinfo,
 	.get_link = ethtool_op_get_link,
 	.get_sset_count = snic_get_sset_count,
@@ -660,6 +705,8 @@ static const struct ethtool_ops snic_ethtool_ops = {
 	.get_ts_info = ethtool_op_get_ts_info,
 	.get_ringparam = snic_get_ringparam,
 	.get_channels = snic_get_channels,
+	.get_coalesce = snic_get_coalesce,
+	.set_coalesce = snic_set_coalesce,
 };
 
 /* ------------------------------------------------------------------------
@@ -750,6 +797,8 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 	u64_stats_init(&priv->rx.syncp);
 	atomic_set(&priv->cfg_gen, 1);
 	priv->pub.duplex = DUPLEX_UNKNOWN;
+	priv->pub.rx_usecs = SNIC_TUN_RX_USECS_NONE;
+	priv->rx_usecs_wanted = SNIC_TUN_RX_USECS_NONE;
 	ndev->netdev_ops = &snic_netdev_ops;
 	ndev->ethtool_ops = &snic_ethtool_ops;
 	ndev->rtnl_link_ops = &snic_link_ops;
@@ -1132,7 +1181,7 @@ static int snic_ioctl_get_config(struct snic_file *f, void __user *uarg)
 	if (copy_from_user(&cfg, uarg, sizeof(cfg)))
 		return -EFAULT;
 	if (cfg.generation || cfg.flags || cfg.mtu || cfg.uc_count || cfg.mc_count ||
-	    cfg.mac || cfg.addrs_max > SNIC_TUN_ADDR_MAX)
+	    cfg.mac || cfg.rx_usecs || cfg.reserved || cfg.addrs_max > SNIC_TUN_ADDR_MAX)
 		return -EINVAL;
 	if (cfg.addrs_max) {
 		addrs = kcalloc(cfg.addrs_max, sizeof(*addrs), GFP_KERNEL);
@@ -1159,6 +1208,7 @@ static int snic_ioctl_get_config(struct snic_file *f, void __user *uarg)
 		cfg.flags |= SNIC_TUN_CONFIG_FLAGS_ALLMULTI_MASK;
 	cfg.mtu = ndev->mtu;
 	cfg.mac = snic_mac_word(ndev->dev_addr);
+	cfg.rx_usecs = priv->rx_usecs_wanted;
 	netif_addr_lock_bh(ndev);
 	cfg.uc_count = netdev_uc_count(ndev);
 	cfg.mc_count = netdev_mc_count(ndev);
@@ -1225,8 +1275,9 @@ static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 		     sizeof(struct snic_tun_publish));
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags || (req.count && req.count != SNIC_TUN_COUNTERS) ||
+	if (req.flags || req.reserved || (req.count && req.count != SNIC_TUN_COUNTERS) ||
 	    req.speed > SNIC_TUN_SPEED_MAX || req.duplex >= ARRAY_SIZE(duplex) ||
+	    (req.rx_usecs > SNIC_TUN_RX_USECS_MAX && req.rx_usecs != SNIC_TUN_RX_USECS_NONE) ||
 	    snic_text(&req, offsetof(struct snic_tun_publish, fw_version0), fw_version) ||
 	    snic_text(&req, offsetof(struct snic_tun_publish, bus_info0), bus_info))
 		return -EINVAL;
@@ -1247,6 +1298,7 @@ static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 		}
 		priv->pub.speed = req.speed;
 		priv->pub.duplex = duplex[req.duplex];
+		priv->pub.rx_usecs = req.rx_usecs;
 		memcpy(priv->pub.fw_version, fw_version, sizeof(fw_version));
 		memcpy(priv->pub.bus_info, bus_info, sizeof(bus_info));
 		spin_unlock_bh(&priv->pub_lock);

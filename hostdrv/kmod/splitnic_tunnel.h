@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0xe941628f.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x0b778030.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,7 +12,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0xe941628f
+#define SNIC_TUN_SPEC_HASH 0x0b778030
 
 /* Constants. */
 #define SNIC_TUN_VERSION 3	/* Info.version of this spec. */
@@ -29,6 +29,8 @@
 #define SNIC_TUN_ADDR_MAX 256	/* Largest Config.addrs_max. */
 #define SNIC_TUN_COUNTERS 43	/* NIC counters in Publish (NIC_COUNTERS). */
 #define SNIC_TUN_SPEED_MAX 0x61a80	/* Largest Publish.speed in Mb/s. */
+#define SNIC_TUN_RX_USECS_MAX 0x186a0	/* Largest interrupt moderation in us (the NIC's IRQ_COALESCE holds 134 ms at 125 MHz). */
+#define SNIC_TUN_RX_USECS_NONE 0xffffffff	/* Config.rx_usecs / Publish.rx_usecs: no value. */
 #define SNIC_TUN_TEXT_LEN 32	/* Bytes of each string in Publish, NUL included. */
 #define SNIC_TUN_RING_LOG2_MIN 4	/* Smallest ring: 16 entries. */
 #define SNIC_TUN_RING_LOG2_MAX 12	/* Largest ring: 4096 entries. */
@@ -99,8 +101,10 @@ struct snic_tun_config {
 	__u32 mc_count;	/* Out: multicast addresses (written after the unicast ones). */
 	__u64 mac;	/* Out: the MAC address, encoded as in IfReq.mac. */
 	__u64 addrs;	/* In: user address of addrs_max 64-bit words, each a MAC address encoded as in IfReq.mac (0 with addrs_max 0: counts only). */
+	__u32 rx_usecs;	/* Out: the receive interrupt moderation `ethtool -C rx-usecs` asked for, in us, 0..RX_USECS_MAX; RX_USECS_NONE: never asked (the driver keeps its own). The driver programs the NIC's IRQ_COALESCE from it and publishes what it set (Publish.rx_usecs). */
+	__u32 reserved;	/* Must be 0. */
 };
-#define SNIC_TUN_CONFIG_SIZE 40
+#define SNIC_TUN_CONFIG_SIZE 48
 #define SNIC_TUN_CONFIG_FLAGS_UP_SHIFT 0
 #define SNIC_TUN_CONFIG_FLAGS_UP_MASK 0x01	/* The interface is administratively up (IFF_UP). */
 #define SNIC_TUN_CONFIG_FLAGS_PROMISC_SHIFT 1
@@ -117,6 +121,8 @@ struct snic_tun_publish {
 	__u64 counters;	/* In: user address of count 64-bit counters. */
 	__u32 speed;	/* Link speed in Mb/s from the NIC's LINK register, 0: not known; at most SPEED_MAX. */
 	__u32 duplex;	/* Link duplex from the NIC's LINK register: 0: not known, 1: half, 2: full. */
+	__u32 rx_usecs;	/* The NIC's receive interrupt moderation now, in us (ethtool -c), 0..RX_USECS_MAX; RX_USECS_NONE: not known (ethtool -c then shows what -C asked for). */
+	__u32 reserved;	/* Must be 0. */
 	__u64 fw_version0;	/* Firmware version (ethtool -i): bytes 0..7 of a NUL-terminated printable ASCII string of at most 31 characters, byte 0 in bits 7..0, NUL padded; fw_version1..3 hold the following bytes. Empty: not known. */
 	__u64 fw_version1;	/* Firmware version (ethtool -i): bytes 8..15. */
 	__u64 fw_version2;	/* Firmware version (ethtool -i): bytes 16..23. */
@@ -126,6 +132,6 @@ struct snic_tun_publish {
 	__u64 bus_info2;	/* Bus info (ethtool -i): bytes 16..23. */
 	__u64 bus_info3;	/* Bus info (ethtool -i): bytes 24..31. */
 };
-#define SNIC_TUN_PUBLISH_SIZE 88
+#define SNIC_TUN_PUBLISH_SIZE 96
 
 #endif /* SPLITNIC_TUNNEL_H */

@@ -109,8 +109,10 @@ class KernelConfigSync:
     """
 
     def __init__(self, nic: "Nic", tunnel: KernelTunnel, port=None,
-                 requeued: Callable[[], None] | None = None) -> None:
+                 requeued: Callable[[], None] | None = None, irq=None) -> None:
         self.nic, self.tunnel, self.port, self.requeued = nic, tunnel, port, requeued
+        #: The NIC's interrupt (splitnic.irq.NicInterrupt): ethtool -C rx-usecs sets its moderation.
+        self.irq = irq
         self._applied = _Applied()
         self._next_publish = 0.0
         self.changes = 0          #: times the NIC was reprogrammed
@@ -165,7 +167,8 @@ class KernelConfigSync:
             # The stub's splitnic.tunnel_stub_control.KernelConfig: secondary unicast addresses
             # already show as promisc, a multicast list too long for it as accept_all_multicast.
             wanted = LinkConfig(mac=wanted.mac, mtu=wanted.mtu, promisc=wanted.promisc,
-                                allmulti=wanted.accept_all_multicast, multicast=tuple(wanted.mc_list))
+                                allmulti=wanted.accept_all_multicast, multicast=tuple(wanted.mc_list),
+                                rx_usecs=wanted.rx_usecs)
         self.current = wanted
         return self.apply(wanted)
 
@@ -198,6 +201,10 @@ class KernelConfigSync:
                 done.limit = limit
                 changed.append(f"MTU {wanted.mtu} (MAX_FRAME {limit[0]}{', jumbo' if limit[1] else ''})")
             self._fit_buffers(wanted.mtu)
+        if wanted.rx_usecs is not None and self.irq is not None and wanted.rx_usecs != self.irq.coalesce_usecs:
+            self.irq.set_coalesce(wanted.rx_usecs)
+            changed.append(f"interrupt moderation {wanted.rx_usecs} µs")
+            self._next_publish = 0.0    # ethtool -c shows it at the next look, not a second later
         if changed:
             self.changes += 1
             log.info("%s -> NIC: %s", self.tunnel.name, "; ".join(changed))
@@ -262,7 +269,8 @@ class KernelConfigSync:
             stats = self.nic.stats()
             publish({k: v for k, v in stats.items() if k in self._publish_args["names"]},
                     link_speed_mbps=speed if up else 0, duplex=("full" if full else "half") if up else None,
-                    fw_version=self._publish_args["fw"], bus_info=self._publish_args["bus"])
+                    fw_version=self._publish_args["fw"], bus_info=self._publish_args["bus"],
+                    **({"rx_usecs": self.irq.coalesce_usecs} if self.irq is not None else {}))
         except (OSError, ValueError, SplitnicError) as err:
             log.warning("%s: cannot publish the NIC's counters: %s", self.tunnel.name, err)
 

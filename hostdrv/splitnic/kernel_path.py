@@ -153,7 +153,7 @@ class Tunnel:
                 # Every RX queue (the kernel's and the applications'), and link changes.
                 self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
             if nic is not None:
-                self.config = KernelConfigSync(nic, self.tunnel, self.uplink.port, self._requeued)
+                self.config = KernelConfigSync(nic, self.tunnel, self.uplink.port, self._requeued, self.irq)
                 link = self.link if isinstance(self.link, str) else nic.link.description.split(" ", 1)[0]
                 try:
                     self.stats_server = StatsServer(nic, link, lambda: {"tunnel": vars(self.pump.stats)})

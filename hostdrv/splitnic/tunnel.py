@@ -84,6 +84,7 @@ class LinkConfig:
     promisc: bool                       #: IFF_PROMISC
     allmulti: bool                      #: IFF_ALLMULTI
     multicast: tuple[bytes, ...] = ()   #: link-layer multicast addresses joined (dev_mc list)
+    rx_usecs: int | None = None         #: interrupt moderation ethtool -C asked for (stub only); None: not asked
 
 
 class KernelTunnel(abc.ABC):

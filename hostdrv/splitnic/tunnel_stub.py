@@ -250,14 +250,15 @@ class StubTunnel(KernelTunnel):
         return control.config_pending(self._fd)
 
     def publish_stats(self, counters: Mapping[str, int] | None, *, link_speed_mbps: int = 0,
-                      duplex: str | None = None, fw_version: str = "", bus_info: str = "") -> None:
-        """Show the NIC in ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus.
+                      duplex: str | None = None, fw_version: str = "", bus_info: str = "",
+                      rx_usecs: int | None = None) -> None:
+        """Show the NIC in ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus, moderation.
 
         About once a second and on link changes; see
         :func:`splitnic.tunnel_stub_control.publish`.
         """
         control.publish(self._fd, counters, link_speed_mbps=link_speed_mbps, duplex=duplex,
-                        fw_version=fw_version, bus_info=bus_info)
+                        fw_version=fw_version, bus_info=bus_info, rx_usecs=rx_usecs)
 
     def recv_burst(self, max_frames: int = 64) -> list[bytes]:
         n = lib.snic_kring_recv(self.k2u, min(max_frames, _RECV_BURST), self._out, self._slot, self._out_lengths)

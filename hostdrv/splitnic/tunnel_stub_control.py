@@ -41,6 +41,7 @@ __all__ = ["KernelConfig", "read_config", "config_pending", "publish", "DUPLEX"]
 _FLAGS = spec.CONFIG.member("flags")
 _TEXT_LEN = spec.constant("TEXT_LEN")
 _ADDR_MAX = spec.constant("ADDR_MAX")
+_RX_USECS_NONE = spec.constant("RX_USECS_NONE")
 #: Publish.duplex values by name.
 DUPLEX = {None: 0, "half": 1, "full": 2}
 
@@ -58,6 +59,8 @@ class KernelConfig:
     mc_list: tuple[bytes, ...] = field(default=())   #: multicast addresses to receive
     #: The lists were longer than ADDR_MAX: treat as ``allmulti``.
     truncated: bool = False
+    #: Receive interrupt moderation ``ethtool -C rx-usecs`` asked for (µs); None: never asked.
+    rx_usecs: int | None = None
 
     @property
     def accept_all_multicast(self) -> bool:
@@ -87,7 +90,8 @@ def read_config(fd: int) -> KernelConfig:
         up=bool(_FLAGS.bit("UP").get(flags)), promisc=bool(_FLAGS.bit("PROMISC").get(flags)),
         allmulti=bool(_FLAGS.bit("ALLMULTI").get(flags)),
         uc_list=tuple(_mac(buf[i]) for i in range(uc)),
-        mc_list=tuple(_mac(buf[uc + i]) for i in range(mc)), truncated=truncated)
+        mc_list=tuple(_mac(buf[uc + i]) for i in range(mc)), truncated=truncated,
+        rx_usecs=None if got["rx_usecs"] == _RX_USECS_NONE else got["rx_usecs"])
 
 
 def config_pending(fd: int) -> bool:
@@ -106,8 +110,10 @@ def _text_words(name: str, text: str) -> dict[str, int]:
 
 
 def publish(fd: int, counters: Mapping[str, int] | None, *, link_speed_mbps: int = 0,
-            duplex: str | None = None, fw_version: str = "", bus_info: str = "") -> None:
-    """Show the NIC in the kernel's tools: its counters, link speed and duplex, firmware and bus.
+            duplex: str | None = None, fw_version: str = "", bus_info: str = "",
+            rx_usecs: int | None = None) -> None:
+    """Show the NIC in the kernel's tools: its counters, link speed and duplex, firmware and bus,
+    its receive interrupt moderation (``rx_usecs``, µs; None: not known) for ``ethtool -c``.
 
     ``counters``: NIC counter name -> value, the names of
     ``splitnic_spec.tunnel.NIC_COUNTERS`` (``Nic.stats()``'s keys; missing
@@ -117,6 +123,8 @@ def publish(fd: int, counters: Mapping[str, int] | None, *, link_speed_mbps: int
     """
     if duplex not in DUPLEX:
         raise ValueError(f"duplex must be 'full', 'half' or None, not {duplex!r}")
+    if rx_usecs is not None and not 0 <= rx_usecs <= spec.constant("RX_USECS_MAX"):
+        raise ValueError(f"rx_usecs must be 0..{spec.constant('RX_USECS_MAX')} µs, not {rx_usecs}")
     if not 0 <= link_speed_mbps <= spec.constant("SPEED_MAX"):
         raise ValueError(f"link speed must be 0..{spec.constant('SPEED_MAX')} Mb/s, not {link_speed_mbps}")
     words = None
@@ -129,7 +137,7 @@ def publish(fd: int, counters: Mapping[str, int] | None, *, link_speed_mbps: int
     req = bytearray(spec.PUBLISH.pack(
         count=len(spec.NIC_COUNTERS) if words is not None else 0,
         counters=ctypes.addressof(words) if words is not None else 0,
-        speed=link_speed_mbps, duplex=DUPLEX[duplex],
+        speed=link_speed_mbps, duplex=DUPLEX[duplex], rx_usecs=_RX_USECS_NONE if rx_usecs is None else rx_usecs,
         **_text_words("fw_version", fw_version), **_text_words("bus_info", bus_info)))
     try:
         fcntl.ioctl(fd, spec.constant("IOC_PUBLISH"), req)

@@ -189,6 +189,10 @@ CONFIG = Struct("Config", "IOC_GET_CONFIG argument (in/out): the interface as th
     StructField("mac", 64, "Out: the MAC address, encoded as in IfReq.mac."),
     StructField("addrs", 64, "In: user address of addrs_max 64-bit words, each a MAC address encoded as in "
                 "IfReq.mac (0 with addrs_max 0: counts only)."),
+    StructField("rx_usecs", 32, "Out: the receive interrupt moderation `ethtool -C rx-usecs` asked for, in us, "
+                "0..RX_USECS_MAX; RX_USECS_NONE: never asked (the driver keeps its own). The driver programs the "
+                "NIC's IRQ_COALESCE from it and publishes what it set (Publish.rx_usecs)."),
+    StructField("reserved", 32, "Must be 0."),
 ))
 
 _DUPLEX_DOC = "0: not known, 1: half, 2: full."
@@ -200,6 +204,9 @@ PUBLISH = Struct("Publish", "IOC_PUBLISH argument (in): the NIC as user space se
     StructField("counters", 64, "In: user address of count 64-bit counters."),
     StructField("speed", 32, "Link speed in Mb/s from the NIC's LINK register, 0: not known; at most SPEED_MAX."),
     StructField("duplex", 32, f"Link duplex from the NIC's LINK register: {_DUPLEX_DOC}"),
+    StructField("rx_usecs", 32, "The NIC's receive interrupt moderation now, in us (ethtool -c), "
+                "0..RX_USECS_MAX; RX_USECS_NONE: not known (ethtool -c then shows what -C asked for)."),
+    StructField("reserved", 32, "Must be 0."),
 ) + _text_members("fw_version", "Firmware version (ethtool -i)") + _text_members("bus_info", "Bus info (ethtool -i)"))
 
 STRUCTS: tuple[Struct, ...] = (INFO, IF_REQ, RING_REQ, DESC, CONFIG, PUBLISH)
@@ -299,6 +306,9 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("ADDR_MAX", 256, "Largest Config.addrs_max."),
     Constant("COUNTERS", len(NIC_COUNTERS), "NIC counters in Publish (NIC_COUNTERS)."),
     Constant("SPEED_MAX", 400000, "Largest Publish.speed in Mb/s."),
+    Constant("RX_USECS_MAX", 100000, "Largest interrupt moderation in us (the NIC's IRQ_COALESCE holds 134 ms "
+             "at 125 MHz)."),
+    Constant("RX_USECS_NONE", 0xFFFFFFFF, "Config.rx_usecs / Publish.rx_usecs: no value."),
     Constant("TEXT_LEN", TEXT_LEN, "Bytes of each string in Publish, NUL included."),
     Constant("RING_LOG2_MIN", 4, "Smallest ring: 16 entries."),
     Constant("RING_LOG2_MAX", 12, "Largest ring: 4096 entries."),

@@ -1,6 +1,7 @@
 """snic0 on the stub backend as a complete Linux interface: the host's TAP checks again, on splitnic.ko.
 
-IPv6, the NIC's counters in ``ethtool`` (``ip -s link``: snic0's own), a MAC change, MTU 9000 (``splitnic up
+IPv6, the NIC's counters in ``ethtool`` (``ip -s link``: snic0's own), ``ethtool -C rx-usecs`` into
+the NIC's interrupt moderation, a MAC change, MTU 9000 (``splitnic up
 --max-mtu 9000`` sizes the stub's ring slots for it).
 
 Ref: tests/kernel/test_linux_interface.py (the same checks with TAP, on the host);
@@ -91,6 +92,20 @@ def test_ipv6_counters_mac_change_and_jumbo_frames_on_the_stub(wire: host.Wire) 
         assert "bus-info: mmio:" in info or "bus-info: ..." in info, info
         settings = sh("ethtool", name, netns=wire.host_ns).stdout
         assert "Speed: 1000Mb/s" in settings and "Duplex: Full" in settings, settings
+
+        # ethtool -C rx-usecs reaches the NIC's interrupt moderation (IRQ_COALESCE, in core cycles);
+        # ethtool -c shows what the driver set. splitnic up started at its default of 50 us.
+        coalesce = CSR_MAP.register("IRQ_COALESCE").offset
+        default = wire.sim.read_reg(coalesce)
+        assert default and "rx-usecs: 50" in sh("ethtool", "-c", name, netns=wire.host_ns).stdout
+        sh("ethtool", "-C", name, "rx-usecs", "120", netns=wire.host_ns)
+        deadline = time.monotonic() + 30
+        while wire.sim.read_reg(coalesce) != default * 120 // 50 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert wire.sim.read_reg(coalesce) == default * 120 // 50, (default, wire.sim.read_reg(coalesce))
+        while "rx-usecs: 120" not in sh("ethtool", "-c", name, netns=wire.host_ns).stdout:
+            assert time.monotonic() < deadline, "ethtool -c never showed what the driver set"
+            time.sleep(0.2)
 
         # A MAC change reaches the NIC: unicast to the new address is received.
         sh("ip", "-n", wire.host_ns, "link", "set", name, "address", "02:00:5e:00:53:78")

@@ -634,3 +634,25 @@ def test_ethtool_g_shows_the_tunnel_rings_and_l_one_queue_pair(ns: str) -> None:
         assert "RX:\t\t0" in sh("ethtool", "-g", t.name, netns=ns).stdout.split("Current hardware settings:")[1]
     finally:
         sh("ip", "-n", ns, "link", "del", t.name, check=False)
+
+
+def test_ethtool_c_and_C_rx_usecs_go_through_the_tunnel(ns: str) -> None:
+    t = _open(ns)
+    try:
+        assert "rx-usecs: 0" in sh("ethtool", "-c", t.name, netns=ns).stdout    # nothing known yet
+        t.publish_stats(None, rx_usecs=50)                                     # the driver's NIC: 50 us
+        assert "rx-usecs: 50" in sh("ethtool", "-c", t.name, netns=ns).stdout
+        assert t.read_config().rx_usecs is None
+        poller = select.poll()
+        poller.register(t.fileno(), select.POLLPRI)
+        sh("ethtool", "-C", t.name, "rx-usecs", "120", netns=ns)
+        assert poller.poll(2000), "ethtool -C did not wake the driver"
+        assert t.read_config().rx_usecs == 120
+        t.publish_stats(None, rx_usecs=120)
+        assert "rx-usecs: 120" in sh("ethtool", "-c", t.name, netns=ns).stdout
+        too_long = sh("ethtool", "-C", t.name, "rx-usecs", str(C("RX_USECS_MAX") + 1), netns=ns, check=False)
+        assert too_long.returncode != 0
+        assert sh("ethtool", "-C", t.name, "tx-usecs", "5", netns=ns, check=False).returncode != 0
+        assert t.read_config().rx_usecs == 120
+    finally:
+        t.destroy()
