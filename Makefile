@@ -16,6 +16,8 @@ PYTHON  ?= python3
 
 # Debian packages the project needs, grouped by who needs them.
 APT_SIM      := iverilog make build-essential
+# Verilator's FST writer (waveforms: WAVES=1, splitnic sim --trace) needs lz4's header.
+APT_SIM      += liblz4-dev
 # The stub module is built and booted against Debian 12's default kernel (6.1,
 # through the meta packages) and its 6.12 kernel (named by version: the guest
 # suite boots every kernel whose image and headers are both installed).
