@@ -29,6 +29,10 @@ class Trace:
         """Full names of every signal in the file."""
         return set(self._vars)
 
+    def width(self, name: str) -> int:
+        """Bits of signal ``name``."""
+        return self._vars[name].bitwidth
+
     def find(self, suffix: str) -> list[str]:
         """Full names that end in ``suffix`` (``.mac_tx.gmii_tx_en``), whatever scope holds them."""
         return sorted(n for n in self._vars if n == suffix or n.endswith("." + suffix.lstrip(".")))

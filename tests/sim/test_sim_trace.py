@@ -9,11 +9,14 @@ after the window leaves nothing in it.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import splitnic_sim.native
 
 from splitnic_sim.csr_socket import RawCsrClient
 from tests.sim.fst import Trace
@@ -25,6 +28,8 @@ SPLITNIC = Path(sys.executable).parent / "splitnic"
 START, CYCLES = 50_000, 400_000
 PS_PER_CYCLE = 8000
 ETHERTYPE = bytes.fromhex("88b5")    # the selftest's frames (hostdrv/splitnic/selftest.py)
+#: GTKWave's save file with the NIC's interesting signals, for this very trace.
+SAVE_FILE = Path(splitnic_sim.native.__file__).parent / "snic_nic.gtkw"
 
 
 def _wait_for_cycle(sock: Path, cycle: int, timeout: float = 120) -> int:
@@ -82,6 +87,7 @@ def test_trace_records_a_selftest_within_its_window(tmp_path: Path) -> None:
         assert START * PS_PER_CYCLE <= when < end
         assert frame[:8] == PREAMBLE_SFD and bytes(frame[8 + 12:8 + 14]) == ETHERTYPE, bytes(frame[:24]).hex()
         assert 8 + 60 + 4 <= len(frame) <= 8 + 300 + 4
+    _check_save_file(trace)
     # The window's bound holds for every signal, not only the clock.
     for name in ("snic_harness.nic.mac_rx.gmii_rx_dv", "snic_harness.nic.dma__cyc", "snic_harness.nic.csr__ack"):
         times = [t for t, _ in trace.changes(name)]
@@ -99,3 +105,20 @@ def test_trace_refuses_what_it_cannot_record(tmp_path: Path) -> None:
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode in (1, 2) and message in result.stderr, (args, result.stderr)
         assert not (tmp_path / "nic.fst").exists()
+
+
+def _check_save_file(trace: Trace) -> None:
+    """Every signal of the GTKWave save file is in the trace, with the width the file gives it,
+    and its groups are GMII, each DMA engine and the CSR bus."""
+    lines = SAVE_FILE.read_text().splitlines()
+    groups = [line[1:] for line in lines[1:] if line.startswith("-")]
+    for want in ("GMII RX", "GMII TX", "CSR bus", "RX DMA engine", "TX DMA engine", "DMA bus"):
+        assert any(g.startswith(want) for g in groups), f"{SAVE_FILE.name} has no {want} group: {groups}"
+    signals = [line for line in lines if line.startswith("snic_harness.")]
+    assert len(signals) > 40
+    for line in signals:
+        m = re.fullmatch(r"([\w.$]+)(?:\[(\d+):0\])?", line)
+        assert m, f"{SAVE_FILE.name}: {line!r}"
+        name, msb = m[1], m[2]
+        assert name in trace.names, f"{SAVE_FILE.name}: {name} is not in the trace"
+        assert trace.width(name) == (int(msb) + 1 if msb else 1), f"{SAVE_FILE.name}: {line} has another width"
