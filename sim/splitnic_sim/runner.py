@@ -13,6 +13,11 @@ design into an FST file next to the build (Verilator ``--trace-fst``, Icarus's
 FST dumper), in a build tree of its own (``<name>-waves-<simulator>``): without
 it no tracing is compiled in at all.  A failing test's message names the file.
 Ref: docs/simulation.md ("Waveforms").
+
+``SPLITNIC_COVERAGE=DIR`` (``make coverage``) builds every Verilator run with line
+and toggle coverage, in a build tree of its own (``<name>-coverage-verilator``),
+and writes each run's counts into DIR (bench/bench_coverage.py reads them).
+Ref: docs/simulation.md ("Coverage").
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Iterator, Mapping, Sequence
 
 from cocotb_tools.runner import get_runner
 
-__all__ = ["SIMULATORS", "SimResult", "build_dir_for", "run_cocotb", "waves_requested"]
+__all__ = ["SIMULATORS", "SimResult", "build_dir_for", "coverage_dir", "run_cocotb", "waves_requested"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIM_CACHE = REPO_ROOT / ".cache" / "sim"
@@ -78,6 +83,27 @@ def cocotb_waves(waves: bool) -> Iterator[None]:
             del os.environ["WAVES"]
         else:
             os.environ["WAVES"] = before
+
+
+#: The environment variable naming the directory that collects coverage counts (make coverage).
+COVERAGE_ENV = "SPLITNIC_COVERAGE"
+_COVERAGE_BUILD_ARGS = ["--coverage-line", "--coverage-toggle"]
+
+
+def coverage_dir() -> Path | None:
+    """Where runs write their coverage counts (``SPLITNIC_COVERAGE``), or None: no coverage."""
+    value = os.environ.get(COVERAGE_ENV, "")
+    if not value:
+        return None
+    path = Path(value).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def coverage_file(directory: Path, name: str, test_module: str) -> Path:
+    """A file of its own in ``directory`` for one run's counts (several tests share a build)."""
+    import secrets
+    return directory / f"{name}.{test_module.rsplit('.', 1)[-1]}.{os.getpid()}-{secrets.token_hex(4)}.dat"
 
 
 def with_waves_path(result: SimResult, fst: Path) -> SimResult:
@@ -234,6 +260,11 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
         name += "-waves"
         if simulator == "verilator":
             build_args += ["--trace-fst", "--trace-structs"]
+    coverage = coverage_dir() if simulator == "verilator" else None
+    if coverage is not None:
+        name += "-coverage"
+        build_args += _COVERAGE_BUILD_ARGS
+        plusargs = [*plusargs, f"+verilator+coverage+file+{coverage_file(coverage, name, test_module)}"]
     build_dir = build_dir_for(name, simulator)
     fst = build_dir / f"{test_module.rsplit('.', 1)[-1]}.fst"
     test_args = []
