@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import splitnic_sim.native
 
 from splitnic_sim.csr_socket import RawCsrClient
@@ -28,6 +30,8 @@ SPLITNIC = Path(sys.executable).parent / "splitnic"
 START, CYCLES = 50_000, 400_000
 PS_PER_CYCLE = 8000
 ETHERTYPE = bytes.fromhex("88b5")    # the selftest's frames (hostdrv/splitnic/selftest.py)
+#: The board SoC's window: past its reset and the firmware's start, a few thousand cycles.
+SOC_START, SOC_CYCLES = 2000, 5000
 #: GTKWave's save file with the NIC's interesting signals, for this very trace.
 SAVE_FILE = Path(splitnic_sim.native.__file__).parent / "snic_nic.gtkw"
 
@@ -122,3 +126,41 @@ def _check_save_file(trace: Trace) -> None:
         name, msb = m[1], m[2]
         assert name in trace.names, f"{SAVE_FILE.name}: {name} is not in the trace"
         assert trace.width(name) == (int(msb) + 1 if msb else 1), f"{SAVE_FILE.name}: {line} has another width"
+
+
+@pytest.mark.timeout(3000)
+def test_the_board_socs_trace_records_a_selftest_and_keeps_to_its_window(tmp_path: Path) -> None:
+    """`python -m splitnic_gateware.targets.sim --run --trace` (SimSoCProcess): the simulated board
+    SoC recorded while a selftest runs over Etherbone, its frames found on the NIC's GMII inside
+    it, the file whole when the simulator is stopped; and a short window that ends while the SoC
+    runs on: the file holds that window's cycles of the 1 MHz clock and no more."""
+    from splitnic_gateware.targets.sim import SimSoCProcess
+    from splitnic_lab.netns import inside
+
+    period = 10**6     # ps per cycle of the SoC's 1 MHz clock
+    whole = tmp_path / "selftest.fst"
+    # Built the first time (minutes); until stopped (a window longer than the test).
+    with SimSoCProcess(trace=whole, trace_cycles=10**9) as soc, inside(soc.netns_path):
+        result = subprocess.run([str(SPLITNIC), "selftest", "--link", soc.link, "--count", "2", "--max-size", "100",
+                                 "--timeout", "240"], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0 and result.stdout.startswith("PASS: 2 frames"), result.stdout + result.stderr
+    trace = Trace(whole)
+    nic = "TOP.sim.splitnic_nic.mac_tx"
+    frames = gmii_frames(trace, "TOP.sys_clk", f"{nic}.gmii_tx_en", f"{nic}.gmii_tx_d")
+    assert len(frames) == 2, f"{len(frames)} frames on the SoC's NIC GMII"
+    for _, frame in frames:
+        assert frame[:8] == PREAMBLE_SFD and bytes(frame[8 + 12:8 + 14]) == ETHERTYPE, bytes(frame[:24]).hex()
+
+    windowed = tmp_path / "windowed.fst"
+    with SimSoCProcess(trace=windowed, trace_start=SOC_START, trace_cycles=SOC_CYCLES) as soc:
+        log = soc.out_dir / "gateware" / "sim.log"
+        deadline = time.monotonic() + 600
+        while "(end of the window)" not in log.read_text(errors="replace"):
+            assert soc._proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+            time.sleep(0.5)
+        closed_size = windowed.stat().st_size
+        time.sleep(2)     # the simulator runs on: the file stays as it was
+        assert windowed.stat().st_size == closed_size
+    ticks = [t for t, _ in Trace(windowed).changes("TOP.sys_clk")]
+    assert ticks[0] == SOC_START * period
+    assert (SOC_START + SOC_CYCLES - 1) * period <= ticks[-1] < (SOC_START + SOC_CYCLES) * period, ticks[-3:]
