@@ -139,7 +139,7 @@ def test_the_board_socs_trace_records_a_selftest_and_keeps_to_its_window(tmp_pat
 
     period = 10**6     # ps per cycle of the SoC's 1 MHz clock
     whole = tmp_path / "selftest.fst"
-    # Built the first time (minutes); until stopped (a window longer than the test).
+    # The SoC's usual build (minutes the first time); until stopped (a window longer than the test).
     with SimSoCProcess(trace=whole, trace_cycles=10**9) as soc, inside(soc.netns_path):
         result = subprocess.run([str(SPLITNIC), "selftest", "--link", soc.link, "--count", "2", "--max-size", "100",
                                  "--timeout", "240"], capture_output=True, text=True, timeout=600)

@@ -31,10 +31,9 @@ board.  LiteX's TAP bridge needs root (it creates the TAP).
 ``--trace FILE.fst`` (:class:`SimSoCProcess` ``trace=``) records the SoC into
 an FST, bounded as ``splitnic sim --trace`` is: ``trace_cycles`` cycles of the
 1 MHz system clock from cycle ``trace_start``, the file closed, complete, when
-the window ends or the simulator is stopped.  The traced simulator is a build
-of its own (``.cache/sim/board-soc-trace``): LiteX's tracer, with the window
-and the file's name taken from the environment at start (docs/simulation.md,
-"Waveforms").
+the window ends or the simulator is stopped.  The one build serves both: LiteX
+compiles tracing into every simulator, and the tracer here records only when
+the environment names a file (docs/simulation.md, "Waveforms").
 """
 
 from __future__ import annotations
@@ -69,7 +68,7 @@ from .sim_wire import SimWire
 from .soc import SplitnicSoC
 
 __all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "csr_address", "TAP", "WIRE_TAP", "HOST_IP", "SOC_IP",
-           "SIM_SYS_CLK_FREQ", "WIRES", "TRACE_DIR", "DEFAULT_TRACE_CYCLES"]
+           "SIM_SYS_CLK_FREQ", "WIRES", "DEFAULT_TRACE_CYCLES"]
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +85,6 @@ SOC_IP = "172.31.250.50"
 SIM_SYS_CLK_FREQ = 1_000_000
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_DIR = REPO / ".cache" / "sim" / "board-soc"
-#: The traced simulator's build (--trace).
-TRACE_DIR = REPO / ".cache" / "sim" / "board-soc-trace"
 #: Cycles a trace records unless told otherwise: 1 s of the SoC's 1 MHz clock.
 DEFAULT_TRACE_CYCLES = 1_000_000
 _PS_PER_CYCLE = 10**12 // SIM_SYS_CLK_FREQ
@@ -174,13 +171,14 @@ def csr_address(name: str, out_dir: Path = DEFAULT_DIR) -> int:
     return csrs[name]["addr"]
 
 
-# LiteX's generated sim_init.cpp opens its tracer on "sim.fst" with the window fixed at build
-# time; its simulator flushes the tracer every cycle (an FST block per cycle: a few hundred
-# cycles a second) and never closes the file unless the design calls $finish (a killed one leaves
-# an unreadable FST).  The traced build's sim_init.cpp leaves LiteX's tracer unopened (flushing
-# it costs nothing) and records with a tracer of its own: the file and the window from the
-# environment, opened when the window starts, closed when it ends, or on SIGTERM or SIGINT
-# before that (and the simulator exits).
+# LiteX compiles tracing into every simulator; its generated sim_init.cpp opens a tracer with
+# the window fixed at build time, its simulator flushes it every cycle (with FST, a block per
+# cycle: a few hundred cycles a second) and never closes the file unless the design calls
+# $finish (a killed one leaves an unreadable FST).  This sim_init.cpp leaves LiteX's tracer
+# unopened (its flush costs nothing) and records with a tracer of its own, only when
+# SPLITNIC_SIM_TRACE names a file: the window from the environment, the file opened when the
+# window starts and closed when it ends, or on SIGTERM or SIGINT before that (and the simulator
+# exits).  Without SPLITNIC_SIM_TRACE each cycle costs one call that returns at once.
 _TRACE_INIT = """\
 #include <csignal>
 #include <cstdint>
@@ -208,19 +206,22 @@ static void splitnic_close(const char *why) {
     splitnic_done = true;
 }
 static void splitnic_init_tracer(Vsim *sim) {
+    Verilated::traceEverOn(true);
+    tfp = new VerilatedFstC;    // LiteX's, never opened: its flush and close do nothing
     splitnic_path = getenv("SPLITNIC_SIM_TRACE");
-    if (!splitnic_path || !*splitnic_path) splitnic_path = "sim.fst";
+    if (!splitnic_path || !*splitnic_path) {
+        splitnic_done = true;   // no trace asked for
+        return;
+    }
     splitnic_from = splitnic_env("SPLITNIC_SIM_TRACE_FROM_PS", 0);
     splitnic_until = splitnic_env("SPLITNIC_SIM_TRACE_UNTIL_PS", UINT64_MAX);
     splitnic_sim = sim;
-    Verilated::traceEverOn(true);
-    tfp = new VerilatedFstC;    // LiteX's, never opened: its flush and close do nothing
     signal(SIGTERM, splitnic_on_signal);
     signal(SIGINT, splitnic_on_signal);
 }
 """
 _TRACE_DUMP = """\
-    if (splitnic_stop) {
+    if (splitnic_stop) {        // only with a trace: the handlers are installed then
         splitnic_close("stopped");
         exit(0);
     }
@@ -243,7 +244,7 @@ _TRACE_DUMP = """\
 
 
 def _window_the_tracer(gw: Path) -> None:
-    """Give the traced build's sim_init.cpp its file and window from the environment (_TRACE_INIT)."""
+    """Give LiteX's sim_init.cpp the tracer of _TRACE_INIT (file and window from the environment)."""
     path = gw / "sim_init.cpp"
     text = path.read_text()
     for old in ('    litex_sim_tracer_dump();\n', "    litex_sim_init_tracer(sim, 0, -1);\n",
@@ -257,19 +258,18 @@ def _window_the_tracer(gw: Path) -> None:
     path.write_text(text)
 
 
-def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2, trace: bool = False) -> Path:
+def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
     """Build the simulator into ``out_dir`` unless it is up to date; the path of its gateware folder.
 
     The firmware is rebuilt (make) whenever its sources changed, also when the
-    simulator itself is up to date.  ``trace`` builds LiteX's FST tracer in, with the
-    window of :class:`SimSoCProcess` (give it an ``out_dir`` of its own: :data:`TRACE_DIR`).
+    simulator itself is up to date.  The simulator records an FST when
+    :class:`SimSoCProcess` asks it to (``trace``), without a build of its own.
     """
     out_dir = Path(out_dir).resolve()
     gw = out_dir / "gateware"
     stamp = out_dir / "built-from"
     exe = gw / "obj_dir" / "Vsim"
-    # Before building: an edit made meanwhile must not pass for built.
-    sources = _sources_hash() + ("-traced" if trace else "")
+    sources = _sources_hash()   # before building: an edit made meanwhile must not pass for built
     if exe.exists() and stamp.exists() and stamp.read_text() == sources and (gw / _ROM_INIT).exists():
         _refresh_firmware(out_dir, gw)
         return gw
@@ -277,9 +277,8 @@ def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2, trace: bool = False) -
     builder = Builder(soc, output_dir=str(out_dir), compile_software=False, csr_json=str(out_dir / "csr.json"))
     # LiteX writes the Verilog, the C++ harness and the build script; the compile runs here.
     builder.build(sim_config=_sim_config(), run=False, jobs=jobs, opt_level="O1", interactive=False,
-                  trace=trace, trace_fst=trace)
-    if trace:
-        _window_the_tracer(gw)
+                  trace=True, trace_fst=True)
+    _window_the_tracer(gw)
     start = time.monotonic()
     with (gw / "verilator.log").open("w") as out:
         rc = subprocess.call(["bash", "build_sim.sh"], cwd=gw, stdout=out, stderr=subprocess.STDOUT,
@@ -312,13 +311,12 @@ class SimSoCProcess:
     there: sockets it opens and processes it starts reach the SoC).
     """
 
-    def __init__(self, out_dir: Path | None = None, wire: str = "loopback", wire_netns: str | None = None,
+    def __init__(self, out_dir: Path = DEFAULT_DIR, wire: str = "loopback", wire_netns: str | None = None,
                  trace: Path | None = None, trace_start: int = 0,
                  trace_cycles: int = DEFAULT_TRACE_CYCLES) -> None:
         """``wire``: the far end of the NIC's cable, one of :data:`WIRES`; with ``"tap"`` and
         ``wire_netns`` (a named namespace, ``ip netns add``), the wire's TAP moves there.
-        ``trace``: record ``trace_cycles`` cycles from cycle ``trace_start`` into this FST
-        (the traced build, in :data:`TRACE_DIR` unless ``out_dir`` says otherwise)."""
+        ``trace``: record ``trace_cycles`` cycles from cycle ``trace_start`` into this FST."""
         if wire not in WIRES:
             raise ValueError(f"wire must be one of {', '.join(WIRES)}, not {wire!r}")
         if wire_netns is not None and wire != "tap":
@@ -333,7 +331,7 @@ class SimSoCProcess:
                 raise ValueError(f"trace window must start at a cycle >= 0 and last >= 1 cycle, "
                                  f"not {trace_start} and {trace_cycles}")
         self.trace, self.trace_start, self.trace_cycles = trace, trace_start, trace_cycles
-        self.out_dir = Path(out_dir if out_dir is not None else TRACE_DIR if trace is not None else DEFAULT_DIR)
+        self.out_dir = Path(out_dir)
         self.wire, self.wire_netns = wire, wire_netns
         self.link = f"etherbone:{SOC_IP}"
         self._proc: subprocess.Popen | None = None
@@ -354,9 +352,9 @@ class SimSoCProcess:
         """Build if needed, start the simulator in a namespace of its own and wait until its TAP is up."""
         if os.geteuid() != 0:
             raise PermissionError("the simulated SoC's TAP interface needs root (LiteX's ethernet sim module)")
-        gw = build_sim(self.out_dir, trace=self.trace is not None)
+        gw = build_sim(self.out_dir)
         self._log = (gw / "sim.log").open("w")
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPLITNIC_SIM_TRACE")}
         if self.trace is not None:
             env.update(SPLITNIC_SIM_TRACE=str(self.trace),
                        SPLITNIC_SIM_TRACE_FROM_PS=str(self.trace_start * _PS_PER_CYCLE),
@@ -439,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wire-netns", default=None, metavar="NAME",
                         help=f"with --wire tap: move {WIRE_TAP} into this namespace (ip netns add NAME first)")
     parser.add_argument("--trace", type=Path, default=None, metavar="FILE.fst",
-                        help=f"with --run: record the SoC into this FST file (a traced build of its own, in {TRACE_DIR})")
+                        help="with --run: record the SoC into this FST file (open it with gtkwave)")
     parser.add_argument("--trace-start", type=int, default=0, metavar="CYCLE",
                         help="first system clock cycle to record (default %(default)s)")
     parser.add_argument("--trace-cycles", type=int, default=DEFAULT_TRACE_CYCLES, metavar="N",
@@ -456,9 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends this process like Ctrl-C, through close(); a SIGKILL'ed owner takes the
     # simulator with it all the same (its parent-death signal).
     signal.signal(signal.SIGTERM, _interrupt)
-    out = args.out if args.out != DEFAULT_DIR or args.trace is None else TRACE_DIR
     try:
-        soc = SimSoCProcess(out, args.wire, args.wire_netns, trace=args.trace, trace_start=args.trace_start,
+        soc = SimSoCProcess(args.out, args.wire, args.wire_netns, trace=args.trace, trace_start=args.trace_start,
                             trace_cycles=args.trace_cycles)
     except ValueError as err:
         parser.error(str(err))
