@@ -52,10 +52,12 @@ def test_coverage_counts_per_module_and_fewer_tests_cover_less(tmp_path: Path,
     f, p = full["snic_id_block"], part["snic_id_block"]
     assert f.lines == p.lines > 20 and f.toggles == p.toggles > 100, (f, p)
     assert p.lines_hit < f.lines_hit <= f.lines, (p, f)
-    assert p.toggles_hit < f.toggles_hit <= f.toggles, (p, f)
-    # Two runs' counts add up: the union covers what both did.
+    assert 0 < p.toggles_hit <= p.toggles and 0 < f.toggles_hit <= f.toggles, (p, f)
+    # Two runs' counts add up: the union covers what each did (toggles depend on each run's random
+    # bus timing and data, so neither run's toggles need contain the other's).
     twice = bench.per_module(bench.merge([*both.glob("*.dat"), *one.glob("*.dat")]))["snic_id_block"]
-    assert twice.lines_hit == f.lines_hit and twice.toggles_hit == f.toggles_hit
+    assert twice.lines_hit == f.lines_hit
+    assert twice.toggles_hit >= max(f.toggles_hit, p.toggles_hit), (twice, f, p)
     line, = bench.summary_lines(full)
     assert line.startswith("snic_id_block  line ") and f"({f.lines_hit}/{f.lines})" in line, line
 
