@@ -16,6 +16,10 @@ PYTHON  ?= python3
 
 # Debian packages the project needs, grouped by who needs them.
 APT_SIM      := iverilog make build-essential
+# Verilator's FST writer (waveforms: WAVES=1, splitnic sim --trace) needs lz4's header.
+APT_SIM      += liblz4-dev
+# genhtml turns make coverage's line counts into an HTML report.
+APT_SIM      += lcov
 # The stub module is built and booted against Debian 12's default kernel (6.1,
 # through the meta packages) and its 6.12 kernel (named by version: the guest
 # suite boots every kernel whose image and headers are both installed).
@@ -47,6 +51,7 @@ help:
 	@echo "make generate   regenerate files derived from the spec (C headers, docs)"
 	@echo "make firmware   build the management CPU's firmware (FW_TARGET=sim|colorlight_i5)"
 	@echo "make bench      setup, then run the benchmarks (prints figures, writes bench/*.json)"
+	@echo "make coverage   setup, then the RTL's cocotb tests with line and toggle coverage (bench/coverage.json, HTML)"
 	@echo "make bitstream  BOARD=colorlight_i5: build the board bitstream"
 	@echo "make flash      program the board with openFPGALoader"
 
@@ -115,6 +120,12 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH)
+
+# Line and toggle coverage of the RTL by its cocotb tests (Verilator): one line per module,
+# bench/coverage.json, an HTML report in .cache/coverage/html (docs/simulation.md, "Coverage").
+.PHONY: coverage
+coverage: setup
+	$(PY) bench/run.py coverage
 
 # The board bitstream (yosys, nextpnr-ecp5, ecppack from PyPI); fails if timing is not met.
 BOARD ?= colorlight_i5

@@ -7,10 +7,22 @@ under .cache/sim, git-ignored), so every testbench runs the same way.
 random value instead of the initial value the Verilog gives it: a design must
 reach a known state through its reset alone, as the board's after a warm reset
 (the FPGA is not reconfigured, so nothing goes back to its power-up value).
+
+``WAVES=1`` in the environment (or ``waves=True``) records every signal of the
+design into an FST file next to the build (Verilator ``--trace-fst``, Icarus's
+FST dumper), in a build tree of its own (``<name>-waves-<simulator>``): without
+it no tracing is compiled in at all.  A failing test's message names the file.
+Ref: docs/simulation.md ("Waveforms").
+
+``SPLITNIC_COVERAGE=DIR`` (``make coverage``) builds every Verilator run with line
+and toggle coverage, in a build tree of its own (``<name>-coverage-verilator``),
+and writes each run's counts into DIR (bench/bench_coverage.py reads them).
+Ref: docs/simulation.md ("Coverage").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -19,11 +31,11 @@ import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from cocotb_tools.runner import get_runner
 
-__all__ = ["SIMULATORS", "SimResult", "build_dir_for", "run_cocotb"]
+__all__ = ["SIMULATORS", "SimResult", "build_dir_for", "coverage_dir", "run_cocotb", "waves_requested"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIM_CACHE = REPO_ROOT / ".cache" / "sim"
@@ -40,6 +52,64 @@ class SimResult:
     failed: int
     failures: tuple[str, ...]
     results_xml: Path
+    #: The FST the run recorded (``WAVES=1``), or None.
+    waves: Path | None = None
+
+
+_TRUE = ("1", "yes", "y", "on", "true", "enable")
+_FALSE = ("", "0", "no", "n", "off", "false", "disable")
+
+
+def waves_requested() -> bool:
+    """Whether ``WAVES`` in the environment asks for waveforms (cocotb's convention: 1, yes, on, true)."""
+    value = os.environ.get("WAVES", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"WAVES must be 1 or 0 (yes/no, on/off, true/false), not {os.environ['WAVES']!r}")
+
+
+@contextlib.contextmanager
+def cocotb_waves(waves: bool) -> Iterator[None]:
+    """``WAVES`` set to ``waves`` while cocotb's runner builds and runs: its own reading of the
+    variable overrides any argument, so the environment must say what the caller decided."""
+    before = os.environ.get("WAVES")
+    os.environ["WAVES"] = "1" if waves else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["WAVES"]
+        else:
+            os.environ["WAVES"] = before
+
+
+#: The environment variable naming the directory that collects coverage counts (make coverage).
+COVERAGE_ENV = "SPLITNIC_COVERAGE"
+_COVERAGE_BUILD_ARGS = ["--coverage-line", "--coverage-toggle"]
+
+
+def coverage_dir() -> Path | None:
+    """Where runs write their coverage counts (``SPLITNIC_COVERAGE``), or None: no coverage."""
+    value = os.environ.get(COVERAGE_ENV, "")
+    if not value:
+        return None
+    path = Path(value).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def coverage_file(directory: Path, name: str, test_module: str) -> Path:
+    """A file of its own in ``directory`` for one run's counts (several tests share a build)."""
+    import secrets
+    return directory / f"{name}.{test_module.rsplit('.', 1)[-1]}.{os.getpid()}-{secrets.token_hex(4)}.dat"
+
+
+def with_waves_path(result: SimResult, fst: Path) -> SimResult:
+    """``result`` with the FST it recorded, named in every failure so a failing test prints it."""
+    return dataclasses.replace(result, waves=fst,
+                               failures=tuple(f"{f} [waves: {fst}]" for f in result.failures))
 
 
 def _venv_tools_on_path() -> None:
@@ -160,7 +230,8 @@ def _parse_results(path: Path) -> SimResult:
 def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module: str,
                simulator: str = "verilator", testcase: str | Sequence[str] | None = None,
                extra_env: Mapping[str, str] | None = None, seed: int | None = None,
-               random_init: bool = False, build_args: Sequence[str] = ()) -> SimResult:
+               random_init: bool = False, build_args: Sequence[str] = (),
+               waves: bool | None = None) -> SimResult:
     """Build ``sources`` (if changed) and run the cocotb ``test_module`` against ``toplevel``.
 
     Returns the parsed results; the caller asserts on them so a failing
@@ -169,7 +240,9 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     tree); ``seed`` (random if None, in the result) seeds both cocotb and
     Verilator, so a failing run repeats with the same seed.  ``build_args`` go to
     the simulator's build after the usual ones (a netlist's Verilator control file
-    and ``--no-public-flat-rw``, see splitnic_gateware.netlist).
+    and ``--no-public-flat-rw``, see splitnic_gateware.netlist).  ``waves`` (default:
+    the ``WAVES`` environment variable) records the run into ``<test module>.fst`` in
+    its own build tree; the result's ``waves`` names it.
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
@@ -182,15 +255,35 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
         seed = random.randrange(1, 2**31) if seed is None else seed
         build_args += _RANDOM_INIT_BUILD_ARGS
         plusargs = ["+verilator+rand+reset+2", f"+verilator+seed+{seed}"]
+    waves = waves_requested() if waves is None else waves
+    if waves:
+        name += "-waves"
+        if simulator == "verilator":
+            build_args += ["--trace-fst", "--trace-structs"]
+    coverage = coverage_dir() if simulator == "verilator" else None
+    if coverage is not None:
+        name += "-coverage"
+        build_args += _COVERAGE_BUILD_ARGS
+        plusargs = [*plusargs, f"+verilator+coverage+file+{coverage_file(coverage, name, test_module)}"]
     build_dir = build_dir_for(name, simulator)
+    fst = build_dir / f"{test_module.rsplit('.', 1)[-1]}.fst"
+    test_args = []
+    if waves:
+        fst.unlink(missing_ok=True)
+        # cocotb's Verilator main takes the file's name as an argument, Icarus's dumper as a plusarg.
+        if simulator == "verilator":
+            test_args = ["--trace-file", str(fst)]
+        else:
+            plusargs = [*plusargs, f"+dumpfile_path={fst}"]
     runner = get_runner(simulator)
     if simulator == "icarus":
         sources = _icarus_sources(sources, build_dir)
     if random_init:
         sources = _random_init_sources(sources, build_dir)
-    runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
-                 build_args=build_args, timescale=("1ns", "1ps"),
-                 log_file=build_dir / "build.log")
+    with cocotb_waves(waves):
+        runner.build(sources=list(sources), hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, timescale=("1ns", "1ps"),
+                     log_file=build_dir / "build.log", waves=waves)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "spec"), str(REPO_ROOT / "gateware"),
                                                       str(REPO_ROOT / "hostdrv"), os.environ.get("PYTHONPATH")]))}
     env.update(extra_env or {})
@@ -198,9 +291,11 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     if results.exists():
         results.unlink()
     try:
-        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                    test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
-                    seed=seed, plusargs=plusargs, log_file=build_dir / "test.log")
+        with cocotb_waves(waves):
+            runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                        test_dir=build_dir, testcase=testcase, extra_env=env, results_xml=str(results),
+                        seed=seed, plusargs=plusargs, test_args=test_args, log_file=build_dir / "test.log",
+                        waves=waves)
     except SystemExit:
         # cocotb's runner exits when a test fails; the results file says which.
         pass
@@ -210,4 +305,6 @@ def run_cocotb(*, name: str, sources: Sequence[Path], toplevel: str, test_module
     if random_init and result.failures:
         result = dataclasses.replace(result, failures=tuple(f"{f} (random initial state, seed {seed})"
                                                              for f in result.failures))
+    if waves:
+        result = with_waves_path(result, fst)
     return result

@@ -10,6 +10,9 @@ module :mod:`splitnic_sim.tb.nic_native_server` in the native harness
 (:func:`splitnic_sim.runner.run_cocotb`); parameters travel in SPLITNIC_SIM_*
 environment variables.  The cocotb module creates the socket and the
 shared-memory file; SimNic removes both when it stops.
+
+``trace=PATH`` records a window of cycles of the NIC into an FST
+(:class:`splitnic_sim.native.TraceWindow`; docs/simulation.md, "Waveforms").
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from splitnic.errors import SplitnicError
 
 from .hostmem import DEFAULT_DMA_BASE
 from .native import TOPLEVEL as NATIVE_TOPLEVEL
+from .native import DEFAULT_TRACE_CYCLES, TraceWindow, traced_build_dir
 from .runner import SIM_CACHE, SIMULATORS, build_dir_for
 from .wire_tap import parse_wire
 
-__all__ = ["SimNic", "DESIGN", "BUILD_NAME", "NATIVE_BUILD_NAME", "HARNESSES", "DEFAULT_DMA_SIZE"]
+__all__ = ["SimNic", "DESIGN", "BUILD_NAME", "NATIVE_BUILD_NAME", "HARNESSES", "DEFAULT_DMA_SIZE",
+           "DEFAULT_TRACE_CYCLES"]
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +74,15 @@ class SimNic:
     ``harness`` picks who does the per-cycle work: ``"native"`` (the default on
     Verilator: C through DPI-C, :mod:`splitnic_sim.native`) or ``"python"`` (cocotb
     models, the only choice on Icarus); SPLITNIC_SIM_HARNESS sets the default.
+    ``trace`` (native harness) records ``trace_cycles`` cycles from cycle ``trace_start``
+    into that FST file; the traced simulator is a build of its own.
     """
 
     def __init__(self, *, socket_path: Path | None = None, simulator: str = "verilator",
                  wire: str = "none", dma_size: int = DEFAULT_DMA_SIZE, build_id: int = 0,
-                 stall_prob: float = 0.0, seed: int = 1, harness: str | None = None) -> None:
+                 stall_prob: float = 0.0, seed: int = 1, harness: str | None = None,
+                 trace: Path | None = None, trace_start: int = 0,
+                 trace_cycles: int = DEFAULT_TRACE_CYCLES) -> None:
         if simulator not in SIMULATORS:
             raise SplitnicError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
         if harness is None:
@@ -85,6 +94,20 @@ class SimNic:
         self.harness = harness
         if dma_size <= 0 or dma_size % 4096:
             raise SplitnicError(f"dma_size must be a positive multiple of 4096, not {dma_size!r}")
+        self.trace: TraceWindow | None = None
+        if trace is not None:
+            if harness != "native":
+                raise SplitnicError(f"--trace records the native harness (Verilator), not the {harness} harness "
+                                    f"on {simulator}; run the test under WAVES=1 instead")
+            trace = Path(trace).absolute()
+            if trace.suffix != ".fst":
+                raise SplitnicError(f"trace file {trace} must end in .fst (the simulator writes FST)")
+            if not trace.parent.is_dir():
+                raise SplitnicError(f"trace directory {trace.parent} does not exist; create it or pick another")
+            try:
+                self.trace = TraceWindow(trace, trace_start, trace_cycles)
+            except ValueError as err:
+                raise SplitnicError(str(err)) from None
         self._tap = parse_wire(wire)
         self.simulator = simulator
         self.wire = wire
@@ -110,7 +133,10 @@ class SimNic:
 
     @property
     def build_dir(self) -> Path:
-        return build_dir_for(NATIVE_BUILD_NAME if self.harness == "native" else BUILD_NAME, self.simulator)
+        if self.harness != "native":
+            return build_dir_for(BUILD_NAME, self.simulator)
+        native = build_dir_for(NATIVE_BUILD_NAME, self.simulator)
+        return native if self.trace is None else traced_build_dir(native)
 
     @property
     def _binary(self) -> Path:
@@ -155,6 +181,11 @@ class SimNic:
             # The simulator stops when this process is gone, however it died.
             "SPLITNIC_SIM_OWNER": str(os.getpid()),
         })
+        # Tracing is --trace's alone: a WAVES=1 left in the shell would build a traced simulator.
+        env.pop("WAVES", None)
+        if self.trace is not None:
+            env.update({"SPLITNIC_SIM_TRACE": str(self.trace.path), "SPLITNIC_SIM_TRACE_START": str(self.trace.start),
+                        "SPLITNIC_SIM_TRACE_CYCLES": str(self.trace.cycles)})
         with open(self.log_path, "wb") as logf:
             # Own process group: stop() signals the server and the simulator it runs together.
             self._proc = subprocess.Popen([sys.executable, "-m", "splitnic_sim.server"], env=env,
@@ -263,19 +294,25 @@ def _serve() -> int:
     build_id = int(os.environ.get("SPLITNIC_SIM_BUILD_ID", "0"), 0)
     native = os.environ.get("SPLITNIC_SIM_HARNESS", "python") == "native"
     build_dir = build_dir_for(NATIVE_BUILD_NAME if native else BUILD_NAME, simulator)
+    trace = None
+    if os.environ.get("SPLITNIC_SIM_TRACE"):
+        trace = TraceWindow(Path(os.environ["SPLITNIC_SIM_TRACE"]), int(os.environ["SPLITNIC_SIM_TRACE_START"]),
+                            int(os.environ["SPLITNIC_SIM_TRACE_CYCLES"]))
     # SIGTERM goes to the whole group: the simulator stops itself; this process waits for it.
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
-    log.info("writing %s Verilog and building it with %s in %s", DESIGN, simulator, build_dir)
+    log.info("writing %s Verilog and building it with %s in %s%s", DESIGN, simulator, build_dir,
+             "" if trace is None else f" (traced: {trace})")
     src = write_verilog(Nic(build_id=build_id), DESIGN, build_dir)
     t0 = time.monotonic()
     if native:
         from .native import run_native
-        result = run_native(nic_verilog=src, build_dir=build_dir, test_module="splitnic_sim.tb.nic_native_server")
+        result = run_native(nic_verilog=src, build_dir=build_dir, test_module="splitnic_sim.tb.nic_native_server",
+                            trace=trace, waves=False)
     else:
         result = run_cocotb(name=BUILD_NAME, sources=[src], toplevel=DESIGN,
-                            test_module="splitnic_sim.tb.nic_server", simulator=simulator)
+                            test_module="splitnic_sim.tb.nic_server", simulator=simulator, waves=False)
     log.info("simulator exited after %.1f s: %s", time.monotonic() - t0, result)
     if result.failed:
         print("\n".join(result.failures), file=sys.stderr)

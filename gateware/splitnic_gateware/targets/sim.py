@@ -27,6 +27,13 @@ it never runs on after the process that started it.  Inside the namespace
 (``nsenter --net=/proc/PID/ns/net``, :attr:`SimSoCProcess.netns_path`),
 ``splitnic --link etherbone:172.31.250.50`` talks to it exactly as to the
 board.  LiteX's TAP bridge needs root (it creates the TAP).
+
+``--trace FILE.fst`` (:class:`SimSoCProcess` ``trace=``) records the SoC into
+an FST, bounded as ``splitnic sim --trace`` is: ``trace_cycles`` cycles of the
+1 MHz system clock from cycle ``trace_start``, the file closed, complete, when
+the window ends or the simulator is stopped.  The one build serves both: LiteX
+compiles tracing into every simulator, and the tracer here records only when
+the environment names a file (docs/simulation.md, "Waveforms").
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ from .sim_wire import SimWire
 from .soc import SplitnicSoC
 
 __all__ = ["SimBoardSoC", "SimSoCProcess", "build_sim", "csr_address", "TAP", "WIRE_TAP", "HOST_IP", "SOC_IP",
-           "SIM_SYS_CLK_FREQ", "WIRES"]
+           "SIM_SYS_CLK_FREQ", "WIRES", "DEFAULT_TRACE_CYCLES"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,9 @@ SOC_IP = "172.31.250.50"
 SIM_SYS_CLK_FREQ = 1_000_000
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_DIR = REPO / ".cache" / "sim" / "board-soc"
+#: Cycles a trace records unless told otherwise: 1 s of the SoC's 1 MHz clock.
+DEFAULT_TRACE_CYCLES = 1_000_000
+_PS_PER_CYCLE = 10**12 // SIM_SYS_CLK_FREQ
 
 _IO = [
     ("sys_clk", 0, Pins(1)),
@@ -161,11 +171,99 @@ def csr_address(name: str, out_dir: Path = DEFAULT_DIR) -> int:
     return csrs[name]["addr"]
 
 
+# LiteX compiles tracing into every simulator; its generated sim_init.cpp opens a tracer with
+# the window fixed at build time, its simulator flushes it every cycle (with FST, a block per
+# cycle: a few hundred cycles a second) and never closes the file unless the design calls
+# $finish (a killed one leaves an unreadable FST).  This sim_init.cpp leaves LiteX's tracer
+# unopened (its flush costs nothing) and records with a tracer of its own, only when
+# SPLITNIC_SIM_TRACE names a file: the window from the environment, the file opened when the
+# window starts and closed when it ends, or on SIGTERM or SIGINT before that (and the simulator
+# exits).  Without SPLITNIC_SIM_TRACE each cycle costs one call that returns at once.
+_TRACE_INIT = """\
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <verilated_fst_c.h>
+extern VerilatedFstC *tfp;
+extern uint64_t main_time;
+static VerilatedFstC *splitnic_tfp;
+static Vsim *splitnic_sim;
+static const char *splitnic_path;
+static uint64_t splitnic_from, splitnic_until;
+static volatile std::sig_atomic_t splitnic_stop = 0;
+static bool splitnic_done = false;
+static void splitnic_on_signal(int) { splitnic_stop = 1; }
+static uint64_t splitnic_env(const char *name, uint64_t otherwise) {
+    const char *value = getenv(name);
+    return value && *value ? strtoull(value, nullptr, 0) : otherwise;
+}
+static void splitnic_close(const char *why) {
+    if (splitnic_tfp && !splitnic_done) {
+        splitnic_tfp->close();
+        fprintf(stderr, "sim: trace %s closed at %llu ps (%s)\\n", splitnic_path, (unsigned long long)main_time,
+                why);
+    }
+    splitnic_done = true;
+}
+static void splitnic_init_tracer(Vsim *sim) {
+    Verilated::traceEverOn(true);
+    tfp = new VerilatedFstC;    // LiteX's, never opened: its flush and close do nothing
+    splitnic_path = getenv("SPLITNIC_SIM_TRACE");
+    if (!splitnic_path || !*splitnic_path) {
+        splitnic_done = true;   // no trace asked for
+        return;
+    }
+    splitnic_from = splitnic_env("SPLITNIC_SIM_TRACE_FROM_PS", 0);
+    splitnic_until = splitnic_env("SPLITNIC_SIM_TRACE_UNTIL_PS", UINT64_MAX);
+    splitnic_sim = sim;
+    signal(SIGTERM, splitnic_on_signal);
+    signal(SIGINT, splitnic_on_signal);
+}
+"""
+_TRACE_DUMP = """\
+    if (splitnic_stop) {        // only with a trace: the handlers are installed then
+        splitnic_close("stopped");
+        exit(0);
+    }
+    if (splitnic_done || main_time < splitnic_from) return;
+    if (main_time >= splitnic_until) {
+        splitnic_close("end of the window");
+        return;
+    }
+    if (!splitnic_tfp) {
+        // The first dump after open() is a full one: the file starts with every signal's value.
+        splitnic_tfp = new VerilatedFstC;
+        splitnic_sim->trace(splitnic_tfp, 99);
+        splitnic_tfp->set_time_unit("1ps");
+        splitnic_tfp->set_time_resolution("1ps");
+        splitnic_tfp->open(splitnic_path);
+        fprintf(stderr, "sim: tracing to %s from %llu ps\\n", splitnic_path, (unsigned long long)main_time);
+    }
+    splitnic_tfp->dump(main_time);
+"""
+
+
+def _window_the_tracer(gw: Path) -> None:
+    """Give LiteX's sim_init.cpp the tracer of _TRACE_INIT (file and window from the environment)."""
+    path = gw / "sim_init.cpp"
+    text = path.read_text()
+    for old in ('    litex_sim_tracer_dump();\n', "    litex_sim_init_tracer(sim, 0, -1);\n",
+                'extern "C" void litex_sim_dump()\n'):
+        if text.count(old) != 1:
+            raise RuntimeError(f"LiteX's sim_init.cpp is not as expected (no single {old.strip()!r}); "
+                               "the trace window cannot be added")
+    text = text.replace('    litex_sim_tracer_dump();\n', _TRACE_DUMP)
+    text = text.replace("    litex_sim_init_tracer(sim, 0, -1);\n", "    splitnic_init_tracer(sim);\n")
+    text = text.replace('extern "C" void litex_sim_dump()\n', _TRACE_INIT + 'extern "C" void litex_sim_dump()\n')
+    path.write_text(text)
+
+
 def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
     """Build the simulator into ``out_dir`` unless it is up to date; the path of its gateware folder.
 
     The firmware is rebuilt (make) whenever its sources changed, also when the
-    simulator itself is up to date.
+    simulator itself is up to date.  The simulator records an FST when
+    :class:`SimSoCProcess` asks it to (``trace``), without a build of its own.
     """
     out_dir = Path(out_dir).resolve()
     gw = out_dir / "gateware"
@@ -178,7 +276,9 @@ def build_sim(out_dir: Path = DEFAULT_DIR, jobs: int = 2) -> Path:
     soc = SimBoardSoC(out_dir)
     builder = Builder(soc, output_dir=str(out_dir), compile_software=False, csr_json=str(out_dir / "csr.json"))
     # LiteX writes the Verilog, the C++ harness and the build script; the compile runs here.
-    builder.build(sim_config=_sim_config(), run=False, jobs=jobs, opt_level="O1", interactive=False)
+    builder.build(sim_config=_sim_config(), run=False, jobs=jobs, opt_level="O1", interactive=False,
+                  trace=True, trace_fst=True)
+    _window_the_tracer(gw)
     start = time.monotonic()
     with (gw / "verilator.log").open("w") as out:
         rc = subprocess.call(["bash", "build_sim.sh"], cwd=gw, stdout=out, stderr=subprocess.STDOUT,
@@ -211,13 +311,26 @@ class SimSoCProcess:
     there: sockets it opens and processes it starts reach the SoC).
     """
 
-    def __init__(self, out_dir: Path = DEFAULT_DIR, wire: str = "loopback", wire_netns: str | None = None) -> None:
+    def __init__(self, out_dir: Path = DEFAULT_DIR, wire: str = "loopback", wire_netns: str | None = None,
+                 trace: Path | None = None, trace_start: int = 0,
+                 trace_cycles: int = DEFAULT_TRACE_CYCLES) -> None:
         """``wire``: the far end of the NIC's cable, one of :data:`WIRES`; with ``"tap"`` and
-        ``wire_netns`` (a named namespace, ``ip netns add``), the wire's TAP moves there."""
+        ``wire_netns`` (a named namespace, ``ip netns add``), the wire's TAP moves there.
+        ``trace``: record ``trace_cycles`` cycles from cycle ``trace_start`` into this FST."""
         if wire not in WIRES:
             raise ValueError(f"wire must be one of {', '.join(WIRES)}, not {wire!r}")
         if wire_netns is not None and wire != "tap":
             raise ValueError("wire_netns needs wire='tap'")
+        if trace is not None:
+            trace = Path(trace).absolute()
+            if trace.suffix != ".fst":
+                raise ValueError(f"trace file {trace} must end in .fst (the simulator writes FST)")
+            if not trace.parent.is_dir():
+                raise ValueError(f"trace directory {trace.parent} does not exist")
+            if trace_start < 0 or trace_cycles < 1:
+                raise ValueError(f"trace window must start at a cycle >= 0 and last >= 1 cycle, "
+                                 f"not {trace_start} and {trace_cycles}")
+        self.trace, self.trace_start, self.trace_cycles = trace, trace_start, trace_cycles
         self.out_dir = Path(out_dir)
         self.wire, self.wire_netns = wire, wire_netns
         self.link = f"etherbone:{SOC_IP}"
@@ -241,9 +354,14 @@ class SimSoCProcess:
             raise PermissionError("the simulated SoC's TAP interface needs root (LiteX's ethernet sim module)")
         gw = build_sim(self.out_dir)
         self._log = (gw / "sim.log").open("w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPLITNIC_SIM_TRACE")}
+        if self.trace is not None:
+            env.update(SPLITNIC_SIM_TRACE=str(self.trace),
+                       SPLITNIC_SIM_TRACE_FROM_PS=str(self.trace_start * _PS_PER_CYCLE),
+                       SPLITNIC_SIM_TRACE_UNTIL_PS=str((self.trace_start + self.trace_cycles) * _PS_PER_CYCLE))
         # unshare execs Vsim in place (same PID), so the parent-death signal and the PID are Vsim's.
         self._proc = subprocess.Popen(["unshare", "--net", "obj_dir/Vsim"], cwd=gw, stdout=self._log,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                       preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while not self._tap_up():
@@ -318,9 +436,17 @@ def main(argv: list[str] | None = None) -> int:
                              "(default %(default)s)")
     parser.add_argument("--wire-netns", default=None, metavar="NAME",
                         help=f"with --wire tap: move {WIRE_TAP} into this namespace (ip netns add NAME first)")
+    parser.add_argument("--trace", type=Path, default=None, metavar="FILE.fst",
+                        help="with --run: record the SoC into this FST file (open it with gtkwave)")
+    parser.add_argument("--trace-start", type=int, default=0, metavar="CYCLE",
+                        help="first system clock cycle to record (default %(default)s)")
+    parser.add_argument("--trace-cycles", type=int, default=DEFAULT_TRACE_CYCLES, metavar="N",
+                        help="record this many cycles, then close the file (default %(default)s: 1 s of the 1 MHz clock)")
     args = parser.parse_args(argv)
     if args.wire_netns and args.wire != "tap":
         parser.error("--wire-netns needs --wire tap")
+    if args.trace is not None and not args.run:
+        parser.error("--trace needs --run")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     if not args.run:
         print(build_sim(args.out))
@@ -328,12 +454,20 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends this process like Ctrl-C, through close(); a SIGKILL'ed owner takes the
     # simulator with it all the same (its parent-death signal).
     signal.signal(signal.SIGTERM, _interrupt)
-    with SimSoCProcess(args.out, args.wire, args.wire_netns) as soc:
+    try:
+        soc = SimSoCProcess(args.out, args.wire, args.wire_netns, trace=args.trace, trace_start=args.trace_start,
+                            trace_cycles=args.trace_cycles)
+    except ValueError as err:
+        parser.error(str(err))
+    with soc:
         print(f"simulated SoC up (pid {soc.pid}): nsenter --net={soc.netns_path} "
               f"splitnic info --link {soc.link}", flush=True)
         if args.wire == "tap":
             where = f"namespace {args.wire_netns}" if args.wire_netns else f"the SoC's namespace ({soc.netns_path})"
             print(f"the NIC's wire is {WIRE_TAP} in {where}", flush=True)
+        if soc.trace is not None:
+            print(f"recording cycles {soc.trace_start}..{soc.trace_start + soc.trace_cycles - 1} into {soc.trace} "
+                  "(complete once the window has passed or the simulator stops)", flush=True)
         try:
             soc._proc.wait()
         except KeyboardInterrupt:

@@ -15,6 +15,11 @@ build drops cocotb's ``--public-flat-rw``: only the harness's two signals are
 visible, so Verilator optimises the NIC as a whole.
 
 Verilator only; Icarus keeps the Python models (:mod:`splitnic_sim.tb.nic_server`).
+
+The simulator's ``main()`` is ``snic_main.cpp``: cocotb's, with a bounded trace.  A
+:class:`TraceWindow` (``splitnic sim --trace``, or ``WAVES=1`` on a test) builds the
+harness with ``--trace-fst`` in a tree of its own (``<build dir>-waves``) and records
+the cycles of its window into an FST; without one no tracing is compiled in.
 """
 
 from __future__ import annotations
@@ -24,16 +29,19 @@ import ctypes
 import fcntl
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-__all__ = ["HARNESS_SOURCES", "TOPLEVEL", "CLOCK_NS", "Harness", "build_native", "build_bare", "run_native",
-           "OP_READ", "OP_WRITE", "OP_SYNC"]
+__all__ = ["HARNESS_SOURCES", "TOPLEVEL", "CLOCK_NS", "DEFAULT_TRACE_CYCLES", "Harness", "TraceWindow", "build_native", "build_bare",
+           "run_native", "traced_build_dir", "OP_READ", "OP_WRITE", "OP_SYNC"]
 
 HERE = Path(__file__).resolve().parent
 HARNESS_SV = HERE / "snic_harness.sv"
 HARNESS_CPP = HERE / "snic_harness.cpp"
-HARNESS_SOURCES = (HARNESS_SV, HARNESS_CPP)
+#: The simulator's main(): cocotb's Verilator main with the trace window (TraceWindow).
+HARNESS_MAIN = HERE / "snic_main.cpp"
+HARNESS_SOURCES = (HARNESS_SV, HARNESS_CPP, HARNESS_MAIN)
 TOPLEVEL = "snic_harness"
 CLOCK_NS = 8
 #: The harness's first rising edge is at 4 ns (the clock starts low): cycle c ends at this time.
@@ -47,21 +55,65 @@ OP_READ, OP_WRITE, OP_SYNC = 1, 2, 4
 _BUILD_ARGS = ["--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
                "--x-initial", "fast", "-CFLAGS", "-O2", "-CFLAGS", "-std=gnu++20", "-CFLAGS", "-fcoroutines",
                "-LDFLAGS", "-Wl,--export-dynamic"]
+# A traced build: every signal into an FST, structs by name.
+_TRACE_BUILD_ARGS = ["--trace-fst", "--trace-structs"]
+#: Cycles a trace records unless told otherwise (``splitnic sim --trace-cycles``): 8 ms of the
+#: NIC's time, a bounded file (docs/simulation.md, "Waveforms").
+DEFAULT_TRACE_CYCLES = 1_000_000
+#: Simulation time units per nanosecond (the harness's timescale is 1ns/1ps).
+_PS_PER_NS = 1000
 # No precompiled header: GCC 12 compiling the harness's C++20 (coroutine) code against the
 # Verilator PCH grows past 10 GB per file and meets the OOM killer.  Parsing only (no .gch
 # written) keeps make's dependency on the PCH satisfied; the sources include the header anyway.
 _MAKE_NO_PCH = ["VK_PCH_I_FAST=", "VK_PCH_I_SLOW=", "CFG_CXXFLAGS_PCH=-fsyntax-only -x c++-header"]
 
 
+@dataclass(frozen=True)
+class TraceWindow:
+    """Record the NIC into the FST ``path``: ``cycles`` clock cycles (None: until the simulation
+    ends) from cycle ``start`` (cycle k is the k-th 8 ns period since time 0; the harness's cycle
+    count, which a SYNC returns, is k + 1 at the end of it)."""
+
+    path: Path
+    start: int = 0
+    cycles: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            raise ValueError(f"trace start must be a cycle >= 0, not {self.start}")
+        if self.cycles is not None and self.cycles < 1:
+            raise ValueError(f"trace length must be at least one cycle, not {self.cycles}")
+
+    @property
+    def from_ps(self) -> int:
+        return self.start * CLOCK_NS * _PS_PER_NS
+
+    @property
+    def until_ps(self) -> int | None:
+        return None if self.cycles is None else (self.start + self.cycles) * CLOCK_NS * _PS_PER_NS
+
+    def main_args(self) -> list[str]:
+        """snic_main.cpp's arguments for this window."""
+        args = ["--trace-file", str(self.path), "--trace-from", str(self.from_ps)]
+        return args if self.until_ps is None else [*args, "--trace-until", str(self.until_ps)]
+
+
+def traced_build_dir(build_dir: Path) -> Path:
+    """The build tree of ``build_dir``'s harness with tracing compiled in."""
+    return build_dir.with_name(build_dir.name + "-waves")
+
+
 def _runner():
     from cocotb_tools.runner import Verilator
 
     class _NativeVerilator(Verilator):
-        """cocotb's Verilator runner without --public-flat-rw (every signal public defeats the optimiser)."""
+        """cocotb's Verilator runner without --public-flat-rw (every signal public defeats the
+        optimiser), with snic_main.cpp for cocotb's main()."""
 
         def _build_command(self):
             cmds = super()._build_command()
-            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
+            cmds[0] = [str(HARNESS_MAIN) if arg.endswith("/lib/verilator/verilator.cpp") else arg
+                       for arg in cmds[0] if arg != "--public-flat-rw"]
             cmds[1] = [*cmds[1], *_MAKE_NO_PCH]
             return cmds
 
@@ -84,24 +136,27 @@ def _locked(build_dir: Path):
         yield
 
 
-def build_native(nic_verilog: Path, build_dir: Path):
+def build_native(nic_verilog: Path, build_dir: Path, *, trace: bool = False):
     """Build the harness around ``nic_verilog`` in ``build_dir`` unless its sources are unchanged; the runner.
 
     cocotb's runner re-runs Verilator on every call (20 s for the NIC); a stamp of the
-    sources and flags skips that when nothing changed."""
-    from splitnic_sim.runner import _venv_tools_on_path
+    sources and flags skips that when nothing changed.  ``trace`` compiles tracing in
+    (give it a build tree of its own: :func:`traced_build_dir`)."""
+    from splitnic_sim.runner import _venv_tools_on_path, cocotb_waves
 
     _venv_tools_on_path()
     runner = _runner()
-    stamp = _stamp([nic_verilog, *HARNESS_SOURCES], _BUILD_ARGS)
+    args = _BUILD_ARGS + (_TRACE_BUILD_ARGS if trace else [])
+    stamp = _stamp([nic_verilog, *HARNESS_SOURCES], args)
     with _locked(build_dir):
         stamp_file = build_dir / "harness.stamp"
         if (build_dir / TOPLEVEL).exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
             return runner
         stamp_file.unlink(missing_ok=True)
-        runner.build(sources=[nic_verilog, HARNESS_SV], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                     build_args=_BUILD_ARGS + [str(HARNESS_CPP)], timescale=("1ns", "1ps"),
-                     log_file=build_dir / "build.log")
+        with cocotb_waves(trace):
+            runner.build(sources=[nic_verilog, HARNESS_SV], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                         build_args=args + [str(HARNESS_CPP)], timescale=("1ns", "1ps"),
+                         log_file=build_dir / "build.log", waves=trace)
         stamp_file.write_text(stamp)
     return runner
 
@@ -131,11 +186,22 @@ def build_bare(nic_verilog: Path, build_dir: Path) -> Path:
 
 
 def run_native(*, nic_verilog: Path, build_dir: Path, test_module: str, testcase: str | Sequence[str] | None = None,
-               extra_env: Mapping[str, str] | None = None, seed: int | None = None):
-    """Build the harness around ``nic_verilog`` and run the cocotb ``test_module`` on it; a SimResult."""
-    from splitnic_sim.runner import REPO_ROOT, _parse_results
+               extra_env: Mapping[str, str] | None = None, seed: int | None = None,
+               trace: TraceWindow | None = None, waves: bool | None = None):
+    """Build the harness around ``nic_verilog`` and run the cocotb ``test_module`` on it; a SimResult.
 
-    runner = build_native(nic_verilog, build_dir)
+    ``trace`` records a window of the run into an FST (in the traced build,
+    :func:`traced_build_dir`); ``waves`` (default: the ``WAVES`` environment variable)
+    without a ``trace`` records the whole run into ``<test module>.fst`` in that tree.
+    """
+    from splitnic_sim.runner import REPO_ROOT, _parse_results, cocotb_waves, waves_requested, with_waves_path
+
+    if trace is None and (waves_requested() if waves is None else waves):
+        trace = TraceWindow(traced_build_dir(build_dir) / f"{test_module.rsplit('.', 1)[-1]}.fst")
+    if trace is not None:
+        build_dir = traced_build_dir(build_dir)
+        Path(trace.path).unlink(missing_ok=True)
+    runner = build_native(nic_verilog, build_dir, trace=trace is not None)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "sim"), str(REPO_ROOT / "spec"),
                                                       str(REPO_ROOT / "gateware"), str(REPO_ROOT / "hostdrv"),
                                                       os.environ.get("PYTHONPATH")]))}
@@ -143,15 +209,18 @@ def run_native(*, nic_verilog: Path, build_dir: Path, test_module: str, testcase
     results = build_dir / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
     results.unlink(missing_ok=True)
     try:
-        runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog", build_dir=build_dir,
-                    test_dir=build_dir,
-                    testcase=testcase, extra_env=env, results_xml=str(results), seed=seed,
-                    log_file=build_dir / "test.log")
+        with cocotb_waves(trace is not None):
+            runner.test(test_module=test_module, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                        build_dir=build_dir, test_dir=build_dir,
+                        testcase=testcase, extra_env=env, results_xml=str(results), seed=seed,
+                        test_args=trace.main_args() if trace is not None else [],
+                        log_file=build_dir / "test.log", waves=trace is not None)
     except SystemExit:
         pass   # cocotb's runner exits when a test fails; the results file says which
     if not results.exists():
         raise RuntimeError(f"cocotb wrote no results; see {build_dir / 'test.log'}")
-    return _parse_results(results)
+    result = _parse_results(results)
+    return result if trace is None else with_waves_path(result, Path(trace.path))
 
 
 _U32, _U64, _I32 = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int
