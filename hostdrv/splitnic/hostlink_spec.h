@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/hostlink.py.
- * splitnic eth host link (posted-write messages), spec 2.0, hash 0xe8d2b6e0.
+ * splitnic eth host link (posted-write messages), spec 2.0, hash 0x9214c8b8.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_HL_SPEC_HASH 0xe8d2b6e0
+#define SNIC_HL_SPEC_HASH 0x9214c8b8
 
 /* Constants. */
 #define SNIC_HL_ETHERTYPE 34997	/* EtherType of host-link frames (IEEE 802 Local Experimental 1). */
@@ -30,7 +30,7 @@
 #define SNIC_HL_HOST_WINDOW_SIZE 0x10000000	/* Bytes of the host window. */
 #define SNIC_HL_MTU_STANDARD 1500	/* Hello.mtu on a standard Ethernet host port. */
 #define SNIC_HL_MTU_JUMBO 9000	/* Hello.mtu on a jumbo-frame host port: fewer headers per byte. */
-#define SNIC_HL_MAX_MESSAGE_DATA 8976	/* Largest len of one message; a longer write is split. */
+#define SNIC_HL_MAX_MESSAGE_DATA 8972	/* Largest len of one message; a longer write is split. */
 #define SNIC_HL_RESEND_US 1000	/* Microseconds without progress of acked (or without credit) before a side sends its unacknowledged frames again (or a PROBE). */
 #define SNIC_HL_KEEPALIVE_MS 200	/* Host: an idle link sends a PROBE this often, so that a board that lost the session is found without traffic. */
 #define SNIC_HL_LINK_TIMEOUT_MS 1000	/* Host: no frame from the board for this long: the board is reported silent (the host keeps probing and binds again when it answers). */

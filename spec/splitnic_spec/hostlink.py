@@ -181,7 +181,7 @@ COUNTERS_SIZE = 0x40
 MTU_STANDARD = 1500
 MTU_JUMBO = 9000
 #: Largest data of one message: a jumbo frame's room after the two headers, in words.
-MAX_MESSAGE_DATA = (MTU_JUMBO - 16 - 8) & ~3     # FrameHeader and MessageHeader sizes below
+MAX_MESSAGE_DATA = (MTU_JUMBO - 20 - 8) & ~3     # FrameHeader and MessageHeader sizes below (a test checks)
 RESEND_US = 1000
 #: Idle host: a PROBE this often; silence this long: the board is reported silent.
 KEEPALIVE_MS = 200
