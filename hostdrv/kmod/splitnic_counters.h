@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x6c56b614.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.2, hash 0x9e8faeb4.
  *
  * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names, and
  * ip -s link's figures as sums of them.  Kernel only (needs ETH_GSTRING_LEN).
@@ -56,6 +56,7 @@ static const char snic_tun_counter_names[][ETH_GSTRING_LEN] = {
 	"rx_fifo_drop",
 	"tx_ok",
 	"tx_ok_bytes",
+	"dma_err",
 };
 
 static inline void snic_tun_stats64_from_counters(struct rtnl_link_stats64 *s, const u64 *c)
