@@ -1,8 +1,9 @@
 """The host's end of the ``eth`` host link: posted writes, reads and interrupts over raw Ethernet.
 
-Ref: spec/splitnic_spec/hostlink.py (the protocol); hostdrv/splitnic/_hostlink.c
-(the socket, the receive ring and thread, numbering, credit and resends, all in
-C); docs/hardware.md, "The eth host link", says how to cable the board.
+Ref: spec/splitnic_spec/hostlink.py (the protocol, v2); hostdrv/splitnic/_hostlink.c
+(the socket, the receive ring and thread, sessions, numbering, credit, resends
+both ways, probes, all in C); docs/hardware.md, "The eth host link", says how to
+cable the board.
 
 The driver's DMA memory (``memory``, at device address ``mem_base`` in the
 host window) is registered once: the board's WRITE messages land there, and
@@ -10,6 +11,12 @@ any write that leaves it is dropped and counted, so the board can never write
 elsewhere in this process.  Writes to the board are posted: :meth:`write`
 returns once the message is queued (sent when a frame fills or on
 :meth:`flush`); only :meth:`read` waits for the board.
+
+Loss on the cable costs a resend either way, never the session.  A board that
+was reset answers with STALE; the receive thread then binds it again by itself
+(:attr:`reattaches` grows, the irq socket becomes readable), and what the
+board held (NIC-local memory, the NIC's registers) is the driver's to write
+again (:mod:`splitnic.link_eth`).
 """
 
 from __future__ import annotations
@@ -90,13 +97,24 @@ class HostLinkPort:
         """Value of this side's MTU (the asked one, capped at the interface's)."""
         return lib.hl_mtu(self._handle())
 
-    def hello(self, timeout: float = 2.0) -> dict[str, int | str]:
-        """Open (or reopen) the link: the board's Hello fields and ``board_mac``; starts the receive thread."""
+    def hello(self, timeout: float = 2.0, board_mac: bytes | None = None,
+              takeover: bool = False) -> dict[str, int | str]:
+        """Open (or reopen) the link: the board's Hello fields, ``board_mac`` and ``session``; starts the
+        receive thread.
+
+        Discovery first (a broadcast HELLO with flag PROBE): ``board_mac`` (6 bytes) names the board
+        to bind, else exactly one may answer.  A board bound to another host is refused unless
+        ``takeover``.  Then a unicast HELLO binds it in a new session.
+        """
+        if board_mac is not None and len(board_mac) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(board_mac)}")
         out = ffi.new("struct hl_board *")
-        self._check(lib.hl_hello(self._handle(), int(timeout * 1000), out, self._err, _ERR_LEN))
+        want = ffi.new("uint8_t[6]", board_mac) if board_mac is not None else ffi.NULL
+        self._check(lib.hl_hello(self._handle(), int(timeout * 1000), want, int(takeover), out, self._err,
+                                 _ERR_LEN))
         board: dict[str, int | str] = {name: getattr(out, name) for name in
                                        ("mtu", "window", "host_base", "host_size", "local_base", "local_size",
-                                        "spec_hash")}
+                                        "spec_hash", "session")}
         board["board_mac"] = bytes(out.mac).hex(":")
         log.info("host link on %s: board %s, mtu %d, window %d, local memory %#x..+%#x", self.ifname,
                  board["board_mac"], board["mtu"], board["window"], board["local_base"], board["local_size"])
@@ -149,12 +167,28 @@ class HostLinkPort:
         return self._irq_rx
 
     @property
-    def broken(self) -> bool:
-        """Value of "the board's messages to the host had a gap": DMA writes were lost; reset the NIC's queues."""
-        return bool(lib.hl_broken(self._handle()))
+    def session(self) -> int:
+        """Value of the session the link is bound in (0: not open); a re-attach draws a new one."""
+        return lib.hl_session(self._handle())
+
+    @property
+    def reattaches(self) -> int:
+        """Value of the sessions bound again after the board was reset: when it grows, the board lost
+        NIC-local memory and its registers, and the driver must write them again."""
+        return self._counters.reattaches
+
+    @property
+    def reattaching(self) -> bool:
+        """Value of "the board said STALE and has not answered our new HELLO yet"."""
+        return bool(lib.hl_reattaching(self._handle()))
+
+    @property
+    def silent(self) -> bool:
+        """Value of "nothing came from the board for LINK_TIMEOUT_MS" (the link keeps probing)."""
+        return bool(lib.hl_silent(self._handle()))
 
     def counters(self) -> dict[str, int]:
-        """Value of every counter of the link (frames, messages, drops, gaps, resends, waits)."""
+        """Value of every counter of the link (frames, messages, drops, gaps, resends, probes, re-attaches)."""
         c = self._counters
         return {name: getattr(c, name) for name in COUNTERS}
 
@@ -175,6 +209,10 @@ class HostLinkPort:
         if sent < 0:
             raise SplitnicError(f"sending raw frames on {self.ifname} failed: {ffi.errno}")
         return sent
+
+    def fail_sends(self, count: int) -> None:
+        """Make the next ``count`` frames this side sends fail locally, as a full socket would (tests)."""
+        lib.hl_fail_sends(self._handle(), count)
 
     def close(self) -> None:
         """Stop the receive thread and close the socket (the memory is no longer written)."""

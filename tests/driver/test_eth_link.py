@@ -6,8 +6,11 @@ model speaking the protocol), spec/splitnic_spec/hostlink.py.
 
 The queue tests (test_queues.py, test_rx_modes.py) run on this link too, through
 ``any_nic``; these cover what is particular to it: the commands, the board's
-small NIC-local memory, a frame lost on the cable, a loss the board must recover
-from, and the errors a user meets first.
+small NIC-local memory, a frame lost on the cable either way (replayed, never
+missing), a board reset under a running driver, the link argument's forms, and
+the errors a user meets first.  The seeded fault tests are in
+test_hostlink_faults.py; the protocol's host-side rules, against a scripted
+board, in test_hostlink_port.py.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from splitnic.link_eth import BoardMessagesLost
+from splitnic.errors import SplitnicError
+from splitnic.link_eth import EthTarget, parse_eth
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
 
@@ -82,20 +86,20 @@ def test_frames_cross_both_ways_and_the_rings_live_on_their_side_of_the_cable() 
         assert port.counters()["gaps"] == 0 and port.counters()["bad_address"] == 0
 
 
-def test_a_frame_the_board_sent_and_the_cable_lost_is_reported_not_missing() -> None:
+def test_a_frame_the_board_sent_and_the_cable_lost_is_replayed_not_missing() -> None:
     with eth_standin() as (stand_in, link), reset_nic(link) as nic:
         nic.enable(rx=True, tx=True)
         rxq = nic.rx_queue(0)
-        stand_in.drop_sent(1)                      # the frame carrying the next completions
-        stand_in.inject(frame(size=100))
-        stand_in.inject(frame(size=100))
-        deadline = time.monotonic() + 5
-        while not nic.link.bus.port.broken and time.monotonic() < deadline:
-            stand_in.inject(frame(size=100))
-            time.sleep(0.05)
-        with pytest.raises(BoardMessagesLost, match=r"messages from the board were lost in 1 gap"):
-            nic.stats()
-        assert stand_in.counters()["test_drops_out"] == 1 and rxq.ring.open
+        stand_in.drop_sent(1)                      # the frame carrying the next frame data or completions
+        arriving = [frame(size=100 + i, payload=bytes([0x60 + i])) for i in range(6)]
+        for f in arriving:
+            assert stand_in.inject(f)
+        got = receive(rxq, len(arriving), timeout=10)
+        # Every frame, byte for byte, in order: the board sent the lost one again.
+        assert [bytes(p.data) for p in got] == arriving
+        rxq.release(got)
+        nic.stats()                                # register reads carry on: a loss is never fatal
+        assert stand_in.counters()["test_drops_out"] == 1
 
 
 def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
@@ -145,3 +149,24 @@ def test_a_missing_interface_is_a_one_line_error() -> None:
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "no interface 'nosuch0'" in result.stderr and "docs/hardware.md" in result.stderr
+
+
+@pytest.mark.parametrize("arg, target", [
+    ("enp3s0", EthTarget("enp3s0")),
+    ("enp3s0@02:00:5e:10:00:01", EthTarget("enp3s0", bytes.fromhex("02005e100001"))),
+    ("enp3s0,takeover", EthTarget("enp3s0", None, True)),
+    ("enp3s0@02-00-5e-10-00-01,takeover", EthTarget("enp3s0", bytes.fromhex("02005e100001"), True)),
+])
+def test_the_link_argument_names_interface_board_and_takeover(arg: str, target: EthTarget) -> None:
+    assert parse_eth(arg) == target
+
+
+@pytest.mark.parametrize("arg, why", [
+    ("enp3s0@02:00:5e", r"'02:00:5e' is not a MAC address"),
+    ("enp3s0@zz:00:5e:10:00:01", r"is not a MAC address"),
+    ("enp3s0,steal", r"unknown option 'steal'"),
+    ("@02:00:5e:10:00:01", r"no interface name"),
+])
+def test_a_bad_link_argument_is_one_line_with_the_form(arg: str, why: str) -> None:
+    with pytest.raises(SplitnicError, match=rf"^eth:.*{why}.*the form is eth:IFNAME\[@MAC\]\[,takeover\]$"):
+        parse_eth(arg)
