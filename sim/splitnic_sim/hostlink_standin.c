@@ -16,9 +16,9 @@
  * host's mtu and sends them when the step ends (so a lone completion waits
  * for nothing), within the host's credit.  Idle, it sleeps in ppoll().
  *
- * Board to host, every frame of messages stays in a replay buffer of
- * `replay` frames (the board's: a few frames of block RAM) until the host's
- * acked passes it; a NAK, or RESEND_US without progress of acked, sends them
+ * Board to host, every frame of messages stays in a replay buffer until the
+ * host's acked passes it: `replay` frames, the one being built included, as
+ * the board's ring of block RAM slots (so replay - 1 may be unacknowledged); a NAK, or RESEND_US without progress of acked, sends them
  * again from the first unacknowledged one (go-back-N, whole frames, new frame
  * numbers).  While the replay buffer is full the model is not stepped: its
  * wire input (mailbox, TAP) backs up and drops, as the board's receive FIFO
@@ -89,7 +89,7 @@ struct standin {
 	uint32_t csr_size;
 	uint16_t mtu;               /* largest frame after the Ethernet header this side takes */
 	uint16_t window;            /* frames this side buffers: Hello.window, the credit it grants */
-	uint16_t replay;            /* board-to-host frames kept until acknowledged (the replay buffer) */
+	uint16_t replay;            /* frames of the replay buffer, the one being built included (>= 2) */
 	uint32_t resend_us;         /* the resend period (RESEND_US) */
 	/* Loss knobs: drop the Nth frame from now (1: the next one) sent / received; 0: none. */
 	uint32_t drop_out_nth;
@@ -355,12 +355,15 @@ static void on_irq_rise(void *ctx, uint64_t rises)
 
 /* ------------------------------------------------------------------ board to host: the replay buffer */
 
+/* Unacknowledged frames the replay buffer holds beside the one being built (the board's ring). */
+static inline uint32_t replay_frames(const struct standin *t) { return t->replay - 1u; }
+
 /* The replay buffer has room for another frame: the model may run (see the top). */
 static int replay_has_room(struct standin *t)
 {
 	struct standin_priv *p = priv(t);
 
-	return p->nclosed - p->base < t->replay;
+	return p->nclosed - p->base < replay_frames(t);
 }
 
 /* Move the frames still kept down to the front, now and then, so the queue stays small. */
@@ -478,7 +481,7 @@ static int send_frames(struct standin *t)
 			uint8_t *f = slot(p, p->nsent);
 			struct snic_hl_frame_header h;
 
-			if (p->nsent - p->base >= t->replay)
+			if (p->nsent - p->base >= replay_frames(t))
 				break;          /* the replay buffer is full: acks make room */
 			if (!before16(p->tx_frame, p->peer_credit)) {
 				if (!p->stalled) {
@@ -514,7 +517,7 @@ static int send_frames(struct standin *t)
 		}
 		if (n)
 			transmit(t, n);
-		if (p->stalled || (p->nsent < p->nclosed && p->nsent - p->base >= t->replay))
+		if (p->stalled || (p->nsent < p->nclosed && p->nsent - p->base >= replay_frames(t)))
 			break;
 	}
 	if (p->nsent == p->nclosed)
@@ -1134,7 +1137,7 @@ int standin_init(struct standin *t)
 		p->rxmsg[i].msg_hdr.msg_iovlen = 1;
 		p->rxmsg[i].msg_hdr.msg_name = &p->rxaddr[i];
 	}
-	if (!t->replay)
+	if (t->replay < 2)
 		t->replay = 4;
 	if (!t->resend_us)
 		t->resend_us = SNIC_HL_RESEND_US;

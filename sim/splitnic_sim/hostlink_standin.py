@@ -40,11 +40,11 @@ as WRITE messages, widened to whole words as the DMA engines move them (a
 completion is one 16-byte WRITE whose PHASE word is last), batched into
 frames up to the host's mtu and sent at the end of each model step; interrupt
 rises leave as IRQ messages.  Each frame stays in a replay buffer of
-``replay`` frames (4, the board's) until the host acknowledges it, and is sent
-again (go-back-N) on a NAK or when the host's acked did not move for
-``RESEND_US``; with frames waiting for credit that long it PROBEs the host.
-While the replay buffer is full the model stops, so its wire input backs up
-as the board's receive FIFO would.  As on the board, the model reads only
+``replay`` frames (4, the board's, one of them the frame being built) until
+the host acknowledges it, and is sent again (go-back-N) on a NAK or when the
+host's acked did not move for ``RESEND_US``, followed by a PROBE that asks
+the host for its acked and credit.  While the replay buffer is full the model
+stops, so its wire input backs up as the board's receive FIFO would.  As on the board, the model reads only
 NIC-local memory: a descriptor ring or TX buffer in host memory is a DMA
 error (``dma_errors``).
 
@@ -84,7 +84,7 @@ __all__ = ["HostLinkStandIn", "main"]
 
 #: Frames the stand-in takes from the host before it must grant more (its Hello.window).
 DEFAULT_WINDOW = 64
-#: Board-to-host frames kept until the host acknowledges them: the board's replay buffer.
+#: Frames of the replay buffer, the one being built included (the board's ring: 3 may be unacknowledged).
 DEFAULT_REPLAY = 4
 #: Socket options beyond a user's limits (socket(7)); root may set them.
 _SO_SNDBUFFORCE, _SO_RCVBUFFORCE = 32, 33
@@ -122,8 +122,9 @@ class HostLinkStandIn:
     ``DMA_RAM_SIZE``; larger for benchmarks with deep rings).  ``wire``: the
     NIC's wire, ``none`` (mailboxes) or ``tap:NAME``.  ``mtu``: the largest
     frame (after the Ethernet header) it takes, ``window``: frames it buffers;
-    both go in its Hello.  ``replay``: frames it sends before the host must
-    acknowledge them (its replay buffer; the board's is ``DEFAULT_REPLAY``).
+    both go in its Hello.  ``replay``: frames of its replay buffer, the one
+    being built included, so ``replay - 1`` may wait for the host's
+    acknowledgement (the board's ring has ``DEFAULT_REPLAY``).
     ``resend_us``: its resend period.  ``build_id``: the model's ID_BUILD.
     ``wire_slots``: sent frames the model keeps for ``nic.sent()`` (wire ``none``).
 
@@ -139,8 +140,8 @@ class HostLinkStandIn:
             raise SplitnicError(f"mtu must be {MTU_STANDARD}..{MTU_JUMBO}, not {mtu}")
         if not 2 <= window <= 0x7FFF:
             raise SplitnicError(f"window must be 2..32767 frames, not {window}")
-        if not 1 <= replay <= 0x7FFF:
-            raise SplitnicError(f"replay must be 1..32767 frames, not {replay}")
+        if not 2 <= replay <= 0x7FFF:
+            raise SplitnicError(f"replay must be 2..32767 frames, not {replay}")
         if not 1 <= resend_us <= 10_000_000:
             raise SplitnicError(f"resend_us must be 1..10000000 microseconds, not {resend_us}")
         if local_size <= 0 or local_size % 4 or DMA_RAM_BASE + local_size > NIC_CSR_BASE:
@@ -299,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help="frames it buffers: the host's credit (default %(default)s)")
     parser.add_argument("--replay", type=int, default=DEFAULT_REPLAY,
-                        help="frames it sends before the host must acknowledge them (default %(default)s, "
+                        help="frames of its replay buffer, the one being built included (default %(default)s, "
                              "the board's)")
     parser.add_argument("--link-up", action="store_true", help="set LINK = up, 1000 Mb/s, full duplex")
     args = parser.parse_args(argv)

@@ -638,7 +638,7 @@ def test_a_nak_sends_again_from_the_first_unacknowledged_frame(lab: tuple[str, s
 
 
 def test_a_full_replay_buffer_stops_the_model(lab: tuple[str, str, str, str]) -> None:
-    standin, host = _standin(lab, replay=2)
+    standin, host = _standin(lab, replay=3)         # two frames unacknowledged, one being built
     with standin:
         host.bind(standin.mac)
         set_up_rx_queue(host)
