@@ -1171,6 +1171,8 @@ static uint64_t timer(struct hl *h)
 		}
 		return (h->next_hello_ns < due ? h->next_hello_ns : due) - now;
 	}
+	if (h->ctl_due)
+		send_ctl(h, 0);                  /* an acknowledgement or grant whose send failed: again */
 	if (h->head != h->built_tail) {
 		/* Work pending (unacknowledged, or waiting for credit): without
 		 * progress for a resend period, go back; what the credit does not let
@@ -1188,8 +1190,6 @@ static uint64_t timer(struct hl *h)
 		}
 		if (h->last_progress_ns + period < due)
 			due = h->last_progress_ns + period;
-	} else if (h->ctl_due) {
-		send_ctl(h, 0);                  /* an acknowledgement or grant whose send failed */
 	} else if (now - h->last_tx_ns >= SNIC_HL_KEEPALIVE_MS * 1000000ull) {
 		send_ctl(h, F_PROBE);           /* keepalive: a reset board answers STALE */
 	} else if (h->last_tx_ns + SNIC_HL_KEEPALIVE_MS * 1000000ull < due) {

@@ -16,6 +16,7 @@ board, in test_hostlink_port.py.
 from __future__ import annotations
 
 import os
+import signal
 import re
 import subprocess
 import sys
@@ -170,3 +171,53 @@ def test_the_link_argument_names_interface_board_and_takeover(arg: str, target: 
 def test_a_bad_link_argument_is_one_line_with_the_form(arg: str, why: str) -> None:
     with pytest.raises(SplitnicError, match=rf"^eth:.*{why}.*the form is eth:IFNAME\[@MAC\]\[,takeover\]$"):
         parse_eth(arg)
+
+
+def test_splitnic_up_keeps_its_interface_across_a_board_reset_and_sets_the_nic_up_again(tmp_path: Path) -> None:
+    # A power-cycled board forgets the session, the NIC's registers and queues: the link binds it again by
+    # itself, writes NIC-local memory again, and `splitnic up` re-arms queue pair 0, MAC and interrupt.
+    from tests.kernel.test_up_softnic import HOST_IP, PEER_IP, SoftWire, _udp_payloads, udp_frame
+
+    wire = SoftWire("eth", tmp_path)
+    try:
+        up = wire.up("snicrst0")
+        try:
+            tx, rx = wire.socket(), wire.socket()
+            tx.bind((HOST_IP, 7777))
+            rx.bind((HOST_IP, 7778))
+            rx.settimeout(10)
+
+            def both_ways(tag: bytes) -> None:
+                out = [tag + b" k2n %03d" % i for i in range(20)]
+                for p in out:
+                    tx.sendto(p, (PEER_IP, 7777))
+                sent: list[bytes] = []
+                deadline = time.monotonic() + 20
+                while len(_udp_payloads(sent)) < len(out) and time.monotonic() < deadline:
+                    sent += wire.model.sent()
+                    time.sleep(0.01)
+                assert _udp_payloads(sent) == out
+                inbound = [tag + b" n2k %03d" % i for i in range(20)]
+                for p in inbound:
+                    assert wire.model.inject(udp_frame(p))
+                assert [rx.recv(2048) for _ in inbound] == inbound
+
+            both_ways(b"before")
+            stand_in = wire.model.stand_in
+            session = stand_in.session
+            stand_in.reset_board()
+            deadline = time.monotonic() + 10
+            while stand_in.session in (None, session):
+                assert time.monotonic() < deadline, "the host did not bind the reset board again"
+                time.sleep(0.01)
+            time.sleep(0.2)                                # the loop wakes and re-arms the NIC
+            assert up.proc.poll() is None, "splitnic up exited on a board reset"
+            both_ways(b"after")
+            tx.close()
+            rx.close()
+        finally:
+            status, out_text = up.stop(signal.SIGTERM)
+        assert status == 0, out_text
+        assert "board was reset" in out_text, out_text
+    finally:
+        wire.close()
