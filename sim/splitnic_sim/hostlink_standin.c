@@ -856,8 +856,11 @@ static void take_hello(struct standin *t, const uint8_t *buf, uint32_t len)
 		return;
 	}
 	if (t->bound && !elsewhere && fh.session == t->session) {
+		struct standin_priv *p = priv(t);
+
 		t->c.hellos++;
-		answer_hello(t, src, fh.session, 0, (uint16_t)(priv(t)->rx_next_frame + t->window));
+		p->granted = (uint16_t)(p->rx_next_frame + t->window);     /* the newest grant, as any frame's */
+		answer_hello(t, src, fh.session, 0, p->granted);
 		return;
 	}
 	if (bind_host(t, src, fh.session, &h) < 0) {
