@@ -32,6 +32,7 @@ a beat the bus never saw, so ``ack`` comes from the bus only for a beat inside.
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -75,7 +76,7 @@ class DmaFirewall(wiring.Component):
     ``addr_width`` is the word-address width of both ports.
     """
 
-    def __init__(self, windows, *, addr_width: int = 30) -> None:
+    def __init__(self, windows: Iterable[DmaWindow], *, addr_width: int = 30) -> None:
         self.windows = tuple(windows)
         if not self.windows:
             raise ValueError("a DMA firewall needs at least one window")
