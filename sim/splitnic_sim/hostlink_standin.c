@@ -980,15 +980,19 @@ static void take_frame(struct standin *t, const uint8_t *buf, uint32_t len)
 		saw_gap(t, ahead);
 		return;
 	}
-	if (!fh.count) {
-		t->c.frames_in++;
-		return;
-	}
 	if (ahead < 0) {
 		/* Wholly or partly carried out already (a resend): dropped whole, as the board
-		 * does, and acked again at once so that a lost acknowledgement costs one resend. */
+		 * does, and acked again at once so that a lost acknowledgement costs one resend.
+		 * A frame of no messages numbered so says the host is about to send again what
+		 * arrived: it too is told acked at once (and counted, as the board counts it). */
 		t->c.duplicates++;
 		p->ack_now = 1;
+		return;
+	}
+	if (!fh.count) {
+		/* The host's next message is the expected one: any gap is being filled already. */
+		p->in_gap = p->nak_pending = 0;
+		t->c.frames_in++;
 		return;
 	}
 	if (!before16(fh.frame, p->granted)) {

@@ -499,6 +499,17 @@ def test_a_duplicate_is_acknowledged_again_at_once(bound: tuple[HostLinkStandIn,
     assert standin.counters()["duplicates"] == 1 and standin.counters()["messages_in"] == 1
 
 
+def test_an_empty_frame_behind_the_boards_acked_is_acknowledged_at_once(bound: tuple[HostLinkStandIn, Host]) -> None:
+    standin, host = bound
+    host.send(write(DMA_RAM_BASE, u32(1)), write(DMA_RAM_BASE + 4, u32(2)))
+    wait_for(lambda: any(f.acked == 2 for f in host.control) or host.receive(0.05) is not None)
+    host.control.clear()
+    host.bare(seq=0)                       # the host did not hear acked 2: it is about to send again from 0
+    assert host.receive(0.5, acks=True) is not None
+    assert [(f.acked, f.messages) for f in host.control] == [(2, ())]
+    assert standin.counters()["messages_in"] == 2
+
+
 def test_a_partly_duplicated_frame_is_dropped_whole(bound: tuple[HostLinkStandIn, Host]) -> None:
     standin, host = bound
     host.send(write(DMA_RAM_BASE, u32(1)), write(DMA_RAM_BASE + 4, u32(2)))
