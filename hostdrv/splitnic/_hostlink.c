@@ -1171,8 +1171,8 @@ static uint64_t timer(struct hl *h)
 		}
 		return (h->next_hello_ns < due ? h->next_hello_ns : due) - now;
 	}
-	if (h->ctl_due)
-		send_ctl(h, 0);                  /* an acknowledgement or grant whose send failed: again */
+	if (h->ctl_due && send_ctl(h, 0) && h->backoff < 10)
+		h->backoff++;                   /* an acknowledgement whose send failed: again, less often */
 	if (h->head != h->built_tail) {
 		/* Work pending (unacknowledged, or waiting for credit): without
 		 * progress for a resend period, go back; what the credit does not let
@@ -1196,7 +1196,7 @@ static uint64_t timer(struct hl *h)
 		due = h->last_tx_ns + SNIC_HL_KEEPALIVE_MS * 1000000ull;
 	}
 	if (h->ctl_due) {
-		uint64_t retry = now + SNIC_HL_RESEND_US * 1000ull;
+		uint64_t retry = now + resend_period(h);    /* a send failing for long (link down) backs off */
 		if (retry < due)
 			due = retry;
 	}
@@ -1218,6 +1218,13 @@ static void *rx_main(void *arg)
 		pthread_mutex_unlock(&h->mu);
 		struct timespec ts = { .tv_sec = left / 1000000000u, .tv_nsec = left % 1000000000u };
 		ppoll(pf, 2, &ts, NULL);
+		if (pf[0].revents & POLLERR) {
+			/* The interface went down (ENETDOWN): the error stands until read, and
+			 * ppoll would return at once again and again. */
+			int e;
+			socklen_t el = sizeof(e);
+			getsockopt(h->sock, SOL_SOCKET, SO_ERROR, &e, &el);
+		}
 		if (pf[1].revents & POLLIN) {
 			uint64_t v;
 			(void)!read(h->kick_fd, &v, sizeof(v));

@@ -25,7 +25,7 @@ import logging
 import socket
 import time
 from array import array
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import SplitnicError
 
@@ -74,6 +74,10 @@ class HostLinkPort:
             raise SplitnicError(self._error())
         self._counters = lib.hl_counters(self._h)
         self.board: dict[str, int | str] | None = None
+        #: None: a write or read that cannot finish within its timeout fails (SplitnicError), whatever the
+        #: cause.  Set (``splitnic up``): while the board is silent or re-attaching, it is tried again as
+        #: long as this returns True (the cable was pulled: the driver waits for it instead of exiting).
+        self.patient: Callable[[], bool] | None = None
 
     def _error(self) -> str:
         return ffi.string(self._err).decode(errors="replace")
@@ -81,6 +85,23 @@ class HostLinkPort:
     def _check(self, rc: int) -> None:
         if rc:
             raise SplitnicError(self._error())
+
+    def _patiently(self, call: Callable[[], int]) -> None:
+        """``call()`` (a write, flush or read), again while it failed because the board is silent or
+        re-attaching and :attr:`patient` says to wait.  Each try is a whole call: the messages of a try
+        that failed half-way go again, which rewrites the same bytes (writes are idempotent)."""
+        waited = False
+        while True:
+            rc = call()
+            if not rc:
+                if waited:
+                    log.warning("eth:%s: the board answers again", self.ifname)
+                return
+            if self.patient is None or not (self.silent or self.reattaching) or not self.patient():
+                raise SplitnicError(self._error())
+            if not waited:
+                log.warning("%s; waiting for it", self._error())
+                waited = True
 
     def _handle(self):
         if self._h is None:
@@ -124,7 +145,8 @@ class HostLinkPort:
     def write(self, addr: int, data: bytes | memoryview) -> None:
         """Post a write of ``data`` (whole 32-bit words) at device address ``addr``."""
         buf = ffi.from_buffer(data)
-        self._check(lib.hl_write(self._handle(), addr, buf, len(buf), self._err, _ERR_LEN))
+        h = self._handle()
+        self._patiently(lambda: lib.hl_write(h, addr, buf, len(buf), self._err, _ERR_LEN))
 
     def write_mirrored(self, spans: Sequence[tuple[int, int]], mirror: memoryview, mirror_base: int,
                        skip_base: int, skip_size: int) -> None:
@@ -142,10 +164,11 @@ class HostLinkPort:
         # conversion of a list costs twice as much per number, and a small frame's two spans are most of
         # what a TX burst costs in Python.
         addrs, sizes = zip(*spans)
-        self._check(lib.hl_write_mirror_spans(
-            self._handle(), len(spans), ffi.from_buffer("uint64_t[]", array("Q", addrs)),
-            ffi.from_buffer("uint32_t[]", array("I", sizes)), buf, mirror_base, len(buf), skip_base, skip_size,
-            self._err, _ERR_LEN))
+        h = self._handle()
+        c_addrs = ffi.from_buffer("uint64_t[]", array("Q", addrs))
+        c_sizes = ffi.from_buffer("uint32_t[]", array("I", sizes))
+        self._patiently(lambda: lib.hl_write_mirror_spans(h, len(spans), c_addrs, c_sizes, buf, mirror_base, len(buf),
+                                                          skip_base, skip_size, self._err, _ERR_LEN))
 
     def write32(self, addr: int, value: int) -> None:
         """Post a write of the 32-bit word ``value`` at ``addr``."""
@@ -153,12 +176,14 @@ class HostLinkPort:
 
     def flush(self) -> None:
         """Send the frame being filled (waiting for the board's credit if it is used up)."""
-        self._check(lib.hl_flush(self._handle(), self._err, _ERR_LEN))
+        h = self._handle()
+        self._patiently(lambda: lib.hl_flush(h, self._err, _ERR_LEN))
 
     def read(self, addr: int, words: int = 1, timeout: float = 2.0) -> list[int]:
         """Read ``words`` 32-bit words at ``addr`` (flushes the posted writes first: they land before)."""
         out = ffi.new("uint32_t[]", max(words, 1))
-        self._check(lib.hl_read(self._handle(), addr, words, out, int(timeout * 1000), self._err, _ERR_LEN))
+        h = self._handle()
+        self._patiently(lambda: lib.hl_read(h, addr, words, out, int(timeout * 1000), self._err, _ERR_LEN))
         return list(out)
 
     @property

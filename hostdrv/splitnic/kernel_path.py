@@ -35,6 +35,7 @@ import os
 import select
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -161,6 +162,14 @@ class Tunnel:
                 self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
             if nic is not None:
                 self._board_epoch = getattr(nic.bus, "epoch", None)
+                # eth: a pulled cable makes the link's writes and reads wait for the board (it reports
+                # and counts) instead of failing and ending the interface; a stop still ends them.
+                hostlink = getattr(nic.bus, "port", None)
+                if hasattr(hostlink, "patient"):
+                    # A weak reference: a cycle through the link's memoryviews would leave them to the
+                    # garbage collector, which crashes on views that cffi still exports.
+                    me = weakref.ref(self)
+                    hostlink.patient = lambda: (t := me()) is not None and t.pump is not None and not t.pump.stopped
                 self.config = KernelConfigSync(nic, self.tunnel, self.uplink.port, self._requeued)
                 link = self.link if isinstance(self.link, str) else nic.link.description.split(" ", 1)[0]
                 try:

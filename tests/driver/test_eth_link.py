@@ -31,6 +31,8 @@ from splitnic.link_eth import EthTarget, parse_eth
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
 
+from splitnic_lab.netns import sh
+
 from .conftest import eth_standin, frame, receive, reset_nic
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
@@ -219,5 +221,48 @@ def test_splitnic_up_keeps_its_interface_across_a_board_reset_and_sets_the_nic_u
             status, out_text = up.stop(signal.SIGTERM)
         assert status == 0, out_text
         assert "board was reset" in out_text, out_text
+    finally:
+        wire.close()
+
+
+def test_splitnic_up_waits_out_a_pulled_cable_and_carries_on(tmp_path: Path) -> None:
+    # The host's cable is out for longer than a write's credit timeout (2 s) while the kernel sends:
+    # the link reports the board silent and waits; when the cable is back, frames flow again.
+    from tests.kernel.test_up_softnic import HOST_IP, PEER_IP, SoftWire, _udp_payloads, udp_frame
+
+    wire = SoftWire("eth", tmp_path)
+    try:
+        up = wire.up("snicpull0")
+        try:
+            tx, rx = wire.socket(), wire.socket()
+            tx.bind((HOST_IP, 7777))
+            rx.bind((HOST_IP, 7778))
+            rx.settimeout(10)
+            sh("ip", "link", "set", "snhost", "down", netns=wire.ns)
+            for i in range(50):                            # the TX ring and the link's frames fill, and wait
+                tx.sendto(b"pulled %03d" % i, (PEER_IP, 7777))
+                time.sleep(0.05)
+            assert up.proc.poll() is None, "splitnic up exited while the cable was out"
+            sh("ip", "link", "set", "snhost", "up", netns=wire.ns)
+            wire.model.sent()
+            out = [b"back k2n %03d" % i for i in range(20)]
+            sent: list[bytes] = []
+            deadline = time.monotonic() + 20
+            for p in out:
+                tx.sendto(p, (PEER_IP, 7777))
+            while not set(out) <= set(_udp_payloads(sent)) and time.monotonic() < deadline:
+                sent += wire.model.sent()
+                time.sleep(0.01)
+            assert [p for p in _udp_payloads(sent) if p.startswith(b"back")] == out
+            inbound = [b"back n2k %03d" % i for i in range(20)]
+            for p in inbound:
+                assert wire.model.inject(udp_frame(p))
+            assert [rx.recv(2048) for _ in inbound] == inbound
+            tx.close()
+            rx.close()
+        finally:
+            status, out_text = up.stop(signal.SIGTERM)
+        assert status == 0, out_text
+        assert "waiting for it" in out_text and "answers again" in out_text, out_text
     finally:
         wire.close()
