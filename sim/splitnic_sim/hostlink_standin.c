@@ -66,7 +66,7 @@ struct standin_counters {
 	uint64_t naks_sent;
 	uint64_t naks_received;
 	uint64_t probes_received;   /* host PROBEs, each answered at once */
-	uint64_t probes_sent;       /* the stand-in's PROBEs: frames unacknowledged or waiting for a resend period */
+	uint64_t probes_sent;       /* the stand-in's PROBEs (resend periods that ran out) */
 	uint64_t resend_timeouts;   /* resend periods that ran out with frames unacknowledged or waiting */
 	uint64_t resent_frames;     /* frames of messages sent again (NAK or resend timer) */
 	uint64_t credit_stalls;     /* times a finished frame had to wait for the host's credit */
@@ -153,6 +153,7 @@ struct standin_priv {
 	uint16_t tx_frame;          /* number of the next frame */
 	uint16_t peer_credit;       /* frames numbered below it may be sent */
 	int stalled;                /* the next frame waits for credit */
+	int probe_due;              /* the resend period ran out: PROBE on the next frame */
 	uint64_t period_start;      /* ns: the resend period runs from here (progress restarts it) */
 	/* Host to board. */
 	uint32_t rx_expected;       /* number of the next message to carry out */
@@ -461,6 +462,10 @@ static void stamp(struct standin *t, struct snic_hl_frame_header *h)
 	h->acked = p->acked_sent = p->rx_expected;
 	h->session = t->session;
 	p->ack_now = 0;
+	if (p->probe_due) {
+		h->flags |= FLAG(PROBE);
+		p->probe_due = 0;
+	}
 	if (p->nak_pending) {
 		h->flags |= FLAG(NAK);
 		p->nak_pending = 0;
@@ -576,7 +581,9 @@ static void send_control(struct standin *t, uint8_t flags)
 }
 
 /* The resend period ran out with frames unacknowledged or waiting: send them again from the
- * first unacknowledged one (as far as credit goes) and PROBE the host for acked and credit. */
+ * first unacknowledged one (as far as credit goes), the first with flag PROBE so that the host
+ * answers at once with acked and credit; a frame of no messages carries it if none can go.
+ * (The board's encoder does the same.) */
 static void resend_timer(struct standin *t, uint64_t now)
 {
 	struct standin_priv *p = priv(t);
@@ -586,11 +593,11 @@ static void resend_timer(struct standin *t, uint64_t now)
 	p->period_start = now;
 	t->c.resend_timeouts++;
 	go_back(t);
-	send_frames(t);
-	/* The host answers a PROBE at once with acked and credit: the resends may all be lost,
-	 * or wait for credit. */
+	p->probe_due = 1;
 	t->c.probes_sent++;
-	send_control(t, FLAG(PROBE));
+	send_frames(t);
+	if (p->probe_due)
+		send_control(t, FLAG(PROBE));
 }
 
 /* ------------------------------------------------------------------ host to board: messages */
@@ -768,7 +775,7 @@ static void restart_numbering(struct standin *t, uint16_t peer_credit)
 	p->rx_next_frame = 0;
 	p->granted = t->window;
 	p->acked_sent = 0;
-	p->in_gap = p->nak_pending = p->ack_now = 0;
+	p->in_gap = p->nak_pending = p->ack_now = p->probe_due = 0;
 }
 
 /* Bind to the host at src for session: its memory becomes the model's host memory. */

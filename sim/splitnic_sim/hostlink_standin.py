@@ -42,11 +42,12 @@ frames up to the host's mtu and sent at the end of each model step; interrupt
 rises leave as IRQ messages.  Each frame stays in a replay buffer of
 ``replay`` frames (4, the board's, one of them the frame being built) until
 the host acknowledges it, and is sent again (go-back-N) on a NAK or when the
-host's acked did not move for ``RESEND_US``, followed by a PROBE that asks
-the host for its acked and credit.  While the replay buffer is full the model
-stops, so its wire input backs up as the board's receive FIFO would.  As on the board, the model reads only
-NIC-local memory: a descriptor ring or TX buffer in host memory is a DMA
-error (``dma_errors``).
+host's acked did not move for ``RESEND_US``, the first frame then with flag
+PROBE (a frame of no messages if credit lets none go), so that the host
+answers at once with its acked and credit.  While the replay buffer is full
+the model stops, so its wire input backs up as the board's receive FIFO
+would.  As on the board, the model reads only NIC-local memory: a descriptor
+ring or TX buffer in host memory is a DMA error (``dma_errors``).
 
 The NIC's own wire is the model's: ``none`` (mailboxes: :meth:`HostLinkStandIn.inject`,
 ``.nic.sent()``, :meth:`HostLinkStandIn.generate` for benchmarks) or ``tap:NAME``.

@@ -182,10 +182,10 @@ class Host:
                 nxt = frame.frame + 1 if frame.messages else frame.frame
                 if 0 < (nxt - self.next_frame) & 0xFFFF < 0x8000:
                     self.next_frame = nxt & 0xFFFF
+            if frame.flags & FLAG_PROBE and frame.session == self.session and self.answer_probes:
+                self.bare()
             if not frame.messages:
                 self.control.append(frame)
-                if frame.flags & FLAG_PROBE and frame.session == self.session and self.answer_probes:
-                    self.bare()
                 if not acks:
                     continue
             return data[:14], frame
@@ -622,6 +622,7 @@ def test_unacknowledged_frames_are_sent_again_after_the_resend_period(bound: tup
     assert len(got) >= 3
     assert {(f.seq, f.messages[0].addr) for f in got} == {(0, 1)}      # the same message each time
     assert [f.frame for f in got] == list(range(len(got)))              # each time a new frame number
+    assert all(f.flags & FLAG_PROBE for f in got[1:])                   # ... asking for acked at once
     assert standin.counters()["resent_frames"] >= 2
     host.expected = 1
     host.bare()                                                          # acknowledged: no more
