@@ -266,3 +266,16 @@ def test_splitnic_up_waits_out_a_pulled_cable_and_carries_on(tmp_path: Path) -> 
         assert "waiting for it" in out_text and "answers again" in out_text, out_text
     finally:
         wire.close()
+
+
+def test_the_board_is_named_by_its_mac_and_another_mac_is_one_line() -> None:
+    with eth_standin() as (stand_in, link):
+        mac = stand_in.mac.hex(":")
+        info = _run_inside("info", "--link", f"{link}@{mac}")
+        assert info.returncode == 0, info.stderr
+        assert f"board {mac}" in info.stdout
+        result = _run_inside("info", "--link", f"{link}@02:00:00:00:00:99", timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "no answer from the board 02:00:00:00:00:99 over eth:snhost" in result.stderr
+    assert "other boards answered" in result.stderr
