@@ -488,6 +488,18 @@ def test_a_gap_is_naked_once_and_frames_are_dropped_until_the_resend(bound: tupl
     assert host.board_counters()["gaps"] == 2
 
 
+def test_an_empty_frame_at_the_expected_message_ends_the_gap(bound: tuple[HostLinkStandIn, Host]) -> None:
+    standin, host = bound
+    frames = [host.frame_for(write(DMA_RAM_BASE + 4 * i, u32(i))) for i in range(3)]
+    host.put(frames[1])                    # frames[0] lost: a gap, NAKed
+    wait_for(lambda: standin.counters()["naks_sent"] == 1)
+    host.bare(seq=0)                       # the host goes back to message 0: the gap is being filled
+    host.put(frames[2])                    # ... but this frame is lost ahead of it again: a new gap
+    wait_for(lambda: standin.counters()["gap_frames"] == 2)
+    wait_for(lambda: standin.counters()["naks_sent"] == 2)
+    assert standin.counters()["gaps"] == 2
+
+
 def test_a_duplicate_is_acknowledged_again_at_once(bound: tuple[HostLinkStandIn, Host]) -> None:
     standin, host = bound
     first = host.send(write(DMA_RAM_BASE, u32(1)))
