@@ -47,7 +47,7 @@ struct standin_counters {
 	uint64_t frames_in;         /* host frames of the session taken in sequence (empty ones included) */
 	uint64_t messages_in;       /* messages carried out, in order */
 	uint64_t frames_out;        /* frames handed to the socket (answers, acks, probes, resends included) */
-	uint64_t messages_out;      /* messages in those frames (a resent one again) */
+	uint64_t messages_out;      /* messages sent (each once, however often its frame is sent) */
 	uint64_t bytes_out;         /* bytes of those frames after the Ethernet header */
 	uint64_t hellos;            /* binding HELLOs answered (bound, or answered again: same session) */
 	uint64_t takeovers;         /* of those, the ones that took the board from another station */
@@ -510,8 +510,8 @@ static int send_frames(struct standin *t)
 			} else {
 				p->sent_hw = p->nsent + 1;
 				p->sent_seq = h.seq + h.count;
+				t->c.messages_out += h.count;   /* each once, as the board counts them */
 			}
-			t->c.messages_out += h.count;
 			if (!knob_drops_out(t)) {
 				p->txiov[n].iov_base = f;
 				p->txiov[n].iov_len = p->lens[p->nsent];
