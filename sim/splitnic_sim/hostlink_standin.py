@@ -2,7 +2,7 @@
 
 Ref: spec/splitnic_spec/hostlink.py, module docstring (the protocol);
 sim/splitnic_sim/hostlink_standin.c (the board side, in C, in a thread of its
-own that sleeps in poll() when idle); sim/splitnic_sim/softnic.c (the NIC
+own that sleeps in ppoll() when idle); sim/splitnic_sim/softnic.c (the NIC
 model it serves); spec/splitnic_spec/board.py (the address map it keeps).
 
 Put it on one end of a veth pair, in a network namespace of its own, and the
@@ -47,7 +47,10 @@ PROBE (a frame of no messages if credit lets none go), so that the host
 answers at once with its acked and credit.  While the replay buffer is full
 the model stops, so its wire input backs up as the board's receive FIFO
 would.  As on the board, the model reads only NIC-local memory: a descriptor
-ring or TX buffer in host memory is a DMA error (``dma_errors``).
+ring or TX buffer in host memory is a DMA error (``dma_errors``).  The board's
+own limits (a replay buffer of 4 frames, 4 frames of credit, 1500-byte
+frames) are ``--replay 4 --window 4 --mtu 1500``; benchmarks of the host side
+lift them with larger values.
 
 The NIC's own wire is the model's: ``none`` (mailboxes: :meth:`HostLinkStandIn.inject`,
 ``.nic.sent()``, :meth:`HostLinkStandIn.generate` for benchmarks) or ``tap:NAME``.
@@ -55,8 +58,8 @@ Loss tests: :meth:`HostLinkStandIn.drop_sent` and :meth:`HostLinkStandIn.drop_re
 lose one frame as a cable would.
 
 The command runs until SIGINT/SIGTERM (SIGUSR1 resets the board) and prints
-one line saying what it serves; it needs root (a raw socket) and exits with a one-line error when
-IFNAME does not exist in its network namespace.
+one line saying what it serves; it needs root (a raw socket) and exits with a
+one-line error when IFNAME does not exist in its network namespace.
 """
 
 from __future__ import annotations
