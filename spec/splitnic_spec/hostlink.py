@@ -60,18 +60,23 @@ each time it opens or reopens the link).
   (unicast).  An unbound board, or one bound to the same station, binds to
   the sender and its ``session``, restarts the numbering both ways (each
   side's next frame and message are number 0, nothing received yet) and
-  answers (``HELLO|ANSWER``, the same ``session``).  A board bound to another
+  answers (``HELLO|ANSWER``, the same ``session``).  A repeat of the request
+  that bound it (same station, same session: the host resends its HELLO
+  until answered, and the cable may duplicate it) is answered again and
+  restarts nothing.  A board bound to another
   station ignores the request (counted as foreign) unless it has flag
   ``TAKEOVER`` (the host machine was replaced or rebooted with another
   address: an explicit choice of its user).
 * The host takes only an answer with flag ``ANSWER`` and its own
   ``session``; any other HELLO (another host's request, a stale answer) is
-  ignored and counted.  A board takes a HELLO request only with a good
-  magic and spec hash; the host reports an answer whose spec hash differs.
+  ignored and counted.  A board binds only for a request with a good magic
+  and its own spec hash; it answers a discovery whatever the request's spec
+  hash, so that the host can say which side to rebuild.
 * A bound board takes frames only from its host's address with its
   ``session``; from anyone else it drops them (counted as foreign) without
   an answer.  A frame from its host's address with another session (the host
-  restarted and its old frames are late) is dropped too.
+  restarted and its old frames are late) is dropped and answered with
+  ``STALE`` as below, which the host ignores since it is not its session.
 * A board that lost its session (reset or power cycle: it starts unbound) and
   gets a frame that is not a HELLO answers it with a frame of no messages and
   flag ``STALE``, carrying the frame's ``session``.  The host takes a
@@ -136,8 +141,10 @@ when one happened.
 * A side whose grant grew by half its window since it last sent one sends a
   frame of no messages.  A side that has frames to send (new or again) and
   no credit, or unacknowledged frames and no progress, for a resend period
-  sends a frame of no messages with flag ``PROBE``; the other side answers a
-  ``PROBE`` at once with a frame carrying its ``acked`` and ``credit``.
+  sets flag ``PROBE`` on the first frame it sends again, or sends a frame of
+  no messages with ``PROBE`` when its credit lets none go; the other side
+  answers a ``PROBE`` (on any frame) at once with a frame carrying its
+  ``acked`` and ``credit``.
   With the rule above that answer grants room past every frame the prober
   has numbered, so credit can never stay at zero while work is pending:
   a lost frame, a lost acknowledgement, a lost grant and a grant that could
