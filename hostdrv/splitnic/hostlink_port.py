@@ -54,7 +54,8 @@ class HostLinkPort:
     interface's MTU; ``ring_frames``: max-size frames the receive ring holds
     (rounded up to whole blocks), of which the board gets half, less one, as its
     credit (:attr:`window`: see _hostlink.c); ``credit_timeout``: seconds a write waits for
-    the board's credit before it fails.  Opening needs CAP_NET_RAW.
+    the board's credit before it fails (or, with :attr:`patient`, tries again while the board is
+    silent).  Opening needs CAP_NET_RAW; :meth:`hello` finds and binds the board.
     """
 
     def __init__(self, ifname: str, memory: memoryview, mem_base: int, *, mtu: int = 1500,
