@@ -373,21 +373,41 @@ def test_the_boards_lost_acknowledgements_cost_one_resend(seed: int) -> None:
     _scripted(seed, "b2h", lambda f: not f.messages and not f.flags & hl.FLAG_HELLO, count=BOARD_WINDOW)
 
 
-def test_a_lost_grant_is_probed_for(seed: int) -> None:
+@pytest.mark.parametrize("direction", ["b2h", "h2b"], ids=["the_boards", "the_hosts"])
+def test_a_lost_grant_is_probed_for(seed: int, direction: str) -> None:
     newest = [None]
 
     def grant(f: hl.Frame) -> bool:
-        # A frame of no messages whose credit is newer than any the board sent before.
+        # A frame of no messages whose credit is newer than any its sender sent before.
         grew = newest[0] is not None and 0 < (f.credit - newest[0]) & 0xFFFF < 0x8000
         if newest[0] is None or grew:
             newest[0] = f.credit
         return grew and not f.messages and not f.flags & hl.FLAG_HELLO
-    _scripted(seed, "b2h", grant, count=1)
+    _scripted(seed, direction, grant, count=1)
 
 
 def test_lost_answers_to_reads_and_board_writes_are_sent_again(seed: int) -> None:
     # Frames from the board with messages: completions, frame bytes, ANSWERs: three in a row.
     _scripted(seed, "b2h", lambda f: bool(f.messages), count=3)
+
+
+def test_the_hosts_lost_acknowledgements_make_the_board_replay(seed: int) -> None:
+    # The host's frames of no messages (its acks and grants for the board's frames) for a whole replay buffer.
+    _scripted(seed, "h2b", lambda f: not f.messages and not f.flags & hl.FLAG_HELLO, count=BOARD_WINDOW)
+
+
+@pytest.mark.parametrize("lost", [1, 2])
+def test_lost_hello_answers_delay_the_open_and_nothing_else(seed: int, lost: int) -> None:
+    # The board's answers to discovery and binding: the host asks again within its open's timeout.
+    with impaired_standin(seed, local_size=1 << 20) as rig:
+        script = rig.relay.drop("b2h", lambda f: bool(f.flags & hl.FLAG_HELLO and f.flags & hl.FLAG_ANSWER),
+                                count=lost)
+        with reset_nic(rig.link) as nic:
+            assert script.done.is_set()
+            check = Exactly(nic, rig)
+            check.write_pattern(50)
+            check.check()
+        assert rig.relay.ways["h2b"].counts["sessions"] == 1
 
 
 def test_a_failed_local_send_is_sent_again(seed: int) -> None:
