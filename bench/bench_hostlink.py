@@ -46,6 +46,9 @@ peer namespace, the same loss rate both ways, seeded (``LOSS_SEED``):
 * ``sessions_lost``: sessions beyond the first that carried the host's
   messages (the relay counts them) and ``splitnic up`` processes that exited,
   during all of the above and the recovery below;
+* ``relay_frames_per_s.{64B,1500B}``: what the relay itself forwards, clean,
+  from a sender that outruns it (the figures above mean something only
+  while the link needs less; ``relay.*.kernel_drops`` says it did);
 * ``recovery_ms``: the driver in this process, the cable cut both ways for
   ``CUT_SECONDS`` (longer than LINK_TIMEOUT_MS) and then clean: the
   milliseconds until a register read and a frame round trip (the NIC's
@@ -60,6 +63,7 @@ queue 0, compared) over ``etherbone:`` and over ``eth:``, in one run;
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -321,6 +325,37 @@ def _recovery_ms(link: str, relay: RelayProcess) -> float:
         nic.close()
 
 
+_BLAST = """
+import socket, sys, time
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+sock.bind((sys.argv[1], 0))
+frame = bytes.fromhex("ffffffffffff020000000002") + (0x88B5).to_bytes(2, "big") + bytes(int(sys.argv[2]) - 14)
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    for _ in range(256):
+        try:
+            sock.send(frame)
+        except OSError:
+            pass
+"""
+
+
+def _relay_frames_per_s(size: int, seconds: float = 2.0) -> float:
+    """Frames a second the relay forwards, clean, from a sender in another process that outruns it."""
+    ns = unique("snbrelay")
+    add_netns(ns)
+    try:
+        with impaired_segment(ns, hostlink.MTU_JUMBO), RelayProcess(ns, seed=LOSS_SEED, max_seconds=60):
+            def arrived() -> int:
+                stats = sh("ip", "-n", ns, "-s", "-j", "link", "show", BOARD_IF).stdout
+                return json.loads(stats)[0]["stats64"]["rx"]["packets"]
+            before = arrived()
+            sh(sys.executable, "-c", _BLAST, HOST_IF, str(size), str(seconds), netns=ns, timeout=60)
+            return (arrived() - before) / seconds
+    finally:
+        del_netns(ns)
+
+
 def _loss() -> dict:
     """``splitnic up`` over the stand-in behind the impairment relay (module docstring, ``loss``)."""
     ns, peer = unique("snbloss"), unique("snblpeer")
@@ -386,6 +421,7 @@ def _loss() -> dict:
                 "tcp_mbit_s": {k: round(v, 1) for k, v in tcp.items()},
                 "sessions_lost": max(0, counters["h2b"]["sessions"] - 2) + exits,
                 "recovery_ms": round(recovery, 1),
+                "relay_frames_per_s": {f"{size}B": round(_relay_frames_per_s(size)) for size in (64, 1500)},
                 "relay": {d: {k: counters[d][k] for k in ("frames", "lost", "kernel_drops")} for d in counters},
                 "unit": f"seed {LOSS_SEED}, the same loss both ways; sessions_lost counts beyond the two the bench "
                         "opens (splitnic up, then the recovery's driver)",
