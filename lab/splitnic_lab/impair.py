@@ -27,10 +27,11 @@ order a host-link frame is:
 * reordered (``reorder``): held back until ``reorder_depth`` later frames of
   its direction went out (or ``HOLD_S`` passed: a tail frame is late, not lost).
 
-Whatever its fate, the relay notes what the frame's header tells (HELLOs, the
-sessions the host opened, how far each session's message numbers went:
-:attr:`Impairment.next_message`), so a test can compare what the board says
-it applied with what was sent.
+Whatever its fate, the relay notes what the frame's header tells (HELLOs;
+``sessions``: the sessions that carried messages; how far each session's
+message numbers went: :attr:`Impairment.next_message`), so a test can compare
+what the board says it applied with what was sent, and count the sessions a
+run needed.
 
 Every fate is counted (:meth:`ImpairRelay.counters`), and so are the frames
 the kernel dropped because the relay fell behind (``kernel_drops``: 0 in a
@@ -170,7 +171,8 @@ class Impairment:
         self.counts = dict.fromkeys(self.COUNTERS, 0)
         #: Per session (FrameHeader.session): one past the highest message number seen in this direction.
         self.next_message: dict[int, int] = {}
-        self._sessions: set[int] = set()
+        #: The session of the last frame with messages (None before one).
+        self.session: int | None = None
 
     def _watch(self, frame: bytes) -> None:
         # What the relay tells of the link without decoding messages (cheap enough for every frame):
@@ -180,12 +182,14 @@ class Impairment:
         _version, flags, count, seq, _frame, _credit, _acked, session = _FRAME.unpack_from(frame, _ETH_HEADER)
         if flags & hl.FLAG_HELLO:
             self.counts["hellos"] += 1
-            if not flags & (hl.FLAG_PROBE | hl.FLAG_ANSWER) and session not in self._sessions:
-                self._sessions.add(session)
-                self.counts["sessions"] += 1
         elif count:
+            # A session counts once it carried messages: a HELLO sent again (or a discovery) opens none.
+            if session not in self.next_message:
+                self.counts["sessions"] += 1
+                self.next_message[session] = 0
+            self.session = session
             end = (seq + count) & 0xFFFF_FFFF
-            if hl.seq_after(end, self.next_message.get(session, 0)):
+            if hl.seq_after(end, self.next_message[session]):
                 self.next_message[session] = end
 
     def add_script(self, script: ScriptedDrop) -> ScriptedDrop:
@@ -289,7 +293,11 @@ def _in_named_netns() -> bool:
 def _open(ifname: str) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
     try:
-        sock.bind((ifname, _ETH_P_ALL))
+        try:
+            sock.bind((ifname, _ETH_P_ALL))
+        except OSError as err:
+            raise RuntimeError(f"no interface {ifname!r} to relay in this network namespace ({err.strerror})") \
+                from None
         # Only what arrives on the interface: not the frames the relay itself sends out of it.
         sock.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _SOCKET_BYTES)
@@ -467,8 +475,8 @@ class RelayProcess:
                  max_seconds: float = 600.0) -> None:
         cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "splitnic_lab.impair", host_if, board_if,
                "--seed", str(seed), "--max-seconds", str(max_seconds)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
         self._ask("counters")      # answered once it relays
 
     def _ask(self, line: str) -> dict:
@@ -477,7 +485,9 @@ class RelayProcess:
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline()
         if not answer:
-            raise RuntimeError(f"the relay process ended (status {self.proc.wait(10)})")
+            status = self.proc.wait(10)
+            error = self.proc.stderr.read().strip() if self.proc.stderr else ""
+            raise RuntimeError(f"the relay process ended (status {status}): {error}")
         return json.loads(answer)
 
     def set_rates(self, direction: str, rates: Rates) -> None:
@@ -549,12 +559,15 @@ def main(argv: list[str] | None = None) -> int:
             words = line.split(maxsplit=2)
             if not words:
                 continue
-            if words[0] == "rates" and len(words) == 3:
-                relay.set_rates(words[1], Rates(**json.loads(words[2])))
-            elif words[0] == "quit":
-                break
-            elif words[0] != "counters":
-                print(f"{parser.prog}: error: unknown command {line.strip()!r}", file=sys.stderr)
+            try:
+                if words[0] == "rates" and len(words) == 3:
+                    relay.set_rates(words[1], Rates(**json.loads(words[2])))
+                elif words[0] == "quit":
+                    break
+                elif words[0] != "counters":
+                    raise ValueError("commands are: rates DIRECTION {json}, counters, quit")
+            except (ValueError, TypeError) as err:
+                print(f"{parser.prog}: error: {line.strip()!r}: {err}", file=sys.stderr)
                 return 1
             print(json.dumps(relay.counters()), flush=True)
     finally:
