@@ -213,7 +213,8 @@ def _sim_soc() -> dict:
 LOSS_SEED = 27
 UDP_DATAGRAMS, UDP_RATE, UDP_BYTES = 5000, 2000, 512
 TCP_SECONDS, TCP_ROUNDS = 1.5, 5
-CUT_SECONDS = 1.5
+#: Long enough for the host to find the board silent (it keeps probing).
+CUT_SECONDS = hostlink.LINK_TIMEOUT_MS / 1000 + 0.5
 _LOSS_HOST_IP, _LOSS_PEER_IP = "198.18.27.1", "198.18.27.2"
 _LOSS_NIC_MAC, _LOSS_PEER_MAC = bytes.fromhex("02005e001b01"), bytes.fromhex("02005e001b02")
 _SPLITNIC = Path(sys.executable).parent / "splitnic"
