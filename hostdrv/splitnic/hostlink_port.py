@@ -27,6 +27,8 @@ import time
 from array import array
 from typing import Callable, Sequence
 
+from splitnic_spec.hostlink import LINK_TIMEOUT_MS
+
 from .errors import SplitnicError
 
 try:
@@ -38,6 +40,10 @@ except ImportError as err:  # pragma: no cover - depends on the install
 __all__ = ["HostLinkPort", "COUNTERS"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a write waits for credit before it fails: past LINK_TIMEOUT_MS, so that a write that
+#: fails because the cable is out finds the board already reported silent (and a patient caller waits).
+CREDIT_TIMEOUT_S = LINK_TIMEOUT_MS / 1000 + 1
 
 #: Names of :meth:`HostLinkPort.counters`, in the C struct's order.
 COUNTERS: tuple[str, ...] = tuple(name for name, _ in ffi.typeof("struct hl_counters").fields)
@@ -59,7 +65,7 @@ class HostLinkPort:
     """
 
     def __init__(self, ifname: str, memory: memoryview, mem_base: int, *, mtu: int = 1500,
-                 ring_frames: int = 256, credit_timeout: float = 2.0) -> None:
+                 ring_frames: int = 256, credit_timeout: float = CREDIT_TIMEOUT_S) -> None:
         self.ifname = ifname
         self._memory = memory                     # keeps the buffer alive while C writes into it
         self._mem = ffi.from_buffer("uint8_t[]", memory, require_writable=True)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/hostlink.py.
- * splitnic eth host link (posted-write messages), spec 2.0, hash 0x29ad5793.
+ * splitnic eth host link (posted-write messages), spec 2.0, hash 0xca618aed.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_HL_SPEC_HASH 0x29ad5793
+#define SNIC_HL_SPEC_HASH 0xca618aed
 
 /* Constants. */
 #define SNIC_HL_ETHERTYPE 34997	/* EtherType of host-link frames (IEEE 802 Local Experimental 1). */
@@ -32,8 +32,8 @@
 #define SNIC_HL_MTU_JUMBO 9000	/* Hello.mtu on a jumbo-frame host port: fewer headers per byte. */
 #define SNIC_HL_MAX_MESSAGE_DATA 8972	/* Largest len of one message; a longer write is split. */
 #define SNIC_HL_RESEND_US 1000	/* Microseconds without progress of acked (or without credit) before a side sends its unacknowledged frames again (or a PROBE). */
-#define SNIC_HL_KEEPALIVE_MS 1000	/* Host: an idle link sends a PROBE this often, so that a board that lost the session is found without traffic. */
-#define SNIC_HL_LINK_TIMEOUT_MS 3000	/* Host: no frame from the board for this long: the board is reported silent (the host keeps probing and binds again when it answers). */
+#define SNIC_HL_KEEPALIVE_MS 500	/* Host: an idle link sends a PROBE this often, so that a board that lost the session is found without traffic. */
+#define SNIC_HL_LINK_TIMEOUT_MS 1500	/* Host: no frame from the board for this long: the board is reported silent (the host keeps probing and binds again when it answers). */
 #define SNIC_HL_MIN_WINDOW 2	/* Smallest Hello.window: a side must buffer a frame while it takes the next. */
 #define SNIC_HL_COUNTERS_BASE 0x80001000	/* Bus address of the board's BoardCounters: the host READs them like any register; writes there are ignored. */
 #define SNIC_HL_COUNTERS_SIZE 64	/* Bytes of the counters window (words past BoardCounters read 0). */

@@ -191,8 +191,8 @@ MTU_JUMBO = 9000
 MAX_MESSAGE_DATA = (MTU_JUMBO - 20 - 8) & ~3     # FrameHeader and MessageHeader sizes below (a test checks)
 RESEND_US = 1000
 #: Idle host: a PROBE this often; silence this long: the board is reported silent.
-KEEPALIVE_MS = 1000
-LINK_TIMEOUT_MS = 3000
+KEEPALIVE_MS = 500
+LINK_TIMEOUT_MS = 1500
 
 CONSTANTS: tuple[Constant, ...] = (
     Constant("ETHERTYPE", ETHERTYPE, "EtherType of host-link frames (IEEE 802 Local Experimental 1)."),
