@@ -106,7 +106,7 @@ struct hl_counters {
 	uint64_t frames_out;     /* frames sent, resent ones, probes and acknowledgements included */
 	uint64_t messages_out;
 	uint64_t foreign;        /* our EtherType from another station, or another session, or a stray HELLO */
-	uint64_t malformed;      /* bad version, lengths, message numbers or op */
+	uint64_t malformed;      /* bad version, lengths, message numbers or op; an acked past what we sent */
 	uint64_t bad_address;    /* WRITEs that leave the registered memory: dropped */
 	uint64_t gaps;           /* board frames dropped because they started after the next expected message */
 	uint64_t naks_sent;      /* gaps we asked the board to resend (one NAK per gap) */
@@ -246,6 +246,7 @@ struct hl {
 	uint16_t tx_frame;              /* next frame number */
 	uint16_t tx_credit;             /* the board lets us send frames numbered below this */
 	uint32_t tx_acked;
+	uint32_t tx_sent_end;           /* one past the newest message ever sent: acked cannot pass it */
 	struct hl_slot *slots;
 	uint8_t *slot_mem;
 	uint32_t nslots;
@@ -417,10 +418,12 @@ static void pump(struct hl *h)
 				(void)!write(h->kick_fd, &one, sizeof(one));
 			}
 		}
-		if (s->sent++)
+		if (s->sent++) {
 			h->c.resent_frames++;
-		else
+		} else {
 			s->sent_ns = now_ns();
+			h->tx_sent_end = s->seq + s->count;
+		}
 		transmit(h, s->buf, s->len, s->count, 0);
 		h->send_next++;
 	}
@@ -461,6 +464,14 @@ static void take_ack(struct hl *h, uint32_t acked, uint16_t credit)
 		h->tx_credit = credit;
 	if (!after32(acked, h->tx_acked))
 		return;
+	if (after32(acked, h->tx_sent_end)) {
+		/* Past every message we sent: not the board's acknowledgement of
+		 * anything (a board bug, a frame its FCS let through).  Taken, it
+		 * would free frames never sent and put tx_acked ahead of every later
+		 * acknowledgement, so no slot would ever be freed again. */
+		h->c.malformed++;
+		return;
+	}
 	h->tx_acked = acked;
 	uint64_t now = now_ns();
 	h->last_progress_ns = now;
@@ -855,6 +866,7 @@ static void reset_numbering(struct hl *h, uint32_t session)
 	h->tx_frame = 0;
 	h->tx_credit = h->board.window;
 	h->tx_acked = 0;
+	h->tx_sent_end = 0;
 	h->send_next = h->head;
 	uint32_t seq = 0, end = h->built_tail + (h->building ? 1 : 0);
 	for (uint32_t i = h->head; i != end; i++) {

@@ -828,6 +828,28 @@ def test_a_board_that_grants_nothing_is_probed_and_writes_fail_in_one_line(lab: 
     assert port.counters()["credit_waits"] >= 1 and port.counters()["probes_sent"] >= 1
 
 
+
+def test_an_acked_past_every_message_sent_is_not_taken(linked) -> None:
+    # A board frame whose acked runs past what the host ever sent (a board bug, a frame the FCS let
+    # through): taken, it would free frames not yet sent (lost without a trace) and put the host's acked
+    # ahead of every later acknowledgement, so no replay slot would ever be freed again.
+    lab, board, port = linked
+    port.write32(LOCAL_BASE, 1)
+    port.flush()
+    assert eventually(lambda: len(board.received) == 1)
+    with board.lock:
+        bogus = hl.Frame(seq=board.tx_seq, frame=board.tx_frame, credit=board.credit(),
+                         acked=board.expected + 1000, session=board.session)
+        board.sock.send(board.host_mac + board.mac + hl.ETHERTYPE.to_bytes(2, "big") + hl.encode_frame(bogus))
+    time.sleep(0.05)
+    for i in range(1, 40):                              # more frames than the host's replay slots
+        port.write32(LOCAL_BASE + 4 * i, i)
+        port.flush()
+    board.local[LOCAL_BASE] = 0x600D
+    assert port.read(LOCAL_BASE, 1) == [0x600D]
+    assert [m.data for m in board.received[:40]] == [word(max(i, 1)) for i in range(40)]
+    assert port.counters()["malformed"] == 1
+
 # -- keepalive, silence, re-attach ---------------------------------------------------------------------
 
 def test_an_idle_link_probes_and_a_silent_board_is_reported_while_probing_goes_on(linked) -> None:
