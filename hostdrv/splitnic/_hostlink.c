@@ -254,6 +254,8 @@ struct hl {
 	int building;                   /* slots[built_tail] is being filled */
 	uint64_t last_progress_ns;      /* last change of acked (or resend, or probe) */
 	uint64_t last_tx_ns, last_rx_ns; /* our last frame sent, the board's last frame of our session */
+	uint64_t agree_ns;              /* the board's last frame that agreed with our numbering (see timer) */
+	int probe_due;                  /* the resend timer ran out: the first frame sent again carries PROBE */
 	int silent;
 	uint64_t srtt_ns;               /* smoothed round trip, first sending to acked; 0: no sample yet */
 	uint32_t backoff;               /* resend periods doubled since the last sample (Karn) */
@@ -424,7 +426,13 @@ static void pump(struct hl *h)
 			s->sent_ns = now_ns();
 			h->tx_sent_end = s->seq + s->count;
 		}
-		transmit(h, s->buf, s->len, s->count, 0);
+		uint8_t flags = 0;
+		if (h->probe_due) {
+			flags = F_PROBE;
+			h->probe_due = 0;
+			h->c.probes_sent++;
+		}
+		transmit(h, s->buf, s->len, s->count, flags);
 		h->send_next++;
 	}
 }
@@ -886,18 +894,21 @@ static void reset_numbering(struct hl *h, uint32_t session)
 	h->nak_ns = 0;
 	h->srtt_ns = 0;
 	h->backoff = 0;
-	h->last_progress_ns = h->last_rx_ns = h->last_tx_ns = now_ns();
+	h->last_progress_ns = h->last_rx_ns = h->last_tx_ns = h->agree_ns = now_ns();
 	h->silent = 0;
+	h->probe_due = 0;
 }
 
-/* A STALE with our session: the board was reset and forgot us (mu held).
+/* Bind again (mu held): a STALE with our session (`stale`: the board was
+ * reset and forgot us), or a board that lost our numbering (see timer).
  * What we sent in the old session is gone with its memory; what the driver
  * queues from now on waits for the new session. */
-static void begin_reattach(struct hl *h)
+static void begin_reattach(struct hl *h, int stale)
 {
 	if (h->pending_session)
 		return;
-	h->c.stale++;
+	if (stale)
+		h->c.stale++;
 	h->head = h->send_next = h->built_tail;
 	h->pending_session = new_session(h->session);
 	h->next_hello_ns = 0;                   /* at once (timer) */
@@ -920,6 +931,7 @@ static void finish_reattach(struct hl *h, const struct hl_board *board)
 /* What one burst of board frames says, applied under mu once per burst. */
 struct burst {
 	int have, nak, ack_now, stale, gap;
+	int fresh;                      /* a frame at or past the next expected message */
 	uint32_t acked;
 	uint16_t credit;
 	const struct hl_board *answer;  /* the re-attach HELLO's answer */
@@ -1047,6 +1059,8 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 		b->ack_now = 1;
 		h->c.probes_in++;
 	}
+	if (!after32(h->rx_expected, fh->seq))
+		b->fresh = 1;
 	if (after32(fh->seq, h->rx_expected)) {
 		/* A gap: messages before this frame were lost.  Nothing after it is
 		 * applied until the expected message comes again (the board replays
@@ -1094,7 +1108,7 @@ static void end_burst(struct hl *h, struct burst *b)
 		goto done;
 	}
 	if (b->stale) {
-		begin_reattach(h);
+		begin_reattach(h, 1);
 		goto done;
 	}
 	if (b->gap)
@@ -1102,6 +1116,11 @@ static void end_burst(struct hl *h, struct burst *b)
 	h->sh_rx_expected = h->rx_expected;
 	h->sh_grant = (uint16_t)(h->rx_next + h->window);
 	if (b->have) {
+		uint64_t now = now_ns();
+		/* The board agrees with our numbering when a frame starts at or past the
+		 * message we expect and its acked is not behind ours (see timer). */
+		if ((b->fresh && !after32(h->tx_acked, b->acked)) || h->silent)
+			h->agree_ns = now;
 		take_ack(h, b->acked, b->credit);
 		if (h->silent)
 			h->silent = 0;
@@ -1176,6 +1195,19 @@ static uint64_t timer(struct hl *h)
 	}
 	if (!h->silent && silence < due)
 		due = silence;
+	/* A board that talks but, for LINK_TIMEOUT_MS, only ever behind us (its acked
+	 * behind ours, messages we have) lost our numbering without losing our
+	 * session: reset while a copy of our HELLO was still on its way, it bound
+	 * again in it from 0, and no STALE will come.  Every frame is a gap or a
+	 * duplicate to one side for ever: bind again (as PCIe retrains a link
+	 * whose replays make no progress). */
+	uint64_t disagree = h->agree_ns + SNIC_HL_LINK_TIMEOUT_MS * 1000000ull;
+	if (!h->silent && !h->pending_session && now >= disagree) {
+		begin_reattach(h, 0);
+		pthread_cond_broadcast(&h->cond);
+	} else if (!h->silent && !h->pending_session && disagree < due) {
+		due = disagree;
+	}
 	if (h->pending_session) {
 		if (now >= h->next_hello_ns) {
 			send_hello(h, h->board_mac, h->pending_session, 0);
@@ -1192,9 +1224,13 @@ static uint64_t timer(struct hl *h)
 		 * frame we numbered. */
 		uint64_t period = resend_period(h);
 		if (now - h->last_progress_ns >= period) {
+			/* The first frame that goes again asks for an answer (PROBE); a
+			 * frame of no messages asks if none can go, or some still wait. */
+			h->probe_due = 1;
 			go_back(h);
-			if (h->send_next != h->built_tail)
+			if (h->probe_due || h->send_next != h->built_tail)
 				send_ctl(h, F_PROBE);
+			h->probe_due = 0;
 			h->last_progress_ns = now;
 			if (h->backoff < 10)
 				h->backoff++;

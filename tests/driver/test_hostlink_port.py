@@ -254,6 +254,8 @@ class Board:
                 if not self.nak_sent:
                     self.nak_sent = True
                     self.sock.send(self.frame_bytes(flags=hl.FLAG_NAK))
+                elif f.flags & hl.FLAG_PROBE and self.answer_probes:
+                    self.sock.send(self.frame_bytes())     # a PROBE is answered on any frame (spec)
                 return
             for i, m in enumerate(f.messages):
                 if (f.seq + i - self.expected) & 0xFFFF_FFFF >= 1 << 31:
@@ -930,6 +932,36 @@ def test_a_read_in_flight_across_a_reset_is_sent_again_in_the_new_session(linked
     assert port.read(LOCAL_BASE, 1, timeout=5.0) == [0x77]
     assert port.reattaches == 1
 
+
+
+@pytest.mark.parametrize("direction", ["both", "board_to_host"])
+def test_a_board_whose_numbering_restarted_in_our_session_is_bound_again(linked, direction: str) -> None:
+    # A board reset while a copy of our HELLO is still on its way (the host sent it again, the cable
+    # duplicated or held it): the reset board binds again in our very session and numbers from 0, so
+    # no STALE ever comes.  Its frames then all lie behind what we know (acked behind ours, messages we
+    # have) and ours all lie past what it expects: every frame is a gap or a duplicate for ever.  The
+    # host must notice (for LINK_TIMEOUT_MS the board talks and never agrees) and bind again.
+    lab, board, port = linked
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE, word(1)), hl.Message(hl.OP_WRITE, MEM_BASE, word(1))])
+    assert eventually(lambda: lab.memory[:4] == word(1))
+    if direction == "both":
+        port.write32(LOCAL_BASE, 1)
+        port.flush()
+        assert eventually(lambda: len(board.received) == 1)
+    assert eventually(lambda: board.host_acked == 2)
+    session = port.session
+    with board.lock:
+        board._reset()                                  # same station, same session, numbered from 0
+    board.local[LOCAL_BASE] = 0xF00D
+    if direction == "board_to_host":
+        board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])    # seq 0: a "duplicate" for the host
+        assert eventually(lambda: port.counters()["duplicates"] == 1)
+        assert eventually(lambda: port.reattaches == 1, timeout=hl.LINK_TIMEOUT_MS / 1000 * 3)
+    assert port.read(LOCAL_BASE, 1, timeout=hl.LINK_TIMEOUT_MS / 1000 * 3) == [0xF00D]
+    assert port.reattaches == 1 and port.session not in (0, session) and port.session == board.session
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 8, word(3))])
+    assert eventually(lambda: lab.memory[8:12] == word(3))
+    assert port.counters()["stale"] == 0
 
 # -- speed and errors ----------------------------------------------------------------------------------
 
