@@ -1392,7 +1392,10 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 	uint32_t frames = ring_frames < 2 * SNIC_HL_MIN_WINDOW + 1 ? 2 * SNIC_HL_MIN_WINDOW + 1 : ring_frames;
 	uint32_t block_nr = (frames + h->frames_per_block - 1) / h->frames_per_block;
 	h->frame_nr = block_nr * h->frames_per_block;
-	h->window = (h->frame_nr - 1) / 2 > 0xffff ? 0xffff : (h->frame_nr - 1) / 2;
+	/* At most what we take from the board: credit compares frame numbers
+	 * modulo 2**16, and a window of 2**15 or more would make the board's
+	 * first credit look older than its frame 0. */
+	h->window = (h->frame_nr - 1) / 2 > MAX_WINDOW ? MAX_WINDOW : (h->frame_nr - 1) / 2;
 	struct tpacket_req req = {
 		.tp_block_size = bs, .tp_block_nr = block_nr, .tp_frame_size = slot, .tp_frame_nr = h->frame_nr,
 	};

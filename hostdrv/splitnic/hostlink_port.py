@@ -58,7 +58,7 @@ class HostLinkPort:
     ``mem_base``: its device address, inside the host window.  ``mtu``: the
     largest frame (after the Ethernet header) this side takes, at most the
     interface's MTU; ``ring_frames``: max-size frames the receive ring holds
-    (rounded up to whole blocks), of which the board gets half, less one, as its
+    (rounded up to whole blocks), of which the board gets half, less one, at most 0x4000, as its
     credit (:attr:`window`: see _hostlink.c); ``credit_timeout``: seconds a write waits for
     the board's credit before it fails (or, with :attr:`patient`, tries again while the board is
     silent).  Opening needs CAP_NET_RAW; :meth:`hello` finds and binds the board.

@@ -987,6 +987,18 @@ def test_the_receive_path_applies_write_pairs_fast(linked) -> None:
     assert rate >= 1.5e6, f"{rate / 1e6:.2f} M pairs/s"
 
 
+def test_a_huge_receive_ring_offers_a_window_the_board_can_compare(lab: Lab) -> None:
+    # Credit compares frame numbers modulo 2**16: a window of 2**15 or more makes the board's first
+    # credit (our window, from frame 0) look older than frame 0, and it would never send.  The host
+    # takes at most 0x4000 from the board; its own offer must stay as small.
+    board = lab.board()
+    port = lab.port(ring_frames=2 * 0x8000 + 8)
+    port.hello(timeout=2.0)
+    assert board.host_hello is not None
+    assert port.window == board.host_hello["window"] <= 0x4000
+    assert after16(board.host_hello["window"], 0)
+
+
 def test_no_interface_is_one_clear_line() -> None:
     with pytest.raises(SplitnicError, match=r"^no interface snicnosuch0: cable the board's host-link port "
                        r"to this machine and name that interface \(docs/hardware.md\)$"):
