@@ -1082,6 +1082,8 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 		b->ack_now = 1;
 	}
 	h->c.frames_in++;
+	if (!fh->count && !skip)
+		h->in_gap = 0;          /* the board's next message is ours: it went back, a new gap is NAKed again */
 	if (skip >= fh->count)
 		return;
 	h->in_gap = 0;

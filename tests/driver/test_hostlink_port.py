@@ -515,6 +515,24 @@ def test_a_memory_write_is_never_applied_after_a_gap_even_without_a_replay(linke
     assert port.counters()["naks_sent"] == 1            # once per gap, not per frame
 
 
+def test_a_frame_of_no_messages_at_the_expected_message_ends_a_gap(linked) -> None:
+    # The board went back (its frame of no messages says its next message is the one we expect): the
+    # gap is being filled.  If the replay is lost too, the next frame shows a new gap, NAKed again at
+    # once rather than after the board's resend period.
+    lab, board, port = linked
+    board.acknowledge = False
+    board.replays = False
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE, word(1))], lost=True)         # message 0 lost
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])                # message 1: a gap
+    assert eventually(lambda: port.counters()["naks_sent"] == 1)
+    board.send(seq=0, advance=False)                   # the board's next message is 0 again: it went back
+    assert eventually(lambda: port.counters()["frames_in"] >= 1)
+    time.sleep(0.05)
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))], seq=1)        # the replay of 0 lost again
+    assert eventually(lambda: port.counters()["naks_sent"] == 2, timeout=2.0)
+    assert lab.memory[:8] == bytes(8) and port.counters()["messages_in"] == 0
+
+
 def test_a_replayed_frame_is_skipped_and_acknowledged_again_at_once(linked) -> None:
     lab, board, port = linked
     board.send([hl.Message(hl.OP_WRITE, MEM_BASE, word(1)), hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])
