@@ -265,6 +265,7 @@ struct hl {
 	uint32_t fail_sends;            /* test helper: send() calls still to fail */
 	uint16_t read_tag;
 	int read_pending, read_done;
+	int read_lost;                  /* a re-attach dropped the pending read's frame or its answer */
 	uint32_t read_words, read_got;  /* words asked, words the answer carried */
 	uint32_t *read_out;
 
@@ -738,7 +739,9 @@ int hl_flush(struct hl *h, char *err, size_t errlen)
 
 /* A read is sent once per session: the link resends its frame until the
  * board acknowledges it, and the board's answer comes back the same way.  A
- * re-attach loses both, so the read is sent again in the new session. */
+ * re-attach loses both if the read was queued before it began, so that read
+ * is sent again in the new session; one queued while it runs is kept and goes
+ * once (twice, a read-to-clear register would lose what the first read took). */
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
 	    char *err, size_t errlen)
 {
@@ -753,16 +756,16 @@ int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t
 	pthread_mutex_lock(&h->mu);
 	h->read_done = 0;
 	while (!h->read_done) {
-		uint64_t reattaches = h->c.reattaches;
 		struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
 		h->read_pending = 1;
+		h->read_lost = 0;
 		h->read_words = words;
 		h->read_out = out;
 		sends++;
 		if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), deadline, err, errlen) ||
 		    finish_frame(h, deadline, err, errlen))
 			goto out;
-		while (!h->read_done && h->c.reattaches == reattaches)
+		while (!h->read_done && !h->read_lost)
 			if (wait_until(h, deadline) == ETIMEDOUT)
 				break;
 		if (!h->read_done && now_ns() >= deadline)
@@ -910,6 +913,8 @@ static void begin_reattach(struct hl *h, int stale)
 	if (stale)
 		h->c.stale++;
 	h->head = h->send_next = h->built_tail;
+	if (h->read_pending)
+		h->read_lost = 1;       /* its frame, or the answer of the old session */
 	h->pending_session = new_session(h->session);
 	h->next_hello_ns = 0;                   /* at once (timer) */
 }

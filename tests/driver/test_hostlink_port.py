@@ -981,6 +981,26 @@ def test_a_board_whose_numbering_restarted_in_our_session_is_bound_again(linked,
     assert eventually(lambda: lab.memory[8:12] == word(3))
     assert port.counters()["stale"] == 0
 
+
+def test_a_read_queued_while_the_board_is_reset_is_sent_once(linked) -> None:
+    # A read that waits for the new session goes in it, once: sent again, a read-to-clear register
+    # (the NIC's RC statistics) would lose what the first read took.
+    lab, board, port = linked
+    board.local[LOCAL_BASE] = 0x88
+    board.forget()
+    board.hold_binding = True                           # STALE now, the new HELLO's answer later
+    assert eventually(lambda: port.reattaching, timeout=3.0)
+    result: list[list[int]] = []
+    reader = threading.Thread(target=lambda: result.append(port.read(LOCAL_BASE, 1, timeout=5.0)), daemon=True)
+    reader.start()
+    time.sleep(0.1)
+    board.hold_binding = False
+    reader.join(timeout=10.0)
+    assert result == [[0x88]]
+    time.sleep(0.1)
+    assert [m.op for m in board.received].count(hl.OP_READ) == 1, board.received
+
+
 # -- speed and errors ----------------------------------------------------------------------------------
 
 def test_the_receive_path_applies_write_pairs_fast(linked) -> None:
