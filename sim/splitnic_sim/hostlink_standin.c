@@ -853,8 +853,10 @@ static void take_hello(struct standin *t, const uint8_t *buf, uint32_t len)
 		t->c.foreign++;
 		return;
 	}
+	/* A window of 2**15 or more: its first credit (the window, past frame 0) compares as older
+	 * than frame 0 modulo 2**16, so the board could never send in the session. */
 	if (memcmp(buf, t->mac, 6) || h.mtu < SNIC_HL_MTU_STANDARD ||
-	    h.window < SNIC_HL_MIN_WINDOW || ((h.host_base | h.host_size) & 3) || !h.host_size ||
+	    h.window < SNIC_HL_MIN_WINDOW || h.window > 0x7FFF || ((h.host_base | h.host_size) & 3) || !h.host_size ||
 	    h.host_base < SNIC_HL_HOST_WINDOW_BASE ||
 	    (uint64_t)h.host_base + h.host_size > (uint64_t)SNIC_HL_HOST_WINDOW_BASE + SNIC_HL_HOST_WINDOW_SIZE) {
 		/* A binding HELLO is unicast (a broadcast one would bind every board on the segment). */

@@ -335,6 +335,15 @@ def test_a_broadcast_hello_request_binds_nothing(link: tuple[HostLinkStandIn, Ho
     assert standin.host_mac is None and standin.counters()["hellos_refused"] == 1
 
 
+def test_a_hello_whose_window_credit_cannot_compare_binds_nothing(link: tuple[HostLinkStandIn, Host]) -> None:
+    # Credit compares frame numbers modulo 2**16: from a window of 2**15 on, the first credit (the
+    # window, past frame 0) looks older than frame 0, and the board could never send in the session.
+    standin, host = link
+    assert host.bind(standin.mac, window=0x8001, expect_answer=False) is None
+    assert standin.host_mac is None and standin.counters()["hellos_refused"] == 1
+    assert host.bind(standin.mac, window=0x7FFF) is not None
+
+
 def test_the_same_hello_again_is_answered_without_restarting(bound: tuple[HostLinkStandIn, Host]) -> None:
     standin, host = bound
     host.send(write(DMA_RAM_BASE, b"kept"))
