@@ -33,7 +33,7 @@ rx_64B, tx_64B, both_64B, rx_1518B, tx_1518B, both_1518B), over the NIC
 wire's line rate; their arithmetic bound is in docs/hardware.md.
 
 ``loss``: ``splitnic up`` on the stand-in behind the impairment relay
-(splitnic_lab.impair, in a process of its own), the NIC's wire a TAP in a
+(splitnic_lab.impair, a process of its own each way), the NIC's wire a TAP in a
 peer namespace, the same loss rate both ways, seeded (``LOSS_SEED``):
 
 * ``udp_delivered_fraction.{1pct,5pct}``: of ``UDP_DATAGRAMS`` datagrams the
@@ -414,7 +414,8 @@ def _loss() -> dict:
             up = None
             with inside(ns):
                 recovery = _recovery_ms(f"eth:{HOST_IF}", relay)
-            counters = relay.stop()
+            counters = relay.counters()
+            relay.stop()
             relay = None
             figures = {
                 "udp_delivered_fraction": udp,

@@ -42,7 +42,8 @@ The relay runs only in a namespace made with ip-netns(8) (never the machine's ow
 address anywhere, and stops by itself after ``max_seconds``.  It runs in a
 thread of the caller (:class:`ImpairRelay`: scripted drops take Python
 predicates) or, for benchmarks, in a process of its own with a core to itself
-(:class:`RelayProcess`, ``python -m splitnic_lab.impair``: rates only).
+(:class:`RelayProcess`, ``python -m splitnic_lab.impair``, a process each
+way: rates only).
 
 Its own rate (``make bench BENCH=hostlink``, ``loss.relay_frames_per_s``):
 about 116 000 frames a second at 64 bytes and 84 000 at 1500 bytes (1 Gb/s)
@@ -295,11 +296,13 @@ def _in_named_netns() -> bool:
     return False
 
 
-def _open(ifname: str) -> socket.socket:
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+def _open(ifname: str, receive: bool = True) -> socket.socket:
+    # ``receive`` False: a socket only to send from (protocol 0 takes in nothing).
+    protocol = _ETH_P_ALL if receive else 0
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(protocol))
     try:
         try:
-            sock.bind((ifname, _ETH_P_ALL))
+            sock.bind((ifname, protocol))
         except OSError as err:
             raise RuntimeError(f"no interface {ifname!r} to relay in this network namespace ({err.strerror})") \
                 from None
@@ -324,24 +327,28 @@ class ImpairRelay:
 
     ``seed``: the random streams' seed; ``h2b``, ``b2h``: each direction's
     :class:`Rates` to start with (:meth:`set_rates` changes them);
-    ``max_seconds``: it stops by itself after this long.  :meth:`start` runs it
-    in a thread; the context manager starts and stops it.
+    ``max_seconds``: it stops by itself after this long; ``directions``: the
+    directions it relays (the other one is left to another relay: a process
+    each, for speed).  :meth:`start` runs it in a thread; the context manager
+    starts and stops it.
     """
 
     def __init__(self, host_if: str = RELAY_HOST_IF, board_if: str = RELAY_BOARD_IF, *, seed: int,
-                 h2b: Rates = Rates(), b2h: Rates = Rates(), max_seconds: float = 600.0) -> None:
+                 h2b: Rates = Rates(), b2h: Rates = Rates(), max_seconds: float = 600.0,
+                 directions: tuple[str, ...] = DIRECTIONS) -> None:
         if not _in_named_netns():
             raise RuntimeError("the impairment relay runs only in a network namespace of the test's own "
                                "(ip netns add), never in the machine's root namespace")
         self.seed = seed
         self.max_seconds = max_seconds
-        self._socks = {"h2b": _open(host_if)}
+        self.directions = tuple(self._check(d) for d in directions)
+        # A frame taken in on one side leaves on the other; "h2b" comes in on the host's side.
+        self._socks = {"h2b": _open(host_if, "h2b" in self.directions)}
         try:
-            self._socks["b2h"] = _open(board_if)
+            self._socks["b2h"] = _open(board_if, "b2h" in self.directions)
         except BaseException:
             self._socks["h2b"].close()
             raise
-        # A frame taken in on one side leaves on the other.
         self._out = {"h2b": self._socks["b2h"], "b2h": self._socks["h2b"]}
         self.ways = {"h2b": Impairment(seed, "h2b", h2b), "b2h": Impairment(seed, "b2h", b2h)}
         self._kernel_drops = dict.fromkeys(DIRECTIONS, 0)
@@ -390,7 +397,7 @@ class ImpairRelay:
 
     def _collect_kernel_drops(self) -> None:
         for d, sock in self._socks.items():
-            if sock.fileno() >= 0:
+            if sock.fileno() >= 0 and d in self.directions:
                 self._kernel_drops[d] += _kernel_drops(sock)
 
     # ------------------------------------------------------------------ running
@@ -438,9 +445,9 @@ class ImpairRelay:
         """The relay loop (:meth:`start` runs it in a thread)."""
         poll = select.poll()
         fds = {}
-        for d, sock in self._socks.items():
-            poll.register(sock, select.POLLIN)
-            fds[sock.fileno()] = d
+        for d in self.directions:
+            poll.register(self._socks[d], select.POLLIN)
+            fds[self._socks[d].fileno()] = d
         poll.register(self._wake_r, select.POLLIN)
         end = time.monotonic() + self.max_seconds
         ways = self.ways
@@ -473,31 +480,46 @@ class ImpairRelay:
 
 
 class RelayProcess:
-    """:class:`ImpairRelay` in a process of its own (``python -m splitnic_lab.impair``) inside ``netns``:
-    rates only (no scripted drops), controlled through its stdin."""
+    """:class:`ImpairRelay` in processes of its own (``python -m splitnic_lab.impair``), one per direction so
+    that each has a core when the machine has them, inside ``netns``: rates only (no scripted drops),
+    controlled through their stdin."""
 
     def __init__(self, netns: str, *, seed: int, host_if: str = RELAY_HOST_IF, board_if: str = RELAY_BOARD_IF,
                  max_seconds: float = 600.0) -> None:
-        cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "splitnic_lab.impair", host_if, board_if,
-               "--seed", str(seed), "--max-seconds", str(max_seconds)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-        self._ask("counters")      # answered once it relays
+        self.procs: dict[str, subprocess.Popen] = {}
+        try:
+            for d in DIRECTIONS:
+                cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "splitnic_lab.impair", host_if,
+                       board_if, "--seed", str(seed), "--max-seconds", str(max_seconds), "--direction", d]
+                self.procs[d] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, text=True,
+                                                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+            for d in DIRECTIONS:
+                self._ask(d, "counters")      # answered once it relays
+        except BaseException:
+            self.stop()
+            raise
 
-    def _ask(self, line: str) -> dict:
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline()
+    def _ask(self, direction: str, line: str) -> dict:
+        proc = self.procs[direction]
+        assert proc.stdin and proc.stdout
+        try:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()
+        except OSError:
+            answer = ""
         if not answer:
-            status = self.proc.wait(10)
-            error = self.proc.stderr.read().strip() if self.proc.stderr else ""
-            raise RuntimeError(f"the relay process ended (status {status}): {error}")
-        return json.loads(answer)
+            status = proc.wait(10)
+            error = proc.stderr.read().strip() if proc.stderr else ""
+            raise RuntimeError(f"the relay process for {direction} ended (status {status}): {error}")
+        return json.loads(answer)[direction]
 
     def set_rates(self, direction: str, rates: Rates) -> None:
         """Change ``direction``'s rates from its next frame on."""
-        self._ask(f"rates {direction} {json.dumps(asdict(rates))}")
+        if direction not in self.procs:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+        self._ask(direction, f"rates {direction} {json.dumps(asdict(rates))}")
 
     def clean(self) -> None:
         """Stop impairing both ways."""
@@ -506,19 +528,21 @@ class RelayProcess:
 
     def counters(self) -> dict[str, dict[str, int]]:
         """The relay's :meth:`ImpairRelay.counters`."""
-        return self._ask("counters")
+        return {d: self._ask(d, "counters") for d in DIRECTIONS}
 
     def stop(self) -> dict[str, dict[str, int]]:
-        """Stop it; returns its last counters."""
-        try:
-            last = self._ask("quit")
-        except (RuntimeError, OSError, ValueError):
-            last = {}
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Stop it; returns its last counters (a direction whose process had ended already: none)."""
+        last = {}
+        for d, proc in self.procs.items():
+            try:
+                last[d] = self._ask(d, "quit")
+            except (RuntimeError, ValueError):
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         return last
 
     def __enter__(self) -> "RelayProcess":
@@ -552,9 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("board_if")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--direction", choices=DIRECTIONS, action="append",
+                        help="relay only this direction (again for both; default both)")
     args = parser.parse_args(argv)
     try:
-        relay = ImpairRelay(args.host_if, args.board_if, seed=args.seed, max_seconds=args.max_seconds)
+        relay = ImpairRelay(args.host_if, args.board_if, seed=args.seed, max_seconds=args.max_seconds,
+                            directions=tuple(args.direction or DIRECTIONS))
     except (OSError, RuntimeError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1

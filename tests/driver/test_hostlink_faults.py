@@ -47,8 +47,8 @@ from typing import Iterator
 
 import pytest
 
-from splitnic_lab.impair import (BOARD_IF, HOLD_S, HOST_IF, RELAY_BOARD_IF, Impairment, ImpairRelay, Rates,
-                                 RelayProcess, ScriptedDrop, impaired_segment)
+from splitnic_lab.impair import (BOARD_IF, HOLD_S, HOST_IF, RELAY_BOARD_IF, RELAY_HOST_IF, Impairment, ImpairRelay,
+                                 Rates, RelayProcess, ScriptedDrop, impaired_segment)
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 from splitnic_lab.veth_lab import UpProcess, start_up
 from splitnic_sim.hostlink_standin import HostLinkStandIn
@@ -196,14 +196,15 @@ def test_the_relay_over_veth_does_what_its_seed_says_and_stops_by_itself(seed: i
 
 def test_the_relay_process_takes_rates_and_refuses_bad_input_in_one_line(seed: int) -> None:
     with _segment() as ns:
-        relay = RelayProcess(ns, seed=seed, max_seconds=30)
-        relay.set_rates("b2h", Rates(loss=0.5))
-        assert relay.counters()["b2h"]["frames"] == 0
-        with pytest.raises(RuntimeError, match=r"status 1\): .*direction must be one of h2b, b2h"):
-            relay.set_rates("sideways", Rates(loss=0.1))
-        relay.stop()
-        missing = sh(sys.executable, "-m", "splitnic_lab.impair", "nosuch0", RELAY_BOARD_IF, "--seed", "1",
-                     netns=ns, check=False)
+        with RelayProcess(ns, seed=seed, max_seconds=30) as relay:
+            relay.set_rates("b2h", Rates(loss=0.5))
+            assert relay.counters()["b2h"]["frames"] == 0
+            with pytest.raises(ValueError, match="direction must be one of h2b, b2h"):
+                relay.set_rates("sideways", Rates(loss=0.1))
+        command = (sys.executable, "-m", "splitnic_lab.impair", RELAY_HOST_IF, RELAY_BOARD_IF, "--seed", "1")
+        bad = sh(*command, netns=ns, check=False, input='rates sideways {"loss": 0.1}\n')
+        missing = sh(*command[:3], "nosuch0", *command[4:], netns=ns, check=False)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "direction must be one of" in bad.stderr
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no interface 'nosuch0'" in missing.stderr
 
 
