@@ -38,17 +38,18 @@ the kernel dropped because the relay fell behind (``kernel_drops``: 0 in a
 run whose figures mean anything).  :meth:`ImpairRelay.inject` puts a frame
 of another station on the segment.
 
-The relay runs only in a namespace made with ip-netns(8) (never the machine's own), adds no
-address anywhere, and stops by itself after ``max_seconds``.  It runs in a
-thread of the caller (:class:`ImpairRelay`: scripted drops take Python
-predicates) or, for benchmarks, in a process of its own with a core to itself
-(:class:`RelayProcess`, ``python -m splitnic_lab.impair``, a process each
-way: rates only).
+The relay runs only in a namespace made with ip-netns(8) (never the
+machine's own), adds no address anywhere, and stops by itself after
+``max_seconds``.  It runs in a thread of the caller (:class:`ImpairRelay`:
+scripted drops take Python predicates) or, for benchmarks, in processes of
+its own, one each way (:class:`RelayProcess`, ``python -m
+splitnic_lab.impair``: rates only).
 
-Its own rate (``make bench BENCH=hostlink``, ``loss.relay_frames_per_s``):
-about 116 000 frames a second at 64 bytes and 84 000 at 1500 bytes (1 Gb/s)
-with a core to itself, 26 000 to 44 000 on this shared machine under load;
-``kernel_drops`` says when a run asked for more.
+Its own rate, one way (``make bench BENCH=hostlink``,
+``loss.relay_frames_per_s``): about 116 000 frames a second at 64 bytes and
+84 000 at 1500 bytes (1 Gb/s) with a core to itself, 26 000 to 44 000 on
+this shared machine under load; ``kernel_drops`` says when a run asked for
+more.
 """
 
 from __future__ import annotations
