@@ -580,6 +580,24 @@ def test_the_grant_is_next_frame_plus_the_window_and_counts_frames_of_no_message
     assert eventually(lambda: board.empty_frames[-1].credit == (40 + port.window) & 0xFFFF)
 
 
+def test_a_frame_number_past_our_grant_does_not_move_the_grant(linked) -> None:
+    # The board may number frames only below our grant.  A frame numbered far past it (a board bug, a
+    # frame the FCS let through) taken as next_frame would grant the board thousands of frames beyond
+    # our ring, and every later grant would look older than that one until the numbers caught up.
+    lab, board, port = linked
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE, word(1))])
+    assert eventually(lambda: board.empty_frames and board.empty_frames[-1].acked == 1)
+    grant = board.empty_frames[-1].credit
+    board.send(frame=(board.tx_frame + 20000) & 0xFFFF, advance=False, flags=hl.FLAG_PROBE)
+    assert eventually(lambda: port.counters()["probes_in"] == 1)
+    board.send(flags=hl.FLAG_PROBE, advance=False)
+    assert eventually(lambda: port.counters()["probes_in"] == 2)
+    assert eventually(lambda: len(board.empty_frames) >= 3)
+    assert all(f.credit == grant for f in board.empty_frames[-2:]), (grant, board.empty_frames[-2:])
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])      # and the link carries on
+    assert eventually(lambda: lab.memory[4:8] == word(2))
+
+
 def test_a_probe_from_the_board_is_answered_at_once(linked) -> None:
     lab, board, port = linked
     before = len(board.empty_frames)
