@@ -50,8 +50,8 @@ from splitnic_spec import board, constant, hostlink
 
 from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
 from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, MSG_SEQ_BITS,
-                      SEQ_BITS, FrameHeader, Hello, LinkSent, LinkState, MessageHeader, ReadRequest, answer_stream,
-                      rx_stream, serial_before, word)
+                      SEQ_BITS, SESSION_BITS, FrameHeader, Hello, LinkSent, LinkState, MessageHeader, ReadRequest,
+                      ReplyRequest, answer_stream, rx_stream, serial_after, serial_before, word)
 
 __all__ = ["Decoder", "DecoderCounters", "DEFAULT_WINDOWS"]
 
@@ -77,7 +77,7 @@ class DecoderCounters(data.Struct):
     #: Messages in those frames.
     messages: 32
     #: Frames dropped as not this protocol's: bad version, bad message number or length, a message past
-    #: the end, longer than a slot, or from another source.
+    #: the end, longer than a slot, a bad frame check sequence, a HELLO request that is not this spec's.
     malformed: 32
     #: Well-formed frames dropped because they did not start at the next expected message.
     gaps: 32
@@ -87,6 +87,10 @@ class DecoderCounters(data.Struct):
     duplicates: 32
     #: In-sequence frames dropped for want of a free slot (the host sent beyond its credit).
     overruns: 32
+    #: Frames dropped while bound: from another station, or a HELLO request of another station.
+    foreign: 32
+    #: Frames answered with STALE: unbound, or the bound station's with another session.
+    stale: 32
 
 
 class _Phase(enum.Enum, shape=3):
@@ -126,6 +130,7 @@ class Decoder(wiring.Component):
             "link": Out(LinkState),
             "sent": In(LinkSent),
             "hello": Out(1),
+            "reply": Out(ReplyRequest),
             "host_mtu": Out(16, init=hostlink.MTU_STANDARD),
             "counters": Out(DecoderCounters),
         })
@@ -153,8 +158,11 @@ class Decoder(wiring.Component):
         rd_slot = Signal(range(slots))
         pending = Signal(range(slots + 1))         # committed frames not yet carried out
         expected = Signal(SEQ_BITS)                # next message number wanted
-        newest_plus1 = Signal(FRAME_BITS)          # one past the newest frame number received
+        next_frame = Signal(FRAME_BITS)            # the spec's next_frame: the grant is next_frame + free
         peer_credit = Signal(FRAME_BITS)
+        peer_acked = Signal(SEQ_BITS)
+        bound = Signal()
+        session = Signal(SESSION_BITS)
         nak = Signal()
         dropping = Signal()                        # after a gap, until the expected message comes
         last_sent_credit = Signal(FRAME_BITS, init=slots)
@@ -162,7 +170,10 @@ class Decoder(wiring.Component):
         grown = Signal(FRAME_BITS)
         ack_due = Signal()                         # messages taken since the encoder's last frame
         m.d.comb += [
-            credit.eq(newest_plus1 + slots - pending),
+            credit.eq(next_frame + slots - pending),
+            self.link.bound.eq(bound),
+            self.link.session.eq(session),
+            self.link.peer_acked.eq(peer_acked),
             self.link.acked.eq(expected),
             self.link.credit.eq(credit),
             self.link.peer_credit.eq(peer_credit),
@@ -173,7 +184,8 @@ class Decoder(wiring.Component):
         # Registered: the encoder's answer to the SoC bus depends on it, so unregistered the credit's
         # adders sat on the board's slowest path in sys, on through the bus into the CPU.  A cycle
         # late costs nothing: the frame it asks for is queued until it has left.
-        m.d.sync += self.link.update.eq(nak | ack_due | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2))))
+        m.d.sync += self.link.update.eq(bound & (nak | ack_due
+                                                 | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))))
         with m.If(self.sent.frame):
             m.d.sync += [last_sent_credit.eq(self.sent.credit), ack_due.eq(0)]
             with m.If(self.sent.nak):
@@ -247,31 +259,67 @@ class Decoder(wiring.Component):
 
         # The verdict, on the last word (a word of padding included).
         self_hello = Signal()
-        hello_ok = Signal()
+        hello_shape = Signal()       # one HELLO message, a Hello with the magic, a session: enough for discovery
+        hello_ok = Signal()          # and this spec's hash and usable sizes: enough to bind
         well_formed = Signal()
+        # The host's own frame: from the bound station, of the bound session.
+        in_session = Signal()
         m.d.comb += [
-            well_formed.eq(~bad_next & (phase_next == _Phase.DONE)
+            well_formed.eq(~bad_next & (phase_next == _Phase.DONE) & ~rx.payload.error
                            & (hdr.version == hostlink.VERSION_MAJOR)),
             self_hello.eq(hdr.flags.HELLO),
-            hello_ok.eq((hdr.count == 1) & (hello_mh.op == hostlink.OP_HELLO)
-                        & (hello_mh.len >= hostlink.HELLO.size) & (hello_in.magic == hostlink.HELLO_MAGIC_VALUE)
-                        & (hello_in.spec_hash == hostlink.SPEC_HASH) & (hello_in.mtu >= hostlink.MTU_STANDARD)
-                        & (hello_in.window >= _MIN_WINDOW)),
+            hello_shape.eq((hdr.count == 1) & (hello_mh.op == hostlink.OP_HELLO) & (hdr.session != 0)
+                           & (hello_mh.len >= hostlink.HELLO.size) & (hello_in.magic == hostlink.HELLO_MAGIC_VALUE)),
+            hello_ok.eq(hello_shape & (hello_in.spec_hash == hostlink.SPEC_HASH)
+                        & (hello_in.mtu >= hostlink.MTU_STANDARD) & (hello_in.window >= _MIN_WINDOW)),
+            in_session.eq(bound & self.from_host & (hdr.session == session)),
         ]
-        m.d.sync += self.hello.eq(0)
+        # A numbered frame moves next_frame one past its number, a frame of no messages to its number.
+        frame_next = Signal(FRAME_BITS)
+        m.d.comb += frame_next.eq(Mux(hdr.count == 0, hdr.frame, hdr.frame + 1))
+        m.d.sync += [self.hello.eq(0), self.reply.valid.eq(0), self.link.peer_nak.eq(0)]
+
+        def answer(*, stale: bool, bound_elsewhere=0):
+            m.d.sync += [self.reply.valid.eq(1), self.reply.stale.eq(stale), self.reply.bound.eq(bound_elsewhere),
+                         self.reply.session.eq(hdr.session)]
+
         with m.If(rx.valid & rx.payload.last):
             m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
             # DONE is reached only after the header's last word, so the fields used here are all in hdr.
-            with m.If(~well_formed | (~self.from_host & ~self_hello) | (self_hello & ~hello_ok)):
+            with m.If(~well_formed | (self_hello & ~hello_shape)
+                      | (self_hello & ~hdr.flags.PROBE & ~hello_ok)):
                 m.d.sync += counters.malformed.eq(counters.malformed + 1)
-            with m.Elif(self_hello):
-                m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), expected.eq(0), newest_plus1.eq(0),
-                             peer_credit.eq(hdr.credit), nak.eq(0), dropping.eq(0), last_sent_credit.eq(slots)]
+            with m.Elif(self_hello & hdr.flags.PROBE):
+                # Discovery: answer (whatever the spec hash: the host says which side to rebuild), bind nothing.
+                answer(stale=False, bound_elsewhere=bound & ~self.from_host)
+            with m.Elif(self_hello & in_session):
+                # The request that bound us, again (resent until answered, or duplicated): answer, restart nothing.
+                answer(stale=False)
+            with m.Elif(self_hello & (~bound | self.from_host | hdr.flags.TAKEOVER)):
+                # Bind to the sender and its session; both directions start again at 0.
+                answer(stale=False)
+                m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), bound.eq(1), session.eq(hdr.session),
+                             expected.eq(0), next_frame.eq(0), peer_credit.eq(hdr.credit), peer_acked.eq(0),
+                             nak.eq(0), dropping.eq(0), ack_due.eq(0), last_sent_credit.eq(slots)]
+            with m.Elif(self_hello | (bound & ~self.from_host)):
+                # Another station while bound: not a word back.
+                m.d.sync += counters.foreign.eq(counters.foreign + 1)
+            with m.Elif(~in_session):
+                # Unbound (the board was reset), or the bound station's old session: tell it.
+                answer(stale=True)
+                m.d.sync += counters.stale.eq(counters.stale + 1)
             with m.Else():
-                m.d.sync += peer_credit.eq(hdr.credit)
-                # Frames come in order on a cable; never let a stray old number take credit back.
-                with m.If(~serial_before(hdr.frame, newest_plus1, FRAME_BITS)):
-                    m.d.sync += newest_plus1.eq(hdr.frame + 1)
+                # Newest wins (serial arithmetic): a late or repeated frame takes nothing back.
+                with m.If(serial_after(hdr.credit, peer_credit, FRAME_BITS)):
+                    m.d.sync += peer_credit.eq(hdr.credit)
+                with m.If(serial_after(hdr.acked, peer_acked, SEQ_BITS)):
+                    m.d.sync += peer_acked.eq(hdr.acked)
+                with m.If(serial_after(frame_next, next_frame, FRAME_BITS)):
+                    m.d.sync += next_frame.eq(frame_next)
+                m.d.sync += self.link.peer_nak.eq(hdr.flags.NAK)
+                with m.If(hdr.flags.PROBE):
+                    # Answered at once with acked and credit (after the sent strobe above, like ack_due below).
+                    m.d.sync += ack_due.eq(1)
                 with m.If(hdr.seq == expected):
                     with m.If((hdr.count != 0) & ~have_slot_now):
                         m.d.sync += [counters.overruns.eq(counters.overruns + 1), dropping.eq(1)]
@@ -288,7 +336,7 @@ class Decoder(wiring.Component):
                         with m.If(hdr.count != 0):
                             m.d.sync += wr_slot.eq(next_slot(wr_slot))
                 with m.Elif(serial_before(hdr.seq, expected, SEQ_BITS)):
-                    # The host did not see our acked (or resent early): tell it again.
+                    # The host did not see our acked (or resent early): tell it again, at once.
                     m.d.sync += [counters.duplicates.eq(counters.duplicates + 1), ack_due.eq(1)]
                 with m.Else():
                     m.d.sync += [counters.gaps.eq(counters.gaps + 1), dropping.eq(1)]
