@@ -1049,11 +1049,12 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 	/* acked, credit and next_frame come from every well-formed frame of the
 	 * session, applied or not: they only ever move forward. */
 	uint16_t next = fh->count ? (uint16_t)(fh->frame + 1) : fh->frame;
-	/* Not past our grant: the board numbers frames only below it, and a bogus
-	 * number (a board bug, a frame the FCS let through) taken here would grant
-	 * it thousands of frames past our ring, and make every later grant look
-	 * older until the numbers caught up. */
-	if (after16(next, h->rx_next) && !after16(next, h->sh_grant))
+	/* Not far past our grant: the board numbers frames only below it, and a
+	 * bogus number (a board bug, a frame the FCS let through) taken here would
+	 * grant it thousands of frames past our ring, and make every later grant
+	 * look older until the numbers caught up.  A window of slack keeps a board
+	 * that overshoots by a frame or two going rather than waiting for ever. */
+	if (after16(next, h->rx_next) && !after16(next, (uint16_t)(h->sh_grant + h->window)))
 		h->rx_next = next;
 	if (!b->have || after32(fh->acked, b->acked))
 		b->acked = fh->acked;

@@ -594,8 +594,10 @@ def test_a_frame_number_past_our_grant_does_not_move_the_grant(linked) -> None:
     assert eventually(lambda: port.counters()["probes_in"] == 2)
     assert eventually(lambda: len(board.empty_frames) >= 3)
     assert all(f.credit == grant for f in board.empty_frames[-2:]), (grant, board.empty_frames[-2:])
-    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])      # and the link carries on
+    # A board that overshoots our grant by a frame (numbered at it) is taken, not left waiting for ever.
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))], frame=grant)
     assert eventually(lambda: lab.memory[4:8] == word(2))
+    assert eventually(lambda: board.empty_frames[-1].credit == (grant + 1 + port.window) & 0xFFFF)
 
 
 def test_a_probe_from_the_board_is_answered_at_once(linked) -> None:
