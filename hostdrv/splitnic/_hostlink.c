@@ -19,7 +19,10 @@
  * with our session means it was reset: the receive thread binds again by
  * itself (a unicast HELLO, a new session), renumbers what the driver queued
  * meanwhile, counts a re-attach and wakes the driver (a byte on the irq
- * socket), which re-arms the NIC (hostdrv/splitnic/link_eth.py).
+ * socket), which re-arms the NIC (hostdrv/splitnic/link_eth.py).  It binds
+ * again the same way when the board talks but for LINK_TIMEOUT_MS never agrees
+ * with our numbering (a board reset while a copy of our HELLO was on its way
+ * binds again in our very session from 0, and no STALE comes: see timer).
  *
  * Threads.  The receive thread (started by hl_hello) owns the ring and the
  * NIC->host numbering; it sleeps in ppoll() until a frame arrives or one of
