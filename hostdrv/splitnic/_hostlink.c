@@ -167,6 +167,9 @@ int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t
 uint32_t hl_session(struct hl *h);
 int hl_reattaching(struct hl *h);
 int hl_silent(struct hl *h);
+/* The board talks but has not agreed with our numbering for longer than a keepalive
+ * period: the host binds it again at LINK_TIMEOUT_MS (see timer). */
+int hl_out_of_step(struct hl *h);
 uint32_t hl_window(struct hl *h);
 uint32_t hl_mtu(struct hl *h);
 const struct hl_counters *hl_counters(struct hl *h);
@@ -1650,6 +1653,17 @@ int hl_hello(struct hl *h, uint32_t timeout_ms, const uint8_t *want, int takeove
 uint32_t hl_session(struct hl *h) { return h->hello_done ? h->session : 0; }
 int hl_reattaching(struct hl *h) { return h->pending_session != 0; }
 int hl_silent(struct hl *h) { return h->silent; }
+int hl_out_of_step(struct hl *h)
+{
+	pthread_mutex_lock(&h->mu);
+	/* An idle link agrees at each keepalive's answer; one with work pending at
+	 * each resend period's PROBE (at most a second apart): half a keepalive
+	 * more is no jitter. */
+	int r = h->hello_done && !h->silent && !h->pending_session &&
+		now_ns() - h->agree_ns > SNIC_HL_KEEPALIVE_MS * 1500000ull;
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
 uint32_t hl_window(struct hl *h) { return h->window; }
 uint32_t hl_mtu(struct hl *h) { return h->mtu; }
 const struct hl_counters *hl_counters(struct hl *h)

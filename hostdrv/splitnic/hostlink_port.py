@@ -82,8 +82,9 @@ class HostLinkPort:
         self._counters = lib.hl_counters(self._h)
         self.board: dict[str, int | str] | None = None
         #: None: a write or read that cannot finish within its timeout fails (SplitnicError), whatever the
-        #: cause.  Set (``splitnic up``): while the board is silent or re-attaching, it is tried again as
-        #: long as this returns True (the cable was pulled: the driver waits for it instead of exiting).
+        #: cause.  Set (``splitnic up``): while the board is silent, re-attaching or out of step, it is tried
+        #: again as long as this returns True (the cable was pulled: the driver waits for it instead of
+        #: exiting).
         self.patient: Callable[[], bool] | None = None
 
     def _error(self) -> str:
@@ -94,9 +95,10 @@ class HostLinkPort:
             raise SplitnicError(self._error())
 
     def _patiently(self, call: Callable[[], int]) -> None:
-        """``call()`` (a write, flush or read), again while it failed because the board is silent or
-        re-attaching and :attr:`patient` says to wait.  Each try is a whole call: the messages of a try
-        that failed half-way go again, which rewrites the same bytes (writes are idempotent)."""
+        """``call()`` (a write, flush or read), again while it failed because the board is silent,
+        re-attaching or out of step (about to be bound again) and :attr:`patient` says to wait.  Each
+        try is a whole call: the messages of a try that failed half-way go again, which rewrites the
+        same bytes (writes are idempotent)."""
         waited = False
         while True:
             rc = call()
@@ -104,7 +106,8 @@ class HostLinkPort:
                 if waited:
                     log.warning("eth:%s: the board answers again", self.ifname)
                 return
-            if self.patient is None or not (self.silent or self.reattaching) or not self.patient():
+            if self.patient is None or not (self.silent or self.reattaching or self.out_of_step) \
+                    or not self.patient():
                 raise SplitnicError(self._error())
             if not waited:
                 log.warning("%s; waiting for it", self._error())
@@ -213,6 +216,12 @@ class HostLinkPort:
     def reattaching(self) -> bool:
         """Value of "the board said STALE and has not answered our new HELLO yet"."""
         return bool(lib.hl_reattaching(self._handle()))
+
+    @property
+    def out_of_step(self) -> bool:
+        """Value of "the board talks but lost our numbering": the link binds it again at LINK_TIMEOUT_MS
+        (it was reset while a copy of our HELLO was on its way, and no STALE comes)."""
+        return bool(lib.hl_out_of_step(self._handle()))
 
     @property
     def silent(self) -> bool:

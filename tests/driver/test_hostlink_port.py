@@ -1002,6 +1002,24 @@ def test_a_board_whose_numbering_restarted_in_our_session_is_bound_again(linked,
     assert port.counters()["stale"] == 0
 
 
+def test_a_patient_writer_waits_out_a_board_that_lost_our_numbering(linked) -> None:
+    # splitnic up's writes (patient) must not fail while the host finds out that the board lost our
+    # numbering: no acknowledgement comes, the replay slots fill, and the credit timeout (1 s here) runs
+    # out before LINK_TIMEOUT_MS does.  They wait as for a silent board, and go in the new session.
+    lab, board, port = linked
+    port.write32(LOCAL_BASE, 1)
+    port.flush()
+    assert eventually(lambda: board.host_acked == 0 and len(board.received) == 1)
+    with board.lock:
+        board._reset()                                  # same station, same session, numbered from 0
+    port.patient = lambda: True
+    for i in range(40):                                 # more frames than the replay slots
+        port.write32(LOCAL_BASE + 4 * i, 0x100 + i)
+        port.flush()
+    assert port.reattaches == 1
+    assert eventually(lambda: [m.data for m in board.received[-3:]] == [word(0x100 + i) for i in range(37, 40)])
+
+
 def test_a_read_queued_while_the_board_is_reset_is_sent_once(linked) -> None:
     # A read that waits for the new session goes in it, once: sent again, a read-to-clear register
     # (the NIC's RC statistics) would lose what the first read took.
