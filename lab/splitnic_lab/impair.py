@@ -74,7 +74,7 @@ from splitnic_spec import hostlink as hl
 from .netns import inside, sh
 
 __all__ = ["Rates", "ScriptedDrop", "Impairment", "ImpairRelay", "RelayProcess", "impaired_segment",
-           "DIRECTIONS", "HOLD_S", "HOST_IF", "BOARD_IF"]
+           "DIRECTIONS", "HOLD_S", "HOST_IF", "RELAY_HOST_IF", "RELAY_BOARD_IF", "BOARD_IF"]
 
 #: "h2b": frames from the host's side towards the board's; "b2h": the other way.
 DIRECTIONS = ("h2b", "b2h")
@@ -587,6 +587,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
     relay.start()
+    # Bounded whatever its parent does: past its deadline the relay stops, and the process soon after.
+    watchdog = threading.Timer(args.max_seconds + 2, os._exit, (0,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         for line in sys.stdin:
             words = line.split(maxsplit=2)

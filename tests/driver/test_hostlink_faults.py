@@ -203,6 +203,11 @@ def test_the_relay_process_takes_rates_and_refuses_bad_input_in_one_line(seed: i
                 relay.set_rates("sideways", Rates(loss=0.1))
         command = (sys.executable, "-m", "splitnic_lab.impair", RELAY_HOST_IF, RELAY_BOARD_IF, "--seed", "1")
         bad = sh(*command, netns=ns, check=False, input='rates sideways {"loss": 0.1}\n')
+        # Its parent silent, its stdin open: it ends by itself all the same.
+        start = time.monotonic()
+        forgotten = subprocess.Popen(["ip", "netns", "exec", ns, *command, "--max-seconds", "0.2"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert forgotten.wait(30) == 0 and time.monotonic() - start < 10
         missing = sh(*command[:3], "nosuch0", *command[4:], netns=ns, check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "direction must be one of" in bad.stderr
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "no interface 'nosuch0'" in missing.stderr
