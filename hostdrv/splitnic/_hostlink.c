@@ -540,6 +540,10 @@ static void go_back(struct hl *h)
 
 static int no_credit(struct hl *h, char *err, size_t errlen)
 {
+	if (!h->pending_session && after32(h->tx_sent_end, h->tx_acked))
+		return fail(err, errlen, "no acknowledgement from the board over eth:%s within %u ms (%u frames "
+			    "unacknowledged or waiting)%s; is the board still running and cabled?", h->ifname,
+			    h->credit_timeout_ms, h->built_tail - h->head, h->silent ? ", and it answers no probe" : "");
 	if (h->pending_session)
 		return fail(err, errlen, "the board on eth:%s was reset and has not answered our HELLO for %u ms "
 			    "(%u frames waiting); is it still powered and cabled?", h->ifname, h->credit_timeout_ms,

@@ -890,6 +890,23 @@ def test_an_acked_past_every_message_sent_is_not_taken(linked) -> None:
     assert [m.data for m in board.received[:40]] == [word(max(i, 1)) for i in range(40)]
     assert port.counters()["malformed"] == 1
 
+
+def test_a_board_that_acknowledges_nothing_is_named_so_in_one_line(lab: Lab) -> None:
+    # Frames sent and never acknowledged: the error says so (it said "the board grants no credit",
+    # which sent the user after the wrong cause).
+    board = lab.board(window=64)
+    board.acknowledge = board.answer_probes = False
+    port = lab.port(credit_timeout=0.5)
+    port.hello()
+    with pytest.raises(SplitnicError, match=r"^no acknowledgement from the board over eth:\S+ within 500 ms "
+                       r"\(\d+ frames unacknowledged or waiting\)(, and it answers no probe)?; is the board "
+                       r"still running and cabled\?$"):
+        for i in range(200):
+            port.write32(LOCAL_BASE + 4 * (i % 64), i)
+            port.flush()
+    assert board.frames_seen and len(board.received) >= 64
+
+
 # -- keepalive, silence, re-attach ---------------------------------------------------------------------
 
 def test_an_idle_link_probes_and_a_silent_board_is_reported_while_probing_goes_on(linked) -> None:
