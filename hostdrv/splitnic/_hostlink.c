@@ -160,8 +160,10 @@ int hl_write_mirror_spans(struct hl *h, uint32_t n, const uint64_t *addrs, const
 			  const uint8_t *mirror, uint64_t mirror_base, size_t mirror_len,
 			  uint64_t skip_base, uint64_t skip_len, char *err, size_t errlen);
 int hl_flush(struct hl *h, char *err, size_t errlen);
+/* `resume`: the caller tries a read again that timed out: if that read's READ is still on
+ * its way (no re-attach dropped it), wait for its answer rather than send another. */
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
-	    char *err, size_t errlen);
+	    int resume, char *err, size_t errlen);
 /* The session (0: none), re-attaching (a STALE came, the new HELLO is unanswered),
  * and board silent (nothing from it for LINK_TIMEOUT_MS). */
 uint32_t hl_session(struct hl *h);
@@ -273,7 +275,10 @@ struct hl {
 	int read_pending, read_done;
 	int read_lost;                  /* a re-attach dropped the pending read's frame or its answer */
 	uint32_t read_words, read_got;  /* words asked, words the answer carried */
-	uint32_t *read_out;
+	uint32_t read_addr;
+	/* The answer lands here, not in the caller's memory: a read that timed out
+	 * stays pending (its READ is on its way) and a retry may take its answer. */
+	uint32_t read_buf[SNIC_HL_MAX_MESSAGE_DATA / 4];
 
 	pthread_t thread;
 	int running;
@@ -753,7 +758,7 @@ int hl_flush(struct hl *h, char *err, size_t errlen)
  * is sent again in the new session; one queued while it runs is kept and goes
  * once (twice, a read-to-clear register would lose what the first read took). */
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
-	    char *err, size_t errlen)
+	    int resume, char *err, size_t errlen)
 {
 	if (need_hello(h, err, errlen))
 		return -1;
@@ -764,34 +769,50 @@ int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	pthread_mutex_lock(&h->read_mu);        /* one read in flight */
 	pthread_mutex_lock(&h->mu);
-	h->read_done = 0;
+	/* A read tried again whose READ is still on its way (sent again until
+	 * acknowledged): its answer is this read's.  A second READ would reach
+	 * the board too, and a read-to-clear register would lose what the first
+	 * took. */
+	int adopt = resume && h->read_pending && !h->read_lost && h->read_addr == addr && h->read_words == words;
+	if (!adopt)
+		h->read_done = 0;
 	while (!h->read_done) {
-		struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
-		h->read_pending = 1;
-		h->read_lost = 0;
-		h->read_words = words;
-		h->read_out = out;
-		sends++;
-		if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), deadline, err, errlen) ||
-		    finish_frame(h, deadline, err, errlen))
-			goto out;
+		if (!adopt) {
+			struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
+			h->read_pending = 1;
+			h->read_lost = 0;
+			h->read_words = words;
+			h->read_addr = addr;
+			sends++;
+			if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), deadline, err, errlen)) {
+				h->read_pending = 0;    /* not queued: nothing to wait for */
+				goto out;
+			}
+			if (finish_frame(h, deadline, err, errlen))
+				goto out;               /* queued: it stays pending for a retry */
+		}
+		adopt = 0;
 		while (!h->read_done && !h->read_lost)
 			if (wait_until(h, deadline) == ETIMEDOUT)
 				break;
 		if (!h->read_done && now_ns() >= deadline)
 			break;
 	}
-	if (!h->read_done)
+	if (!h->read_done) {
 		fail(err, errlen, "no answer from the board over eth:%s within %.1f s (a read of %u words at %#x%s); "
 		     "is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0, words, addr,
 		     h->silent ? ", and it answers no probe" : sends > 1 ? ", sent again after a re-attach" : "");
-	else if (h->read_got != words)
+		goto out;                       /* its READ stays pending for a retry */
+	}
+	if (h->read_got != words)
 		fail(err, errlen, "the board answered a read of %u words at %#x over eth:%s with %u words; "
 		     "nothing of it is used", words, addr, h->ifname, h->read_got);
 	else
 		rc = 0;
-out:
+	if (!rc)
+		memcpy(out, h->read_buf, (size_t)words * 4);
 	h->read_pending = 0;
+out:
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_unlock(&h->read_mu);
 	return rc;
@@ -981,7 +1002,7 @@ static void answer(struct hl *h, uint32_t tag, const uint8_t *data, uint32_t len
 	if (h->read_pending && !h->read_done && tag == h->read_tag) {
 		h->read_got = len / 4;
 		if (h->read_got == h->read_words)
-			memcpy(h->read_out, data, len);
+			memcpy(h->read_buf, data, len);
 		else
 			h->c.short_answers++;
 		h->read_done = 1;

@@ -193,7 +193,14 @@ class HostLinkPort:
         """Read ``words`` 32-bit words at ``addr`` (flushes the posted writes first: they land before)."""
         out = ffi.new("uint32_t[]", max(words, 1))
         h = self._handle()
-        self._patiently(lambda: lib.hl_read(h, addr, words, out, int(timeout * 1000), self._err, _ERR_LEN))
+        tries = 0
+
+        def read_once() -> int:
+            # A try after the first takes the answer to the READ still on its way, if any (_hostlink.c).
+            nonlocal tries
+            tries += 1
+            return lib.hl_read(h, addr, words, out, int(timeout * 1000), tries > 1, self._err, _ERR_LEN)
+        self._patiently(read_once)
         return list(out)
 
     @property

@@ -1056,6 +1056,23 @@ def test_a_read_queued_while_the_board_is_reset_is_sent_once(linked) -> None:
     assert [m.op for m in board.received].count(hl.OP_READ) == 1, board.received
 
 
+def test_a_patient_read_across_a_silent_board_is_sent_once(linked) -> None:
+    # The cable is pulled under splitnic up's read: the read times out, the board is silent, the read is
+    # tried again.  Its READ is still queued (resent until acknowledged), so trying again must wait for
+    # that one's answer: a second READ would reach the board too, and the answer to the first, from a
+    # read-to-clear register, would be thrown away with what it cleared.
+    lab, board, port = linked
+    board.local[LOCAL_BASE] = 0x5EE
+    board.mute = True
+    port.patient = lambda: True
+    threading.Timer(hl.LINK_TIMEOUT_MS / 1000 + 1.0, lambda: setattr(board, "mute", False)).start()
+    assert port.read(LOCAL_BASE, 1, timeout=hl.LINK_TIMEOUT_MS / 1000 + 0.5) == [0x5EE]
+    time.sleep(0.1)
+    assert [m.op for m in board.received].count(hl.OP_READ) == 1, board.received
+    assert port.read(LOCAL_BASE, 1) == [0x5EE]          # and the next read is a read of its own
+    assert [m.op for m in board.received].count(hl.OP_READ) == 2
+
+
 # -- speed and errors ----------------------------------------------------------------------------------
 
 def test_the_receive_path_applies_write_pairs_fast(linked) -> None:
