@@ -21,7 +21,10 @@ levels beside the SoC decoder's own comparators.  The bus signals other than
 CYC/STB pass straight through; the refusal's ack is a flip-flop, so a refused
 beat takes two cycles, and only ``ack`` and the ``dat_r`` zeroing sit behind the
 compare and that flip-flop.  In-window beats keep the bus's own timing, bursts
-and wait states untouched.
+and wait states untouched.  Measured with yosys ``synth_ecp5 -abc9`` and the
+board's windows: the firewall alone is 61 LUT4 and 2 flip-flops (32 of the
+LUTs zero ``dat_r``), its paths two LUT levels deep; the board's NIC goes from
+6 090 to 6 204 LUT4 with it and STAT_DMA_ERR's counter.
 
 A burst that runs out of its window is cut where it leaves: the beats inside go
 to the bus, the downstream cycle ends (CYC drops) at the first beat outside, and
@@ -115,6 +118,8 @@ class DmaFirewall(wiring.Component):
             m.d.comb += getattr(bus, name).eq(getattr(dma, name))
         m.d.comb += [bus.cyc.eq(dma.cyc & inside), bus.stb.eq(dma.stb & inside),
                      dma.ack.eq(Mux(inside, bus.ack, refused)),
-                     # Zero, not whatever the bus shows for an address it was never asked about.
+                     # Zero, not what the bus shows: LiteX's decoder picks dat_r by address and memory
+                     # ports read every cycle, so without CYC it still shows the word at a refused
+                     # address (the CPU's SRAM, a TX buffer's worth of it, onto the wire).
                      dma.dat_r.eq(Mux(refused, 0, bus.dat_r))]
         return m
