@@ -264,6 +264,7 @@ struct hl {
 	uint64_t last_tx_ns, last_rx_ns; /* our last frame sent, the board's last frame of our session */
 	uint64_t agree_ns;              /* the board's last frame that agreed with our numbering (see timer) */
 	int probe_due;                  /* the resend timer ran out: the first frame sent again carries PROBE */
+	int starved;                    /* frames wait for credit with none in flight (see pump) */
 	int silent;
 	uint64_t srtt_ns;               /* smoothed round trip, first sending to acked; 0: no sample yet */
 	uint32_t backoff;               /* resend periods doubled since the last sample (Karn) */
@@ -416,22 +417,28 @@ static int transmit(struct hl *h, uint8_t *buf, uint32_t len, uint16_t count, ui
 	return 0;
 }
 
+/* Work is pending where none was: the resend period starts now, and a
+ * receive thread asleep for longer (until the next keepalive) must wake to
+ * keep it. */
+static void start_period(struct hl *h)
+{
+	uint64_t now = now_ns();
+	h->last_progress_ns = now;
+	if (h->rx_wake_ns > now + resend_period(h)) {
+		uint64_t one = 1;
+		h->rx_wake_ns = 0;
+		(void)!write(h->kick_fd, &one, sizeof(one));
+	}
+}
+
 /* Send the built frames the credit allows, oldest first. */
 static void pump(struct hl *h)
 {
 	while (h->send_next != h->built_tail && can_send(h)) {
 		struct hl_slot *s = &h->slots[h->send_next % h->nslots];
-		if (h->head == h->send_next) {
-			/* First unacknowledged frame: the resend timer starts now, and a
-			 * receive thread asleep for longer must wake to keep it. */
-			uint64_t now = now_ns();
-			h->last_progress_ns = now;
-			if (h->rx_wake_ns > now + resend_period(h)) {
-				uint64_t one = 1;
-				h->rx_wake_ns = 0;
-				(void)!write(h->kick_fd, &one, sizeof(one));
-			}
-		}
+		if (h->head == h->send_next)
+			start_period(h);        /* the first unacknowledged frame */
+		h->starved = 0;
 		if (s->sent++) {
 			h->c.resent_frames++;
 		} else {
@@ -446,6 +453,13 @@ static void pump(struct hl *h)
 		}
 		transmit(h, s->buf, s->len, s->count, flags);
 		h->send_next++;
+	}
+	/* Frames wait for credit and none is in flight (the board acknowledged
+	 * all, its next grant lost or not sent yet): the PROBE for credit is due a
+	 * resend period from now, not at the next keepalive. */
+	if (h->send_next != h->built_tail && h->head == h->send_next && !h->pending_session && !h->starved) {
+		h->starved = 1;
+		start_period(h);
 	}
 }
 
@@ -931,6 +945,7 @@ static void reset_numbering(struct hl *h, uint32_t session)
 	h->last_progress_ns = h->last_rx_ns = h->last_tx_ns = h->agree_ns = now_ns();
 	h->silent = 0;
 	h->probe_due = 0;
+	h->starved = 0;
 }
 
 /* Bind again (mu held): a STALE with our session (`stale`: the board was

@@ -851,6 +851,31 @@ def test_a_grant_sent_while_frames_wait_for_credit_shows_no_gap(lab: Lab) -> Non
     assert port.counters()["naks"] == 0 and not board.nak_sent
 
 
+def test_a_frame_waiting_for_credit_with_none_in_flight_is_probed_for_within_a_resend_period(lab: Lab) -> None:
+    # Every frame acknowledged, the credit used up, the board's next grant lost: the waiting frame is
+    # probed for after a resend period.  The receive thread slept until the next keepalive instead
+    # (KEEPALIVE_MS: a lost grant cost half a second, and a write with a shorter timeout failed).
+    board = lab.board(window=2, grant=False)
+    port = lab.port(credit_timeout=5.0)
+    port.hello()
+    for i in range(2):
+        port.write32(LOCAL_BASE + 4 * i, i)
+        port.flush()
+    assert eventually(lambda: len(board.received) == 2 and not board.replay and board.host_acked == 0)
+    time.sleep(0.02)                                    # the receive thread is asleep until the keepalive
+    before = len(board.empty_frames)
+    start = time.monotonic()
+    writer = threading.Thread(target=lambda: (port.write32(LOCAL_BASE + 8, 2), port.flush()), daemon=True)
+    writer.start()
+    assert eventually(lambda: any(f.flags & hl.FLAG_PROBE for f in board.empty_frames[before:]),
+                      timeout=hl.KEEPALIVE_MS / 1000 * 2)
+    assert time.monotonic() - start < hl.KEEPALIVE_MS / 1000 / 2
+    board.grant = True
+    board.send()
+    writer.join(timeout=5.0)
+    assert eventually(lambda: len(board.received) == 3)
+
+
 def test_a_board_that_grants_nothing_is_probed_and_writes_fail_in_one_line(lab: Lab) -> None:
     board = lab.board(window=2, grant=False)                            # acknowledges, never grants more
     port = lab.port(credit_timeout=0.5)
