@@ -263,6 +263,7 @@ struct hl {
 	uint64_t last_progress_ns;      /* last change of acked (or resend, or probe) */
 	uint64_t last_tx_ns, last_rx_ns; /* our last frame sent, the board's last frame of our session */
 	uint64_t agree_ns;              /* the board's last frame that agreed with our numbering (see timer) */
+	int disagreed;                  /* since then, one that did not (see end_burst) */
 	int probe_due;                  /* the resend timer ran out: the first frame sent again carries PROBE */
 	int starved;                    /* frames wait for credit with none in flight (see pump) */
 	int silent;
@@ -946,6 +947,7 @@ static void reset_numbering(struct hl *h, uint32_t session)
 	h->silent = 0;
 	h->probe_due = 0;
 	h->starved = 0;
+	h->disagreed = 0;
 }
 
 /* Bind again (mu held): a STALE with our session (`stale`: the board was
@@ -983,6 +985,7 @@ static void finish_reattach(struct hl *h, const struct hl_board *board)
 struct burst {
 	int have, nak, ack_now, stale, gap;
 	int fresh;                      /* a frame at or past the next expected message */
+	int behind;                     /* an answer (no messages, no PROBE) whose next message we have */
 	uint32_t acked;
 	uint16_t credit;
 	const struct hl_board *answer;  /* the re-attach HELLO's answer */
@@ -1117,6 +1120,8 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 	}
 	if (!after32(h->rx_expected, fh->seq))
 		b->fresh = 1;
+	else if (!fh->count && !(fh->flags & F_PROBE))
+		b->behind = 1;
 	if (after32(fh->seq, h->rx_expected)) {
 		/* A gap: messages before this frame were lost.  Nothing after it is
 		 * applied until the expected message comes again (the board replays
@@ -1176,9 +1181,18 @@ static void end_burst(struct hl *h, struct burst *b)
 	if (b->have) {
 		uint64_t now = now_ns();
 		/* The board agrees with our numbering when a frame starts at or past the
-		 * message we expect and its acked is not behind ours (see timer). */
-		if ((b->fresh && !after32(h->tx_acked, b->acked)) || h->silent)
+		 * message we expect and its acked is not behind ours; it disagrees when
+		 * its acked is behind ours or it answers (a frame of no messages, not
+		 * its own PROBE) from behind what we have.  Its replays of frames we
+		 * have (our acknowledgements lost: a cable fault to wait out) are
+		 * neither (see timer). */
+		int acked_ok = !after32(h->tx_acked, b->acked);
+		if ((b->fresh && acked_ok) || h->silent) {
 			h->agree_ns = now;
+			h->disagreed = 0;
+		} else if (!acked_ok || b->behind) {
+			h->disagreed = 1;
+		}
 		take_ack(h, b->acked, b->credit);
 		if (h->silent)
 			h->silent = 0;
@@ -1253,17 +1267,20 @@ static uint64_t timer(struct hl *h)
 	}
 	if (!h->silent && silence < due)
 		due = silence;
-	/* A board that talks but, for LINK_TIMEOUT_MS, only ever behind us (its acked
-	 * behind ours, messages we have) lost our numbering without losing our
-	 * session: reset while a copy of our HELLO was still on its way, it bound
-	 * again in it from 0, and no STALE will come.  Every frame is a gap or a
-	 * duplicate to one side for ever: bind again (as PCIe retrains a link
-	 * whose replays make no progress). */
+	/* A board that talks but, for LINK_TIMEOUT_MS, never agrees with our
+	 * numbering and says so (its acked behind ours, or answers from behind
+	 * what we have: see end_burst) lost it without losing our session: reset
+	 * while a copy of our HELLO was still on its way, it bound again in it
+	 * from 0, and no STALE will come.  Every frame is a gap or a duplicate to
+	 * one side for ever: bind again (as PCIe retrains a link whose replays
+	 * make no progress).  Mere replays of what we have do not count: a board
+	 * that cannot hear us for a while is waited for in the same session. */
 	uint64_t disagree = h->agree_ns + SNIC_HL_LINK_TIMEOUT_MS * 1000000ull;
-	if (!h->silent && !h->pending_session && now >= disagree) {
+	int watch = h->disagreed && !h->silent && !h->pending_session;
+	if (watch && now >= disagree) {
 		begin_reattach(h, 0);
 		pthread_cond_broadcast(&h->cond);
-	} else if (!h->silent && !h->pending_session && disagree < due) {
+	} else if (watch && disagree < due) {
 		due = disagree;
 	}
 	if (h->pending_session) {
@@ -1699,7 +1716,7 @@ int hl_out_of_step(struct hl *h)
 	/* An idle link agrees at each keepalive's answer; one with work pending at
 	 * each resend period's PROBE (at most a second apart): half a keepalive
 	 * more is no jitter. */
-	int r = h->hello_done && !h->silent && !h->pending_session &&
+	int r = h->hello_done && h->disagreed && !h->silent && !h->pending_session &&
 		now_ns() - h->agree_ns > SNIC_HL_KEEPALIVE_MS * 1500000ull;
 	pthread_mutex_unlock(&h->mu);
 	return r;

@@ -1044,6 +1044,32 @@ def test_a_board_whose_numbering_restarted_in_our_session_is_bound_again(linked,
     assert port.counters()["stale"] == 0
 
 
+def test_a_board_that_cannot_hear_us_for_a_while_is_not_bound_again(linked) -> None:
+    # Host to board lost for longer than LINK_TIMEOUT_MS, board to host working: the board sends its
+    # unacknowledged frames again and again (we have them: each is a duplicate, our acknowledgement
+    # lost too).  That is a cable fault to wait out in the same session, not a board that lost our
+    # numbering: nothing it sends is behind what we told it or an answer from behind us.
+    lab, board, port = linked
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE, word(1)), hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))])
+    assert eventually(lambda: lab.memory[4:8] == word(2) and board.host_acked == 2)
+    session = port.session
+    with board.lock:
+        board.host_acked = 0                            # the board never heard that acknowledgement...
+        board.replay = [(0, (hl.Message(hl.OP_WRITE, MEM_BASE, word(1)),
+                             hl.Message(hl.OP_WRITE, MEM_BASE + 4, word(2))))]
+    board.mute = True                                   # ...nor anything else from us for a while
+    end = time.monotonic() + hl.LINK_TIMEOUT_MS / 1000 * 2
+    while time.monotonic() < end:
+        board.resend()                                  # its resend timer
+        time.sleep(0.02)
+    assert port.reattaches == 0 and not port.reattaching and port.session == session
+    board.mute = False
+    assert eventually(lambda: board.host_acked == 2)
+    board.send([hl.Message(hl.OP_WRITE, MEM_BASE + 8, word(3))])
+    assert eventually(lambda: lab.memory[8:12] == word(3))
+    assert port.reattaches == 0 and port.counters()["messages_in"] == 3
+
+
 def test_a_patient_writer_waits_out_a_board_that_lost_our_numbering(linked) -> None:
     # splitnic up's writes (patient) must not fail while the host finds out that the board lost our
     # numbering: no acknowledgement comes, the replay slots fill, and the credit timeout (1 s here) runs
