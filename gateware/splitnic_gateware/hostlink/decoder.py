@@ -1,19 +1,41 @@
 """Host-link decoder: the host's frames, checked whole, then carried out in order on the board's bus.
 
-Ref: splitnic_spec.hostlink (module docstring: messages, sequence numbers,
-loss, flow control); docs/registers.md, "Frame and message formats".
+Ref: splitnic_spec.hostlink (module docstring: sessions, messages, sequence
+numbers, loss, flow control); docs/registers.md, "Frame and message formats".
 
 Two sides share a block RAM of ``slots`` frame slots, used as a ring:
 
 * the receive side writes each frame into the next free slot as it arrives
   and checks it on the way (version, every message's 8-bit number and length,
-  no message past the frame's end, the frame no longer than a slot).  Only at
-  the frame's last word does it decide, so nothing of a bad frame ever takes
-  effect: a malformed frame, a frame after a gap (dropped, counted, NAK raised
-  once, until the expected message comes again), an old frame sent again
-  (counted as a duplicate) all leave the slot free.  A good frame is committed
-  and its messages are acknowledged (``link.acked``) at once: they will be
-  carried out.
+  no message past the frame's end, the frame no longer than a slot, and
+  ``error`` on its last word: a bad frame check sequence).  Only at the
+  frame's last word does it decide, so nothing of a bad frame ever takes
+  effect.  The verdict:
+
+  - malformed (any check failed; a HELLO request without the magic, or one
+    that would bind without this SPEC_HASH or with unusable sizes): counted;
+  - a HELLO with PROBE (discovery): answered (``reply``: HELLO|ANSWER, the
+    request's session, BOUND if bound to another station), nothing bound;
+  - a HELLO request while unbound, from the bound station (``from_host``) or
+    with TAKEOVER: binds the board to the sender's session (``hello`` one
+    cycle: the link keeps the sender's address, the encoder restarts),
+    restarts the numbering (next message 0, no frame received yet, the host's
+    credit from its header, its Hello.mtu on ``host_mtu``) and is answered;
+    a repeat of the request that bound it (same station and session) is
+    answered and restarts nothing;
+  - while bound, any frame from another station (a HELLO request included):
+    dropped and counted ``foreign``, never answered;
+  - while unbound, or from the bound station with another session: dropped,
+    counted ``stale`` and answered with a STALE frame of that session;
+  - the session's own frames: their ``credit`` and ``acked`` are taken when
+    newer (serial arithmetic), NAK goes to the encoder (``link.peer_nak``),
+    and then by sequence: a frame at the next expected message is committed
+    (its messages acknowledged, ``link.acked``, at once: they will be carried
+    out), or dropped as an overrun if no slot is free; one before it is a
+    duplicate (dropped, acknowledged again at once); one after it a gap
+    (dropped and counted, NAK raised once until the expected message comes
+    again).
+
 * the apply side walks committed frames in order: a WRITE inside one of the
   ``windows`` (NIC-local RAM, the NIC's registers, the link's counters) becomes Wishbone bursts of
   at most ``max_burst`` words; a READ becomes single reads whose words go to
@@ -21,21 +43,14 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
   of 0 or more than ``max_read_words`` words, an op the host may not send) is
   skipped and counted in ``bad_address``.
 
-Credit: one past the newest frame number received well-formed, plus the free
-slots, so a frame dropped on the cable costs none.  When it has grown by half
-the slots since the last frame the encoder sent, when a NAK is due, or when
-messages were taken since that frame (the host's resend timer must fire only
-on a loss), ``link.update`` asks the encoder for a frame now; the encoder
-sends one with no messages only if none of its own is queued.
-
-A HELLO frame (one HELLO message whose Hello carries HELLO_MAGIC and this
-SPEC_HASH; any other is counted as malformed) restarts the numbering (next
-message 0, no frame received yet, the host's credit from its header), latches
-the host's Hello.mtu on ``host_mtu`` (the encoder's frame size) and raises
-``hello`` for one cycle; the encoder answers it, and the host's MAC address
-is the Ethernet side's business.
-``from_host`` (with the last word) says the frame came from the host the link
-is open with; any other frame but a HELLO is foreign, counted as malformed.
+Credit (the spec's rule): ``next_frame + free``, where ``next_frame`` is the
+newest of one past a numbered frame's number and an empty frame's own number
+over every well-formed frame of the session (gaps and duplicates included, so
+a frame lost on the cable costs no credit for long), and ``free`` the slots not
+holding committed frames.  ``link.update`` asks the encoder for a frame now when
+the grant grew by half the slots since the last frame it sent, when a NAK is
+due, when messages were taken or a duplicate or PROBE came since that frame;
+the encoder sends one with no messages if none of its own can go.
 """
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.

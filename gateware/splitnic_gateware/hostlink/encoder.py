@@ -151,13 +151,22 @@ class Encoder(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        slot_words, slots = self.slot_words, self.replay_slots
-        m.submodules.buffer = buffer = Memory(shape=32, depth=slots * slot_words, init=[])
+        slot_words = self.slot_words
+        # The ring holds replay_slots frames of the largest size, more of smaller ones: each closed frame
+        # takes the words it has (so a frame closed early wastes no room while it waits for its
+        # acknowledgement), and one of ``slots`` descriptors.
+        ring = self.replay_slots * slot_words
+        slots = 2 * self.replay_slots
+        m.submodules.buffer = buffer = Memory(shape=32, depth=ring, init=[])
         wr = buffer.write_port()
         rd = buffer.read_port()
 
         def next_slot(s):
             return Mux(s == slots - 1, 0, s + 1)
+
+        def wrap(a):
+            """Value: ring word ``a`` (below 2 x ring) folded into the ring."""
+            return Mux(a >= ring, a - ring, a)
 
         # Room for messages in one frame, from the host's mtu.
         room = Signal(range(slot_words + 1))
@@ -166,11 +175,15 @@ class Encoder(wiring.Component):
                                Mux(self.mtu < hostlink.MTU_STANDARD, hostlink.MTU_STANDARD, self.mtu)))
         m.d.sync += room.eq(mtu[2:] - FRAME_HEADER_WORDS)
 
-        # ---- the ring: slots head .. head+filled-1 hold closed frames, the first ``sent_count`` of them sent
-        # since the last go-back; the builder fills slot bslot (= head+filled) ----
+        # ---- the ring: descriptors head .. head+filled-1 hold closed frames, the first ``sent_count`` of them
+        # sent since the last go-back; the builder's frame takes descriptor bslot (= head+filled) when it
+        # closes.  ``occupied`` words of the ring hold closed frames, from the head's start to ``bstart``,
+        # where the building frame starts. ----
         slot_count = Array(Signal(COUNT_BITS, name=f"slot{i}_count") for i in range(slots))
         slot_seq = Array(Signal(SEQ_BITS, name=f"slot{i}_seq") for i in range(slots))
         slot_len = Array(Signal(range(slot_words + 1), name=f"slot{i}_len") for i in range(slots))
+        slot_start = Array(Signal(range(ring), name=f"slot{i}_start") for i in range(slots))
+        occupied = Signal(range(ring + 1))
         head = Signal(range(slots))
         filled = Signal(range(slots + 1))
         sent_count = Signal(range(slots + 1))
@@ -198,8 +211,7 @@ class Encoder(wiring.Component):
 
         # ---- builder ----
         bslot = Signal(range(slots))
-        bbase = Signal(range(slots * slot_words))
-        m.d.comb += bbase.eq(bslot * slot_words)
+        bstart = Signal(range(ring))
         bpos = Signal(range(slot_words + 1))       # next free word of the building slot
         bcount = Signal(COUNT_BITS)
         bseq = Signal(SEQ_BITS)
@@ -218,6 +230,10 @@ class Encoder(wiring.Component):
 
         def fits(words):
             return bpos + words <= room
+
+        def space(words):
+            """Value: ``words`` more fit in the ring beside the closed frames (else the builder waits)."""
+            return occupied + bpos + words < ring
 
         with m.If(self.irq):
             m.d.sync += [irq_pending.eq(1), irq_rises.eq(irq_rises + 1)]
@@ -241,12 +257,13 @@ class Encoder(wiring.Component):
         m.d.comb += mergeable.eq(is_open & (mop == hostlink.OP_WRITE) & (bus.adr == mnext))
         flush_now = Signal()
         sender_idle = Signal()       # the sender waits between frames and every closed frame has gone
-        # Latency: only when the ring is empty (every frame sent and acknowledged, so the sender takes it
-        # at once).  While frames are in flight the building one grows until it is full: a slot holds a
-        # frame whatever its size, so small frames would leave the ring's room unused while they wait
-        # for the host's acknowledgement (Nagle's rule, with the host acknowledging at once).
-        m.d.comb += flush_now.eq(((bcount != 0) | is_open) & (idle >= self.latency) & sender_idle
-                                 & (filled < max(1, slots - 2)))
+        # Only when the sender could take the frame at once (while it is busy the frame grows): after
+        # ``latency`` quiet cycles, or when the decoder asks for a frame (acked, credit, NAK): the frame
+        # carries them, rather than one of no messages beside it.
+        builder_has = Signal()
+        m.d.comb += [builder_has.eq((bcount != 0) | is_open),
+                     flush_now.eq(builder_has & sender_idle
+                                  & ((idle >= self.latency) | self.link.update | (bpos >= room[2:])))]
 
         mh = Signal(MessageHeader)
         m.d.comb += [mh.op.eq(mop), mh.seq.eq(tx_seq), mh.len.eq(mwords * 4), mh.addr.eq(maddr)]
@@ -261,7 +278,7 @@ class Encoder(wiring.Component):
                     # Nothing is taken until the restart (the sender may still be streaming a frame).
                     with m.If(restart_now):
                         m.d.sync += [bpos.eq(0), bcount.eq(0), bseq.eq(0), tx_seq.eq(0), is_open.eq(0),
-                                     bslot.eq(0), idle.eq(0)]
+                                     bslot.eq(0), bstart.eq(0), idle.eq(0)]
                 with m.Elif(flush_now):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
@@ -271,62 +288,70 @@ class Encoder(wiring.Component):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + _IRQ_WORDS)):
-                        # The count as it is now; a rise in this very cycle waits for the next message.
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos + MESSAGE_HEADER_WORDS),
-                                     wr.data.eq(irq_rises)]
-                        m.d.sync += irq_pending.eq(self.irq)
-                        start_message(hostlink.OP_IRQ, 0, _IRQ_WORDS)
-                        m.next = "CLOSE_HEAD"
+                        with m.If(~space(MESSAGE_HEADER_WORDS + _IRQ_WORDS)):
+                            pass                    # wait for an acknowledgement to free the ring
+                        with m.Else():
+                            # The count as it is now; a rise in this very cycle waits for the next message.
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos + MESSAGE_HEADER_WORDS)),
+                                         wr.data.eq(irq_rises)]
+                            m.d.sync += irq_pending.eq(self.irq)
+                            start_message(hostlink.OP_IRQ, 0, _IRQ_WORDS)
+                            m.next = "CLOSE_HEAD"
                     with m.Else():
                         m.next = "FLUSH"
                 with m.Elif(self.answer.valid):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + self.answer.payload.words)):
-                        start_message(hostlink.OP_ANSWER, self.answer.payload.tag, 0)
-                        m.next = "ANSWER"
+                        with m.If(space(MESSAGE_HEADER_WORDS + self.answer.payload.words)):
+                            start_message(hostlink.OP_ANSWER, self.answer.payload.tag, 0)
+                            m.next = "ANSWER"
                     with m.Else():
                         m.next = "FLUSH"
                 with m.Elif(write_req):
                     with m.If(mergeable & fits(1)):
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos), wr.data.eq(bus.dat_w), bus.ack.eq(1)]
-                        m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), mnext.eq(mnext + 1), idle.eq(0)]
+                        with m.If(space(1)):
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos)), wr.data.eq(bus.dat_w),
+                                         bus.ack.eq(1)]
+                            m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), mnext.eq(mnext + 1), idle.eq(0)]
                     with m.Elif(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + 1)):
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos + MESSAGE_HEADER_WORDS),
-                                     wr.data.eq(bus.dat_w), bus.ack.eq(1)]
-                        m.d.sync += mnext.eq(bus.adr + 1)
-                        start_message(hostlink.OP_WRITE, bus.adr << 2, 1)
+                        with m.If(space(MESSAGE_HEADER_WORDS + 1)):
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos + MESSAGE_HEADER_WORDS)),
+                                         wr.data.eq(bus.dat_w), bus.ack.eq(1)]
+                            m.d.sync += mnext.eq(bus.adr + 1)
+                            start_message(hostlink.OP_WRITE, bus.adr << 2, 1)
                     with m.Else():
                         m.next = "FLUSH"
 
             with m.State("ANSWER"):
                 m.d.comb += self.answer.ready.eq(1)
                 with m.If(self.answer.valid):
-                    m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos), wr.data.eq(self.answer.payload.data)]
+                    m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos)), wr.data.eq(self.answer.payload.data)]
                     m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), idle.eq(0)]
                     with m.If(self.answer.payload.last):
                         m.next = "CLOSE_HEAD"
 
             # Close the open message: its header, now that its length is known.
             with m.State("CLOSE_HEAD"):
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + mhdr), wr.data.eq(word(mh, 0))]
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + mhdr)), wr.data.eq(word(mh, 0))]
                 m.next = "CLOSE_ADDR"
             with m.State("CLOSE_ADDR"):
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + mhdr + 1), wr.data.eq(word(mh, 1))]
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + mhdr + 1)), wr.data.eq(word(mh, 1))]
                 m.d.sync += [is_open.eq(0), tx_seq.eq(tx_seq + 1), bcount.eq(bcount + 1),
                              counters.messages.eq(counters.messages + 1)]
                 m.next = "IDLE"
 
-            # Close the frame into the ring once a next slot is free: not holding an unacknowledged frame,
-            # nor the one the sender streams (acked while it leaves).  Else the ports wait.
+            # Close the frame into the ring once a descriptor is free (else the ports wait); the next frame
+            # starts where it ends.
             with m.State("FLUSH"):
                 with m.If(restart):
                     m.next = "IDLE"         # the frame belongs to the closed session
-                with m.Elif((filled < slots - 1) & ~(streaming & (sslot == next_slot(bslot)))):
+                with m.Elif(filled < slots):
                     m.d.comb += flush.eq(1)
                     m.d.sync += [slot_count[bslot].eq(bcount), slot_seq[bslot].eq(bseq), slot_len[bslot].eq(bpos),
+                                 slot_start[bslot].eq(bstart), bstart.eq(wrap(bstart + bpos)),
                                  bslot.eq(next_slot(bslot)), bpos.eq(0), bcount.eq(0), bseq.eq(tx_seq), idle.eq(0)]
                     m.next = "IDLE"
 
@@ -338,7 +363,10 @@ class Encoder(wiring.Component):
         head_end_valid = Signal()
         m.d.sync += [head_end.eq(slot_seq[head] + slot_count[head]),
                      head_end_valid.eq(~retire & ~flush & ~restart_now)]
-        m.d.comb += retire.eq(head_end_valid & (filled != 0) & ~serial_before(self.link.peer_acked, head_end, SEQ_BITS))
+        # Not the frame that is leaving: its words must stay until its last has gone.
+        m.d.comb += retire.eq(head_end_valid & (filled != 0) & ~(streaming & (sslot == head))
+                              & ~serial_before(self.link.peer_acked, head_end, SEQ_BITS))
+        m.d.sync += occupied.eq(occupied + Mux(flush, bpos, 0) - Mux(retire, slot_len[head], 0))
         with m.If(retire):
             m.d.sync += head.eq(next_slot(head))
         quiet = Signal(range(self.resend_cycles + 1))
@@ -352,12 +380,11 @@ class Encoder(wiring.Component):
             m.d.sync += quiet.eq(quiet + 1)
 
         # ---- sender ----
-        sbase = Signal(range(slots * slot_words))
-        m.d.comb += sbase.eq(sslot * slot_words)
+        sbase = Signal(range(ring))
         spos = Signal(range(slot_words + 1))
         spos_next = Signal(range(slot_words + 1))
         # The read port always shows buffer[sbase + spos]: it reads the address spos takes next.
-        m.d.comb += [spos_next.eq(spos), rd.addr.eq(sbase + spos_next)]
+        m.d.comb += [spos_next.eq(spos), rd.addr.eq(wrap(sbase + spos_next))]
         m.d.sync += spos.eq(spos_next)
         tx_frame = Signal(FRAME_BITS)
         hdr = Signal(FrameHeader)
@@ -431,7 +458,8 @@ class Encoder(wiring.Component):
                 # Not even in the cycle the HELLO is taken: the host's new credit comes with it.
                 with m.If(restarting):
                     with m.If(restart_now):
-                        m.d.sync += [head.eq(0), filled.eq(0), sent_count.eq(0), sent_max.eq(0), tx_frame.eq(0),
+                        m.d.sync += [head.eq(0), filled.eq(0), occupied.eq(0), sent_count.eq(0), sent_max.eq(0),
+                                     tx_frame.eq(0),
                                      waited.eq(0), restart.eq(0), go_back.eq(0), probe_due.eq(0), quiet.eq(0),
                                      self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]
                 with m.Elif(reply_pending):
@@ -441,12 +469,12 @@ class Encoder(wiring.Component):
                     pass
                 with m.Elif(can_send):
                     m.d.comb += [start_frame.eq(1), go_back_now.eq(go_back)]
-                    m.d.sync += [sslot.eq(send_slot), go_back.eq(0), waited.eq(0)]
+                    m.d.sync += [sslot.eq(send_slot), sbase.eq(slot_start[send_slot]), go_back.eq(0), waited.eq(0)]
                     with m.If(next_offset < sent_max):
                         m.d.sync += counters.resent_frames.eq(counters.resent_frames + 1)
                     header(count=slot_count[send_slot], seq=slot_seq[send_slot], length=slot_len[send_slot],
                            numbered=1)
-                with m.Elif(self.link.update | probe_due):
+                with m.Elif((self.link.update & ~(builder_has & (filled < slots))) | probe_due):
                     # Not numbered, no credit needed; its seq is the next message the host will get.
                     m.d.comb += go_back_now.eq(go_back)
                     m.d.sync += go_back.eq(0)

@@ -20,7 +20,8 @@ the first word):
   (the wire cannot wait; ``ready`` is there for LiteEth's streams, and so that
   the port exists in Verilog).  ``keep`` on the last word says which of its bytes came
   (Ethernet pads a short frame, and a frame cut short ends mid-word); a last
-  word that is not whole is padding, never part of a message.
+  word that is not whole is padding, never part of a message.  ``error`` on
+  the last word: the MAC found the frame bad (its FCS); nothing of it counts.
 
 Between the engines: :class:`LinkState` (decoder to encoder: what to put in the
 frame headers, what the host granted, whether to send a frame now),
