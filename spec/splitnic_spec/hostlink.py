@@ -83,7 +83,11 @@ each time it opens or reopens the link).
   ``STALE`` with its session from its board's address as "the board forgot
   us": it binds again (a new HELLO, unicast) and the driver re-arms the
   NIC's queues; frames in flight are lost, the link and the interface on
-  top of it are not.  A host that hears nothing for ``LINK_TIMEOUT_MS``
+  top of it are not.  A board that was reset while a copy of the host's
+  HELLO was still on the cable may bind again in the same session, numbered
+  from 0: the host, hearing for ``LINK_TIMEOUT_MS`` a board whose ``acked``
+  is behind its own or who answers only from behind what it already has,
+  binds again too.  A host that hears nothing for ``LINK_TIMEOUT_MS``
   (a keepalive every ``KEEPALIVE_MS`` asks for an answer) reports the board
   silent and keeps asking; it never gives up on its own.
 
@@ -137,7 +141,12 @@ when one happened.
   messages moves ``next_frame`` past it.
 * Grants only grow: a side takes a ``credit`` only if it is newer (modulo
   2**16) than the one it has, so a late or duplicated frame cannot take
-  credit back.
+  credit back.  A window is below 2**14 frames (the host offers and takes
+  at most 0x4000), so that serial comparison of frame numbers is never
+  ambiguous.
+* Nonsense is ignored, not believed: an ``acked`` past every message the
+  side sent is not taken (counted as malformed), nor does a frame number far
+  past the side's own grant move its ``next_frame``.
 * A side whose grant grew by half its window since it last sent one sends a
   frame of no messages.  A side that has frames to send (new or again) and
   no credit, or unacknowledged frames and no progress, for a resend period
