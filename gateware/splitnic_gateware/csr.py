@@ -61,6 +61,7 @@ class Csr(wiring.Component):
     * ``rxq_status``/``txq_status``, ``rxq_events``/``txq_events``, ``rx_events``/``tx_events``:
       queue progress and event strobes in;
     * ``rx_fifo_drop``: strobe, the RX engine dropped a frame because its FIFO was full;
+    * ``dma_error``: strobe, the DMA firewall refused a bus cycle (STAT_DMA_ERR);
     * ``steer_hit``/``steer_rule``: strobe, a delivered frame was steered by entry
       ``steer_rule`` (RULE_NONE: no entry);
     * ``cycles``: CYCLES, for completion timestamps; ``irq``: the interrupt line.
@@ -88,6 +89,7 @@ class Csr(wiring.Component):
             "rx_events": In(RxEvents),
             "tx_events": In(TxEvents),
             "rx_fifo_drop": In(1),
+            "dma_error": In(1),
             "steer_hit": In(1),
             "steer_rule": In(8),
             "cycles": Out(32),
@@ -113,6 +115,7 @@ class Csr(wiring.Component):
             "STAT_RX_OVERSIZE": (rx.oversize, 1), "STAT_RX_FILTERED": (rx.filtered, 1),
             "STAT_RX_FIFO_DROP": (self.rx_fifo_drop, 1),
             "STAT_TX_OK": (tx.ok, 1), "STAT_TX_OK_BYTES": (tx.ok, tx.length),
+            "STAT_DMA_ERR": (self.dma_error, 1),
         }
         for array, events in (("RXQ", self.rxq_events), ("TXQ", self.txq_events)):
             for q in range(self._size.count(array)):

@@ -9,7 +9,10 @@ Data paths:
 * RX: GMII -> :class:`~.mac.MacRx` -> :class:`~.dma.rx_engine.RxEngine` -> DMA;
 * TX: DMA -> :class:`~.dma.tx_engine.TxEngine` -> :class:`~.mac.MacTx` -> GMII;
 * the engines' DMA masters share the ``dma`` port through a round-robin
-  :class:`~.dma.arbiter.WishboneArbiter`;
+  :class:`~.dma.arbiter.WishboneArbiter`; with ``dma_windows`` (the board) a
+  :class:`~.dma.firewall.DmaFirewall` after it lets only those windows out and
+  counts what it refuses in STAT_DMA_ERR (without, the port reaches every
+  address: the simulations' memory models, and STAT_DMA_ERR reads 0);
 * CTRL.LOOPBACK feeds MacTx's GMII output into MacRx's GMII input; nothing
   leaves on ``gmii_tx_*`` then, and the wire's RX input is ignored.
 """
@@ -25,6 +28,7 @@ from splitnic_spec import constant
 from .bus import WishboneSignature
 from .csr import Csr
 from .dma.arbiter import WishboneArbiter
+from .dma.firewall import DmaFirewall, DmaWindow
 from .dma.rx_engine import RxEngine
 from .dma.tx_engine import TxEngine
 from .id_block import CSR_ADDR_WIDTH
@@ -35,7 +39,11 @@ __all__ = ["Nic"]
 
 
 class Nic(wiring.Component):
-    """The whole NIC core (contract A), of ``size`` (:mod:`.size`; default the whole register map)."""
+    """The whole NIC core (contract A), of ``size`` (:mod:`.size`; default the whole register map).
+
+    ``dma_windows`` (:class:`~.dma.firewall.DmaWindow`): where the DMA engines may reach;
+    ``None``, everywhere.
+    """
 
     csr: In(WishboneSignature(CSR_ADDR_WIDTH))
     dma: Out(WishboneSignature(30, burst=True))
@@ -47,8 +55,10 @@ class Nic(wiring.Component):
     gmii_tx_er: Out(1)
     irq: Out(1)
 
-    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000, size: NicSize = FULL) -> None:
+    def __init__(self, *, build_id: int = 0, clock_hz: int = 125_000_000, size: NicSize = FULL,
+                 dma_windows: "tuple[DmaWindow, ...] | None" = None) -> None:
         self._build_id = build_id
+        self._dma_windows = None if dma_windows is None else tuple(dma_windows)
         self._clock_hz = clock_hz
         self._size = size
         super().__init__()
@@ -66,7 +76,13 @@ class Nic(wiring.Component):
         wiring.connect(m, wiring.flipped(self.csr), regs.bus)
         wiring.connect(m, rx.dma, arbiter.m0)
         wiring.connect(m, tx.dma, arbiter.m1)
-        wiring.connect(m, arbiter.bus, wiring.flipped(self.dma))
+        if self._dma_windows is None:
+            wiring.connect(m, arbiter.bus, wiring.flipped(self.dma))
+        else:
+            m.submodules.dma_firewall = firewall = DmaFirewall(self._dma_windows)
+            wiring.connect(m, arbiter.bus, firewall.dma)
+            wiring.connect(m, firewall.bus, wiring.flipped(self.dma))
+            m.d.comb += regs.dma_error.eq(firewall.error)
 
         # Configuration out of the register file.
         m.d.comb += [mac_rx.config.eq(regs.mac_config), mac_tx.config.eq(regs.mac_config),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x0b778030.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x35423c9a.
  *
  * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names.
  * Kernel only (needs ETH_GSTRING_LEN).
@@ -55,6 +55,7 @@ static const char snic_tun_counter_names[][ETH_GSTRING_LEN] = {
 	"rx_fifo_drop",
 	"tx_ok",
 	"tx_ok_bytes",
+	"dma_err",
 };
 
 #endif /* SPLITNIC_COUNTERS_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.1, hash 0xeab8c763.
+ * splitnic NIC register map and DMA formats, spec 0.2, hash 0x1a317bae.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,12 +15,12 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0xeab8c763
+#define SNIC_SPEC_HASH 0x1a317bae
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
 #define SNIC_VERSION_MAJOR 0	/* Spec major version; a driver refuses a different major. */
-#define SNIC_VERSION_MINOR 1	/* Spec minor version; additions only. */
+#define SNIC_VERSION_MINOR 2	/* Spec minor version; additions only. */
 #define SNIC_NUM_RX_QUEUES 4	/* RX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 feeds the kernel tunnel. */
 #define SNIC_NUM_TX_QUEUES 2	/* TX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 carries the kernel's frames. */
 #define SNIC_NUM_STEER_ENTRIES 16	/* RX steering entries the register map has room for; ID_FEATURES says how many a build has. */
@@ -210,6 +210,7 @@
 #define SNIC_REG_STAT_RX_FIFO_DROP 0xa18	/* rc: Frames dropped because the RX FIFO was full. */
 #define SNIC_REG_STAT_TX_OK 0xa1c	/* rc: Frames transmitted. */
 #define SNIC_REG_STAT_TX_OK_BYTES 0xa20	/* rc: Bytes (FCS and padding excluded) of STAT_TX_OK frames. */
+#define SNIC_REG_STAT_DMA_ERR 0xa24	/* rc: DMA accesses refused because their address lies outside the memory the NIC may reach (on the board: NIC-local memory, and the host window for writes). A refused write goes nowhere and a refused read returns 0; the queue carries on, its frame or completion lost. The board's NIC counts each bus cycle (one burst of at most MAX_BURST words) with a word refused, the software NIC each descriptor, buffer or completion access. Not 0: a ring or buffer address is wrong (a driver bug, or someone writing the register window). */
 
 /* RXQ: RX queues: the driver posts empty buffers, the NIC fills them and writes one completion per frame. */
 #define SNIC_RXQ_BASE 0x100

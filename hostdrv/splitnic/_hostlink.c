@@ -1,19 +1,56 @@
 /*
- * The host side of the `eth` host link: posted-write messages over raw
- * Ethernet frames (AF_PACKET, a TPACKET_V2 receive ring).
+ * The host side of the `eth` host link, protocol v2: posted-write messages
+ * over raw Ethernet frames (AF_PACKET, a TPACKET_V2 receive ring), sessions,
+ * go-back-N both ways, probes and a credit rule that cannot deadlock.
  *
  * Ref: spec/splitnic_spec/hostlink.py (the contract: frame and message
- * headers, sequence numbers, acked, credit, NAK, HELLO); every layout and
- * constant comes from the generated hostlink_spec.h.  Built by cffi in API
- * mode (hostdrv/splitnic/_hostlink_build.py) into splitnic._hostlink_cffi;
- * hostdrv/splitnic/hostlink_port.py is its Python face.
+ * headers, sessions, sequence numbers, acked, credit, NAK, PROBE, STALE,
+ * HELLO); every layout and constant comes from the generated hostlink_spec.h.
+ * Built by cffi in API mode (hostdrv/splitnic/_hostlink_build.py) into
+ * splitnic._hostlink_cffi; hostdrv/splitnic/hostlink_port.py is its Python
+ * face.
+ *
+ * Sessions.  hl_hello finds the board (a broadcast HELLO with flag PROBE:
+ * every board answers, none binds), refuses a choice it cannot make (several
+ * boards and none named, a board bound to another host without TAKEOVER),
+ * then binds it with a unicast HELLO.  Each HELLO request draws a random,
+ * non-zero session (getrandom); every frame we send carries it, and a frame
+ * from the board with another session is foreign.  A STALE from the board
+ * with our session means it was reset: the receive thread binds again by
+ * itself (a unicast HELLO, a new session), renumbers what the driver queued
+ * meanwhile, counts a re-attach and wakes the driver (a byte on the irq
+ * socket), which re-arms the NIC (hostdrv/splitnic/link_eth.py).  It binds
+ * again the same way when the board talks but for LINK_TIMEOUT_MS never agrees
+ * with our numbering (a board reset while a copy of our HELLO was on its way
+ * binds again in our very session from 0, and no STALE comes: see timer).
  *
  * Threads.  The receive thread (started by hl_hello) owns the ring and the
- * NIC->host numbering; it sleeps in ppoll() when nothing arrives and nothing
- * waits for an acknowledgement, so an idle link costs nothing.  The driver's
- * thread calls hl_write / hl_flush / hl_read.  Everything both touch (the
- * host->NIC numbering, the replay buffer, credit, a pending read) is under
- * `mu`; the receive thread takes it once per burst of frames, not per message.
+ * NIC->host numbering; it sleeps in ppoll() until a frame arrives or one of
+ * its timers is due (resend, keepalive, a re-attach HELLO, silence).  The
+ * driver's thread calls hl_write / hl_flush / hl_read.  Everything both touch
+ * (the host->NIC numbering, the replay buffer, credit, a pending read, the
+ * session) is under `mu`; the receive thread takes it once per burst of
+ * frames, not per message.
+ *
+ * Board -> host.  The board keeps what it sent in a replay buffer until our
+ * acked passes it, so a loss costs a resend, never the session: a frame that
+ * starts after the next expected message is dropped (counted) with every later
+ * one until the expected message comes again, and the next frame we send
+ * carries NAK (once per gap); the leading messages of a frame that we already
+ * have are skipped (a duplicate, acknowledged again at once).  Its replay
+ * buffer is a few frames, so every receive burst that took messages ends with
+ * an acknowledgement: a frame of ours that carries acked, or one of no
+ * messages.
+ *
+ * Host -> board.  Frames wait in our replay slots until the board's acked
+ * passes them; NAK or a resend period without progress sends them again from
+ * acked (go-back-N, new frame numbers).  Our grant is next_frame + free
+ * (spec); the board's credit is taken only when newer.  With frames waiting
+ * and no progress for a resend period we send a PROBE (a frame of no
+ * messages), which the board answers at once with room past every frame we
+ * numbered: credit cannot stay at zero.  An idle link probes every
+ * KEEPALIVE_MS; nothing from the board for LINK_TIMEOUT_MS is "board silent"
+ * (counted, hl_silent) while we keep probing.
  *
  * Per-message cost on the receive path: header checks, a bounds check and a
  * memcpy into the registered memory.  No syscall and no allocation per
@@ -23,16 +60,15 @@
  *
  * Ordering.  The driver polls completions in the registered memory for a
  * PHASE flip and then reads the frame the completion describes.  The board
- * sends the frame data before the completion, so every WRITE is applied in
- * sequence order with a release fence after it: no later write (the PHASE
- * word) becomes visible before an earlier one.  On x86-64 (TSO) the fence is
- * only a compiler barrier; elsewhere it is a real store-store fence.
+ * sends the frame data before the completion, and we apply messages only in
+ * sequence order with a release fence after each WRITE: no later write (the
+ * PHASE word) becomes visible before an earlier one, and none after a gap.
+ * On x86-64 (TSO) the fence is only a compiler barrier.
  *
  * Latency.  The ring is TPACKET_V2: the kernel hands over each frame as it
  * arrives.  TPACKET_V3 hands over a block of frames when the block is full
  * or its retire timer (1 ms at least) expires; whenever the board had little
- * to send, that kept its credit from us for up to the millisecond, and with
- * the board's four frames of credit the host sent 45 Mbit/s.
+ * to send, that kept its credit from us for up to the millisecond.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -52,6 +88,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,21 +104,28 @@
 /* Counters, each only ever increasing; read from Python without a lock
  * (aligned 64-bit loads are atomic on the platforms we run on). */
 struct hl_counters {
-	uint64_t frames_in;      /* board frames accepted (in order or after a gap) */
-	uint64_t messages_in;
-	uint64_t frames_out;     /* frames sent, resent ones and credit-only ones included */
+	uint64_t frames_in;      /* board frames of our session taken (messages applied, or none to apply) */
+	uint64_t messages_in;    /* messages applied */
+	uint64_t frames_out;     /* frames sent, resent ones, probes and acknowledgements included */
 	uint64_t messages_out;
-	uint64_t foreign;        /* our EtherType from another source MAC (or before hello) */
-	uint64_t malformed;      /* bad version, lengths, message numbers or op; duplicate or stray HELLO */
+	uint64_t foreign;        /* our EtherType from another station, or another session, or a stray HELLO */
+	uint64_t malformed;      /* bad version, lengths, message numbers or op; an acked past what we sent */
 	uint64_t bad_address;    /* WRITEs that leave the registered memory: dropped */
-	uint64_t gaps;           /* NIC->host frames whose seq was not the next expected */
-	uint64_t lost_messages;  /* messages those gaps skipped */
+	uint64_t gaps;           /* board frames dropped because they started after the next expected message */
+	uint64_t naks_sent;      /* gaps we asked the board to resend (one NAK per gap) */
+	uint64_t duplicates;     /* board frames that started before the next expected message (a replay) */
 	uint64_t naks;           /* board frames with flag NAK */
 	uint64_t resent_frames;
+	uint64_t probes_sent;    /* PROBEs: work pending and no progress, or an idle link's keepalive */
+	uint64_t probes_in;      /* PROBEs from the board, answered at once */
 	uint64_t irqs;
 	uint64_t credit_waits;   /* times a sender had to wait for the board's credit */
 	uint64_t send_errors;    /* send() failures (treated as frames lost on the cable) */
 	uint64_t ring_drops;     /* frames the kernel dropped for want of room in our ring */
+	uint64_t short_answers;  /* READ answers with fewer (or more) words than asked: the read fails */
+	uint64_t stale;          /* STALE frames with our session: the board was reset */
+	uint64_t reattaches;     /* sessions bound again by the receive thread after a STALE */
+	uint64_t silences;       /* times nothing came from the board for LINK_TIMEOUT_MS */
 };
 
 /* What the board said in its HELLO answer. */
@@ -94,6 +138,7 @@ struct hl_board {
 	uint32_t local_base;
 	uint32_t local_size;
 	uint32_t spec_hash;
+	uint32_t session;
 };
 
 struct hl;
@@ -101,7 +146,10 @@ struct hl;
 struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t mem_size,
 		   uint32_t mtu, uint32_t ring_frames, int irq_fd, uint32_t credit_timeout_ms,
 		   char *err, size_t errlen);
-int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen);
+/* Find and bind a board: `want` (6 bytes) names it, NULL takes the only one that answers;
+ * `takeover` binds it even if it is bound to another station. */
+int hl_hello(struct hl *h, uint32_t timeout_ms, const uint8_t *want, int takeover, struct hl_board *out,
+	     char *err, size_t errlen);
 int hl_write(struct hl *h, uint32_t addr, const uint8_t *data, size_t len, char *err, size_t errlen);
 /* n writes in one call, named by device address and size as the driver's rings sync them
  * (a TX burst: frames and their descriptors).  A span in the mirror of NIC-local memory
@@ -112,9 +160,18 @@ int hl_write_mirror_spans(struct hl *h, uint32_t n, const uint64_t *addrs, const
 			  const uint8_t *mirror, uint64_t mirror_base, size_t mirror_len,
 			  uint64_t skip_base, uint64_t skip_len, char *err, size_t errlen);
 int hl_flush(struct hl *h, char *err, size_t errlen);
+/* `resume`: the caller tries a read again that timed out: if that read's READ is still on
+ * its way (no re-attach dropped it), wait for its answer rather than send another. */
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
-	    char *err, size_t errlen);
-int hl_broken(struct hl *h);
+	    int resume, char *err, size_t errlen);
+/* The session (0: none), re-attaching (a STALE came, the new HELLO is unanswered),
+ * and board silent (nothing from it for LINK_TIMEOUT_MS). */
+uint32_t hl_session(struct hl *h);
+int hl_reattaching(struct hl *h);
+int hl_silent(struct hl *h);
+/* The board talks but has not agreed with our numbering for longer than a keepalive
+ * period: the host binds it again at LINK_TIMEOUT_MS (see timer). */
+int hl_out_of_step(struct hl *h);
 uint32_t hl_window(struct hl *h);
 uint32_t hl_mtu(struct hl *h);
 const struct hl_counters *hl_counters(struct hl *h);
@@ -122,10 +179,12 @@ void hl_close(struct hl *h);
 
 /* Test and bench helpers: run frames (Ethernet frames, `lens[i]` bytes each,
  * back to back in `frames`) through the receive path as if they came from the
- * ring, `per_block` at a time; send raw Ethernet frames with sendmmsg. */
+ * ring, `per_block` at a time; send raw Ethernet frames with sendmmsg; make
+ * the next `n` send() calls fail as if the socket refused them. */
 int hl_receive_frames(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n,
 		      uint32_t per_block);
 int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n);
+void hl_fail_sends(struct hl *h, uint32_t n);
 
 /* cdef-end */
 
@@ -133,8 +192,20 @@ int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint3
 #define FH_SIZE SNIC_HL_FRAME_HEADER_SIZE
 #define MH_SIZE SNIC_HL_MESSAGE_HEADER_SIZE
 #define HELLO_REPEAT_MS 250
-#define READ_ATTEMPTS 3
+/* After the first answer to a discovery HELLO, how long other boards may take to answer too. */
+#define DISCOVERY_SETTLE_MS 100
+#define MAX_DISCOVERED 8
 #define MAX_REPLAY_SLOTS 4096
+/* Largest window a HELLO may offer: credit compares numbers modulo 2**16. */
+#define MAX_WINDOW 0x4000
+
+#define F_HELLO SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK
+#define F_NAK SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK
+#define F_ANSWER SNIC_HL_FRAME_HEADER_FLAGS_ANSWER_MASK
+#define F_PROBE SNIC_HL_FRAME_HEADER_FLAGS_PROBE_MASK
+#define F_TAKEOVER SNIC_HL_FRAME_HEADER_FLAGS_TAKEOVER_MASK
+#define F_STALE SNIC_HL_FRAME_HEADER_FLAGS_STALE_MASK
+#define F_BOUND SNIC_HL_FRAME_HEADER_FLAGS_BOUND_MASK
 
 /* A frame with messages, kept from building until the board's acked passes it. */
 struct hl_slot {
@@ -151,7 +222,7 @@ struct hl {
 	char ifname[IF_NAMESIZE];
 	uint8_t my_mac[6], board_mac[6];
 	uint32_t mtu;                   /* ours: largest frame after the Ethernet header we take */
-	uint32_t window;                /* ours: the credit we grant beyond the newest frame (see hl_open) */
+	uint32_t window;                /* ours: the frames we grant beyond next_frame (see hl_open) */
 	uint8_t *ring;
 	size_t ring_size;
 	uint32_t frame_size, frame_nr, frames_per_block, block_size, cur_frame;
@@ -164,39 +235,56 @@ struct hl {
 
 	/* Receive thread only. */
 	uint32_t rx_expected;           /* next NIC->host message number */
-	uint16_t rx_newest;             /* newest board frame number received */
-	int rx_any;                     /* a board frame arrived since hello */
+	uint16_t rx_next;               /* next_frame (spec): newest one-past-numbered or empty frame's number */
+	int in_gap;                     /* frames are being dropped until rx_expected comes again */
 
-	/* Under mu. */
+	/* Under mu (the receive thread reads session without it: only it and hl_hello write it). */
 	pthread_mutex_t mu, read_mu;
 	pthread_cond_t cond;
+	uint32_t session;               /* the bound session; every frame we send carries it */
+	uint32_t pending_session;       /* re-attaching: the session of our unanswered HELLO (else 0) */
+	uint64_t next_hello_ns;         /* re-attaching: when to send that HELLO again */
 	uint32_t sh_rx_expected;        /* the receive thread's view, for acked in our frames */
-	uint16_t sh_grant;              /* credit we grant: newest + 1 + window */
+	uint16_t sh_grant;              /* credit we grant: rx_next + window */
+	uint32_t last_acked_sent;       /* acked and credit of the last frame that left */
 	uint16_t last_grant_sent;
+	int nak_due;                    /* a gap began: the next frame we send carries NAK */
+	int ctl_due;                    /* a frame of no messages is owed (an answer whose send failed) */
 	uint32_t tx_seq;                /* next host->NIC message number */
 	uint16_t tx_frame;              /* next frame number */
 	uint16_t tx_credit;             /* the board lets us send frames numbered below this */
 	uint32_t tx_acked;
+	uint32_t tx_sent_end;           /* one past the newest message ever sent: acked cannot pass it */
 	struct hl_slot *slots;
 	uint8_t *slot_mem;
 	uint32_t nslots;
 	uint32_t head, send_next, built_tail; /* acked < head <= send_next <= built_tail (free-running) */
 	int building;                   /* slots[built_tail] is being filled */
-	uint64_t last_progress_ns;      /* last change of acked (or resend) */
+	uint64_t last_progress_ns;      /* last change of acked (or resend, or probe) */
+	uint64_t last_tx_ns, last_rx_ns; /* our last frame sent, the board's last frame of our session */
+	uint64_t agree_ns;              /* the board's last frame that agreed with our numbering (see timer) */
+	int disagreed;                  /* since then, one that did not (see end_burst) */
+	int probe_due;                  /* the resend timer ran out: the first frame sent again carries PROBE */
+	int starved;                    /* frames wait for credit with none in flight (see pump) */
+	int silent;
 	uint64_t srtt_ns;               /* smoothed round trip, first sending to acked; 0: no sample yet */
 	uint32_t backoff;               /* resend periods doubled since the last sample (Karn) */
 	uint64_t nak_ns;
 	uint32_t nak_acked;
-	int rx_sleeping;                /* receive thread in ppoll with no timer: kick it */
+	uint64_t rx_wake_ns;            /* the receive thread sleeps until then (0: it is awake) */
+	uint32_t fail_sends;            /* test helper: send() calls still to fail */
 	uint16_t read_tag;
 	int read_pending, read_done;
-	uint32_t read_words;
-	uint32_t *read_out;
+	int read_lost;                  /* a re-attach dropped the pending read's frame or its answer */
+	uint32_t read_words, read_got;  /* words asked, words the answer carried */
+	uint32_t read_addr;
+	/* The answer lands here, not in the caller's memory: a read that timed out
+	 * stays pending (its READ is on its way) and a retry may take its answer. */
+	uint32_t read_buf[SNIC_HL_MAX_MESSAGE_DATA / 4];
 
 	pthread_t thread;
 	int running;
 	volatile int stopping;
-	volatile int broken;
 	uint8_t ctl[ETH_HDR + FH_SIZE + MH_SIZE + SNIC_HL_HELLO_SIZE];
 	struct hl_counters c;
 };
@@ -247,10 +335,47 @@ static void fill_eth(struct hl *h, uint8_t *p, const uint8_t *dst)
 	p[13] = SNIC_HL_ETHERTYPE & 0xff;
 }
 
+static void format_mac(char *out, const uint8_t *mac)
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+/* A random, non-zero session, not `avoid` (the one it replaces). */
+static uint32_t new_session(uint32_t avoid)
+{
+	uint32_t s = 0;
+	while (!s || s == avoid) {
+		if (getrandom(&s, sizeof(s), 0) != sizeof(s))
+			s = (uint32_t)now_ns() * 2654435761u;   /* no entropy yet: still unlike the last one */
+	}
+	return s;
+}
+
+/* send() that the test helper can make fail; 0 when the frame left. */
+static int send_frame(struct hl *h, const void *buf, size_t len)
+{
+	if (h->fail_sends) {
+		h->fail_sends--;
+		h->c.send_errors++;
+		return -1;
+	}
+	if (send(h->sock, buf, len, MSG_DONTWAIT) < 0) {
+		h->c.send_errors++;
+		return -1;
+	}
+	return 0;
+}
+
+static void wake_driver(struct hl *h)
+{
+	if (h->irq_fd >= 0)
+		(void)!write(h->irq_fd, "\1", 1);  /* full socket: the driver is awake anyway */
+}
+
 /* ------------------------------------------------------------------------ */
 /* Transmit side (mu held). */
 
-static int can_send(struct hl *h) { return after16(h->tx_credit, h->tx_frame); }
+static int can_send(struct hl *h) { return !h->pending_session && after16(h->tx_credit, h->tx_frame); }
 
 /* How long acked may stand still before we go back: the spec's RESEND_US, or
  * twice the smoothed round trip where the board answers more slowly (the
@@ -267,17 +392,44 @@ static uint64_t resend_period(const struct hl *h)
 	return period > most ? most : period;
 }
 
-static void transmit(struct hl *h, uint8_t *buf, uint32_t len, uint16_t count)
+/* The fields every frame we send carries as it leaves; records what left. */
+static int transmit(struct hl *h, uint8_t *buf, uint32_t len, uint16_t count, uint8_t flags)
 {
 	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
-	fh->frame = h->tx_frame++;
+	if (h->nak_due)
+		flags |= F_NAK;
+	fh->flags = flags;
+	fh->frame = count ? h->tx_frame++ : h->tx_frame;  /* a frame of no messages is not numbered */
 	fh->credit = h->sh_grant;
 	fh->acked = h->sh_rx_expected;
-	h->last_grant_sent = h->sh_grant;
-	if (send(h->sock, buf, len, MSG_DONTWAIT) < 0)
-		h->c.send_errors++;     /* as if lost on the cable: the resend timer covers it */
+	fh->session = h->session;
 	h->c.frames_out++;
 	h->c.messages_out += count;
+	/* A frame that did not leave carried nothing: its grant, ack and NAK are owed still. */
+	if (send_frame(h, buf, len))
+		return -1;
+	h->last_grant_sent = h->sh_grant;
+	h->last_acked_sent = h->sh_rx_expected;
+	h->last_tx_ns = now_ns();
+	if (flags & F_NAK) {
+		h->nak_due = 0;
+		h->c.naks_sent++;
+	}
+	return 0;
+}
+
+/* Work is pending where none was: the resend period starts now, and a
+ * receive thread asleep for longer (until the next keepalive) must wake to
+ * keep it. */
+static void start_period(struct hl *h)
+{
+	uint64_t now = now_ns();
+	h->last_progress_ns = now;
+	if (h->rx_wake_ns > now + resend_period(h)) {
+		uint64_t one = 1;
+		h->rx_wake_ns = 0;
+		(void)!write(h->kick_fd, &one, sizeof(one));
+	}
 }
 
 /* Send the built frames the credit allows, oldest first. */
@@ -285,30 +437,76 @@ static void pump(struct hl *h)
 {
 	while (h->send_next != h->built_tail && can_send(h)) {
 		struct hl_slot *s = &h->slots[h->send_next % h->nslots];
-		if (h->head == h->send_next) {
-			/* First unacknowledged frame: the resend timer starts now. */
-			h->last_progress_ns = now_ns();
-			if (h->rx_sleeping) {
-				uint64_t one = 1;
-				h->rx_sleeping = 0;
-				(void)!write(h->kick_fd, &one, sizeof(one));
-			}
-		}
-		if (s->sent++)
+		if (h->head == h->send_next)
+			start_period(h);        /* the first unacknowledged frame */
+		h->starved = 0;
+		if (s->sent++) {
 			h->c.resent_frames++;
-		else
+		} else {
 			s->sent_ns = now_ns();
-		transmit(h, s->buf, s->len, s->count);
+			h->tx_sent_end = s->seq + s->count;
+		}
+		uint8_t flags = 0;
+		if (h->probe_due) {
+			flags = F_PROBE;
+			h->probe_due = 0;
+			h->c.probes_sent++;
+		}
+		transmit(h, s->buf, s->len, s->count, flags);
 		h->send_next++;
+	}
+	/* Frames wait for credit and none is in flight (the board acknowledged
+	 * all, its next grant lost or not sent yet): the PROBE for credit is due a
+	 * resend period from now, not at the next keepalive. */
+	if (h->send_next != h->built_tail && h->head == h->send_next && !h->pending_session && !h->starved) {
+		h->starved = 1;
+		start_period(h);
 	}
 }
 
-/* The board's acked and credit from its newest frame. */
+/* The next message we will send: a frame waiting for credit holds it, else
+ * the one being built, else none is started.  A larger seq would look like a
+ * gap to the board. */
+static uint32_t next_message(struct hl *h)
+{
+	return h->send_next != h->built_tail ? h->slots[h->send_next % h->nslots].seq
+		: h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
+}
+
+/* A frame of no messages: acked, credit, NAK if due, and `flags` (PROBE).
+ * Not numbered and outside the credit (spec): it must get through when both
+ * sides have used their credit, or neither could ever grant again. */
+static int send_ctl(struct hl *h, uint8_t flags)
+{
+	uint8_t buf[ETH_HDR + FH_SIZE];
+	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
+	fill_eth(h, buf, h->board_mac);
+	memset(fh, 0, sizeof(*fh));
+	fh->version = SNIC_HL_VERSION;
+	fh->seq = next_message(h);
+	if (flags & F_PROBE)
+		h->c.probes_sent++;
+	int rc = transmit(h, buf, sizeof(buf), 0, flags);
+	h->ctl_due = rc != 0;
+	return rc;
+}
+
+/* The board's acked and credit (the newest of a burst). */
 static void take_ack(struct hl *h, uint32_t acked, uint16_t credit)
 {
-	h->tx_credit = credit;
+	/* Grants only grow: a late or duplicated frame cannot take credit back. */
+	if (after16(credit, h->tx_credit))
+		h->tx_credit = credit;
 	if (!after32(acked, h->tx_acked))
 		return;
+	if (after32(acked, h->tx_sent_end)) {
+		/* Past every message we sent: not the board's acknowledgement of
+		 * anything (a board bug, a frame its FCS let through).  Taken, it
+		 * would free frames never sent and put tx_acked ahead of every later
+		 * acknowledgement, so no slot would ever be freed again. */
+		h->c.malformed++;
+		return;
+	}
 	h->tx_acked = acked;
 	uint64_t now = now_ns();
 	h->last_progress_ns = now;
@@ -360,36 +558,20 @@ static void go_back(struct hl *h)
 	pump(h);
 }
 
-/* A frame with no messages that only carries acked and credit. */
-static void send_grant(struct hl *h)
-{
-	uint8_t buf[ETH_HDR + FH_SIZE];
-	struct snic_hl_frame_header *fh = (void *)(buf + ETH_HDR);
-	fill_eth(h, buf, h->board_mac);
-	memset(fh, 0, sizeof(*fh));
-	fh->version = SNIC_HL_VERSION;
-	/* The next message we will send: a frame waiting for credit holds it, else
-	 * the one being built, else none is started.  A larger seq would look like
-	 * a gap to the board. */
-	fh->seq = h->send_next != h->built_tail ? h->slots[h->send_next % h->nslots].seq
-		: h->building ? h->slots[h->built_tail % h->nslots].seq : h->tx_seq;
-	/* Not numbered and outside the credit (spec): a grant must get through when
-	 * both sides have used their credit, or neither could ever grant again. */
-	fh->frame = h->tx_frame;
-	fh->credit = h->sh_grant;
-	fh->acked = h->sh_rx_expected;
-	h->last_grant_sent = h->sh_grant;
-	if (send(h->sock, buf, sizeof(buf), MSG_DONTWAIT) < 0)
-		h->c.send_errors++;
-	h->c.frames_out++;
-}
-
 static int no_credit(struct hl *h, char *err, size_t errlen)
 {
+	if (!h->pending_session && after32(h->tx_sent_end, h->tx_acked))
+		return fail(err, errlen, "no acknowledgement from the board over eth:%s within %u ms (%u frames "
+			    "unacknowledged or waiting)%s; is the board still running and cabled?", h->ifname,
+			    h->credit_timeout_ms, h->built_tail - h->head, h->silent ? ", and it answers no probe" : "");
+	if (h->pending_session)
+		return fail(err, errlen, "the board on eth:%s was reset and has not answered our HELLO for %u ms "
+			    "(%u frames waiting); is it still powered and cabled?", h->ifname, h->credit_timeout_ms,
+			    h->built_tail - h->send_next);
 	return fail(err, errlen, "the board grants no credit: over eth:%s for %u ms it let us send only "
-		    "frames below %u (next %u, %u frames waiting); is the board still running and cabled?",
+		    "frames below %u (next %u, %u frames waiting)%s; is the board still running and cabled?",
 		    h->ifname, h->credit_timeout_ms, (unsigned)h->tx_credit, (unsigned)h->tx_frame,
-		    h->built_tail - h->send_next);
+		    h->built_tail - h->send_next, h->silent ? ", and it answers no probe" : "");
 }
 
 /* Start filling a frame, waiting for a free replay slot. */
@@ -585,42 +767,66 @@ int hl_flush(struct hl *h, char *err, size_t errlen)
 	return rc;
 }
 
+/* A read is sent once per session: the link resends its frame until the
+ * board acknowledges it, and the board's answer comes back the same way.  A
+ * re-attach loses both if the read was queued before it began, so that read
+ * is sent again in the new session; one queued while it runs is kept and goes
+ * once (twice, a read-to-clear register would lose what the first read took). */
 int hl_read(struct hl *h, uint32_t addr, uint32_t words, uint32_t *out, uint32_t timeout_ms,
-	    char *err, size_t errlen)
+	    int resume, char *err, size_t errlen)
 {
 	if (need_hello(h, err, errlen))
 		return -1;
 	if (!words || words > SNIC_HL_MAX_MESSAGE_DATA / 4)
 		return fail(err, errlen, "a host-link read is 1..%u words, not %u", SNIC_HL_MAX_MESSAGE_DATA / 4,
 			    words);
-	int rc = -1;
-	uint32_t per_try = timeout_ms / READ_ATTEMPTS ? timeout_ms / READ_ATTEMPTS : 1;
+	int rc = -1, sends = 0;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	pthread_mutex_lock(&h->read_mu);        /* one read in flight */
 	pthread_mutex_lock(&h->mu);
-	for (int attempt = 0; attempt < READ_ATTEMPTS && rc; attempt++) {
-		uint64_t deadline = now_ns() + (uint64_t)per_try * 1000000u;
-		uint64_t credit_deadline = now_ns() + (uint64_t)h->credit_timeout_ms * 1000000u;
-		struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
-		h->read_pending = 1;
+	/* A read tried again whose READ is still on its way (sent again until
+	 * acknowledged): its answer is this read's.  A second READ would reach
+	 * the board too, and a read-to-clear register would lose what the first
+	 * took. */
+	int adopt = resume && h->read_pending && !h->read_lost && h->read_addr == addr && h->read_words == words;
+	if (!adopt)
 		h->read_done = 0;
-		h->read_words = words;
-		h->read_out = out;
-		if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), credit_deadline, err, errlen) ||
-		    finish_frame(h, credit_deadline, err, errlen)) {
-			h->read_pending = 0;
-			goto out;
+	while (!h->read_done) {
+		if (!adopt) {
+			struct snic_hl_read_request req = { .words = words, .tag = ++h->read_tag };
+			h->read_pending = 1;
+			h->read_lost = 0;
+			h->read_words = words;
+			h->read_addr = addr;
+			sends++;
+			if (append_whole(h, SNIC_HL_OP_READ, addr, &req, sizeof(req), deadline, err, errlen)) {
+				h->read_pending = 0;    /* not queued: nothing to wait for */
+				goto out;
+			}
+			if (finish_frame(h, deadline, err, errlen))
+				goto out;               /* queued: it stays pending for a retry */
 		}
-		while (!h->read_done)
+		adopt = 0;
+		while (!h->read_done && !h->read_lost)
 			if (wait_until(h, deadline) == ETIMEDOUT)
 				break;
-		if (h->read_done)
-			rc = 0;
-		h->read_pending = 0;
+		if (!h->read_done && now_ns() >= deadline)
+			break;
 	}
-	if (rc)
-		fail(err, errlen, "no answer from the board over eth:%s within %.1f s (%d reads of %u words at "
-		     "%#x); is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0, READ_ATTEMPTS,
-		     words, addr);
+	if (!h->read_done) {
+		fail(err, errlen, "no answer from the board over eth:%s within %.1f s (a read of %u words at %#x%s); "
+		     "is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0, words, addr,
+		     h->silent ? ", and it answers no probe" : sends > 1 ? ", sent again after a re-attach" : "");
+		goto out;                       /* its READ stays pending for a retry */
+	}
+	if (h->read_got != words)
+		fail(err, errlen, "the board answered a read of %u words at %#x over eth:%s with %u words; "
+		     "nothing of it is used", words, addr, h->ifname, h->read_got);
+	else
+		rc = 0;
+	if (!rc)
+		memcpy(out, h->read_buf, (size_t)words * 4);
+	h->read_pending = 0;
 out:
 	pthread_mutex_unlock(&h->mu);
 	pthread_mutex_unlock(&h->read_mu);
@@ -628,13 +834,162 @@ out:
 }
 
 /* ------------------------------------------------------------------------ */
+/* The board's Hello: each field checked before any is used. */
+
+/* The board's HELLO answer in `p` (after the Ethernet header), from `mac`:
+ * 1 (board filled) if it is a well-formed one, 0 if it is not a HELLO answer
+ * at all, -1 (err set) if it is one we must refuse. */
+static int parse_answer(struct hl *h, const uint8_t *mac, const uint8_t *p, uint32_t len,
+			struct hl_board *board, char *err, size_t errlen)
+{
+	const struct snic_hl_frame_header *fh = (const void *)p;
+	const struct snic_hl_message_header *mh = (const void *)(p + FH_SIZE);
+	const struct snic_hl_hello *hello = (const void *)(p + FH_SIZE + MH_SIZE);
+	if (len < FH_SIZE + MH_SIZE + SNIC_HL_HELLO_SIZE || fh->version != SNIC_HL_VERSION ||
+	    (fh->flags & (F_HELLO | F_ANSWER)) != (F_HELLO | F_ANSWER) || fh->count != 1 ||
+	    mh->op != SNIC_HL_OP_HELLO || mh->len < SNIC_HL_HELLO_SIZE)
+		return 0;
+	char name[18];
+	format_mac(name, mac);
+	if (hello->magic != SNIC_HL_HELLO_MAGIC)
+		return fail(err, errlen, "the board %s on %s answered HELLO with magic %#x, not %#x: it does not "
+			    "speak the splitnic host link; flash the splitnic bitstream", name, h->ifname,
+			    hello->magic, SNIC_HL_HELLO_MAGIC);
+	if (hello->spec_hash != SNIC_HL_SPEC_HASH)
+		return fail(err, errlen, "the board %s on %s speaks host-link spec %#010x, this driver %#010x: "
+			    "rebuild the older side", name, h->ifname, hello->spec_hash, SNIC_HL_SPEC_HASH);
+	if (hello->mtu < SNIC_HL_MTU_STANDARD || hello->mtu > SNIC_HL_MTU_JUMBO)
+		return fail(err, errlen, "the board %s on %s offers mtu %u; the host link needs %u..%u: its "
+			    "gateware is broken", name, h->ifname, hello->mtu, SNIC_HL_MTU_STANDARD,
+			    SNIC_HL_MTU_JUMBO);
+	if (hello->window < SNIC_HL_MIN_WINDOW || hello->window > MAX_WINDOW)
+		return fail(err, errlen, "the board %s on %s offers window %u; the host link needs %u..%u: its "
+			    "gateware is broken", name, h->ifname, hello->window, SNIC_HL_MIN_WINDOW, MAX_WINDOW);
+	if (hello->host_base != SNIC_HL_HOST_WINDOW_BASE || hello->host_size != SNIC_HL_HOST_WINDOW_SIZE)
+		return fail(err, errlen, "the board %s on %s puts the host window at 0x%x..+0x%x, the spec at "
+			    "0x%x..+0x%x: its gateware is broken", name, h->ifname, hello->host_base, hello->host_size,
+			    SNIC_HL_HOST_WINDOW_BASE, SNIC_HL_HOST_WINDOW_SIZE);
+	uint64_t lb = hello->local_base, le = lb + hello->local_size;
+	if (!hello->local_size || lb % 4 || hello->local_size % 4 || le > 1ull << 32 ||
+	    (lb < SNIC_HL_HOST_WINDOW_BASE + (uint64_t)SNIC_HL_HOST_WINDOW_SIZE && le > SNIC_HL_HOST_WINDOW_BASE))
+		return fail(err, errlen, "the board %s on %s offers NIC-local memory at 0x%x..+0x%x: empty, "
+			    "unaligned, past the bus or across the host window; its gateware is broken", name,
+			    h->ifname, hello->local_base, hello->local_size);
+	memcpy(board->mac, mac, 6);
+	board->mtu = hello->mtu;
+	board->window = hello->window;
+	board->host_base = hello->host_base;
+	board->host_size = hello->host_size;
+	board->local_base = hello->local_base;
+	board->local_size = hello->local_size;
+	board->spec_hash = hello->spec_hash;
+	board->session = fh->session;
+	return 1;
+}
+
+/* A HELLO request: `dst` (broadcast for discovery), `session`, `flags` beside HELLO. */
+static void send_hello(struct hl *h, const uint8_t *dst, uint32_t session, uint8_t flags)
+{
+	uint8_t *p = h->ctl;
+	struct snic_hl_frame_header *fh = (void *)(p + ETH_HDR);
+	struct snic_hl_message_header *mh = (void *)(p + ETH_HDR + FH_SIZE);
+	struct snic_hl_hello *hello = (void *)(p + ETH_HDR + FH_SIZE + MH_SIZE);
+	fill_eth(h, p, dst);
+	*fh = (struct snic_hl_frame_header){ .version = SNIC_HL_VERSION, .flags = F_HELLO | flags, .count = 1,
+		.credit = h->window, .session = session };
+	*mh = (struct snic_hl_message_header){ .op = SNIC_HL_OP_HELLO, .len = SNIC_HL_HELLO_SIZE };
+	*hello = (struct snic_hl_hello){ .magic = SNIC_HL_HELLO_MAGIC, .spec_hash = SNIC_HL_SPEC_HASH,
+		.mtu = h->mtu, .window = h->window, .host_base = h->mem_base, .host_size = h->mem_size };
+	if (send_frame(h, p, sizeof(h->ctl)) == 0)
+		h->last_tx_ns = now_ns();
+	h->c.frames_out++;
+}
+
+/* Both directions start over in `session`: frame and message numbers 0,
+ * credit the board's window.  Frames the driver queued are kept (a re-attach:
+ * they were built for the new session) and numbered from 0. */
+static void reset_numbering(struct hl *h, uint32_t session)
+{
+	h->session = session;
+	h->pending_session = 0;
+	h->rx_expected = 0;
+	h->rx_next = 0;
+	h->in_gap = 0;
+	h->sh_rx_expected = 0;
+	h->sh_grant = h->window;
+	h->last_grant_sent = h->window;
+	h->last_acked_sent = 0;
+	h->nak_due = h->ctl_due = 0;
+	h->tx_frame = 0;
+	h->tx_credit = h->board.window;
+	h->tx_acked = 0;
+	h->tx_sent_end = 0;
+	h->send_next = h->head;
+	uint32_t seq = 0, end = h->built_tail + (h->building ? 1 : 0);
+	for (uint32_t i = h->head; i != end; i++) {
+		struct hl_slot *s = &h->slots[i % h->nslots];
+		struct snic_hl_frame_header *fh = (void *)(s->buf + ETH_HDR);
+		uint32_t pos = ETH_HDR + FH_SIZE;
+		s->seq = fh->seq = seq;
+		s->sent = 0;
+		for (uint32_t k = 0; k < s->count; k++, seq++) {
+			struct snic_hl_message_header *mh = (void *)(s->buf + pos);
+			mh->seq = (uint8_t)seq;
+			pos += MH_SIZE + mh->len;
+		}
+	}
+	h->tx_seq = seq;
+	h->nak_acked = 0;
+	h->nak_ns = 0;
+	h->srtt_ns = 0;
+	h->backoff = 0;
+	h->last_progress_ns = h->last_rx_ns = h->last_tx_ns = h->agree_ns = now_ns();
+	h->silent = 0;
+	h->probe_due = 0;
+	h->starved = 0;
+	h->disagreed = 0;
+}
+
+/* Bind again (mu held): a STALE with our session (`stale`: the board was
+ * reset and forgot us), or a board that lost our numbering (see timer).
+ * What we sent in the old session is gone with its memory; what the driver
+ * queues from now on waits for the new session. */
+static void begin_reattach(struct hl *h, int stale)
+{
+	if (h->pending_session)
+		return;
+	if (stale)
+		h->c.stale++;
+	h->head = h->send_next = h->built_tail;
+	if (h->read_pending)
+		h->read_lost = 1;       /* its frame, or the answer of the old session */
+	h->pending_session = new_session(h->session);
+	h->next_hello_ns = 0;                   /* at once (timer) */
+}
+
+/* The board answered the re-attach HELLO (mu held). */
+static void finish_reattach(struct hl *h, const struct hl_board *board)
+{
+	h->board.window = board->window;
+	reset_numbering(h, h->pending_session);
+	h->c.reattaches++;
+	pump(h);
+	pthread_cond_broadcast(&h->cond);
+	wake_driver(h);                         /* it re-arms the NIC (link_eth.py) */
+}
+
+/* ------------------------------------------------------------------------ */
 /* Receive side (the receive thread, or hl_hello before it starts). */
 
 /* What one burst of board frames says, applied under mu once per burst. */
 struct burst {
-	int have, nak;
+	int have, nak, ack_now, stale, gap;
+	int fresh;                      /* a frame at or past the next expected message */
+	int behind;                     /* an answer (no messages, no PROBE) whose next message we have */
 	uint32_t acked;
 	uint16_t credit;
+	const struct hl_board *answer;  /* the re-attach HELLO's answer */
+	struct hl_board board;
 };
 
 /* Check a frame whole before applying any of it: 0 if well-formed. */
@@ -658,17 +1013,43 @@ static int validate(const uint8_t *p, uint32_t len)
 	return 0;
 }
 
+/* The answer to the pending read: used only if it has every word asked, no more. */
 static void answer(struct hl *h, uint32_t tag, const uint8_t *data, uint32_t len)
 {
 	pthread_mutex_lock(&h->mu);
 	if (h->read_pending && !h->read_done && tag == h->read_tag) {
-		uint32_t n = len / 4 < h->read_words ? len / 4 : h->read_words;
-		memcpy(h->read_out, data, n * 4);
-		memset(h->read_out + n, 0, (h->read_words - n) * 4);
+		h->read_got = len / 4;
+		if (h->read_got == h->read_words)
+			memcpy(h->read_buf, data, len);
+		else
+			h->c.short_answers++;
 		h->read_done = 1;
 		pthread_cond_broadcast(&h->cond);
 	}
 	pthread_mutex_unlock(&h->mu);
+}
+
+static void apply(struct hl *h, const struct snic_hl_message_header *mh, const uint8_t *data)
+{
+	switch (mh->op) {
+	case SNIC_HL_OP_WRITE: {
+		uint64_t off = (uint64_t)mh->addr - h->mem_base;   /* wraps huge when below base */
+		if (off >= h->mem_size || h->mem_size - off < mh->len) {
+			h->c.bad_address++;
+			break;
+		}
+		memcpy(h->mem + off, data, mh->len);
+		hl_release();
+		break;
+	}
+	case SNIC_HL_OP_ANSWER:
+		answer(h, mh->addr, data, mh->len);
+		break;
+	case SNIC_HL_OP_IRQ:
+		h->c.irqs++;
+		wake_driver(h);
+		break;
+	}
 }
 
 /* One Ethernet frame from the board. */
@@ -680,78 +1061,142 @@ static void rx_frame(struct hl *h, const uint8_t *eth, uint32_t len, struct burs
 	}
 	const uint8_t *p = eth + ETH_HDR;
 	len -= ETH_HDR;
+	const struct snic_hl_frame_header *fh = (const void *)p;
+	if (len < FH_SIZE || fh->version != SNIC_HL_VERSION) {
+		h->c.malformed++;
+		return;
+	}
+	uint32_t pending = __atomic_load_n(&h->pending_session, __ATOMIC_ACQUIRE);
+	if (fh->flags & F_HELLO) {
+		/* Only the answer to our re-attach HELLO means anything now; an answer
+		 * to an earlier request (a repeat) or another station's request does not.
+		 * A board that came back with other memory or another MTU cannot carry
+		 * on under the driver that knows the old one: it is not taken. */
+		if (pending && fh->session == pending && parse_answer(h, eth + 6, p, len, &b->board, NULL, 0) == 1 &&
+		    !(fh->flags & F_BOUND) && b->board.local_base == h->board.local_base &&
+		    b->board.local_size == h->board.local_size && b->board.mtu == h->board.mtu)
+			b->answer = &b->board;
+		else
+			h->c.foreign++;
+		return;
+	}
+	if (fh->session != h->session || pending) {
+		/* Another session (a late frame of an earlier one), or anything but the
+		 * answer while we re-attach. */
+		h->c.foreign++;
+		return;
+	}
 	if (validate(p, len)) {
 		h->c.malformed++;
 		return;
 	}
-	const struct snic_hl_frame_header *fh = (const void *)p;
-	if (fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK) {
-		h->c.malformed++;       /* a second answer to our HELLO, or the board restarted: hello again */
+	h->last_rx_ns = now_ns();
+	if (fh->flags & F_STALE) {
+		b->stale = 1;
 		return;
 	}
-	if (after32(fh->seq, h->rx_expected)) {
-		/* The board keeps no copy: the lost messages are gone for good. */
-		h->c.gaps++;
-		h->c.lost_messages += fh->seq - h->rx_expected;
-		h->broken = 1;
-	} else if (fh->seq != h->rx_expected) {
-		h->c.malformed++;       /* a duplicate: the board never sends a frame twice */
-		return;
-	}
-	h->c.frames_in++;
-	h->c.messages_in += fh->count;
-	h->rx_expected = fh->seq + fh->count;
-	/* A frame of no messages is not numbered (spec): it takes no credit. */
-	if (fh->count && (!h->rx_any || after16(fh->frame, h->rx_newest))) {
-		h->rx_newest = fh->frame;
-		h->rx_any = 1;
-	}
+	/* acked, credit and next_frame come from every well-formed frame of the
+	 * session, applied or not: they only ever move forward. */
+	uint16_t next = fh->count ? (uint16_t)(fh->frame + 1) : fh->frame;
+	/* Not far past our grant: the board numbers frames only below it, and a
+	 * bogus number (a board bug, a frame the FCS let through) taken here would
+	 * grant it thousands of frames past our ring, and make every later grant
+	 * look older until the numbers caught up.  A window of slack keeps a board
+	 * that overshoots by a frame or two going rather than waiting for ever. */
+	if (after16(next, h->rx_next) && !after16(next, (uint16_t)(h->sh_grant + h->window)))
+		h->rx_next = next;
+	if (!b->have || after32(fh->acked, b->acked))
+		b->acked = fh->acked;
+	if (!b->have || after16(fh->credit, b->credit))
+		b->credit = fh->credit;
 	b->have = 1;
-	b->acked = fh->acked;
-	b->credit = fh->credit;
-	if (fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK) {
+	if (fh->flags & F_NAK) {
 		b->nak = 1;
 		h->c.naks++;
 	}
-	uint8_t *mem = h->mem;
-	uint64_t base = h->mem_base, size = h->mem_size;
+	if (fh->flags & F_PROBE) {
+		b->ack_now = 1;
+		h->c.probes_in++;
+	}
+	if (!after32(h->rx_expected, fh->seq))
+		b->fresh = 1;
+	else if (!fh->count && !(fh->flags & F_PROBE))
+		b->behind = 1;
+	if (after32(fh->seq, h->rx_expected)) {
+		/* A gap: messages before this frame were lost.  Nothing after it is
+		 * applied until the expected message comes again (the board replays
+		 * from our acked); one NAK asks for that at once.  A frame of no
+		 * messages shows the same gap (its seq is the board's next message). */
+		if (fh->count)
+			h->c.gaps++;
+		if (!h->in_gap) {
+			h->in_gap = 1;
+			b->gap = 1;
+		}
+		return;
+	}
+	uint32_t skip = h->rx_expected - fh->seq;
+	if (fh->count && skip) {
+		/* A replay of messages we have: acknowledge again at once (our ack was
+		 * lost), and apply the rest. */
+		h->c.duplicates++;
+		b->ack_now = 1;
+	}
+	h->c.frames_in++;
+	if (!fh->count && !skip)
+		h->in_gap = 0;          /* the board's next message is ours: it went back, a new gap is NAKed again */
+	if (skip >= fh->count)
+		return;
+	h->in_gap = 0;
 	uint32_t pos = FH_SIZE;
 	for (uint32_t i = 0; i < fh->count; i++) {
 		const struct snic_hl_message_header *mh = (const void *)(p + pos);
 		const uint8_t *data = p + pos + MH_SIZE;
 		pos += MH_SIZE + mh->len;
-		switch (mh->op) {
-		case SNIC_HL_OP_WRITE: {
-			uint64_t off = (uint64_t)mh->addr - base;   /* wraps huge when below base */
-			if (off >= size || size - off < mh->len) {
-				h->c.bad_address++;
-				break;
-			}
-			memcpy(mem + off, data, mh->len);
-			hl_release();
-			break;
-		}
-		case SNIC_HL_OP_ANSWER:
-			answer(h, mh->addr, data, mh->len);
-			break;
-		case SNIC_HL_OP_IRQ:
-			h->c.irqs++;
-			if (h->irq_fd >= 0)
-				(void)!write(h->irq_fd, "\1", 1);  /* full socket: the driver is awake anyway */
-			break;
-		}
+		if (i >= skip)
+			apply(h, mh, data);
 	}
+	h->c.messages_in += fh->count - skip;
+	h->rx_expected = fh->seq + fh->count;
 }
 
-/* After a burst: take the board's acked and credit, resend on NAK, grant
- * credit back, send what the credit now allows. */
+/* After a burst: take the board's acked and credit, resend on NAK, send what
+ * the credit now allows, and acknowledge what the burst took if no frame of
+ * ours carried it. */
 static void end_burst(struct hl *h, struct burst *b)
 {
 	pthread_mutex_lock(&h->mu);
+	if (b->answer) {
+		finish_reattach(h, b->answer);
+		goto done;
+	}
+	if (b->stale) {
+		begin_reattach(h, 1);
+		goto done;
+	}
+	if (b->gap)
+		h->nak_due = 1;
 	h->sh_rx_expected = h->rx_expected;
-	h->sh_grant = (uint16_t)((h->rx_any ? h->rx_newest + 1 : 0) + h->window);
-	if (b->have)
+	h->sh_grant = (uint16_t)(h->rx_next + h->window);
+	if (b->have) {
+		uint64_t now = now_ns();
+		/* The board agrees with our numbering when a frame starts at or past the
+		 * message we expect and its acked is not behind ours; it disagrees when
+		 * its acked is behind ours or it answers (a frame of no messages, not
+		 * its own PROBE) from behind what we have.  Its replays of frames we
+		 * have (our acknowledgements lost: a cable fault to wait out) are
+		 * neither (see timer). */
+		int acked_ok = !after32(h->tx_acked, b->acked);
+		if ((b->fresh && acked_ok) || h->silent) {
+			h->agree_ns = now;
+			h->disagreed = 0;
+		} else if (!acked_ok || b->behind) {
+			h->disagreed = 1;
+		}
 		take_ack(h, b->acked, b->credit);
+		if (h->silent)
+			h->silent = 0;
+	}
 	if (b->nak) {
 		/* One resend per NAK episode: the board may flag several frames
 		 * before our resent ones reach it. */
@@ -763,10 +1208,14 @@ static void end_burst(struct hl *h, struct burst *b)
 		}
 	}
 	pump(h);
-	/* A frame about to leave carries the grant; one waiting for credit does not. */
-	if ((uint16_t)(h->sh_grant - h->last_grant_sent) >= (h->window + 1) / 2 &&
-	    (h->send_next == h->built_tail || !can_send(h)))
-		send_grant(h);
+	/* Whatever left in pump carried acked and the grant; else a frame of no
+	 * messages: a NAK, an answer to a PROBE or a duplicate, an acknowledgement
+	 * (the board's replay buffer drains only with it), or a grant grown by
+	 * half our window. */
+	if (h->nak_due || h->ctl_due || b->ack_now || h->last_acked_sent != h->sh_rx_expected ||
+	    (uint16_t)(h->sh_grant - h->last_grant_sent) >= (h->window + 1) / 2)
+		send_ctl(h, 0);
+done:
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->mu);
 	memset(b, 0, sizeof(*b));
@@ -800,25 +1249,81 @@ static void rx_burst(struct hl *h)
 			break;
 		rx_frame(h, (uint8_t *)ph + ph->tp_mac, ph->tp_snaplen, &b);
 		frame_done(h, ph);
+		if (b.answer || b.stale)
+			break;                  /* the session changes: what follows is read in the new one */
 	}
 	end_burst(h, &b);
 }
 
-/* The resend timer (mu held): go back if due; the ns until it is due, or 0 if idle. */
+/* The timers (mu held): resend or probe, keepalive, re-attach HELLO, silence.
+ * Returns the ns until the next one is due. */
 static uint64_t timer(struct hl *h)
 {
-	if (h->head == h->send_next)
-		return 0;
-	uint64_t period = resend_period(h);
-	uint64_t now = now_ns();
-	if (now - h->last_progress_ns >= period) {
-		go_back(h);
-		if (h->backoff < 10)
-			h->backoff++;
-		period = resend_period(h);
+	uint64_t now = now_ns(), due = now + SNIC_HL_KEEPALIVE_MS * 1000000ull;
+	uint64_t silence = h->last_rx_ns + SNIC_HL_LINK_TIMEOUT_MS * 1000000ull;
+	if (!h->silent && now >= silence) {
+		h->silent = 1;
+		h->c.silences++;
 	}
-	uint64_t left = h->last_progress_ns + period - now_ns();
-	return left > period || !left ? period : left;
+	if (!h->silent && silence < due)
+		due = silence;
+	/* A board that talks but, for LINK_TIMEOUT_MS, never agrees with our
+	 * numbering and says so (its acked behind ours, or answers from behind
+	 * what we have: see end_burst) lost it without losing our session: reset
+	 * while a copy of our HELLO was still on its way, it bound again in it
+	 * from 0, and no STALE will come.  Every frame is a gap or a duplicate to
+	 * one side for ever: bind again (as PCIe retrains a link whose replays
+	 * make no progress).  Mere replays of what we have do not count: a board
+	 * that cannot hear us for a while is waited for in the same session. */
+	uint64_t disagree = h->agree_ns + SNIC_HL_LINK_TIMEOUT_MS * 1000000ull;
+	int watch = h->disagreed && !h->silent && !h->pending_session;
+	if (watch && now >= disagree) {
+		begin_reattach(h, 0);
+		pthread_cond_broadcast(&h->cond);
+	} else if (watch && disagree < due) {
+		due = disagree;
+	}
+	if (h->pending_session) {
+		if (now >= h->next_hello_ns) {
+			send_hello(h, h->board_mac, h->pending_session, 0);
+			h->next_hello_ns = now + HELLO_REPEAT_MS * 1000000ull;
+		}
+		return (h->next_hello_ns < due ? h->next_hello_ns : due) - now;
+	}
+	if (h->ctl_due && send_ctl(h, 0) && h->backoff < 10)
+		h->backoff++;                   /* an acknowledgement whose send failed: again, less often */
+	if (h->head != h->built_tail) {
+		/* Work pending (unacknowledged, or waiting for credit): without
+		 * progress for a resend period, go back; what the credit does not let
+		 * out is probed for, and the board's answer grants room past every
+		 * frame we numbered. */
+		uint64_t period = resend_period(h);
+		if (now - h->last_progress_ns >= period) {
+			/* The first frame that goes again asks for an answer (PROBE); a
+			 * frame of no messages asks if none can go, or some still wait. */
+			h->probe_due = 1;
+			go_back(h);
+			if (h->probe_due || h->send_next != h->built_tail)
+				send_ctl(h, F_PROBE);
+			h->probe_due = 0;
+			h->last_progress_ns = now;
+			if (h->backoff < 10)
+				h->backoff++;
+			period = resend_period(h);
+		}
+		if (h->last_progress_ns + period < due)
+			due = h->last_progress_ns + period;
+	} else if (now - h->last_tx_ns >= SNIC_HL_KEEPALIVE_MS * 1000000ull) {
+		send_ctl(h, F_PROBE);           /* keepalive: a reset board answers STALE */
+	} else if (h->last_tx_ns + SNIC_HL_KEEPALIVE_MS * 1000000ull < due) {
+		due = h->last_tx_ns + SNIC_HL_KEEPALIVE_MS * 1000000ull;
+	}
+	if (h->ctl_due) {
+		uint64_t retry = now + resend_period(h);    /* a send failing for long (link down) backs off */
+		if (retry < due)
+			due = retry;
+	}
+	return due > now ? due - now : 1;
 }
 
 static void *rx_main(void *arg)
@@ -832,16 +1337,23 @@ static void *rx_main(void *arg)
 		}
 		pthread_mutex_lock(&h->mu);
 		uint64_t left = timer(h);
-		h->rx_sleeping = !left;
+		h->rx_wake_ns = now_ns() + left;
 		pthread_mutex_unlock(&h->mu);
 		struct timespec ts = { .tv_sec = left / 1000000000u, .tv_nsec = left % 1000000000u };
-		ppoll(pf, 2, left ? &ts : NULL, NULL);
+		ppoll(pf, 2, &ts, NULL);
+		if (pf[0].revents & POLLERR) {
+			/* The interface went down (ENETDOWN): the error stands until read, and
+			 * ppoll would return at once again and again. */
+			int e;
+			socklen_t el = sizeof(e);
+			getsockopt(h->sock, SOL_SOCKET, SO_ERROR, &e, &el);
+		}
 		if (pf[1].revents & POLLIN) {
 			uint64_t v;
 			(void)!read(h->kick_fd, &v, sizeof(v));
 		}
 		pthread_mutex_lock(&h->mu);
-		h->rx_sleeping = 0;
+		h->rx_wake_ns = 0;
 		pthread_mutex_unlock(&h->mu);
 	}
 	return NULL;
@@ -858,7 +1370,6 @@ static void stop_thread(struct hl *h)
 	h->running = 0;
 	h->stopping = 0;
 }
-
 /* ------------------------------------------------------------------------ */
 /* Opening. */
 
@@ -956,7 +1467,10 @@ struct hl *hl_open(const char *ifname, uint8_t *mem, uint64_t mem_base, uint64_t
 	uint32_t frames = ring_frames < 2 * SNIC_HL_MIN_WINDOW + 1 ? 2 * SNIC_HL_MIN_WINDOW + 1 : ring_frames;
 	uint32_t block_nr = (frames + h->frames_per_block - 1) / h->frames_per_block;
 	h->frame_nr = block_nr * h->frames_per_block;
-	h->window = (h->frame_nr - 1) / 2 > 0xffff ? 0xffff : (h->frame_nr - 1) / 2;
+	/* At most what we take from the board: credit compares frame numbers
+	 * modulo 2**16, and a window of 2**15 or more would make the board's
+	 * first credit look older than its frame 0. */
+	h->window = (h->frame_nr - 1) / 2 > MAX_WINDOW ? MAX_WINDOW : (h->frame_nr - 1) / 2;
 	struct tpacket_req req = {
 		.tp_block_size = bs, .tp_block_nr = block_nr, .tp_frame_size = slot, .tp_frame_nr = h->frame_nr,
 	};
@@ -1012,136 +1526,201 @@ static int alloc_slots(struct hl *h, char *err, size_t errlen)
 	return 0;
 }
 
-static void send_hello(struct hl *h)
+/* A frame the ring holds, or NULL once `deadline` passed (sleeping until one comes). */
+static struct tpacket2_hdr *wait_frame(struct hl *h, uint64_t wake)
+{
+	struct pollfd pf = {.fd = h->sock, .events = POLLIN};
+	struct tpacket2_hdr *ph = ring_frame(h, h->cur_frame);
+	if (frame_ready(ph))
+		return ph;
+	uint64_t now = now_ns();
+	if (now < wake) {
+		struct timespec ts = { .tv_sec = (wake - now) / 1000000000u, .tv_nsec = (wake - now) % 1000000000u };
+		ppoll(&pf, 1, &ts, NULL);
+	}
+	return frame_ready(ph) ? ph : NULL;
+}
+
+static int bound_elsewhere(struct hl *h, const uint8_t *mac, char *err, size_t errlen)
+{
+	char name[18];
+	format_mac(name, mac);
+	return fail(err, errlen, "the board %s on %s is bound to another host (another splitnic driver, or "
+		    "this machine before it got another address); if that host is gone, take the board over: "
+		    "--link eth:%s@%s,takeover", name, h->ifname, h->ifname, name);
+}
+
+/* Discovery: a broadcast HELLO with flag PROBE; every board answers and none
+ * binds.  Fills `found` with the board to bind (`want`, or the only one). */
+static int discover(struct hl *h, uint64_t deadline, uint32_t timeout_ms, const uint8_t *want, int takeover,
+		    struct hl_board *found, char *err, size_t errlen)
 {
 	static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-	uint8_t *p = h->ctl;
-	struct snic_hl_frame_header *fh = (void *)(p + ETH_HDR);
-	struct snic_hl_message_header *mh = (void *)(p + ETH_HDR + FH_SIZE);
-	struct snic_hl_hello *hello = (void *)(p + ETH_HDR + FH_SIZE + MH_SIZE);
-	fill_eth(h, p, broadcast);
-	*fh = (struct snic_hl_frame_header){ .version = SNIC_HL_VERSION,
-		.flags = SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK, .count = 1, .credit = h->window };
-	*mh = (struct snic_hl_message_header){ .op = SNIC_HL_OP_HELLO, .len = SNIC_HL_HELLO_SIZE };
-	*hello = (struct snic_hl_hello){ .magic = SNIC_HL_HELLO_MAGIC, .spec_hash = SNIC_HL_SPEC_HASH,
-		.mtu = h->mtu, .window = h->window, .host_base = h->mem_base, .host_size = h->mem_size };
-	if (send(h->sock, p, sizeof(h->ctl), 0) < 0)
-		h->c.send_errors++;
+	struct hl_board seen[MAX_DISCOVERED];
+	int bound[MAX_DISCOVERED], nseen = 0, others = 0, sent = 0;
+	uint32_t session = new_session(h->session);
+	uint64_t start = now_ns(), next_hello = start, settle = 0;
+	for (;;) {
+		uint64_t now = now_ns();
+		if (settle && now >= settle)
+			break;
+		if (now >= deadline) {
+			if (nseen)
+				break;
+			char name[18] = "";
+			if (want)
+				format_mac(name, want);
+			return fail(err, errlen, "no answer from %s%s over eth:%s within %.1f s (HELLO sent %d times%s); "
+				    "is it powered, flashed and cabled?", want ? "the board " : "the board", name,
+				    h->ifname, timeout_ms / 1000.0, sent, others ? ", other boards answered" : "");
+		}
+		if (now >= next_hello) {
+			send_hello(h, broadcast, session, F_PROBE);   /* again and again: a board may miss one */
+			sent++;
+			next_hello = now + HELLO_REPEAT_MS * 1000000ull;
+		}
+		uint64_t wake = next_hello < deadline ? next_hello : deadline;
+		struct tpacket2_hdr *ph = wait_frame(h, settle && settle < wake ? settle : wake);
+		if (!ph)
+			continue;
+		const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
+		uint32_t len = ph->tp_snaplen;
+		const struct snic_hl_frame_header *fh = (const void *)(eth + ETH_HDR);
+		struct hl_board b;
+		int r = 0;
+		/* Only an answer to this request: our session, flag ANSWER. */
+		if (len >= ETH_HDR + FH_SIZE && fh->session == session && (!want || !memcmp(eth + 6, want, 6)))
+			r = parse_answer(h, eth + 6, eth + ETH_HDR, len - ETH_HDR, &b, err, errlen);
+		else if (len >= ETH_HDR + FH_SIZE && fh->session == session)
+			others++;
+		int is_bound = len >= ETH_HDR + FH_SIZE && (fh->flags & F_BOUND);
+		frame_done(h, ph);
+		if (r < 0)
+			return -1;
+		if (!r) {
+			h->c.foreign++;
+			continue;
+		}
+		int i = 0;
+		while (i < nseen && memcmp(seen[i].mac, b.mac, 6))
+			i++;
+		if (i == nseen && nseen < MAX_DISCOVERED) {
+			seen[nseen] = b;
+			bound[nseen++] = is_bound;
+		}
+		if (want)
+			break;
+		if (!settle)
+			settle = now_ns() + DISCOVERY_SETTLE_MS * 1000000ull;
+	}
+	if (nseen > 1) {
+		char list[MAX_DISCOVERED * 20] = "", name[18];
+		for (int i = 0; i < nseen; i++) {
+			format_mac(name, seen[i].mac);
+			strcat(list, i ? ", " : "");
+			strcat(list, name);
+		}
+		return fail(err, errlen, "%d boards answered on %s (%s): name the one to use, e.g. --link eth:%s@%s",
+			    nseen, h->ifname, list, h->ifname, name);
+	}
+	if (bound[0] && !takeover)
+		return bound_elsewhere(h, seen[0].mac, err, errlen);
+	*found = seen[0];
+	return 0;
 }
 
-/* The board's HELLO answer in `p` (after the Ethernet header): 1 if it is one,
- * -1 (err set) if it is one we must refuse, 0 if it is something else. */
-static int parse_answer(struct hl *h, const uint8_t *p, uint32_t len, char *err, size_t errlen)
+/* Binding: a unicast HELLO (TAKEOVER if asked) to the board found, with a new
+ * session; repeated (the same request) until its answer comes. */
+static int bind_board(struct hl *h, uint64_t deadline, uint32_t timeout_ms, const struct hl_board *found,
+		      int takeover, struct hl_board *answer, char *err, size_t errlen)
 {
-	const struct snic_hl_frame_header *fh = (const void *)p;
-	const struct snic_hl_message_header *mh = (const void *)(p + FH_SIZE);
-	const struct snic_hl_hello *hello = (const void *)(p + FH_SIZE + MH_SIZE);
-	if (len < FH_SIZE + MH_SIZE + SNIC_HL_HELLO_SIZE || fh->version != SNIC_HL_VERSION ||
-	    !(fh->flags & SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK) || fh->count != 1 ||
-	    mh->op != SNIC_HL_OP_HELLO || mh->len < SNIC_HL_HELLO_SIZE)
-		return 0;
-	if (hello->magic != SNIC_HL_HELLO_MAGIC)
-		return fail(err, errlen, "the board on %s answered HELLO with magic %#x, not %#x: it does not "
-			    "speak the splitnic host link; flash the splitnic bitstream", h->ifname,
-			    hello->magic, SNIC_HL_HELLO_MAGIC);
-	if (hello->spec_hash != SNIC_HL_SPEC_HASH)
-		return fail(err, errlen, "the board on %s speaks host-link spec %#010x, this driver %#010x: "
-			    "rebuild the older side", h->ifname, hello->spec_hash, SNIC_HL_SPEC_HASH);
-	if (hello->window < SNIC_HL_MIN_WINDOW || hello->mtu < SNIC_HL_MTU_STANDARD)
-		return fail(err, errlen, "the board on %s offers window %u and mtu %u; the host link needs at "
-			    "least %u and %u", h->ifname, hello->window, hello->mtu, SNIC_HL_MIN_WINDOW,
-			    SNIC_HL_MTU_STANDARD);
-	h->board.mtu = hello->mtu;
-	h->board.window = hello->window;
-	h->board.host_base = hello->host_base;
-	h->board.host_size = hello->host_size;
-	h->board.local_base = hello->local_base;
-	h->board.local_size = hello->local_size;
-	h->board.spec_hash = hello->spec_hash;
-	return 1;
+	uint32_t session = new_session(h->session);
+	uint64_t next_hello = now_ns();
+	int sent = 0;
+	char name[18];
+	format_mac(name, found->mac);
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			return fail(err, errlen, "the board %s on %s answered discovery but not our HELLO within %.1f s "
+				    "(sent %d times); is it bound to another host meanwhile?", name, h->ifname,
+				    timeout_ms / 1000.0, sent);
+		if (now >= next_hello) {
+			send_hello(h, found->mac, session, takeover ? F_TAKEOVER : 0);
+			sent++;
+			next_hello = now + HELLO_REPEAT_MS * 1000000ull;
+		}
+		struct tpacket2_hdr *ph = wait_frame(h, next_hello < deadline ? next_hello : deadline);
+		if (!ph)
+			continue;
+		const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
+		uint32_t len = ph->tp_snaplen;
+		const struct snic_hl_frame_header *fh = (const void *)(eth + ETH_HDR);
+		int r = 0;
+		if (len >= ETH_HDR + FH_SIZE && fh->session == session && !memcmp(eth + 6, found->mac, 6))
+			r = parse_answer(h, eth + 6, eth + ETH_HDR, len - ETH_HDR, answer, err, errlen);
+		int is_bound = r > 0 && (fh->flags & F_BOUND);
+		frame_done(h, ph);
+		if (r < 0)
+			return -1;
+		if (is_bound)
+			return bound_elsewhere(h, found->mac, err, errlen);
+		if (r)
+			return 0;
+		h->c.foreign++;
+	}
 }
 
-/* Both directions start over: frame and message numbers 0, credit the window. */
-static void reset_numbering(struct hl *h)
-{
-	h->rx_expected = 0;
-	h->rx_newest = 0;
-	h->rx_any = 0;
-	h->sh_rx_expected = 0;
-	h->sh_grant = h->window;
-	h->last_grant_sent = h->window;
-	h->tx_seq = 0;
-	h->tx_frame = 0;
-	h->tx_credit = h->board.window;
-	h->tx_acked = 0;
-	h->head = h->send_next = h->built_tail = 0;
-	h->building = 0;
-	h->nak_acked = 0;
-	h->nak_ns = 0;
-	h->srtt_ns = 0;
-	h->backoff = 0;
-	h->read_pending = 0;
-	h->broken = 0;
-}
-
-int hl_hello(struct hl *h, uint32_t timeout_ms, struct hl_board *out, char *err, size_t errlen)
+int hl_hello(struct hl *h, uint32_t timeout_ms, const uint8_t *want, int takeover, struct hl_board *out,
+	     char *err, size_t errlen)
 {
 	stop_thread(h);
 	h->hello_done = 0;
 	/* Frames of an earlier session mean nothing now. */
 	for (uint32_t i = 0; i < h->frame_nr && frame_ready(ring_frame(h, h->cur_frame)); i++)
 		frame_done(h, ring_frame(h, h->cur_frame));
-	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000u;
-	uint64_t next_hello = start;
-	struct pollfd pf = {.fd = h->sock, .events = POLLIN};
-	for (;;) {
-		uint64_t now = now_ns();
-		if (now >= deadline)
-			return fail(err, errlen, "no answer from the board over eth:%s within %.1f s (HELLO sent "
-				    "%u times); is it powered, flashed and cabled?", h->ifname, timeout_ms / 1000.0,
-				    (unsigned)((now - start) / (HELLO_REPEAT_MS * 1000000ull) + 1));
-		if (now >= next_hello) {
-			send_hello(h);          /* again and again: the board may miss one */
-			next_hello = now + HELLO_REPEAT_MS * 1000000ull;
-		}
-		struct tpacket2_hdr *ph = ring_frame(h, h->cur_frame);
-		if (!frame_ready(ph)) {
-			uint64_t wake = next_hello < deadline ? next_hello : deadline;
-			struct timespec ts = { .tv_sec = (wake - now) / 1000000000u, .tv_nsec = (wake - now) % 1000000000u };
-			ppoll(&pf, 1, &ts, NULL);
-			continue;
-		}
-		const uint8_t *eth = (uint8_t *)ph + ph->tp_mac;
-		int r = ph->tp_snaplen >= ETH_HDR
-			? parse_answer(h, eth + ETH_HDR, ph->tp_snaplen - ETH_HDR, err, errlen) : 0;
-		if (r <= 0) {
-			frame_done(h, ph);
-			if (r < 0)
-				return -1;
-			h->c.foreign++;
-			continue;
-		}
-		memcpy(h->board_mac, eth + 6, 6);
-		memcpy(h->board.mac, eth + 6, 6);
-		frame_done(h, ph);
-		h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
-		if (alloc_slots(h, err, errlen))
-			return -1;
-		reset_numbering(h);
-		h->hello_done = 1;
-		/* The board may follow its answer at once: what the ring holds now are the session's first frames. */
-		rx_burst(h);
-		*out = h->board;
-		if (pthread_create(&h->thread, NULL, rx_main, h))
-			return fail(err, errlen, "cannot start the host link's receive thread");
-		h->running = 1;
-		return 0;
-	}
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct hl_board found, board;
+	if (discover(h, deadline, timeout_ms, want, takeover, &found, err, errlen) ||
+	    bind_board(h, deadline, timeout_ms, &found, takeover, &board, err, errlen))
+		return -1;
+	memcpy(h->board_mac, board.mac, 6);
+	h->board = board;
+	h->tx_mtu = h->board.mtu < h->mtu ? h->board.mtu : h->mtu;
+	if (alloc_slots(h, err, errlen))
+		return -1;
+	pthread_mutex_lock(&h->mu);
+	h->head = h->send_next = h->built_tail = 0;
+	h->building = 0;
+	h->read_pending = 0;
+	reset_numbering(h, board.session);
+	pthread_mutex_unlock(&h->mu);
+	h->hello_done = 1;
+	/* The board may follow its answer at once: what the ring holds now are the session's first frames. */
+	rx_burst(h);
+	*out = h->board;
+	if (pthread_create(&h->thread, NULL, rx_main, h))
+		return fail(err, errlen, "cannot start the host link's receive thread");
+	h->running = 1;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 
-int hl_broken(struct hl *h) { return h->broken; }
+uint32_t hl_session(struct hl *h) { return h->hello_done ? h->session : 0; }
+int hl_reattaching(struct hl *h) { return h->pending_session != 0; }
+int hl_silent(struct hl *h) { return h->silent; }
+int hl_out_of_step(struct hl *h)
+{
+	pthread_mutex_lock(&h->mu);
+	/* An idle link agrees at each keepalive's answer; one with work pending at
+	 * each resend period's PROBE (at most a second apart): half a keepalive
+	 * more is no jitter. */
+	int r = h->hello_done && h->disagreed && !h->silent && !h->pending_session &&
+		now_ns() - h->agree_ns > SNIC_HL_KEEPALIVE_MS * 1500000ull;
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
 uint32_t hl_window(struct hl *h) { return h->window; }
 uint32_t hl_mtu(struct hl *h) { return h->mtu; }
 const struct hl_counters *hl_counters(struct hl *h)
@@ -1184,6 +1763,13 @@ int hl_receive_frames(struct hl *h, const uint8_t *frames, const uint32_t *lens,
 			end_burst(h, &b);
 	}
 	return 0;
+}
+
+void hl_fail_sends(struct hl *h, uint32_t n)
+{
+	pthread_mutex_lock(&h->mu);
+	h->fail_sends = n;
+	pthread_mutex_unlock(&h->mu);
 }
 
 int hl_send_raw(struct hl *h, const uint8_t *frames, const uint32_t *lens, uint32_t n)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/hostlink.py.
- * splitnic eth host link (posted-write messages), spec 1.0, hash 0x38fd8864.
+ * splitnic eth host link (posted-write messages), spec 2.0, hash 0xca618aed.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,11 +15,11 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_HL_SPEC_HASH 0x38fd8864
+#define SNIC_HL_SPEC_HASH 0xca618aed
 
 /* Constants. */
 #define SNIC_HL_ETHERTYPE 34997	/* EtherType of host-link frames (IEEE 802 Local Experimental 1). */
-#define SNIC_HL_VERSION 1	/* FrameHeader.version of this protocol. */
+#define SNIC_HL_VERSION 2	/* FrameHeader.version of this protocol. */
 #define SNIC_HL_OP_WRITE 1	/* Write the message's data at addr (both ways). */
 #define SNIC_HL_OP_READ 2	/* Host to NIC: read words at addr; data is one ReadRequest. */
 #define SNIC_HL_OP_ANSWER 3	/* NIC to host: the words a READ asked for; addr is its tag. */
@@ -30,8 +30,10 @@
 #define SNIC_HL_HOST_WINDOW_SIZE 0x10000000	/* Bytes of the host window. */
 #define SNIC_HL_MTU_STANDARD 1500	/* Hello.mtu on a standard Ethernet host port. */
 #define SNIC_HL_MTU_JUMBO 9000	/* Hello.mtu on a jumbo-frame host port: fewer headers per byte. */
-#define SNIC_HL_MAX_MESSAGE_DATA 8976	/* Largest len of one message; a longer write is split. */
-#define SNIC_HL_RESEND_US 1000	/* Host to NIC: microseconds without progress of acked before the host sends its unacknowledged frames again. */
+#define SNIC_HL_MAX_MESSAGE_DATA 8972	/* Largest len of one message; a longer write is split. */
+#define SNIC_HL_RESEND_US 1000	/* Microseconds without progress of acked (or without credit) before a side sends its unacknowledged frames again (or a PROBE). */
+#define SNIC_HL_KEEPALIVE_MS 500	/* Host: an idle link sends a PROBE this often, so that a board that lost the session is found without traffic. */
+#define SNIC_HL_LINK_TIMEOUT_MS 1500	/* Host: no frame from the board for this long: the board is reported silent (the host keeps probing and binds again when it answers). */
 #define SNIC_HL_MIN_WINDOW 2	/* Smallest Hello.window: a side must buffer a frame while it takes the next. */
 #define SNIC_HL_COUNTERS_BASE 0x80001000	/* Bus address of the board's BoardCounters: the host READs them like any register; writes there are ignored. */
 #define SNIC_HL_COUNTERS_SIZE 64	/* Bytes of the counters window (words past BoardCounters read 0). */
@@ -45,12 +47,23 @@ struct snic_hl_frame_header {
 	uint16_t frame;	/* Number of this frame (free-running per direction, every frame counts). */
 	uint16_t credit;	/* The other side may send frames numbered below this (modulo 2**16). */
 	uint32_t acked;	/* Number of the next message the sender expects from the other side. */
+	uint32_t session;	/* The session the frame belongs to: drawn by the host for its HELLO, echoed by the board; never 0. */
 };
-#define SNIC_HL_FRAME_HEADER_SIZE 16
+#define SNIC_HL_FRAME_HEADER_SIZE 20
 #define SNIC_HL_FRAME_HEADER_FLAGS_HELLO_SHIFT 0
 #define SNIC_HL_FRAME_HEADER_FLAGS_HELLO_MASK 0x01	/* The frame opens the link: one HELLO message; sequence and frame numbers restart at 0 on both sides. */
 #define SNIC_HL_FRAME_HEADER_FLAGS_NAK_SHIFT 1
-#define SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK 0x02	/* NIC to host: the board saw a gap and dropped frames; send again from acked. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_NAK_MASK 0x02	/* The sender saw a gap (or an overrun) and dropped frames: send again from acked. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_ANSWER_SHIFT 2
+#define SNIC_HL_FRAME_HEADER_FLAGS_ANSWER_MASK 0x04	/* With HELLO: the board's answer to the host's request of the same session. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_PROBE_SHIFT 3
+#define SNIC_HL_FRAME_HEADER_FLAGS_PROBE_MASK 0x08	/* Answer at once with acked and credit. With HELLO: discovery only, the board answers and binds nothing. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_TAKEOVER_SHIFT 4
+#define SNIC_HL_FRAME_HEADER_FLAGS_TAKEOVER_MASK 0x10	/* With HELLO: bind even if bound to another station. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_STALE_SHIFT 5
+#define SNIC_HL_FRAME_HEADER_FLAGS_STALE_MASK 0x20	/* Board to host: the frame's session is not the board's (it was reset): open the link again. */
+#define SNIC_HL_FRAME_HEADER_FLAGS_BOUND_SHIFT 6
+#define SNIC_HL_FRAME_HEADER_FLAGS_BOUND_MASK 0x40	/* With HELLO|ANSWER: the board is bound to another station. */
 
 /* Starts every message; len bytes of data follow. */
 struct snic_hl_message_header {
@@ -85,15 +98,18 @@ struct snic_hl_hello {
 struct snic_hl_board_counters {
 	uint32_t rx_frames;	/* Host-to-board frames taken: in sequence, well-formed, from the host. */
 	uint32_t rx_messages;	/* Messages in those frames. */
-	uint32_t malformed;	/* Frames dropped as not this protocol's: another version, a bad message number or length, a message past the frame's end, too long, or from another source. */
+	uint32_t malformed;	/* Frames dropped as not this protocol's: another version, a bad message number or length, a message past the frame's end, too long, a bad frame check sequence. */
 	uint32_t gaps;	/* Well-formed frames dropped because they did not start at the next expected message (a frame before them was lost): each one NAKed. */
 	uint32_t bad_address;	/* Messages skipped: a span outside the windows the host may reach, a READ of a bad size, an op the host may not send. */
-	uint32_t duplicates;	/* Frames that came again, wholly or partly before the next expected message (a resend): dropped. */
+	uint32_t duplicates;	/* Frames that came again, wholly or partly before the next expected message (a resend): dropped, and acked again at once. */
 	uint32_t overruns;	/* In-sequence frames dropped for want of a free buffer (the host sent beyond its credit). */
 	uint32_t tx_frames;	/* Board-to-host frames sent. */
 	uint32_t tx_messages;	/* Messages in those frames. */
 	uint32_t credit_stalls;	/* Times a finished frame had to wait for the host's credit. */
+	uint32_t foreign;	/* Frames dropped from another station or another session (HELLO requests of another station while bound included). */
+	uint32_t resent_frames;	/* Board-to-host frames sent again (NAK or resend timer). */
+	uint32_t stale;	/* Frames answered with STALE: the board had no session with their sender. */
 };
-#define SNIC_HL_BOARD_COUNTERS_SIZE 40
+#define SNIC_HL_BOARD_COUNTERS_SIZE 52
 
 #endif /* SPLITNIC_HOSTLINK_H */

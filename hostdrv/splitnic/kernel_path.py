@@ -21,6 +21,11 @@ Under load it drains bursts back to back without sleeping, looking at the
 control sources every few bursts without waiting; when a pass finds nothing
 it re-arms the interrupt, looks once more, and sleeps until an event.  A link
 without an interrupt (``etherbone``) is polled at a bounded rate instead.
+
+A board that is reset under the loop (``eth``: the link binds it again by
+itself and wakes the loop, :mod:`splitnic.link_eth`) is set up again here:
+queue pair 0 made again, the interface's MAC, filters and frame limit and the
+interrupt programmed again.  The interface stays up; frames in flight are lost.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import select
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -127,6 +133,8 @@ class Tunnel:
         self.pump: TunnelPump | None = None
         self.irq: NicInterrupt | None = None
         self._carrier: bool | None = None
+        self._board_epoch: int | None = None   # the link's re-attaches seen (eth: EthBus.epoch)
+        self.rearms = 0            #: times the NIC was set up again after its board was reset
         self._next_link_check = 0.0
         self.wakeups = 0           #: times the loop slept and woke up
         # stop() writes here so that a sleeping loop wakes (a signal alone does not end epoll_wait:
@@ -153,6 +161,15 @@ class Tunnel:
                 # Every RX queue (the kernel's and the applications'), and link changes.
                 self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
             if nic is not None:
+                self._board_epoch = getattr(nic.bus, "epoch", None)
+                # eth: a pulled cable makes the link's writes and reads wait for the board (it reports
+                # and counts) instead of failing and ending the interface; a stop still ends them.
+                hostlink = getattr(nic.bus, "port", None)
+                if hasattr(hostlink, "patient"):
+                    # A weak reference: a cycle through the link's memoryviews would leave them to the
+                    # garbage collector, which crashes on views that cffi still exports.
+                    me = weakref.ref(self)
+                    hostlink.patient = lambda: (t := me()) is not None and t.pump is not None and not t.pump.stopped
                 self.config = KernelConfigSync(nic, self.tunnel, self.uplink.port, self._requeued, self.irq)
                 link = self.link if isinstance(self.link, str) else nic.link.description.split(" ", 1)[0]
                 try:
@@ -165,8 +182,50 @@ class Tunnel:
             raise
         return self
 
+    def follow_board(self) -> None:
+        """Set the NIC up again if its board was reset since the last look (the link's epoch grew)."""
+        nic = self.uplink.nic if self.uplink else None
+        epoch = getattr(nic.bus, "epoch", None) if nic is not None else None
+        if epoch is None or epoch == self._board_epoch:
+            return
+        self._board_epoch = epoch
+        log.warning("%s: the NIC's board was reset: setting up queue pair 0, MAC, filters and interrupt again",
+                    self.tunnel.name)
+        try:
+            self._rearm(nic)
+        except SplitnicError as err:
+            # The board went away again meanwhile: the interface stays, the next look tries again.
+            log.error("%s: setting the NIC up again failed (%s); trying again", self.tunnel.name, err)
+            self._board_epoch = -1
+            return
+        self.rearms += 1
+        self._carrier = None
+        self.watch_link()
+
+    def _rearm(self, nic: Nic) -> None:
+        nic.restarted()
+        port = self.uplink.port
+        if isinstance(port, NicPort):
+            kernel = constant("KERNEL_QUEUE")
+            rx_size, tx_size = port.rxq.buf_size, port.txq.buf_size
+            port.rxq.close()
+            port.txq.close()
+            port.rxq = nic.rx_queue(kernel, buf_size=rx_size)
+            port.txq = nic.tx_queue(kernel, buf_size=tx_size)
+        nic.mac = self.tunnel.mac
+        if self.config is not None:
+            # What the sync had programmed went with the NIC's registers: program all of it again.
+            self.config._applied = type(self.config._applied)()
+            self.config.sync()
+        if self.irq is not None:
+            # The same descriptor (the link's irq socket): the loop's epoll set holds it already.
+            self.irq = NicInterrupt(nic, self.irq.coalesce_usecs)
+            self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
+        self._requeued()
+
     def watch_link(self) -> None:
         """Copy the NIC's link state to the interface's carrier (when it changed)."""
+        self.follow_board()
         up = self.uplink.link_up()
         if up != self._carrier:
             self.tunnel.set_carrier(up)
@@ -273,6 +332,7 @@ class Tunnel:
                 except BlockingIOError:
                     pass
             elif fd == irq_fd:
+                self.follow_board()       # the eth link wakes the loop this way when it re-attached
                 if self.irq.take() and self.irq.link_changed():
                     self.watch_link()
             elif fd == link_fd:

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 KINDS = {"sim": "sim:/path/to/socket (a simulator started with `splitnic sim`)",
          "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)",
          "etherbone": "etherbone:HOST[:PORT] (the Colorlight i5 board or its simulated SoC, over UDP)",
-         "eth": "eth:IFNAME (the board cabled to interface IFNAME: raw Ethernet, posted writes both ways)"}
+         "eth": "eth:IFNAME[@MAC][,takeover] (the board cabled to interface IFNAME: raw Ethernet, posted writes both "
+                "ways; @MAC names one board of several, takeover binds a board bound to another host)"}
 
 
 @dataclass

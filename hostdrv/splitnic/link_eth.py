@@ -3,24 +3,40 @@
 Ref: spec/splitnic_spec/hostlink.py (the protocol; docs/registers.md, "splitnic
 eth host link"); docs/hardware.md, "The eth host link" (cabling, rates, loss).
 
+The link argument::
+
+    eth:IFNAME                  the one board that answers on interface IFNAME
+    eth:IFNAME@MAC              the board with address MAC (aa:bb:cc:dd:ee:ff), when several answer
+    eth:IFNAME,takeover         bind the board even if it is bound to another host (that host is gone:
+    eth:IFNAME@MAC,takeover     rebooted with another address, or replaced); never needed otherwise
+
 The DMA memory is split by who writes it, so that no byte the driver needs
 ever has to be read across the cable:
 
 * **host memory** (:data:`~splitnic_spec.hostlink.HOST_WINDOW_BASE` onwards,
   an anonymous mapping here): what the NIC writes, i.e. completion rings and RX
   buffers.  The NIC's DMA writes arrive as WRITE messages that the host side
-  (:mod:`splitnic.hostlink_port`, C) applies to it directly, so for the CPU it
-  is zero-copy: ``sync_for_cpu`` has nothing to do.
+  (:mod:`splitnic.hostlink_port`, C) applies to it directly, in order and
+  exactly once (a frame lost on the cable is replayed by the board), so for
+  the CPU it is zero-copy: ``sync_for_cpu`` has nothing to do.
 * **NIC-local memory** (the board's DMA RAM): what the NIC reads, i.e.
-  descriptor rings and TX buffers.  The driver writes a local copy and
-  ``sync_for_device`` sends the bytes as posted WRITE messages, in the same
-  ordered stream as the register writes, so a doorbell always lands after the
-  descriptors it announces.
+  descriptor rings and TX buffers.  The driver writes a local copy (the
+  mirror) and ``sync_for_device`` sends the bytes as posted WRITE messages, in
+  the same ordered stream as the register writes, so a doorbell always lands
+  after the descriptors it announces.
 
 Register reads (probe, statistics, the board's link counters:
 :func:`board_counters`, ``splitnic info``) keep a round trip; register writes are
 posted and leave at once (one frame each, which also carries whatever the
 queues synced before them).
+
+A board that is reset or power-cycled loses its session, NIC-local memory and
+the NIC's registers.  The host side finds out (the board answers STALE) and
+binds again by itself; the first register access after that writes the whole
+mirror of NIC-local memory to the board again (:class:`EthBus`), and
+:attr:`EthBus.epoch` grows so that the driver above re-arms the NIC's queues
+(``splitnic up`` does: :mod:`splitnic.kernel_path`).  Frames in flight are
+lost, the link is not.
 """
 
 from __future__ import annotations
@@ -31,6 +47,8 @@ import mmap
 import os
 import socket
 import struct
+from dataclasses import dataclass
+from typing import Callable
 
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
@@ -41,7 +59,7 @@ from .errors import SplitnicError
 from .link import Link
 from .link_lock import lock_exclusive
 
-__all__ = ["EthBus", "EthDma", "BoardMessagesLost", "board_counters", "open_eth", "DEFAULT_HOST_MEMORY"]
+__all__ = ["EthBus", "EthDma", "EthTarget", "parse_eth", "board_counters", "open_eth", "DEFAULT_HOST_MEMORY"]
 
 log = logging.getLogger(__name__)
 
@@ -52,38 +70,74 @@ LOCK_DIR = "/run"
 DEFAULT_HOST_MEMORY = 8 << 20
 
 
-class BoardMessagesLost(SplitnicError):
-    """Messages from the board went missing (a frame lost on the cable): its DMA writes since are incomplete."""
+@dataclass(frozen=True)
+class EthTarget:
+    """What ``eth:IFNAME[@MAC][,takeover]`` names."""
+    ifname: str
+    board_mac: bytes | None = None
+    takeover: bool = False
+
+
+def parse_eth(arg: str) -> EthTarget:
+    """The interface, board and options of an ``eth:`` link argument (module docstring)."""
+    form = "eth:IFNAME[@MAC][,takeover]"
+    head, *options = arg.split(",")
+    ifname, at, mac_text = head.partition("@")
+    if not ifname:
+        raise SplitnicError(f"eth:{arg}: no interface name; the form is {form}")
+    mac = None
+    if at:
+        try:
+            mac = bytes.fromhex(mac_text.replace(":", "").replace("-", ""))
+        except ValueError:
+            mac = None
+        if mac is None or len(mac) != 6:
+            raise SplitnicError(f"eth:{arg}: {mac_text!r} is not a MAC address (aa:bb:cc:dd:ee:ff); the form is {form}")
+    unknown = [o for o in options if o != "takeover"]
+    if unknown:
+        raise SplitnicError(f"eth:{arg}: unknown option {unknown[0]!r}; the form is {form}")
+    return EthTarget(ifname, mac, "takeover" in options)
 
 
 class EthBus:
     """The NIC's register window over the host link: reads wait for an ANSWER, writes are posted.
 
-    Every read first checks that no message from the board went missing: the
-    board keeps no copy to send again, so a lost frame means completions or
-    frame bytes the driver will never see.  The read then fails with
-    :class:`BoardMessagesLost` (one line, with the counts) instead of letting
-    the driver go on with memory that silently lacks them; reopening the link
-    (a new HELLO) and resetting the NIC's queues recovers.
+    Loss on the cable is the link's to repair (resends both ways): nothing here
+    checks for it.  A board reset is not: before each access the bus looks
+    whether the link bound the board again since the last one (``epoch``), and
+    if so runs ``on_reattach`` first (the mirror of NIC-local memory written
+    again), so the access and everything after it meet a board that has the
+    driver's memory back.  The NIC's registers are the driver's to program
+    again: it watches :attr:`epoch`.
     """
 
-    def __init__(self, port, base: int = amap.NIC_CSR_BASE, window: int = amap.NIC_CSR_SIZE) -> None:
+    def __init__(self, port, base: int = amap.NIC_CSR_BASE, window: int = amap.NIC_CSR_SIZE,
+                 on_reattach: Callable[[], None] | None = None) -> None:
         self.port = port
         self.base = base
         self.window = window
+        self.on_reattach = on_reattach
+        self._epoch = port.reattaches
 
-    def _check_loss(self) -> None:
-        if self.port.broken:
-            c = self.port.counters()
-            raise BoardMessagesLost(
-                f"eth:{self.port.ifname}: {c['lost_messages']} messages from the board were lost in {c['gaps']} "
-                "gap(s) (a frame dropped on the cable?); its DMA writes since are incomplete: restart the driver "
-                "(splitnic up reopens the link and resets the queues)")
+    @property
+    def epoch(self) -> int:
+        """Value of the times the board was reset and bound again since the link opened (the driver
+        re-arms the NIC when it grows)."""
+        return self.port.reattaches
+
+    def _follow_board(self) -> None:
+        epoch = self.port.reattaches
+        if epoch != self._epoch:
+            self._epoch = epoch
+            log.warning("eth:%s: the board was reset and is bound again (session %#010x, re-attach %d); "
+                        "NIC-local memory is written again", self.port.ifname, self.port.session, epoch)
+            if self.on_reattach:
+                self.on_reattach()
 
     def read32(self, offset: int) -> int:
         """Value of the register at ``offset``."""
         check_offset(offset, self.window)
-        self._check_loss()
+        self._follow_board()
         value = self.port.read(self.base + offset, 1)[0]
         log.debug("read  %#05x -> %#010x", offset, value)
         return value
@@ -91,6 +145,7 @@ class EthBus:
     def write32(self, offset: int, value: int) -> None:
         """Write the register at ``offset`` (posted; it leaves now, after everything synced before it)."""
         check_offset(offset, self.window)
+        self._follow_board()
         log.debug("write %#05x <- %#010x", offset, value)
         self.port.write32(self.base + offset, value & 0xFFFF_FFFF)
         self.port.flush()
@@ -98,7 +153,7 @@ class EthBus:
     def read_burst(self, offset: int, count: int) -> list[int]:
         """Values of ``count`` consecutive registers (one READ message)."""
         check_offset(offset, self.window, count)
-        self._check_loss()
+        self._follow_board()
         return self.port.read(self.base + offset, count)
 
     def close(self) -> None:
@@ -175,6 +230,12 @@ class EthDma:
         local, host = self.local.region, self.host.region
         self.port.write_mirrored(spans, local.view, local.device_addr, host.device_addr, host.size)
 
+    def write_local_again(self) -> None:
+        """Send the whole mirror of NIC-local memory (the board was reset and lost it)."""
+        region = self.local.region
+        self.port.write(region.device_addr, region.view)
+        self.port.flush()
+
     def sync_for_cpu(self, device_addr: int, size: int) -> None:
         """Nothing to do: the NIC writes only host memory, which the host side fills as messages arrive."""
 
@@ -206,14 +267,16 @@ def _lock_path(ifname: str) -> str:
 
 
 def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
-    """Attach the board cabled to interface ``arg``: open the link (HELLO), map host memory, mirror NIC-local memory."""
+    """Attach the board named by ``arg`` (``IFNAME[@MAC][,takeover]``): open the link (HELLO), map host
+    memory, mirror NIC-local memory."""
     from .hostlink_port import HostLinkPort   # the C module loads only for this link
-    ifname = arg
+    target = parse_eth(arg)
+    ifname = target.ifname
     mtu = min(_interface_mtu(ifname), hl.MTU_JUMBO)
     if mtu < hl.MTU_STANDARD:
         raise SplitnicError(f"eth:{ifname}: its MTU is {mtu}; the host link needs at least {hl.MTU_STANDARD} "
                             f"(ip link set {ifname} mtu {hl.MTU_JUMBO} for jumbo frames, the fastest)")
-    # One driver per board: a second one's HELLO would restart the first one's numbering.
+    # One driver per interface in this namespace: a second one's HELLO would take the board from the first.
     lock = lock_exclusive(_lock_path(ifname), f"eth:{ifname}", create=True)
     host_mm = mmap.mmap(-1, host_memory)
     host = DmaRegion(hl.HOST_WINDOW_BASE, memoryview(host_mm))
@@ -225,13 +288,13 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
         host_mm.close()
         raise
     try:
-        board_hello = port.hello()
+        board_hello = port.hello(board_mac=target.board_mac, takeover=target.takeover)
     except BaseException:
         port.close()
         os.close(lock)
         raise
     dma = EthDma(port, host, board_hello["local_base"], board_hello["local_size"])
-    bus = EthBus(port)
+    bus = EthBus(port, on_reattach=dma.write_local_again)
     desc = (f"eth:{ifname} (board {board_hello['board_mac']}, MTU {min(mtu, board_hello['mtu'])}; "
             f"{board_hello['local_size'] // 1024} KiB NIC-local memory at {board_hello['local_base']:#x} for "
             f"descriptors and TX frames, {host_memory >> 20} MiB host memory at {hl.HOST_WINDOW_BASE:#x} for "
@@ -253,11 +316,6 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
 
 
 def board_counters(port) -> dict[str, int]:
-    """The board's link counters (BoardCounters, in the spec's order), read with one READ message.
-
-    A read like any other, but without the lost-message check of
-    :class:`EthBus`: these counters are what one looks at when the link is in
-    trouble.
-    """
+    """The board's link counters (BoardCounters, in the spec's order), read with one READ message."""
     names = [m.name for m in hl.BOARD_COUNTERS.members]
     return dict(zip(names, port.read(hl.COUNTERS_BASE, len(names))))

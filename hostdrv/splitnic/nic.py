@@ -147,6 +147,12 @@ class Nic:
         self._last.clear()
         self._wide.clear()
 
+    def restarted(self) -> None:
+        """The NIC was reset under the driver (its board was power-cycled; the eth link re-attached):
+        its counters start from 0 again, so the widened ones carry on from there, not from the old raw
+        values.  Queues and registers are the caller's to set up again."""
+        self._last.clear()
+
     def enable(self, rx: bool | None = None, tx: bool | None = None) -> None:
         """Set CTRL.RX_EN / CTRL.TX_EN (None: leave as is)."""
         fields = {k: v for k, v in (("RX_EN", rx), ("TX_EN", tx)) if v is not None}

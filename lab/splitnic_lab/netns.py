@@ -32,11 +32,23 @@ def sh(*args: str, netns: str | None = None, check: bool = True, timeout: float 
     return result
 
 
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, d = divmod(n, 36)
+        out = digits[d] + out
+        if not n:
+            return out
+
+
 def unique(prefix: str) -> str:
     """A name unique to this process (at most 15 bytes: the interface name limit)."""
     global _counter
     _counter += 1
-    name = f"{prefix}{os.getpid()}{_counter}"
+    # Base 36 keeps a 7-digit PID and a long-running counter within the 15 bytes;
+    # the PID at a fixed width, so that no two (PID, counter) pairs read alike.
+    name = f"{prefix}{_base36(os.getpid()).rjust(5, '0')}{_base36(_counter)}"
     if len(name) > 15:
         raise ValueError(f"{name!r} is longer than an interface name may be (15 bytes); use a shorter prefix")
     return name

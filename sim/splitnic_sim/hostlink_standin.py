@@ -2,7 +2,7 @@
 
 Ref: spec/splitnic_spec/hostlink.py, module docstring (the protocol);
 sim/splitnic_sim/hostlink_standin.c (the board side, in C, in a thread of its
-own that sleeps in poll() when idle); sim/splitnic_sim/softnic.c (the NIC
+own that sleeps in ppoll() when idle); sim/splitnic_sim/softnic.c (the NIC
 model it serves); spec/splitnic_spec/board.py (the address map it keeps).
 
 Put it on one end of a veth pair, in a network namespace of its own, and the
@@ -14,32 +14,52 @@ at line rate without a board::
     ip link set hl0 up; ip -n board link set hl1 up
     ip netns exec board .venv/bin/python -m splitnic_sim.hostlink_standin hl1 --wire tap:snicw0
 
-It answers the host's HELLO (mtu, window, the host window
-``HOST_WINDOW_BASE``.., NIC-local memory ``DMA_RAM_BASE``.. of
-``--local-size`` bytes) and from then on talks only to that host's address.
+Sessions as the board keeps them: it answers a discovery HELLO (flag PROBE)
+from anyone and changes nothing (flag BOUND when bound to another station);
+a HELLO request addressed to it binds it to the sender and the request's
+session (unbound, the same station, or flag TAKEOVER) and restarts the
+numbering both ways; its answer carries the board's Hello (mtu, window, the
+host window ``HOST_WINDOW_BASE``.., NIC-local memory ``DMA_RAM_BASE``.. of
+``--local-size`` bytes).  Bound, it takes frames only from that station in
+that session: another station's are dropped and counted as foreign, its
+station's of another session are answered with STALE, as is every frame while
+it is unbound (after :meth:`HostLinkStandIn.reset_board`, or SIGUSR1 to the
+command).  Its address is its interface's.
+
 The host's WRITEs land, in order, in NIC-local memory or the NIC's register
 window at ``NIC_CSR_BASE`` (so a doorbell lands after the descriptors before
-it); anything else is dropped and counted.  READs of the registers or of
-NIC-local memory are answered.  A gap in the host's messages is NAKed and
-every frame after it dropped until the missing message comes again.
+it); anything else is skipped and counted, as by the board's decoder.  READs
+of the registers, NIC-local memory or the link's counters (``BoardCounters``
+at ``COUNTERS_BASE``) are answered.  A gap in the host's messages is NAKed
+and every frame after it dropped until the missing message comes again; a
+frame sent again is dropped whole and acknowledged at once; a frame beyond
+the credit granted is an overrun (dropped, counted, NAKed).
 
 The model's DMA writes into host memory (RX data, RX and TX completions) leave
 as WRITE messages, widened to whole words as the DMA engines move them (a
 completion is one 16-byte WRITE whose PHASE word is last), batched into
 frames up to the host's mtu and sent at the end of each model step; interrupt
-rises leave as IRQ messages.  Out of the host's credit, the model stops until
-credit comes, so its wire input backs up as the board's receive FIFO would.
-As on the board, the model reads only NIC-local memory: a descriptor ring or
-TX buffer in host memory is a DMA error (``dma_errors``).
+rises leave as IRQ messages.  Each frame stays in a replay buffer of
+``replay`` frames (4, the board's, one of them the frame being built) until
+the host acknowledges it, and is sent again (go-back-N) on a NAK or when the
+host's acked did not move for ``RESEND_US``, the first frame then with flag
+PROBE (a frame of no messages if credit lets none go), so that the host
+answers at once with its acked and credit.  While the replay buffer is full
+the model stops, so its wire input backs up as the board's receive FIFO
+would.  As on the board, the model reads only NIC-local memory: a descriptor
+ring or TX buffer in host memory is a DMA error (``dma_errors``).  The board's
+own limits (a replay buffer of 4 frames, 4 frames of credit, 1500-byte
+frames) are ``--replay 4 --window 4 --mtu 1500``; benchmarks of the host side
+lift them with larger values.
 
 The NIC's own wire is the model's: ``none`` (mailboxes: :meth:`HostLinkStandIn.inject`,
 ``.nic.sent()``, :meth:`HostLinkStandIn.generate` for benchmarks) or ``tap:NAME``.
 Loss tests: :meth:`HostLinkStandIn.drop_sent` and :meth:`HostLinkStandIn.drop_received`
 lose one frame as a cable would.
 
-The command runs until SIGINT/SIGTERM and prints one line saying what it
-serves; it needs root (a raw socket) and exits with a one-line error when
-IFNAME does not exist in its network namespace.
+The command runs until SIGINT/SIGTERM (SIGUSR1 resets the board) and prints
+one line saying what it serves; it needs root (a raw socket) and exits with a
+one-line error when IFNAME does not exist in its network namespace.
 """
 
 from __future__ import annotations
@@ -52,11 +72,13 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from splitnic.errors import SplitnicError
 from splitnic_spec import CSR_MAP
 from splitnic_spec.board import DMA_RAM_BASE, DMA_RAM_SIZE, NIC_CSR_BASE
-from splitnic_spec.hostlink import ETHERTYPE, HOST_WINDOW_BASE, HOST_WINDOW_SIZE, MTU_JUMBO, MTU_STANDARD
+from splitnic_spec.hostlink import (ETHERTYPE, HOST_WINDOW_BASE, HOST_WINDOW_SIZE, MTU_JUMBO, MTU_STANDARD,
+                                    RESEND_US)
 
 from .softnic import CSR_WINDOW, SoftNic
 
@@ -66,6 +88,8 @@ __all__ = ["HostLinkStandIn", "main"]
 
 #: Frames the stand-in takes from the host before it must grant more (its Hello.window).
 DEFAULT_WINDOW = 64
+#: Frames of the replay buffer, the one being built included (the board's ring: 3 may be unacknowledged).
+DEFAULT_REPLAY = 4
 #: Socket options beyond a user's limits (socket(7)); root may set them.
 _SO_SNDBUFFORCE, _SO_RCVBUFFORCE = 32, 33
 
@@ -102,8 +126,11 @@ class HostLinkStandIn:
     ``DMA_RAM_SIZE``; larger for benchmarks with deep rings).  ``wire``: the
     NIC's wire, ``none`` (mailboxes) or ``tap:NAME``.  ``mtu``: the largest
     frame (after the Ethernet header) it takes, ``window``: frames it buffers;
-    both go in its Hello.  ``build_id``: the model's ID_BUILD.  ``wire_slots``:
-    sent frames the model keeps for ``nic.sent()`` (wire ``none``).
+    both go in its Hello.  ``replay``: frames of its replay buffer, the one
+    being built included, so ``replay - 1`` may wait for the host's
+    acknowledgement (the board's ring has ``DEFAULT_REPLAY``).
+    ``resend_us``: its resend period.  ``build_id``: the model's ID_BUILD.
+    ``wire_slots``: sent frames the model keeps for ``nic.sent()`` (wire ``none``).
 
     Create it inside the network namespace of ``ifname`` (its sockets stay
     there).  :meth:`start` runs it in a thread; the context manager starts it
@@ -111,16 +138,21 @@ class HostLinkStandIn:
     """
 
     def __init__(self, ifname: str, *, local_size: int = DMA_RAM_SIZE, wire: str = "none", mtu: int = MTU_STANDARD,
-                 window: int = DEFAULT_WINDOW, build_id: int = 0, wire_slots: int = 256) -> None:
+                 window: int = DEFAULT_WINDOW, replay: int = DEFAULT_REPLAY, resend_us: int = RESEND_US,
+                 build_id: int = 0, wire_slots: int = 256) -> None:
         if not MTU_STANDARD <= mtu <= MTU_JUMBO:
             raise SplitnicError(f"mtu must be {MTU_STANDARD}..{MTU_JUMBO}, not {mtu}")
         if not 2 <= window <= 0x7FFF:
             raise SplitnicError(f"window must be 2..32767 frames, not {window}")
+        if not 2 <= replay <= 0x7FFF:
+            raise SplitnicError(f"replay must be 2..32767 frames, not {replay}")
+        if not 1 <= resend_us <= 10_000_000:
+            raise SplitnicError(f"resend_us must be 1..10000000 microseconds, not {resend_us}")
         if local_size <= 0 or local_size % 4 or DMA_RAM_BASE + local_size > NIC_CSR_BASE:
             raise SplitnicError(f"local_size must be a positive multiple of 4 up to {NIC_CSR_BASE - DMA_RAM_BASE:#x} "
                                 f"(NIC-local memory ends below the registers), not {local_size:#x}")
         self.ifname = ifname
-        self.mtu, self.window, self.local_size, self.wire = mtu, window, local_size, wire
+        self.mtu, self.window, self.replay, self.local_size, self.wire = mtu, window, replay, local_size, wire
         self._sock = _open_port(ifname, mtu, window)
         self.mac: bytes = self._sock.getsockname()[4]
         try:
@@ -137,7 +169,7 @@ class HostLinkStandIn:
         t.wake_fd = self._wake
         t.mac = list(self.mac)
         t.csr_base, t.csr_size = NIC_CSR_BASE, CSR_WINDOW
-        t.mtu, t.window = mtu, window
+        t.mtu, t.window, t.replay, t.resend_us = mtu, window, replay, resend_us
         if lib.standin_init(t) < 0:
             self._close_fds()
             raise MemoryError("the host-link stand-in could not allocate its frame buffers")
@@ -197,8 +229,34 @@ class HostLinkStandIn:
 
     @property
     def host_mac(self) -> bytes | None:
-        """Value of the host's address once it said HELLO (None before)."""
-        return bytes(self._t.host_mac) if self._t.linked else None
+        """Value of the address of the host it is bound to (None: unbound)."""
+        return bytes(self._t.host_mac) if self._t.bound else None
+
+    @property
+    def session(self) -> int | None:
+        """Value of the session it is bound to (None: unbound)."""
+        return self._t.session if self._t.bound else None
+
+    # ------------------------------------------------------------------ the board's reset
+    def reset_board(self, timeout: float = 2.0) -> None:
+        """Reset the board as its reset button or a power cycle would, and return when it is done.
+
+        The board forgets its session (it starts unbound and answers the host's
+        next frame with STALE), the NIC model is reset (registers, queues; the
+        PHY's LINK stays, NIC-local memory keeps what it held) and the link's
+        counters read 0 (``resets`` counts on).
+        """
+        if self._thread is None:
+            self.nic.lib.standin_reset(self._t)
+            return
+        before = self._t.c.resets
+        self._t.reset_request = 1
+        self._kick()
+        end = time.monotonic() + timeout
+        while self._t.c.resets == before:
+            if time.monotonic() > end:
+                raise SplitnicError(f"the stand-in did not reset within {timeout} s")
+            time.sleep(0.001)
 
     def host_view(self, device_addr: int, size: int) -> bytes:
         """Value of host memory at ``device_addr`` as the model wrote it (its copy of what it sent)."""
@@ -245,12 +303,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"largest host-link frame it takes, {MTU_STANDARD}..{MTU_JUMBO} (default %(default)s)")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help="frames it buffers: the host's credit (default %(default)s)")
+    parser.add_argument("--replay", type=int, default=DEFAULT_REPLAY,
+                        help="frames of its replay buffer, the one being built included (default %(default)s, "
+                             "the board's)")
     parser.add_argument("--link-up", action="store_true", help="set LINK = up, 1000 Mb/s, full duplex")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         standin = HostLinkStandIn(args.ifname, local_size=args.local_size, wire=args.wire, mtu=args.mtu,
-                                  window=args.window)
+                                  window=args.window, replay=args.replay)
     except SplitnicError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
@@ -260,12 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    resets = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: resets.set())
     with standin:
         mac = standin.mac.hex(":")
         print(f"hostlink stand-in on {args.ifname} ({mac}): registers at {NIC_CSR_BASE:#x}, NIC-local memory "
               f"{DMA_RAM_BASE:#x}+{args.local_size:#x}, host window {HOST_WINDOW_BASE:#x}+{HOST_WINDOW_SIZE:#x}, "
               f"wire {args.wire}, mtu {args.mtu}; use --link eth:<the veth peer>", flush=True)
-        done.wait()
+        # The signal handlers only set events: the reset itself waits for the stand-in's thread.
+        while not done.wait(0.05):
+            if resets.is_set():
+                resets.clear()
+                standin.reset_board()
+                print("board reset: the session is forgotten, the NIC reset", flush=True)
         log.info("%s", " ".join(f"{k}={v}" for k, v in standin.counters().items() if v))
     return 0
 

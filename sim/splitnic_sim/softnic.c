@@ -72,7 +72,7 @@ struct softnic {
 	uint64_t wire_bytes;
 	int32_t wire_fd;                /* a TAP as the wire (-1: the boxes): read for RX, written for TX */
 	uint64_t wire_errors;           /* frames the TAP refused */
-	uint64_t dma_errors;            /* descriptors pointing outside DMA memory */
+	uint64_t dma_errors;            /* accesses outside DMA memory (also STAT_DMA_ERR) */
 	uint64_t steps;
 	uint8_t *scratch;               /* MAX_FRAME_JUMBO bytes of work space */
 	/* The interrupt: one byte written to irq_fd (a socket; -1: none) per rise of the line. */
@@ -147,6 +147,7 @@ static uint8_t *dma_ptr(struct softnic *s, uint64_t addr, uint32_t len)
 {
 	if (addr < s->dma_base || addr - s->dma_base + len > s->dma_size) {
 		s->dma_errors++;
+		add(s, SNIC_REG_STAT_DMA_ERR, 1);	/* where the driver reads it, as on the board */
 		return NULL;
 	}
 	return s->dma + (addr - s->dma_base);
@@ -231,7 +232,7 @@ static void reset_all(struct softnic *s)
 	}
 	for (off = 0; off < SNIC_STEER_COUNT * SNIC_STEER_STRIDE; off += 4)
 		wr(s, SNIC_STEER_BASE + off, 0);
-	for (off = SNIC_REG_STAT_RX_OK; off <= SNIC_REG_STAT_TX_OK_BYTES; off += 4)
+	for (off = SNIC_REG_STAT_RX_OK; off <= SNIC_REG_STAT_DMA_ERR; off += 4)
 		wr(s, off, 0);
 	wr(s, SNIC_REG_IRQ_STATUS, 0);
 	wr(s, SNIC_REG_IRQ_MASK, 0);

@@ -40,59 +40,133 @@ Messages (``OP_*``):
   number of rises so far).  The host wakes the driver, which reads
   IRQ_STATUS.
 * ``HELLO`` (both ways, alone in a frame with flag ``HELLO``): data: one
-  ``Hello``.  The host sends it to open (or reopen) the link, to the broadcast
-  address; the board answers with its own and from then on talks only to that
-  host MAC address.  A HELLO frame is not numbered (its ``seq``, ``frame`` and
-  ``acked`` are 0, its ``credit`` is the sender's window); after it, each
-  side's first frame is number 0 and its first message number 0.
+  ``Hello``.  See "Sessions" below.
 
 Order: messages take effect in sequence order, so a doorbell written after
 descriptors lands after them, and a completion the NIC writes after a frame's
 data lands after it.
 
+Sessions.  Every frame carries the ``session`` it belongs to: a random,
+non-zero 32-bit number the host draws for each HELLO it sends (a new one
+each time it opens or reopens the link).
+
+* Discovery: the host sends a HELLO with flag ``PROBE`` to the broadcast
+  address.  Every board that hears it answers (flags ``HELLO|ANSWER``, the
+  request's ``session``, its own ``Hello``; ``BOUND`` if it is bound to
+  another station) and changes nothing.  Each board has its own MAC address
+  (from its flash's unique id), so the host names the one it wants when
+  several answer.
+* Binding: the host sends a HELLO without ``PROBE`` to that board's address
+  (unicast).  An unbound board, or one bound to the same station, binds to
+  the sender and its ``session``, restarts the numbering both ways (each
+  side's next frame and message are number 0, nothing received yet) and
+  answers (``HELLO|ANSWER``, the same ``session``).  A repeat of the request
+  that bound it (same station, same session: the host resends its HELLO
+  until answered, and the cable may duplicate it) is answered again and
+  restarts nothing.  A board bound to another
+  station ignores the request (counted as foreign) unless it has flag
+  ``TAKEOVER`` (the host machine was replaced or rebooted with another
+  address: an explicit choice of its user).
+* The host takes only an answer with flag ``ANSWER`` and its own
+  ``session``; any other HELLO (another host's request, a stale answer) is
+  ignored and counted.  A board binds only for a request with a good magic
+  and its own spec hash; it answers a discovery whatever the request's spec
+  hash, so that the host can say which side to rebuild.
+* A bound board takes frames only from its host's address with its
+  ``session``; from anyone else it drops them (counted as foreign) without
+  an answer.  A frame from its host's address with another session (the host
+  restarted and its old frames are late) is dropped and answered with
+  ``STALE`` as below, which the host ignores since it is not its session.
+* A board that lost its session (reset or power cycle: it starts unbound) and
+  gets a frame that is not a HELLO answers it with a frame of no messages and
+  flag ``STALE``, carrying the frame's ``session``.  The host takes a
+  ``STALE`` with its session from its board's address as "the board forgot
+  us": it binds again (a new HELLO, unicast) and the driver re-arms the
+  NIC's queues; frames in flight are lost, the link and the interface on
+  top of it are not.  A board that was reset while a copy of the host's
+  HELLO was still on the cable may bind again in the same session, numbered
+  from 0: the host, hearing for ``LINK_TIMEOUT_MS`` a board whose ``acked``
+  is behind its own or who answers only from behind what it already has,
+  binds again too.  A host that hears nothing for ``LINK_TIMEOUT_MS``
+  (a keepalive every ``KEEPALIVE_MS`` asks for an answer) reports the board
+  silent and keeps asking; it never gives up on its own.
+
 Sequence numbers and loss.  Each direction numbers its messages from 0
 (``FrameHeader.seq`` is the number of the frame's first message, each message
 carries the low 8 bits of its own number); each frame carries ``acked``, the
-number of the next message the sender expects from the other side.  A frame
-whose ``seq`` is not the next expected is a gap: the receiver counts it and
-the lost messages.
+number of the next message the sender expects from the other side.  Both
+directions recover the same way (go-back-N): the sender keeps each frame with
+messages until the other side's ``acked`` passes it (the board in a replay
+buffer of a few frames, bounded by its block RAM), and sends it again from
+the first unacknowledged message when it sees ``NAK`` or when ``acked`` did
+not move for a resend period (at least ``RESEND_US``; a side whose peer
+answers more slowly waits twice the round trip it measures).  A resent frame
+keeps its messages' numbers and takes a new frame number.
 
-A side that took messages and has no frame of its own to send acknowledges
-them at once with a frame of no messages, so that the other side's resend
-timer fires only on a loss.
+* A receiver carries out a frame only when it starts at or before the next
+  expected message and all its bytes arrived (the frame check sequence is
+  good and it is well-formed); messages before the expected one (a resend of
+  what it already has) are skipped, the frame is counted as a duplicate, and
+  the receiver answers with ``acked`` at once, so that a lost acknowledgement
+  costs one resend.  The host carries out the rest of such a frame (the
+  board's replay resends whole frames); the board may drop it whole, since
+  the host trims a frame it sends again to start at the board's ``acked``.
+* A frame that starts after the expected message is a gap: the receiver
+  drops it and every later one until the expected message comes again,
+  counts it, and sets ``NAK`` (once per gap) on its next frame.  So nothing
+  is carried out out of order or twice, and a completion never lands before
+  the frame data it describes.
+* A side that took messages and has no frame of its own to send acknowledges
+  them at once (at the latest at the end of a burst) with a frame of no
+  messages, so that the other side's resend timer fires only on a loss and
+  its replay buffer drains.
 
-* Host to NIC: the board drops every frame after a gap until the expected
-  message comes again, and sets ``NAK`` on its next frame; the host keeps each
-  frame until ``acked`` passes it and sends again from ``acked`` when it sees
-  ``NAK`` or nothing is acknowledged for ``RESEND_US`` (go-back-N).  ``RESEND_US``
-  is the least wait: where the board answers more slowly (a simulated SoC),
-  the host waits twice the round trip it measures.
-* NIC to host: the board keeps no copy (its DMA writes are gone once sent),
-  so the host counts the gap and reports the link broken: the driver resets
-  the NIC's queues and says so.  Credits below keep the host's socket from
-  overrunning, so only a frame lost on the cable (a CRC error) does this.
-
-Nothing is silently missing: every gap is counted by the side that saw it.
+Nothing is silently missing: every gap is counted by the side that saw it,
+and every message is carried out exactly once.
 
 Flow control.  Each frame's ``credit`` lets the other side send frames
 numbered (``FrameHeader.frame``, which counts every frame sent, a frame sent
-again included) below it: the receiver grants one past the newest frame number
-it received plus the frames it still has room for (``Hello.window`` to start
-with), so a frame lost on the cable costs no credit.
-A frame of no messages (``count`` 0: an acknowledgement, a grant, a NAK) is
-not numbered: its ``frame`` is the sender's next number, which it does not
-take, it needs no credit and the receiver's grant ignores it, so that a grant
-gets through when both sides have used their credit.  Its ``seq`` is the
-number of the next message the sender will send (the first of a frame still
-waiting for credit), so it shows a gap only when one happened.
-A side that has used its credit stops (the board stalls its DMA writes into
-the host window, so the NIC's receive FIFO fills and drops, counted, as on
-any NIC); a side whose receive buffer drained by half a window sends a frame
-with no messages (``count`` 0) to grant more.
+again included) below it.  A frame of no messages (``count`` 0: an
+acknowledgement, a grant, a NAK, a probe) is not numbered: its ``frame`` is
+the sender's next number, which it does not take, and it needs no credit, so
+that it gets through when both sides have used their credit.  Its ``seq`` is
+the number of the next message the sender will send, so it shows a gap only
+when one happened.
+
+* The receiver's grant is ``next_frame + free``: ``next_frame`` is the newest
+  of (one past a numbered frame's number, a frame of no messages' ``frame``)
+  over every well-formed frame of the session it received, and ``free`` the
+  frames it still has room for (``Hello.window`` to start with).  A frame lost
+  on the cable costs no credit for long: the sender's next frame of no
+  messages moves ``next_frame`` past it.
+* Grants only grow: a side takes a ``credit`` only if it is newer (modulo
+  2**16) than the one it has, so a late or duplicated frame cannot take
+  credit back.  A window is below 2**14 frames (the host offers and takes
+  at most 0x4000), so that serial comparison of frame numbers is never
+  ambiguous.
+* Nonsense is ignored, not believed: an ``acked`` past every message the
+  side sent is not taken (counted as malformed), nor does a frame number far
+  past the side's own grant move its ``next_frame``.
+* A side whose grant grew by half its window since it last sent one sends a
+  frame of no messages.  A side that has frames to send (new or again) and
+  no credit, or unacknowledged frames and no progress, for a resend period
+  sets flag ``PROBE`` on the first frame it sends again, or sends a frame of
+  no messages with ``PROBE`` when its credit lets none go; the other side
+  answers a ``PROBE`` (on any frame) at once with a frame carrying its
+  ``acked`` and ``credit``.
+  With the rule above that answer grants room past every frame the prober
+  has numbered, so credit can never stay at zero while work is pending:
+  a lost frame, a lost acknowledgement, a lost grant and a grant that could
+  not be sent all end with the next probe (docs/hardware.md, "Why the link
+  cannot deadlock").
+* A side that has used its credit stops (the board stalls its DMA writes into
+  the host window, so the NIC's receive FIFO fills and drops, counted, as on
+  any NIC).  A frame that arrives with no free buffer (beyond the credit) is
+  dropped, counted as an overrun and NAKed like a gap.
 
 Foreign frames (another EtherType never reaches either side; this EtherType
-from another source address, another version, a header that runs past the
-frame) are dropped and counted.
+from another source address or session, another version, a header that runs
+past the frame) are dropped and counted.
 """
 
 from __future__ import annotations
@@ -108,7 +182,7 @@ PREFIX = "SNIC_HL"
 #: Heading of the structure section in docs/registers.md.
 STRUCTS_TITLE = "Frame and message formats"
 
-VERSION_MAJOR = 1
+VERSION_MAJOR = 2
 VERSION_MINOR = 0
 
 ETHERTYPE = 0x88B5
@@ -123,8 +197,11 @@ COUNTERS_SIZE = 0x40
 MTU_STANDARD = 1500
 MTU_JUMBO = 9000
 #: Largest data of one message: a jumbo frame's room after the two headers, in words.
-MAX_MESSAGE_DATA = (MTU_JUMBO - 16 - 8) & ~3     # FrameHeader and MessageHeader sizes below
+MAX_MESSAGE_DATA = (MTU_JUMBO - 20 - 8) & ~3     # FrameHeader and MessageHeader sizes below (a test checks)
 RESEND_US = 1000
+#: Idle host: a PROBE this often; silence this long: the board is reported silent.
+KEEPALIVE_MS = 500
+LINK_TIMEOUT_MS = 1500
 
 CONSTANTS: tuple[Constant, ...] = (
     Constant("ETHERTYPE", ETHERTYPE, "EtherType of host-link frames (IEEE 802 Local Experimental 1)."),
@@ -141,8 +218,12 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("MTU_STANDARD", MTU_STANDARD, "Hello.mtu on a standard Ethernet host port."),
     Constant("MTU_JUMBO", MTU_JUMBO, "Hello.mtu on a jumbo-frame host port: fewer headers per byte."),
     Constant("MAX_MESSAGE_DATA", MAX_MESSAGE_DATA, "Largest len of one message; a longer write is split."),
-    Constant("RESEND_US", RESEND_US, "Host to NIC: microseconds without progress of acked before the "
-             "host sends its unacknowledged frames again."),
+    Constant("RESEND_US", RESEND_US, "Microseconds without progress of acked (or without credit) before "
+             "a side sends its unacknowledged frames again (or a PROBE)."),
+    Constant("KEEPALIVE_MS", KEEPALIVE_MS, "Host: an idle link sends a PROBE this often, so that a board "
+             "that lost the session is found without traffic."),
+    Constant("LINK_TIMEOUT_MS", LINK_TIMEOUT_MS, "Host: no frame from the board for this long: the board is "
+             "reported silent (the host keeps probing and binds again when it answers)."),
     Constant("MIN_WINDOW", 2, "Smallest Hello.window: a side must buffer a frame while it takes the next."),
     Constant("COUNTERS_BASE", COUNTERS_BASE, "Bus address of the board's BoardCounters: the host READs them "
              "like any register; writes there are ignored."),
@@ -154,13 +235,22 @@ FRAME_HEADER = Struct("FrameHeader", "Follows the Ethernet header of every host-
     StructField("flags", 8, "Frame flags.", (
         Field("HELLO", 0, 1, "The frame opens the link: one HELLO message; sequence and frame numbers "
               "restart at 0 on both sides."),
-        Field("NAK", 1, 1, "NIC to host: the board saw a gap and dropped frames; send again from acked."),
+        Field("NAK", 1, 1, "The sender saw a gap (or an overrun) and dropped frames: send again from acked."),
+        Field("ANSWER", 2, 1, "With HELLO: the board's answer to the host's request of the same session."),
+        Field("PROBE", 3, 1, "Answer at once with acked and credit. With HELLO: discovery only, the board "
+              "answers and binds nothing."),
+        Field("TAKEOVER", 4, 1, "With HELLO: bind even if bound to another station."),
+        Field("STALE", 5, 1, "Board to host: the frame's session is not the board's (it was reset): "
+              "open the link again."),
+        Field("BOUND", 6, 1, "With HELLO|ANSWER: the board is bound to another station."),
     )),
     StructField("count", 16, "Messages that follow (0: the frame only carries acked and credit)."),
     StructField("seq", 32, "Number of the first message (free-running per direction)."),
     StructField("frame", 16, "Number of this frame (free-running per direction, every frame counts)."),
     StructField("credit", 16, "The other side may send frames numbered below this (modulo 2**16)."),
     StructField("acked", 32, "Number of the next message the sender expects from the other side."),
+    StructField("session", 32, "The session the frame belongs to: drawn by the host for its HELLO, "
+                "echoed by the board; never 0."),
 ))
 
 MESSAGE_HEADER = Struct("MessageHeader", "Starts every message; len bytes of data follow.", (
@@ -192,18 +282,22 @@ BOARD_COUNTERS = Struct("BoardCounters", "The board's link counters at COUNTERS_
     StructField("rx_frames", 32, "Host-to-board frames taken: in sequence, well-formed, from the host."),
     StructField("rx_messages", 32, "Messages in those frames."),
     StructField("malformed", 32, "Frames dropped as not this protocol's: another version, a bad message "
-                "number or length, a message past the frame's end, too long, or from another source."),
+                "number or length, a message past the frame's end, too long, a bad frame check sequence."),
     StructField("gaps", 32, "Well-formed frames dropped because they did not start at the next expected "
                 "message (a frame before them was lost): each one NAKed."),
     StructField("bad_address", 32, "Messages skipped: a span outside the windows the host may reach, a "
                 "READ of a bad size, an op the host may not send."),
     StructField("duplicates", 32, "Frames that came again, wholly or partly before the next expected "
-                "message (a resend): dropped."),
+                "message (a resend): dropped, and acked again at once."),
     StructField("overruns", 32, "In-sequence frames dropped for want of a free buffer (the host sent "
                 "beyond its credit)."),
     StructField("tx_frames", 32, "Board-to-host frames sent."),
     StructField("tx_messages", 32, "Messages in those frames."),
     StructField("credit_stalls", 32, "Times a finished frame had to wait for the host's credit."),
+    StructField("foreign", 32, "Frames dropped from another station or another session (HELLO requests "
+                "of another station while bound included)."),
+    StructField("resent_frames", 32, "Board-to-host frames sent again (NAK or resend timer)."),
+    StructField("stale", 32, "Frames answered with STALE: the board had no session with their sender."),
 ))
 
 STRUCTS: tuple[Struct, ...] = (FRAME_HEADER, MESSAGE_HEADER, READ_REQUEST, HELLO, BOARD_COUNTERS)
@@ -235,6 +329,11 @@ _READ = struct.Struct(READ_REQUEST.format)
 _HELLO = struct.Struct(HELLO.format)
 FLAG_HELLO = 1 << FRAME_HEADER.member("flags").bit("HELLO").lsb
 FLAG_NAK = 1 << FRAME_HEADER.member("flags").bit("NAK").lsb
+FLAG_ANSWER = 1 << FRAME_HEADER.member("flags").bit("ANSWER").lsb
+FLAG_PROBE = 1 << FRAME_HEADER.member("flags").bit("PROBE").lsb
+FLAG_TAKEOVER = 1 << FRAME_HEADER.member("flags").bit("TAKEOVER").lsb
+FLAG_STALE = 1 << FRAME_HEADER.member("flags").bit("STALE").lsb
+FLAG_BOUND = 1 << FRAME_HEADER.member("flags").bit("BOUND").lsb
 
 
 class ProtocolError(ValueError):
@@ -260,12 +359,13 @@ class Frame:
     messages: tuple[Message, ...] = ()
     flags: int = 0
     version: int = VERSION_MAJOR
+    session: int = 0
 
 
 def encode_frame(f: Frame) -> bytes:
     """The bytes of ``f`` after the Ethernet header; message ``i`` gets sequence number ``f.seq + i``."""
     out = [_FRAME.pack(f.version, f.flags, len(f.messages), f.seq & 0xFFFF_FFFF, f.frame & 0xFFFF,
-                       f.credit & 0xFFFF, f.acked & 0xFFFF_FFFF)]
+                       f.credit & 0xFFFF, f.acked & 0xFFFF_FFFF, f.session & 0xFFFF_FFFF)]
     for i, m in enumerate(f.messages):
         if len(m.data) % 4 or len(m.data) > MAX_MESSAGE_DATA:
             raise ValueError(f"message data must be whole words, at most {MAX_MESSAGE_DATA} bytes, "
@@ -279,7 +379,7 @@ def decode_frame(payload: bytes) -> Frame:
     """The frame in ``payload`` (the bytes after the Ethernet header; trailing padding is ignored)."""
     if len(payload) < _FRAME.size:
         raise ProtocolError(f"{len(payload)} bytes is shorter than a frame header")
-    version, flags, count, seq, frame, credit, acked = _FRAME.unpack_from(payload)
+    version, flags, count, seq, frame, credit, acked, session = _FRAME.unpack_from(payload)
     if version != VERSION_MAJOR:
         raise ProtocolError(f"version {version}, not {VERSION_MAJOR}")
     pos, messages = _FRAME.size, []
@@ -294,7 +394,7 @@ def decode_frame(payload: bytes) -> Frame:
             raise ProtocolError(f"message {i} is numbered {mseq}, not {(seq + i) & 0xFF}")
         messages.append(Message(op, addr, bytes(payload[pos:pos + length]), mseq))
         pos += length
-    return Frame(seq, frame, credit, acked, tuple(messages), flags, version)
+    return Frame(seq, frame, credit, acked, tuple(messages), flags, version, session)
 
 
 def read_request(words: int, tag: int) -> bytes:

@@ -35,7 +35,7 @@ PREFIX = "SNIC"
 
 ID_MAGIC_VALUE = 0x534E4943          # "SNIC" read as a big-endian word
 VERSION_MAJOR = 0
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 NUM_RX_QUEUES = 4
 NUM_TX_QUEUES = 2
 NUM_STEER_ENTRIES = 16
@@ -163,6 +163,13 @@ REGISTERS: tuple[Register, ...] = (
     Register("STAT_RX_FIFO_DROP", 0xA18, RC, "Frames dropped because the RX FIFO was full."),
     Register("STAT_TX_OK", 0xA1C, RC, "Frames transmitted."),
     Register("STAT_TX_OK_BYTES", 0xA20, RC, "Bytes (FCS and padding excluded) of STAT_TX_OK frames."),
+    # DMA statistics.
+    Register("STAT_DMA_ERR", 0xA24, RC, "DMA accesses refused because their address lies outside the memory "
+             "the NIC may reach (on the board: NIC-local memory, and the host window for writes). A refused "
+             "write goes nowhere and a refused read returns 0; the queue carries on, its frame or completion "
+             "lost. The board's NIC counts each bus cycle (one burst of at most MAX_BURST words) with a word "
+             "refused, the software NIC each descriptor, buffer or completion access. Not 0: a ring or buffer "
+             "address is wrong (a driver bug, or someone writing the register window)."),
 )
 
 # --------------------------------------------------------------------------

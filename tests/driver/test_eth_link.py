@@ -6,13 +6,17 @@ model speaking the protocol), spec/splitnic_spec/hostlink.py.
 
 The queue tests (test_queues.py, test_rx_modes.py) run on this link too, through
 ``any_nic``; these cover what is particular to it: the commands, the board's
-small NIC-local memory, a frame lost on the cable, a loss the board must recover
-from, and the errors a user meets first.
+small NIC-local memory, a frame lost on the cable either way (replayed, never
+missing), a board reset under a running driver, the link argument's forms, and
+the errors a user meets first.  The seeded fault tests are in
+test_hostlink_faults.py; the protocol's host-side rules, against a scripted
+board, in test_hostlink_port.py.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import re
 import subprocess
 import sys
@@ -22,9 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from splitnic.link_eth import BoardMessagesLost
+from splitnic.errors import SplitnicError
+from splitnic.link_eth import EthTarget, parse_eth
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
+
+from splitnic_lab.netns import sh
 
 from .conftest import eth_standin, frame, receive, reset_nic
 
@@ -82,20 +89,20 @@ def test_frames_cross_both_ways_and_the_rings_live_on_their_side_of_the_cable() 
         assert port.counters()["gaps"] == 0 and port.counters()["bad_address"] == 0
 
 
-def test_a_frame_the_board_sent_and_the_cable_lost_is_reported_not_missing() -> None:
+def test_a_frame_the_board_sent_and_the_cable_lost_is_replayed_not_missing() -> None:
     with eth_standin() as (stand_in, link), reset_nic(link) as nic:
         nic.enable(rx=True, tx=True)
         rxq = nic.rx_queue(0)
-        stand_in.drop_sent(1)                      # the frame carrying the next completions
-        stand_in.inject(frame(size=100))
-        stand_in.inject(frame(size=100))
-        deadline = time.monotonic() + 5
-        while not nic.link.bus.port.broken and time.monotonic() < deadline:
-            stand_in.inject(frame(size=100))
-            time.sleep(0.05)
-        with pytest.raises(BoardMessagesLost, match=r"messages from the board were lost in 1 gap"):
-            nic.stats()
-        assert stand_in.counters()["test_drops_out"] == 1 and rxq.ring.open
+        stand_in.drop_sent(1)                      # the frame carrying the next frame data or completions
+        arriving = [frame(size=100 + i, payload=bytes([0x60 + i])) for i in range(6)]
+        for f in arriving:
+            assert stand_in.inject(f)
+        got = receive(rxq, len(arriving), timeout=10)
+        # Every frame, byte for byte, in order: the board sent the lost one again.
+        assert [bytes(p.data) for p in got] == arriving
+        rxq.release(got)
+        nic.stats()                                # register reads carry on: a loss is never fatal
+        assert stand_in.counters()["test_drops_out"] == 1
 
 
 def test_a_frame_the_host_sent_and_the_cable_lost_is_sent_again() -> None:
@@ -145,3 +152,130 @@ def test_a_missing_interface_is_a_one_line_error() -> None:
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0
     assert "no interface 'nosuch0'" in result.stderr and "docs/hardware.md" in result.stderr
+
+
+@pytest.mark.parametrize("arg, target", [
+    ("enp3s0", EthTarget("enp3s0")),
+    ("enp3s0@02:00:5e:10:00:01", EthTarget("enp3s0", bytes.fromhex("02005e100001"))),
+    ("enp3s0,takeover", EthTarget("enp3s0", None, True)),
+    ("enp3s0@02-00-5e-10-00-01,takeover", EthTarget("enp3s0", bytes.fromhex("02005e100001"), True)),
+])
+def test_the_link_argument_names_interface_board_and_takeover(arg: str, target: EthTarget) -> None:
+    assert parse_eth(arg) == target
+
+
+@pytest.mark.parametrize("arg, why", [
+    ("enp3s0@02:00:5e", r"'02:00:5e' is not a MAC address"),
+    ("enp3s0@zz:00:5e:10:00:01", r"is not a MAC address"),
+    ("enp3s0,steal", r"unknown option 'steal'"),
+    ("@02:00:5e:10:00:01", r"no interface name"),
+])
+def test_a_bad_link_argument_is_one_line_with_the_form(arg: str, why: str) -> None:
+    with pytest.raises(SplitnicError, match=rf"^eth:.*{why}.*the form is eth:IFNAME\[@MAC\]\[,takeover\]$"):
+        parse_eth(arg)
+
+
+def test_splitnic_up_keeps_its_interface_across_a_board_reset_and_sets_the_nic_up_again(tmp_path: Path) -> None:
+    # A power-cycled board forgets the session, the NIC's registers and queues: the link binds it again by
+    # itself, writes NIC-local memory again, and `splitnic up` re-arms queue pair 0, MAC and interrupt.
+    from tests.kernel.test_up_softnic import HOST_IP, PEER_IP, SoftWire, _udp_payloads, udp_frame
+
+    wire = SoftWire("eth", tmp_path)
+    try:
+        up = wire.up("snicrst0")
+        try:
+            tx, rx = wire.socket(), wire.socket()
+            tx.bind((HOST_IP, 7777))
+            rx.bind((HOST_IP, 7778))
+            rx.settimeout(10)
+
+            def both_ways(tag: bytes) -> None:
+                out = [tag + b" k2n %03d" % i for i in range(20)]
+                for p in out:
+                    tx.sendto(p, (PEER_IP, 7777))
+                sent: list[bytes] = []
+                deadline = time.monotonic() + 20
+                while len(_udp_payloads(sent)) < len(out) and time.monotonic() < deadline:
+                    sent += wire.model.sent()
+                    time.sleep(0.01)
+                assert _udp_payloads(sent) == out
+                inbound = [tag + b" n2k %03d" % i for i in range(20)]
+                for p in inbound:
+                    assert wire.model.inject(udp_frame(p))
+                assert [rx.recv(2048) for _ in inbound] == inbound
+
+            both_ways(b"before")
+            stand_in = wire.model.stand_in
+            session = stand_in.session
+            stand_in.reset_board()
+            deadline = time.monotonic() + 10
+            while stand_in.session in (None, session):
+                assert time.monotonic() < deadline, "the host did not bind the reset board again"
+                time.sleep(0.01)
+            time.sleep(0.2)                                # the loop wakes and re-arms the NIC
+            assert up.proc.poll() is None, "splitnic up exited on a board reset"
+            both_ways(b"after")
+            tx.close()
+            rx.close()
+        finally:
+            status, out_text = up.stop(signal.SIGTERM)
+        assert status == 0, out_text
+        assert "board was reset" in out_text, out_text
+    finally:
+        wire.close()
+
+
+def test_splitnic_up_waits_out_a_pulled_cable_and_carries_on(tmp_path: Path) -> None:
+    # The host's cable is out for longer than a write's credit timeout (2 s) while the kernel sends:
+    # the link reports the board silent and waits; when the cable is back, frames flow again.
+    from tests.kernel.test_up_softnic import HOST_IP, PEER_IP, SoftWire, _udp_payloads, udp_frame
+
+    wire = SoftWire("eth", tmp_path)
+    try:
+        up = wire.up("snicpull0")
+        try:
+            tx, rx = wire.socket(), wire.socket()
+            tx.bind((HOST_IP, 7777))
+            rx.bind((HOST_IP, 7778))
+            rx.settimeout(10)
+            sh("ip", "link", "set", "snhost", "down", netns=wire.ns)
+            for i in range(50):                            # the TX ring and the link's frames fill, and wait
+                tx.sendto(b"pulled %03d" % i, (PEER_IP, 7777))
+                time.sleep(0.05)
+            assert up.proc.poll() is None, "splitnic up exited while the cable was out"
+            sh("ip", "link", "set", "snhost", "up", netns=wire.ns)
+            wire.model.sent()
+            out = [b"back k2n %03d" % i for i in range(20)]
+            sent: list[bytes] = []
+            deadline = time.monotonic() + 20
+            for p in out:
+                tx.sendto(p, (PEER_IP, 7777))
+            while not set(out) <= set(_udp_payloads(sent)) and time.monotonic() < deadline:
+                sent += wire.model.sent()
+                time.sleep(0.01)
+            assert [p for p in _udp_payloads(sent) if p.startswith(b"back")] == out
+            inbound = [b"back n2k %03d" % i for i in range(20)]
+            for p in inbound:
+                assert wire.model.inject(udp_frame(p))
+            assert [rx.recv(2048) for _ in inbound] == inbound
+            tx.close()
+            rx.close()
+        finally:
+            status, out_text = up.stop(signal.SIGTERM)
+        assert status == 0, out_text
+        assert "waiting for it" in out_text and "answers again" in out_text, out_text
+    finally:
+        wire.close()
+
+
+def test_the_board_is_named_by_its_mac_and_another_mac_is_one_line() -> None:
+    with eth_standin() as (stand_in, link):
+        mac = stand_in.mac.hex(":")
+        info = _run_inside("info", "--link", f"{link}@{mac}")
+        assert info.returncode == 0, info.stderr
+        assert f"board {mac}" in info.stdout
+        result = _run_inside("info", "--link", f"{link}@02:00:00:00:00:99", timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "no answer from the board 02:00:00:00:00:99 over eth:snhost" in result.stderr
+    assert "other boards answered" in result.stderr

@@ -8,7 +8,7 @@ from splitnic_spec import board, hostlink as hl
 
 
 def test_headers_fit_a_standard_frame_with_a_full_size_message_split_in_two() -> None:
-    assert (hl.FRAME_HEADER.size, hl.MESSAGE_HEADER.size) == (16, 8)
+    assert (hl.FRAME_HEADER.size, hl.MESSAGE_HEADER.size) == (20, 8)
     # MAX_MESSAGE_DATA fills a jumbo frame exactly; a standard frame takes 1476 bytes of one write.
     assert hl.FRAME_HEADER.size + hl.MESSAGE_HEADER.size + hl.MAX_MESSAGE_DATA <= hl.MTU_JUMBO
     assert hl.MAX_MESSAGE_DATA % 4 == 0
@@ -44,9 +44,11 @@ def test_a_frame_round_trips_with_consecutive_message_numbers() -> None:
 
 @pytest.mark.parametrize("mangle, why", [
     (lambda b: b[:10], "shorter than a frame header"),
-    (lambda b: bytes([2]) + b[1:], "version 2"),
+    (lambda b: bytes([hl.VERSION_MAJOR + 1]) + b[1:], f"version {hl.VERSION_MAJOR + 1}"),
     (lambda b: b[:-4], "bad length"),
-    (lambda b: b[:17] + bytes([b[17] ^ 1]) + b[18:], "numbered"),
+    # The message header's seq byte, just past the frame header.
+    (lambda b: b[:hl.FRAME_HEADER.size + 1] + bytes([b[hl.FRAME_HEADER.size + 1] ^ 1]) + b[hl.FRAME_HEADER.size + 2:],
+     "numbered"),
 ])
 def test_malformed_frames_are_refused_with_the_reason(mangle, why: str) -> None:
     good = hl.encode_frame(hl.Frame(3, 0, 4, 0, (hl.Message(hl.OP_WRITE, 0xA000_0000, bytes(8)),)))

@@ -7,4 +7,5 @@ splitnic_spec.nic); the engine <-> register file interface is in
 * :mod:`.rx_engine` — RX queues: MAC frames into posted buffers.
 * :mod:`.tx_engine` — TX queues: posted frames to the MAC.
 * :mod:`.arbiter` — shares the NIC's one DMA Wishbone master between the engines.
+* :mod:`.firewall` — lets that master reach only the windows it is given (the board's NIC).
 """

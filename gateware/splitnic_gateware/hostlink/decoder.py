@@ -1,19 +1,41 @@
 """Host-link decoder: the host's frames, checked whole, then carried out in order on the board's bus.
 
-Ref: splitnic_spec.hostlink (module docstring: messages, sequence numbers,
-loss, flow control); docs/registers.md, "Frame and message formats".
+Ref: splitnic_spec.hostlink (module docstring: sessions, messages, sequence
+numbers, loss, flow control); docs/registers.md, "Frame and message formats".
 
 Two sides share a block RAM of ``slots`` frame slots, used as a ring:
 
 * the receive side writes each frame into the next free slot as it arrives
   and checks it on the way (version, every message's 8-bit number and length,
-  no message past the frame's end, the frame no longer than a slot).  Only at
-  the frame's last word does it decide, so nothing of a bad frame ever takes
-  effect: a malformed frame, a frame after a gap (dropped, counted, NAK raised
-  once, until the expected message comes again), an old frame sent again
-  (counted as a duplicate) all leave the slot free.  A good frame is committed
-  and its messages are acknowledged (``link.acked``) at once: they will be
-  carried out.
+  no message past the frame's end, the frame no longer than a slot, and
+  ``error`` on its last word: a bad frame check sequence).  Only at the
+  frame's last word does it decide, so nothing of a bad frame ever takes
+  effect.  The verdict:
+
+  - malformed (any check failed; a HELLO request without the magic, or one
+    that would bind without this SPEC_HASH or with unusable sizes): counted;
+  - a HELLO with PROBE (discovery): answered (``reply``: HELLO|ANSWER, the
+    request's session, BOUND if bound to another station), nothing bound;
+  - a HELLO request while unbound, from the bound station (``from_host``) or
+    with TAKEOVER: binds the board to the sender's session (``hello`` one
+    cycle: the link keeps the sender's address, the encoder restarts),
+    restarts the numbering (next message 0, no frame received yet, the host's
+    credit from its header, its Hello.mtu on ``host_mtu``) and is answered;
+    a repeat of the request that bound it (same station and session) is
+    answered and restarts nothing;
+  - while bound, any frame from another station (a HELLO request included):
+    dropped and counted ``foreign``, never answered;
+  - while unbound, or from the bound station with another session: dropped,
+    counted ``stale`` and answered with a STALE frame of that session;
+  - the session's own frames: their ``credit`` and ``acked`` are taken when
+    newer (serial arithmetic), NAK goes to the encoder (``link.peer_nak``),
+    and then by sequence: a frame at the next expected message is committed
+    (its messages acknowledged, ``link.acked``, at once: they will be carried
+    out), or dropped as an overrun if no slot is free; one before it is a
+    duplicate (dropped, acknowledged again at once); one after it a gap
+    (dropped and counted, NAK raised once until the expected message comes
+    again).
+
 * the apply side walks committed frames in order: a WRITE inside one of the
   ``windows`` (NIC-local RAM, the NIC's registers, the link's counters) becomes Wishbone bursts of
   at most ``max_burst`` words; a READ becomes single reads whose words go to
@@ -21,21 +43,14 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
   of 0 or more than ``max_read_words`` words, an op the host may not send) is
   skipped and counted in ``bad_address``.
 
-Credit: one past the newest frame number received well-formed, plus the free
-slots, so a frame dropped on the cable costs none.  When it has grown by half
-the slots since the last frame the encoder sent, when a NAK is due, or when
-messages were taken since that frame (the host's resend timer must fire only
-on a loss), ``link.update`` asks the encoder for a frame now; the encoder
-sends one with no messages only if none of its own is queued.
-
-A HELLO frame (one HELLO message whose Hello carries HELLO_MAGIC and this
-SPEC_HASH; any other is counted as malformed) restarts the numbering (next
-message 0, no frame received yet, the host's credit from its header), latches
-the host's Hello.mtu on ``host_mtu`` (the encoder's frame size) and raises
-``hello`` for one cycle; the encoder answers it, and the host's MAC address
-is the Ethernet side's business.
-``from_host`` (with the last word) says the frame came from the host the link
-is open with; any other frame but a HELLO is foreign, counted as malformed.
+Credit (the spec's rule): ``next_frame + free``, where ``next_frame`` is the
+newest of one past a numbered frame's number and an empty frame's own number
+over every well-formed frame of the session (gaps and duplicates included, so
+a frame lost on the cable costs no credit for long), and ``free`` the slots not
+holding committed frames.  ``link.update`` asks the encoder for a frame now when
+the grant grew by half the slots since the last frame it sent, when a NAK is
+due, when messages were taken or a duplicate or PROBE came since that frame;
+the encoder sends one with no messages if none of its own can go.
 """
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
@@ -50,8 +65,8 @@ from splitnic_spec import board, constant, hostlink
 
 from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
 from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, MSG_SEQ_BITS,
-                      SEQ_BITS, FrameHeader, Hello, LinkSent, LinkState, MessageHeader, ReadRequest, answer_stream,
-                      rx_stream, serial_before, word)
+                      SEQ_BITS, SESSION_BITS, FrameHeader, Hello, LinkSent, LinkState, MessageHeader, ReadRequest,
+                      ReplyRequest, answer_stream, rx_stream, serial_after, serial_before, word)
 
 __all__ = ["Decoder", "DecoderCounters", "DEFAULT_WINDOWS"]
 
@@ -77,7 +92,7 @@ class DecoderCounters(data.Struct):
     #: Messages in those frames.
     messages: 32
     #: Frames dropped as not this protocol's: bad version, bad message number or length, a message past
-    #: the end, longer than a slot, or from another source.
+    #: the end, longer than a slot, a bad frame check sequence, a HELLO request that is not this spec's.
     malformed: 32
     #: Well-formed frames dropped because they did not start at the next expected message.
     gaps: 32
@@ -87,6 +102,10 @@ class DecoderCounters(data.Struct):
     duplicates: 32
     #: In-sequence frames dropped for want of a free slot (the host sent beyond its credit).
     overruns: 32
+    #: Frames dropped while bound: from another station, or a HELLO request of another station.
+    foreign: 32
+    #: Frames answered with STALE: unbound, or the bound station's with another session.
+    stale: 32
 
 
 class _Phase(enum.Enum, shape=3):
@@ -126,6 +145,7 @@ class Decoder(wiring.Component):
             "link": Out(LinkState),
             "sent": In(LinkSent),
             "hello": Out(1),
+            "reply": Out(ReplyRequest),
             "host_mtu": Out(16, init=hostlink.MTU_STANDARD),
             "counters": Out(DecoderCounters),
         })
@@ -153,8 +173,11 @@ class Decoder(wiring.Component):
         rd_slot = Signal(range(slots))
         pending = Signal(range(slots + 1))         # committed frames not yet carried out
         expected = Signal(SEQ_BITS)                # next message number wanted
-        newest_plus1 = Signal(FRAME_BITS)          # one past the newest frame number received
+        next_frame = Signal(FRAME_BITS)            # the spec's next_frame: the grant is next_frame + free
         peer_credit = Signal(FRAME_BITS)
+        peer_acked = Signal(SEQ_BITS)
+        bound = Signal()
+        session = Signal(SESSION_BITS)
         nak = Signal()
         dropping = Signal()                        # after a gap, until the expected message comes
         last_sent_credit = Signal(FRAME_BITS, init=slots)
@@ -162,7 +185,10 @@ class Decoder(wiring.Component):
         grown = Signal(FRAME_BITS)
         ack_due = Signal()                         # messages taken since the encoder's last frame
         m.d.comb += [
-            credit.eq(newest_plus1 + slots - pending),
+            credit.eq(next_frame + slots - pending),
+            self.link.bound.eq(bound),
+            self.link.session.eq(session),
+            self.link.peer_acked.eq(peer_acked),
             self.link.acked.eq(expected),
             self.link.credit.eq(credit),
             self.link.peer_credit.eq(peer_credit),
@@ -173,7 +199,8 @@ class Decoder(wiring.Component):
         # Registered: the encoder's answer to the SoC bus depends on it, so unregistered the credit's
         # adders sat on the board's slowest path in sys, on through the bus into the CPU.  A cycle
         # late costs nothing: the frame it asks for is queued until it has left.
-        m.d.sync += self.link.update.eq(nak | ack_due | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2))))
+        m.d.sync += self.link.update.eq(bound & (nak | ack_due
+                                                 | (~grown[FRAME_BITS - 1] & (grown >= max(1, slots // 2)))))
         with m.If(self.sent.frame):
             m.d.sync += [last_sent_credit.eq(self.sent.credit), ack_due.eq(0)]
             with m.If(self.sent.nak):
@@ -247,31 +274,67 @@ class Decoder(wiring.Component):
 
         # The verdict, on the last word (a word of padding included).
         self_hello = Signal()
-        hello_ok = Signal()
+        hello_shape = Signal()       # one HELLO message, a Hello with the magic, a session: enough for discovery
+        hello_ok = Signal()          # and this spec's hash and usable sizes: enough to bind
         well_formed = Signal()
+        # The host's own frame: from the bound station, of the bound session.
+        in_session = Signal()
         m.d.comb += [
-            well_formed.eq(~bad_next & (phase_next == _Phase.DONE)
+            well_formed.eq(~bad_next & (phase_next == _Phase.DONE) & ~rx.payload.error
                            & (hdr.version == hostlink.VERSION_MAJOR)),
             self_hello.eq(hdr.flags.HELLO),
-            hello_ok.eq((hdr.count == 1) & (hello_mh.op == hostlink.OP_HELLO)
-                        & (hello_mh.len >= hostlink.HELLO.size) & (hello_in.magic == hostlink.HELLO_MAGIC_VALUE)
-                        & (hello_in.spec_hash == hostlink.SPEC_HASH) & (hello_in.mtu >= hostlink.MTU_STANDARD)
-                        & (hello_in.window >= _MIN_WINDOW)),
+            hello_shape.eq((hdr.count == 1) & (hello_mh.op == hostlink.OP_HELLO) & (hdr.session != 0)
+                           & (hello_mh.len >= hostlink.HELLO.size) & (hello_in.magic == hostlink.HELLO_MAGIC_VALUE)),
+            hello_ok.eq(hello_shape & (hello_in.spec_hash == hostlink.SPEC_HASH)
+                        & (hello_in.mtu >= hostlink.MTU_STANDARD) & (hello_in.window >= _MIN_WINDOW)),
+            in_session.eq(bound & self.from_host & (hdr.session == session)),
         ]
-        m.d.sync += self.hello.eq(0)
+        # A numbered frame moves next_frame one past its number, a frame of no messages to its number.
+        frame_next = Signal(FRAME_BITS)
+        m.d.comb += frame_next.eq(Mux(hdr.count == 0, hdr.frame, hdr.frame + 1))
+        m.d.sync += [self.hello.eq(0), self.reply.valid.eq(0), self.link.peer_nak.eq(0)]
+
+        def answer(*, stale: bool, bound_elsewhere=0):
+            m.d.sync += [self.reply.valid.eq(1), self.reply.stale.eq(stale), self.reply.bound.eq(bound_elsewhere),
+                         self.reply.session.eq(hdr.session)]
+
         with m.If(rx.valid & rx.payload.last):
             m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
             # DONE is reached only after the header's last word, so the fields used here are all in hdr.
-            with m.If(~well_formed | (~self.from_host & ~self_hello) | (self_hello & ~hello_ok)):
+            with m.If(~well_formed | (self_hello & ~hello_shape)
+                      | (self_hello & ~hdr.flags.PROBE & ~hello_ok)):
                 m.d.sync += counters.malformed.eq(counters.malformed + 1)
-            with m.Elif(self_hello):
-                m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), expected.eq(0), newest_plus1.eq(0),
-                             peer_credit.eq(hdr.credit), nak.eq(0), dropping.eq(0), last_sent_credit.eq(slots)]
+            with m.Elif(self_hello & hdr.flags.PROBE):
+                # Discovery: answer (whatever the spec hash: the host says which side to rebuild), bind nothing.
+                answer(stale=False, bound_elsewhere=bound & ~self.from_host)
+            with m.Elif(self_hello & in_session):
+                # The request that bound us, again (resent until answered, or duplicated): answer, restart nothing.
+                answer(stale=False)
+            with m.Elif(self_hello & (~bound | self.from_host | hdr.flags.TAKEOVER)):
+                # Bind to the sender and its session; both directions start again at 0.
+                answer(stale=False)
+                m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), bound.eq(1), session.eq(hdr.session),
+                             expected.eq(0), next_frame.eq(0), peer_credit.eq(hdr.credit), peer_acked.eq(0),
+                             nak.eq(0), dropping.eq(0), ack_due.eq(0), last_sent_credit.eq(slots)]
+            with m.Elif(self_hello | (bound & ~self.from_host)):
+                # Another station while bound: not a word back.
+                m.d.sync += counters.foreign.eq(counters.foreign + 1)
+            with m.Elif(~in_session):
+                # Unbound (the board was reset), or the bound station's old session: tell it.
+                answer(stale=True)
+                m.d.sync += counters.stale.eq(counters.stale + 1)
             with m.Else():
-                m.d.sync += peer_credit.eq(hdr.credit)
-                # Frames come in order on a cable; never let a stray old number take credit back.
-                with m.If(~serial_before(hdr.frame, newest_plus1, FRAME_BITS)):
-                    m.d.sync += newest_plus1.eq(hdr.frame + 1)
+                # Newest wins (serial arithmetic): a late or repeated frame takes nothing back.
+                with m.If(serial_after(hdr.credit, peer_credit, FRAME_BITS)):
+                    m.d.sync += peer_credit.eq(hdr.credit)
+                with m.If(serial_after(hdr.acked, peer_acked, SEQ_BITS)):
+                    m.d.sync += peer_acked.eq(hdr.acked)
+                with m.If(serial_after(frame_next, next_frame, FRAME_BITS)):
+                    m.d.sync += next_frame.eq(frame_next)
+                m.d.sync += self.link.peer_nak.eq(hdr.flags.NAK)
+                with m.If(hdr.flags.PROBE):
+                    # Answered at once with acked and credit (after the sent strobe above, like ack_due below).
+                    m.d.sync += ack_due.eq(1)
                 with m.If(hdr.seq == expected):
                     with m.If((hdr.count != 0) & ~have_slot_now):
                         m.d.sync += [counters.overruns.eq(counters.overruns + 1), dropping.eq(1)]
@@ -288,7 +351,7 @@ class Decoder(wiring.Component):
                         with m.If(hdr.count != 0):
                             m.d.sync += wr_slot.eq(next_slot(wr_slot))
                 with m.Elif(serial_before(hdr.seq, expected, SEQ_BITS)):
-                    # The host did not see our acked (or resent early): tell it again.
+                    # The host did not see our acked (or resent early): tell it again, at once.
                     m.d.sync += [counters.duplicates.eq(counters.duplicates + 1), ack_due.eq(1)]
                 with m.Else():
                     m.d.sync += [counters.gaps.eq(counters.gaps + 1), dropping.eq(1)]

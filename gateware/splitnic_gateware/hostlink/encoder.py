@@ -1,13 +1,16 @@
 """Host-link encoder: the NIC's host-window writes, IRQs and READ answers, as numbered messages in frames.
 
 Ref: splitnic_spec.hostlink (module docstring: messages, sequence numbers,
-flow control); docs/registers.md, "Frame and message formats".
+loss and go-back-N, flow control, sessions); docs/registers.md, "Frame and
+message formats".
 
-Messages are built in a block RAM of two frame slots (ping-pong): while the
-sender streams one finished frame out, the other fills.  A slot holds only the
-messages; the sender makes the FrameHeader as the frame leaves, so ``acked``,
-``credit`` and NAK are as fresh as they can be, and the frame number is taken
-then.
+Messages are built in a block RAM of ``replay_slots`` frame slots used as a
+ring, which is also the replay buffer: the builder fills one slot while the
+sender streams finished ones out, and a frame stays in its slot until the
+host's ``acked`` (``link.peer_acked``) passes all its messages.  A slot holds
+only the messages; the sender makes the FrameHeader as the frame leaves, so
+``acked``, ``credit``, NAK and the frame number are as fresh as they can be,
+for a frame sent again as for a new one.
 
 * Writes (the ``dma`` Wishbone target, which sees only the NIC's writes into
   the host window): a write that continues exactly where the open WRITE
@@ -22,26 +25,39 @@ then.
   message, never split across frames (the decoder asks for no more than a
   standard frame holds).
 
-The building frame goes to the sender when the next message does not fit in
-``mtu`` (clamped to MTU_STANDARD..max_mtu), when nothing new came for
-``latency`` cycles and the sender has room for it (so a busy sender makes
-frames longer, not more numerous), or at once when the decoder asks
-(``link.update``: NAK or more credit to grant) and nothing else is queued; that
-frame may carry no messages.
+The building frame is closed into the ring when the next message does not fit
+in ``mtu`` (clamped to MTU_STANDARD..max_mtu), or when nothing new came for
+``latency`` cycles and every closed frame has been sent (so a busy sender makes
+frames longer, not more numerous).  With every slot but the building one
+holding unacknowledged frames the builder waits, and so does the ``dma`` port:
+the NIC's DMA (and behind it its RX FIFO) waits.
 
-Flow control: the sender sends no frame numbered at or beyond the host's
-``link.peer_credit``; a frame of no messages is not numbered (it carries the
-next number without taking it) and needs no credit, though it still leaves
-in its turn, behind a frame that waits for credit.  With both slots full the
-``dma`` port stops acking, so the NIC's DMA (and behind it its RX FIFO) waits.
+Sending, in this order of priority, between frames:
 
-HELLO: when the decoder has taken the host's HELLO (``hello``, one cycle), the
+* an answer the decoder asked for (``reply``: a HELLO answer or a STALE frame,
+  to the station whose frame it answers: ``tx_reply`` is high while it
+  leaves);
+* nothing else while the board is not bound (``link.bound``);
+* the next frame of the ring not sent since the last go-back, if the host's
+  credit (``link.peer_credit``) allows its number;
+* else a frame of no messages when the decoder asks (``link.update``: acked,
+  credit or NAK to tell) or a probe is due: not numbered (it carries the next
+  number without taking it) and needing no credit.
+
+Go-back-N: on the host's NAK (``link.peer_nak``) or when ``acked`` has not
+moved for ``resend_cycles`` while the ring holds frames, the sender starts
+again at the oldest unacknowledged slot: whole frames, new frame numbers.  The
+resend timer also sets PROBE on the next frame (the first resent one, or a
+frame of no messages if the credit lets none go), so that the host answers at
+once with its ``acked`` and ``credit``: a lost acknowledgement or grant costs
+one resend period.  Frames sent again are counted (``resent_frames``).
+
+HELLO: when the decoder binds the board to a host (``hello``, one cycle), the
 encoder restarts: it waits until the sender is between frames and the builder
-between messages, drops whatever both slots and the open message hold (they
-belong to the session the host just closed), numbers messages and frames from
-0 again and sends the board's HELLO answer (``Hello``: what the decoder takes,
-the host window, NIC-local memory) before any other frame.  The ``dma`` port
-waits meanwhile.
+between messages, drops whatever the ring and the open message hold (they
+belong to the session that just ended), numbers messages and frames from 0
+again and sends the HELLO answer the decoder asked for before any other frame.
+The ``dma`` port waits meanwhile.
 
 Reads on the ``dma`` port (the NIC never reads the host window: the driver
 keeps what the NIC reads in NIC-local memory) are acked with 0, so a stray one
@@ -50,7 +66,7 @@ cannot hang the bus.  Byte selects are ignored: the NIC's DMA writes whole words
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -58,55 +74,72 @@ from amaranth.lib.wiring import In, Out
 from splitnic_spec import hostlink
 
 from ..bus import WishboneSignature
-from .layouts import (FRAME_HEADER_WORDS, LEN_BITS, MESSAGE_HEADER_WORDS, SEQ_BITS, FrameHeader, Hello,
-                      LinkSent, LinkState, MessageHeader, answer_stream, serial_before, tx_stream, word,
-                      FRAME_BITS, COUNT_BITS)
+from .layouts import (COUNT_BITS, FRAME_BITS, FRAME_HEADER_WORDS, MESSAGE_HEADER_WORDS, SEQ_BITS, FrameHeader,
+                      Hello, LinkSent, LinkState, MessageHeader, ReplyRequest, answer_stream, serial_before,
+                      tx_stream, word)
 
-__all__ = ["Encoder", "EncoderCounters"]
+__all__ = ["Encoder", "EncoderCounters", "DEFAULT_REPLAY_SLOTS", "DEFAULT_RESEND_CYCLES"]
 
 #: An IRQ message's data: one word.
 _IRQ_WORDS = 1
 #: Words of the board's HELLO answer: FrameHeader, MessageHeader, Hello.
 HELLO_FRAME_WORDS = (hostlink.FRAME_HEADER.size + hostlink.MESSAGE_HEADER.size + hostlink.HELLO.size) // 4
+#: Frames the replay ring holds (the building one included): four standard frames take 3 DP16KD.
+DEFAULT_REPLAY_SLOTS = 4
+#: RESEND_US at the board's 40 MHz sys clock.
+DEFAULT_RESEND_CYCLES = hostlink.RESEND_US * 40
 
 
 class EncoderCounters(data.Struct):
     """Free-running event counts of the encoder."""
-    #: Frames sent.
+    #: Frames sent (answers, frames of no messages and frames sent again included).
     frames: 32
-    #: Messages put into frames.
+    #: Messages put into frames (each once, however often its frame is sent).
     messages: 32
     #: Times a finished frame had to wait for the host's credit.
     credit_stalls: 32
+    #: Frames sent again (go-back-N after a NAK or the resend timer).
+    resent_frames: 32
 
 
 class Encoder(wiring.Component):
-    """Packs the board's messages to the host into host-link frames.
+    """Packs the board's messages to the host into host-link frames and replays what the host did not get.
 
-    ``max_mtu``: the largest frame (after the Ethernet header) the buffer holds;
+    ``max_mtu``: the largest frame (after the Ethernet header) a slot holds;
     the ``mtu`` input (the host's Hello.mtu) is clamped to it.  ``rx_mtu`` and
     ``rx_window`` are what the board's decoder takes (its Hello.mtu and
     Hello.window); ``local_base``/``local_size`` the NIC-local memory the host
-    writes (Hello.local_base/local_size).
+    writes (Hello.local_base/local_size).  ``replay_slots``: frames in the
+    ring (at least 2: one building, one in flight); ``resend_cycles``: the
+    resend period in cycles of the clock.
     """
 
     def __init__(self, *, max_mtu: int = hostlink.MTU_STANDARD, rx_mtu: int = hostlink.MTU_STANDARD,
-                 rx_window: int = 4, local_base: int = 0, local_size: int = 0) -> None:
+                 rx_window: int = 4, local_base: int = 0, local_size: int = 0,
+                 replay_slots: int = DEFAULT_REPLAY_SLOTS, resend_cycles: int = DEFAULT_RESEND_CYCLES) -> None:
         if not hostlink.MTU_STANDARD <= max_mtu <= hostlink.MTU_JUMBO:
             raise ValueError(f"max_mtu must be {hostlink.MTU_STANDARD}..{hostlink.MTU_JUMBO}, not {max_mtu}")
         if not hostlink.MTU_STANDARD <= rx_mtu <= hostlink.MTU_JUMBO:
             raise ValueError(f"rx_mtu must be {hostlink.MTU_STANDARD}..{hostlink.MTU_JUMBO}, not {rx_mtu}")
         if not 2 <= rx_window < 1 << FRAME_BITS:
             raise ValueError(f"rx_window must be 2..{(1 << FRAME_BITS) - 1} frames, not {rx_window}")
+        if not 2 <= replay_slots <= 64:
+            raise ValueError(f"replay_slots must be 2..64, not {replay_slots}")
+        if not 1 <= resend_cycles < 1 << 24:
+            raise ValueError(f"resend_cycles must be 1..{(1 << 24) - 1}, not {resend_cycles}")
         self.max_mtu = max_mtu
         self.rx_mtu, self.rx_window = rx_mtu, rx_window
         self.local_base, self.local_size = local_base, local_size
+        self.replay_slots, self.resend_cycles = replay_slots, resend_cycles
         #: Words of one slot: a whole frame less its FrameHeader (made as it leaves).
         self.slot_words = max_mtu // 4 - FRAME_HEADER_WORDS
         super().__init__({
             "dma": In(WishboneSignature(30, burst=True)),
             "irq": In(1),
             "hello": In(1),
+            "reply": In(ReplyRequest),
+            "reply_free": Out(1),
+            "tx_reply": Out(1),
             "answer": In(answer_stream()),
             "link": In(LinkState),
             "sent": Out(LinkSent),
@@ -119,9 +152,21 @@ class Encoder(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         slot_words = self.slot_words
-        m.submodules.buffer = buffer = Memory(shape=32, depth=2 * slot_words, init=[])
+        # The ring holds replay_slots frames of the largest size, more of smaller ones: each closed frame
+        # takes the words it has (so a frame closed early wastes no room while it waits for its
+        # acknowledgement), and one of ``slots`` descriptors.
+        ring = self.replay_slots * slot_words
+        slots = 2 * self.replay_slots
+        m.submodules.buffer = buffer = Memory(shape=32, depth=ring, init=[])
         wr = buffer.write_port()
         rd = buffer.read_port()
+
+        def next_slot(s):
+            return Mux(s == slots - 1, 0, s + 1)
+
+        def wrap(a):
+            """Value: ring word ``a`` (below 2 x ring) folded into the ring."""
+            return Mux(a >= ring, a - ring, a)
 
         # Room for messages in one frame, from the host's mtu.
         room = Signal(range(slot_words + 1))
@@ -130,16 +175,43 @@ class Encoder(wiring.Component):
                                Mux(self.mtu < hostlink.MTU_STANDARD, hostlink.MTU_STANDARD, self.mtu)))
         m.d.sync += room.eq(mtu[2:] - FRAME_HEADER_WORDS)
 
-        # ---- slots handed from the builder to the sender ----
-        full = Signal(2)
-        slot_count = [Signal(COUNT_BITS, name=f"slot{i}_count") for i in range(2)]
-        slot_seq = [Signal(SEQ_BITS, name=f"slot{i}_seq") for i in range(2)]
-        slot_len = [Signal(range(slot_words + 1), name=f"slot{i}_len") for i in range(2)]
+        # ---- the ring: descriptors head .. head+filled-1 hold closed frames, the first ``sent_count`` of them
+        # sent since the last go-back; the builder's frame takes descriptor bslot (= head+filled) when it
+        # closes.  ``occupied`` words of the ring hold closed frames, from the head's start to ``bstart``,
+        # where the building frame starts. ----
+        slot_count = Array(Signal(COUNT_BITS, name=f"slot{i}_count") for i in range(slots))
+        slot_seq = Array(Signal(SEQ_BITS, name=f"slot{i}_seq") for i in range(slots))
+        slot_len = Array(Signal(range(slot_words + 1), name=f"slot{i}_len") for i in range(slots))
+        slot_start = Array(Signal(range(ring), name=f"slot{i}_start") for i in range(slots))
+        occupied = Signal(range(ring + 1))
+        head = Signal(range(slots))
+        filled = Signal(range(slots + 1))
+        sent_count = Signal(range(slots + 1))
+        # Slots from head ever sent (in this session): a frame sent from one before it is a resend.
+        sent_max = Signal(range(slots + 1))
+        flush = Signal()
+        retire = Signal()
+        start_frame = Signal()       # the sender takes the slot at head + sent_count
+        go_back_now = Signal()
+        m.d.sync += filled.eq(filled + flush - retire)
+        # sent_count and sent_max follow head when it moves; a go-back restarts sending at head.
+        sent_count_next = Signal(range(slots + 1))
+        m.d.comb += sent_count_next.eq(Mux(go_back_now, 0, sent_count) + start_frame)
+        m.d.sync += [
+            sent_count.eq(Mux(retire & (sent_count_next != 0), sent_count_next - 1, sent_count_next)),
+            sent_max.eq(Mux(retire & (sent_max != 0), sent_max - 1, sent_max)),
+        ]
+        with m.If(start_frame & (sent_count_next > sent_max)):
+            m.d.sync += sent_max.eq(Mux(retire, sent_count_next - 1, sent_count_next))
+        unsent = Signal()
+        m.d.comb += unsent.eq(sent_count != filled)
+        # The frame that leaves: its slot is kept from its start to its end (``streaming``).
+        sslot = Signal(range(slots))
+        streaming = Signal()
 
         # ---- builder ----
-        bslot = Signal()
-        bbase = Signal(range(2 * slot_words))
-        m.d.comb += bbase.eq(Mux(bslot, slot_words, 0))
+        bslot = Signal(range(slots))
+        bstart = Signal(range(ring))
         bpos = Signal(range(slot_words + 1))       # next free word of the building slot
         bcount = Signal(COUNT_BITS)
         bseq = Signal(SEQ_BITS)
@@ -158,6 +230,10 @@ class Encoder(wiring.Component):
 
         def fits(words):
             return bpos + words <= room
+
+        def space(words):
+            """Value: ``words`` more fit in the ring beside the closed frames (else the builder waits)."""
+            return occupied + bpos + words < ring
 
         with m.If(self.irq):
             m.d.sync += [irq_pending.eq(1), irq_rises.eq(irq_rises + 1)]
@@ -180,11 +256,14 @@ class Encoder(wiring.Component):
         mergeable = Signal()
         m.d.comb += mergeable.eq(is_open & (mop == hostlink.OP_WRITE) & (bus.adr == mnext))
         flush_now = Signal()
-        m.d.comb += flush_now.eq(
-            # Latency: only when the sender could take the frame at once; while it is busy the frame grows.
-            (((bcount != 0) | is_open) & (idle >= self.latency) & ~full.bit_select(~bslot, 1))
-            # The decoder wants a header out (NAK, credit) and nothing already queued would carry it.
-            | (self.link.update & (full == 0)))
+        sender_idle = Signal()       # the sender waits between frames and every closed frame has gone
+        # Only when the sender could take the frame at once (while it is busy the frame grows): after
+        # ``latency`` quiet cycles, or when the decoder asks for a frame (acked, credit, NAK): the frame
+        # carries them, rather than one of no messages beside it.
+        builder_has = Signal()
+        m.d.comb += [builder_has.eq((bcount != 0) | is_open),
+                     flush_now.eq(builder_has & sender_idle
+                                  & ((idle >= self.latency) | self.link.update | (bpos >= room[2:])))]
 
         mh = Signal(MessageHeader)
         m.d.comb += [mh.op.eq(mop), mh.seq.eq(tx_seq), mh.len.eq(mwords * 4), mh.addr.eq(maddr)]
@@ -199,7 +278,7 @@ class Encoder(wiring.Component):
                     # Nothing is taken until the restart (the sender may still be streaming a frame).
                     with m.If(restart_now):
                         m.d.sync += [bpos.eq(0), bcount.eq(0), bseq.eq(0), tx_seq.eq(0), is_open.eq(0),
-                                     bslot.eq(0), idle.eq(0)]
+                                     bslot.eq(0), bstart.eq(0), idle.eq(0)]
                 with m.Elif(flush_now):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
@@ -209,74 +288,103 @@ class Encoder(wiring.Component):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + _IRQ_WORDS)):
-                        # The count as it is now; a rise in this very cycle waits for the next message.
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos + MESSAGE_HEADER_WORDS),
-                                     wr.data.eq(irq_rises)]
-                        m.d.sync += irq_pending.eq(self.irq)
-                        start_message(hostlink.OP_IRQ, 0, _IRQ_WORDS)
-                        m.next = "CLOSE_HEAD"
+                        with m.If(~space(MESSAGE_HEADER_WORDS + _IRQ_WORDS)):
+                            pass                    # wait for an acknowledgement to free the ring
+                        with m.Else():
+                            # The count as it is now; a rise in this very cycle waits for the next message.
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos + MESSAGE_HEADER_WORDS)),
+                                         wr.data.eq(irq_rises)]
+                            m.d.sync += irq_pending.eq(self.irq)
+                            start_message(hostlink.OP_IRQ, 0, _IRQ_WORDS)
+                            m.next = "CLOSE_HEAD"
                     with m.Else():
                         m.next = "FLUSH"
                 with m.Elif(self.answer.valid):
                     with m.If(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + self.answer.payload.words)):
-                        start_message(hostlink.OP_ANSWER, self.answer.payload.tag, 0)
-                        m.next = "ANSWER"
+                        with m.If(space(MESSAGE_HEADER_WORDS + self.answer.payload.words)):
+                            start_message(hostlink.OP_ANSWER, self.answer.payload.tag, 0)
+                            m.next = "ANSWER"
                     with m.Else():
                         m.next = "FLUSH"
                 with m.Elif(write_req):
                     with m.If(mergeable & fits(1)):
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos), wr.data.eq(bus.dat_w), bus.ack.eq(1)]
-                        m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), mnext.eq(mnext + 1), idle.eq(0)]
+                        with m.If(space(1)):
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos)), wr.data.eq(bus.dat_w),
+                                         bus.ack.eq(1)]
+                            m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), mnext.eq(mnext + 1), idle.eq(0)]
                     with m.Elif(is_open):
                         m.next = "CLOSE_HEAD"
                     with m.Elif(fits(MESSAGE_HEADER_WORDS + 1)):
-                        m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos + MESSAGE_HEADER_WORDS),
-                                     wr.data.eq(bus.dat_w), bus.ack.eq(1)]
-                        m.d.sync += mnext.eq(bus.adr + 1)
-                        start_message(hostlink.OP_WRITE, bus.adr << 2, 1)
+                        with m.If(space(MESSAGE_HEADER_WORDS + 1)):
+                            m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos + MESSAGE_HEADER_WORDS)),
+                                         wr.data.eq(bus.dat_w), bus.ack.eq(1)]
+                            m.d.sync += mnext.eq(bus.adr + 1)
+                            start_message(hostlink.OP_WRITE, bus.adr << 2, 1)
                     with m.Else():
                         m.next = "FLUSH"
 
             with m.State("ANSWER"):
                 m.d.comb += self.answer.ready.eq(1)
                 with m.If(self.answer.valid):
-                    m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + bpos), wr.data.eq(self.answer.payload.data)]
+                    m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos)), wr.data.eq(self.answer.payload.data)]
                     m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), idle.eq(0)]
                     with m.If(self.answer.payload.last):
                         m.next = "CLOSE_HEAD"
 
             # Close the open message: its header, now that its length is known.
             with m.State("CLOSE_HEAD"):
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + mhdr), wr.data.eq(word(mh, 0))]
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + mhdr)), wr.data.eq(word(mh, 0))]
                 m.next = "CLOSE_ADDR"
             with m.State("CLOSE_ADDR"):
-                m.d.comb += [wr.en.eq(1), wr.addr.eq(bbase + mhdr + 1), wr.data.eq(word(mh, 1))]
+                m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + mhdr + 1)), wr.data.eq(word(mh, 1))]
                 m.d.sync += [is_open.eq(0), tx_seq.eq(tx_seq + 1), bcount.eq(bcount + 1),
                              counters.messages.eq(counters.messages + 1)]
                 m.next = "IDLE"
 
-            # Hand the slot to the sender once the other one is free (else the ports wait: no credit).
+            # Close the frame into the ring once a descriptor is free (else the ports wait); the next frame
+            # starts where it ends.
             with m.State("FLUSH"):
                 with m.If(restart):
                     m.next = "IDLE"         # the frame belongs to the closed session
-                with m.Elif(~full.bit_select(~bslot, 1)):
-                    for i in range(2):
-                        with m.If(bslot == i):
-                            m.d.sync += [full[i].eq(1), slot_count[i].eq(bcount), slot_seq[i].eq(bseq),
-                                         slot_len[i].eq(bpos)]
-                    m.d.sync += [bslot.eq(~bslot), bpos.eq(0), bcount.eq(0), bseq.eq(tx_seq), idle.eq(0)]
+                with m.Elif(filled < slots):
+                    m.d.comb += flush.eq(1)
+                    m.d.sync += [slot_count[bslot].eq(bcount), slot_seq[bslot].eq(bseq), slot_len[bslot].eq(bpos),
+                                 slot_start[bslot].eq(bstart), bstart.eq(wrap(bstart + bpos)),
+                                 bslot.eq(next_slot(bslot)), bpos.eq(0), bcount.eq(0), bseq.eq(tx_seq), idle.eq(0)]
                     m.next = "IDLE"
 
+        # ---- acknowledgements and the resend timer ----
+        # The head slot leaves the ring once the host's acked passes its messages.  ``head_end`` is
+        # registered (a 32-bit compare through the slot mux is on a long path), so a retire waits a
+        # cycle for the next head's end.
+        head_end = Signal(SEQ_BITS)
+        head_end_valid = Signal()
+        m.d.sync += [head_end.eq(slot_seq[head] + slot_count[head]),
+                     head_end_valid.eq(~retire & ~flush & ~restart_now)]
+        # Not the frame that is leaving: its words must stay until its last has gone.
+        m.d.comb += retire.eq(head_end_valid & (filled != 0) & ~(streaming & (sslot == head))
+                              & ~serial_before(self.link.peer_acked, head_end, SEQ_BITS))
+        m.d.sync += occupied.eq(occupied + Mux(flush, bpos, 0) - Mux(retire, slot_len[head], 0))
+        with m.If(retire):
+            m.d.sync += head.eq(next_slot(head))
+        quiet = Signal(range(self.resend_cycles + 1))
+        resend_due = Signal()
+        go_back = Signal()           # a NAK or the timer: start again at head once between frames
+        probe_due = Signal()         # PROBE on the next frame, one of no messages if no other can go
+        m.d.comb += resend_due.eq(quiet == self.resend_cycles)
+        with m.If(retire | (filled == 0) | ~self.link.bound | resend_due):
+            m.d.sync += quiet.eq(0)
+        with m.Else():
+            m.d.sync += quiet.eq(quiet + 1)
+
         # ---- sender ----
-        sslot = Signal()
-        sbase = Signal(range(2 * slot_words))
-        m.d.comb += sbase.eq(Mux(sslot, slot_words, 0))
+        sbase = Signal(range(ring))
         spos = Signal(range(slot_words + 1))
         spos_next = Signal(range(slot_words + 1))
         # The read port always shows buffer[sbase + spos]: it reads the address spos takes next.
-        m.d.comb += [spos_next.eq(spos), rd.addr.eq(sbase + spos_next)]
+        m.d.comb += [spos_next.eq(spos), rd.addr.eq(wrap(sbase + spos_next))]
         m.d.sync += spos.eq(spos_next)
         tx_frame = Signal(FRAME_BITS)
         hdr = Signal(FrameHeader)
@@ -287,22 +395,62 @@ class Encoder(wiring.Component):
         m.d.comb += credit_ok.eq(serial_before(tx_frame, self.link.peer_credit, FRAME_BITS))
         m.d.sync += self.sent.eq(0)
         tx = self.tx
+        # The next slot to send, as go_back would leave it.
+        next_offset = Signal(range(slots + 1))
+        send_slot = Signal(range(slots))
+        can_send = Signal()
+        m.d.comb += [
+            next_offset.eq(Mux(go_back, 0, sent_count)),
+            send_slot.eq(Mux(head + next_offset >= slots, head + next_offset - slots, head + next_offset)),
+            can_send.eq((next_offset != filled) & credit_ok),
+        ]
 
-        # The board's HELLO answer: constant but for nothing, so it is a constant value.
-        hello_fh = Signal(FrameHeader)
-        hello_mh = Signal(MessageHeader)
+        # Answers outside the session: a HELLO answer or a STALE frame, for the station that asked.
+        reply_pending = Signal()
+        reply = Signal(ReplyRequest)
+        with m.If(self.reply.valid & self.reply_free):
+            m.d.sync += [reply_pending.eq(1), reply.eq(self.reply)]
+        reply_fh = Signal(FrameHeader)
+        reply_mh = Signal(MessageHeader)
         hello_data = Signal(Hello)
         m.d.comb += [
-            hello_fh.version.eq(hostlink.VERSION_MAJOR), hello_fh.flags.HELLO.eq(1), hello_fh.count.eq(1),
-            hello_fh.credit.eq(self.rx_window),
-            hello_mh.op.eq(hostlink.OP_HELLO), hello_mh.len.eq(hostlink.HELLO.size),
+            reply_fh.version.eq(hostlink.VERSION_MAJOR), reply_fh.session.eq(reply.session),
+            reply_fh.flags.HELLO.eq(~reply.stale), reply_fh.flags.ANSWER.eq(~reply.stale),
+            reply_fh.flags.BOUND.eq(~reply.stale & reply.bound), reply_fh.flags.STALE.eq(reply.stale),
+            reply_fh.count.eq(~reply.stale), reply_fh.credit.eq(Mux(reply.stale, 0, self.rx_window)),
+            reply_mh.op.eq(hostlink.OP_HELLO), reply_mh.len.eq(hostlink.HELLO.size),
             hello_data.magic.eq(hostlink.HELLO_MAGIC_VALUE), hello_data.spec_hash.eq(hostlink.SPEC_HASH),
             hello_data.mtu.eq(self.rx_mtu), hello_data.window.eq(self.rx_window),
             hello_data.host_base.eq(hostlink.HOST_WINDOW_BASE), hello_data.host_size.eq(hostlink.HOST_WINDOW_SIZE),
             hello_data.local_base.eq(self.local_base), hello_data.local_size.eq(self.local_size),
         ]
-        hello_frame = Cat(hello_fh.as_value(), hello_mh.as_value(), hello_data.as_value())
-        hello_idx = Signal(range(HELLO_FRAME_WORDS))
+        reply_frame = Cat(reply_fh.as_value(), reply_mh.as_value(), hello_data.as_value())
+        reply_idx = Signal(range(HELLO_FRAME_WORDS))
+        reply_last = Signal()
+        m.d.comb += reply_last.eq(Mux(reply.stale, reply_idx == FRAME_HEADER_WORDS - 1,
+                                      reply_idx == HELLO_FRAME_WORDS - 1))
+
+        def header(*, count, seq, length, numbered):
+            m.d.sync += [
+                hdr.version.eq(hostlink.VERSION_MAJOR),
+                hdr.flags.NAK.eq(self.link.nak),
+                hdr.flags.PROBE.eq(probe_due),
+                hdr.count.eq(count),
+                hdr.seq.eq(seq),
+                hdr.frame.eq(tx_frame),
+                hdr.credit.eq(self.link.credit),
+                hdr.acked.eq(self.link.acked),
+                hdr.session.eq(self.link.session),
+                cur_len.eq(length),
+                hidx.eq(0),
+                tx_frame.eq(tx_frame + numbered),
+                self.sent.frame.eq(1),
+                self.sent.nak.eq(self.link.nak),
+                self.sent.credit.eq(self.link.credit),
+                probe_due.eq(0),
+                counters.frames.eq(counters.frames + 1),
+            ]
+            m.next = "HEADER"
 
         with m.FSM(name="send") as send_fsm:
             with m.State("WAIT"):
@@ -310,66 +458,65 @@ class Encoder(wiring.Component):
                 # Not even in the cycle the HELLO is taken: the host's new credit comes with it.
                 with m.If(restarting):
                     with m.If(restart_now):
-                        m.d.sync += [full.eq(0), sslot.eq(0), tx_frame.eq(0), waited.eq(0), restart.eq(0),
-                                     hello_idx.eq(0), self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]
-                        m.next = "HELLO"
-                with m.Elif(full.bit_select(sslot, 1)):
-                    # A frame of no messages is not numbered: it carries the next number without
-                    # taking it and needs no credit (the spec's flow control).
-                    bare = Signal()
-                    m.d.comb += bare.eq(Mux(sslot, slot_count[1], slot_count[0]) == 0)
-                    with m.If(credit_ok | bare):
-                        m.d.sync += [
-                            hdr.version.eq(hostlink.VERSION_MAJOR),
-                            hdr.flags.NAK.eq(self.link.nak),
-                            hdr.count.eq(Mux(sslot, slot_count[1], slot_count[0])),
-                            hdr.seq.eq(Mux(sslot, slot_seq[1], slot_seq[0])),
-                            hdr.frame.eq(tx_frame),
-                            hdr.credit.eq(self.link.credit),
-                            hdr.acked.eq(self.link.acked),
-                            cur_len.eq(Mux(sslot, slot_len[1], slot_len[0])),
-                            hidx.eq(0),
-                            tx_frame.eq(Mux(bare, tx_frame, tx_frame + 1)),
-                            self.sent.frame.eq(1),
-                            self.sent.nak.eq(self.link.nak),
-                            self.sent.credit.eq(self.link.credit),
-                            waited.eq(0),
-                        ]
-                        m.next = "HEADER"
-                    with m.Elif(~waited):
-                        m.d.sync += [waited.eq(1), counters.credit_stalls.eq(counters.credit_stalls + 1)]
+                        m.d.sync += [head.eq(0), filled.eq(0), occupied.eq(0), sent_count.eq(0), sent_max.eq(0),
+                                     tx_frame.eq(0),
+                                     waited.eq(0), restart.eq(0), go_back.eq(0), probe_due.eq(0), quiet.eq(0),
+                                     self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]
+                with m.Elif(reply_pending):
+                    m.d.sync += [reply_idx.eq(0), counters.frames.eq(counters.frames + 1)]
+                    m.next = "REPLY"
+                with m.Elif(~self.link.bound):
+                    pass
+                with m.Elif(can_send):
+                    m.d.comb += [start_frame.eq(1), go_back_now.eq(go_back)]
+                    m.d.sync += [sslot.eq(send_slot), sbase.eq(slot_start[send_slot]), go_back.eq(0), waited.eq(0)]
+                    with m.If(next_offset < sent_max):
+                        m.d.sync += counters.resent_frames.eq(counters.resent_frames + 1)
+                    header(count=slot_count[send_slot], seq=slot_seq[send_slot], length=slot_len[send_slot],
+                           numbered=1)
+                with m.Elif((self.link.update & ~(builder_has & (filled < slots))) | probe_due):
+                    # Not numbered, no credit needed; its seq is the next message the host will get.
+                    m.d.comb += go_back_now.eq(go_back)
+                    m.d.sync += go_back.eq(0)
+                    header(count=0, seq=Mux(next_offset != filled, slot_seq[send_slot], bseq), length=0, numbered=0)
+                with m.Elif((next_offset != filled) & ~waited):
+                    m.d.sync += [waited.eq(1), counters.credit_stalls.eq(counters.credit_stalls + 1)]
             with m.State("HEADER"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.data.eq(word(hdr, hidx)),
+                m.d.comb += [streaming.eq(1), tx.valid.eq(1), tx.payload.data.eq(word(hdr, hidx)),
                              tx.payload.last.eq((hidx == FRAME_HEADER_WORDS - 1) & (cur_len == 0))]
                 with m.If(tx.ready):
                     m.d.sync += hidx.eq(hidx + 1)
                     with m.If(hidx == FRAME_HEADER_WORDS - 1):
                         with m.If(cur_len == 0):
-                            m.next = "DONE"
+                            m.next = "WAIT"
                         with m.Else():
                             m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.data.eq(rd.data),
+                m.d.comb += [streaming.eq(1), tx.valid.eq(1), tx.payload.data.eq(rd.data),
                              tx.payload.last.eq(spos == cur_len - 1)]
                 with m.If(tx.ready):
                     m.d.comb += spos_next.eq(spos + 1)
                     with m.If(spos == cur_len - 1):
-                        m.next = "DONE"
-            with m.State("HELLO"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.data.eq(hello_frame.word_select(hello_idx, 32)),
-                             tx.payload.last.eq(hello_idx == HELLO_FRAME_WORDS - 1)]
-                with m.If(tx.ready):
-                    m.d.sync += hello_idx.eq(hello_idx + 1)
-                    with m.If(hello_idx == HELLO_FRAME_WORDS - 1):
-                        m.d.sync += counters.frames.eq(counters.frames + 1)
                         m.next = "WAIT"
-            with m.State("DONE"):
-                for i in range(2):
-                    with m.If(sslot == i):
-                        m.d.sync += full[i].eq(0)
-                m.d.sync += [sslot.eq(~sslot), counters.frames.eq(counters.frames + 1)]
-                m.next = "WAIT"
-        m.d.comb += restart_now.eq(restart & build_fsm.ongoing("IDLE") & send_fsm.ongoing("WAIT"))
+            with m.State("REPLY"):
+                m.d.comb += [self.tx_reply.eq(1), tx.valid.eq(1),
+                             tx.payload.data.eq(reply_frame.word_select(reply_idx, 32)),
+                             tx.payload.last.eq(reply_last)]
+                with m.If(tx.ready):
+                    m.d.sync += reply_idx.eq(reply_idx + 1)
+                    with m.If(reply_last):
+                        m.d.sync += reply_pending.eq(0)
+                        m.next = "WAIT"
+        m.d.comb += [
+            restart_now.eq(restart & build_fsm.ongoing("IDLE") & send_fsm.ongoing("WAIT")),
+            self.reply_free.eq(~reply_pending),
+            sender_idle.eq(send_fsm.ongoing("WAIT") & ~unsent),
+        ]
+        # After the sender's, so that a NAK or the timer in the cycle a frame starts is not lost.
+        with m.If(self.link.peer_nak):
+            m.d.sync += go_back.eq(1)
+        with m.If(resend_due):
+            m.d.sync += [go_back.eq(1), probe_due.eq(1)]
         # Last, so that a HELLO in the very cycle of a restart restarts once more.
         with m.If(self.hello):
             m.d.sync += restart.eq(1)

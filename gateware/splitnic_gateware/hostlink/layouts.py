@@ -20,12 +20,15 @@ the first word):
   (the wire cannot wait; ``ready`` is there for LiteEth's streams, and so that
   the port exists in Verilog).  ``keep`` on the last word says which of its bytes came
   (Ethernet pads a short frame, and a frame cut short ends mid-word); a last
-  word that is not whole is padding, never part of a message.
+  word that is not whole is padding, never part of a message.  ``error`` on
+  the last word: the MAC found the frame bad (its FCS); nothing of it counts.
 
 Between the engines: :class:`LinkState` (decoder to encoder: what to put in the
 frame headers, what the host granted, whether to send a frame now),
-:class:`LinkSent` (encoder to decoder: a frame left, with which credit), and
-:func:`answer_stream` (the words a host READ asked for).
+:class:`LinkSent` (encoder to decoder: a frame left, with which credit),
+:class:`ReplyRequest` (decoder to encoder: a HELLO answer or a STALE frame for the
+station whose frame just ended) and :func:`answer_stream` (the words a host READ
+asked for).
 """
 
 # No "from __future__ import annotations": Amaranth reads layouts at run time.
@@ -38,7 +41,8 @@ from splitnic_spec.model import Struct
 
 __all__ = ["spec_layout", "word", "FrameHeader", "MessageHeader", "ReadRequest", "Hello",
            "FRAME_HEADER_WORDS", "MESSAGE_HEADER_WORDS", "SEQ_BITS", "FRAME_BITS", "MSG_SEQ_BITS",
-           "LEN_BITS", "TAG_BITS", "RxWord", "TxWord", "AnswerWord", "LinkState", "LinkSent",
+           "LEN_BITS", "SESSION_BITS", "TAG_BITS", "RxWord", "TxWord", "AnswerWord", "LinkState", "LinkSent",
+           "ReplyRequest", "serial_after",
            "rx_stream", "tx_stream", "answer_stream", "serial_before"]
 
 
@@ -70,6 +74,7 @@ SEQ_BITS = hostlink.FRAME_HEADER.member("seq").width
 FRAME_BITS = hostlink.FRAME_HEADER.member("frame").width
 MSG_SEQ_BITS = hostlink.MESSAGE_HEADER.member("seq").width
 LEN_BITS = hostlink.MESSAGE_HEADER.member("len").width
+SESSION_BITS = hostlink.FRAME_HEADER.member("session").width
 TAG_BITS = hostlink.READ_REQUEST.member("tag").width
 #: FrameHeader.count: messages in one frame.
 COUNT_BITS = hostlink.FRAME_HEADER.member("count").width
@@ -83,6 +88,9 @@ class RxWord(data.Struct):
     last: 1
     #: On the last word: which of its bytes came (bit i: byte i); a word without all four is padding.
     keep: 4
+    #: On the last word: the frame check sequence failed (or the MAC saw another error): the frame is
+    #: malformed whatever its words say, even when every message came before the bad word.
+    error: 1
 
 
 class TxWord(data.Struct):
@@ -102,12 +110,21 @@ class AnswerWord(data.Struct):
 
 class LinkState(data.Struct):
     """Decoder to encoder: what the board's frames carry, and whether one should go now."""
+    #: The board is bound to a host (sends nothing but answers while not).
+    bound: 1
+    #: The bound session (FrameHeader.session of the board's frames).
+    session: SESSION_BITS
     #: Number of the next message the board expects from the host (FrameHeader.acked).
     acked: SEQ_BITS
     #: Frames the board grants the host: it may send frames numbered below this (FrameHeader.credit).
     credit: FRAME_BITS
-    #: The host's grant: the board sends no frame numbered at or beyond it.
+    #: The host's grant (the newest it sent): the board sends no frame numbered at or beyond it.
     peer_credit: FRAME_BITS
+    #: The host's acked (the newest it sent): the board's frames whose messages are all before it are
+    #: delivered and leave the replay ring.
+    peer_acked: SEQ_BITS
+    #: One cycle: a frame of the session came with NAK: the board goes back to the host's acked.
+    peer_nak: 1
     #: The board dropped frames after a gap: set NAK on the next frame.
     nak: 1
     #: Send a frame now, with no messages if none are waiting (NAK, or credit grown by half a window).
@@ -122,6 +139,18 @@ class LinkSent(data.Struct):
     nak: 1
     #: The credit it carried.
     credit: FRAME_BITS
+
+
+class ReplyRequest(data.Struct):
+    """Decoder to encoder (one cycle): answer the station whose frame just ended, outside the session.
+
+    A HELLO answer (``stale`` 0: flags HELLO|ANSWER, BOUND if ``bound``) or a frame of no messages with
+    STALE (``stale`` 1); either carries ``session``, the one of the frame answered.
+    """
+    valid: 1
+    stale: 1
+    bound: 1
+    session: SESSION_BITS
 
 
 def rx_stream() -> stream.Signature:
@@ -143,3 +172,8 @@ def serial_before(a, b, bits: int) -> Value:
     """Value: 1 if number ``a`` comes before ``b`` in ``bits``-bit serial arithmetic (RFC 1982)."""
     diff = (b - a)[:bits]
     return (diff != 0) & ~diff[bits - 1]
+
+
+def serial_after(a, b, bits: int) -> Value:
+    """Value: 1 if number ``a`` comes after ``b`` in ``bits``-bit serial arithmetic: newer."""
+    return serial_before(b, a, bits)

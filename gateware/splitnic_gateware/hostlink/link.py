@@ -1,17 +1,20 @@
 """The board's whole ``eth`` host link between an Ethernet port and the SoC bus: both engines and the host's address.
 
-Ref: splitnic_spec.hostlink (the protocol: HELLO, "talks only to that host MAC
-address", foreign frames); :mod:`.encoder`, :mod:`.decoder`.
+Ref: splitnic_spec.hostlink (the protocol: sessions, binding, foreign frames,
+STALE); :mod:`.encoder`, :mod:`.decoder`.
 
 :class:`HostLink` joins the :class:`~.decoder.Decoder` and the
-:class:`~.encoder.Encoder` (link state, answers, sent frames, the HELLO and
-the host's mtu) and adds what the engines leave to the Ethernet side:
+:class:`~.encoder.Encoder` (link state, answers, sent frames, the binding,
+the answers outside the session and the host's mtu) and adds what the engines
+leave to the Ethernet side:
 
-* the host's MAC address: each received frame comes with its source address
-  (``rx_src``, steady over the frame); when the decoder takes a HELLO, that
-  frame's source becomes the host, and from then on only its frames count as
-  the host's (``from_host``).  Before the first HELLO every frame goes to the
-  broadcast address (``tx_dst``), the HELLO answer after it to the host.
+* the addresses: each received frame comes with its source address
+  (``rx_src``, steady over the frame).  When the decoder binds the board
+  (a HELLO request it takes), that frame's source becomes the host, and from
+  then on ``from_host`` tells the decoder whether a frame came from it (the
+  decoder checks the session).  A frame the decoder answers outside the
+  session (a HELLO answer, a STALE frame) goes back to the frame's source;
+  every other frame to the host (``tx_dst``).
 * the NIC's interrupt: ``irq`` is the NIC's level; each rise is one IRQ message.
 * the link's counters: ``counters`` is a Wishbone target for the SoC bus at
   ``hostlink.COUNTERS_BASE``; word *i* is field *i* of the spec's
@@ -25,7 +28,7 @@ are the encoder's and the decoder's, unchanged.
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, connect, flipped
 
@@ -33,7 +36,7 @@ from splitnic_spec import board, hostlink
 
 from ..bus import WishboneSignature
 from .decoder import DEFAULT_WINDOWS, Decoder
-from .encoder import Encoder
+from .encoder import DEFAULT_REPLAY_SLOTS, DEFAULT_RESEND_CYCLES, Encoder
 from .layouts import rx_stream, tx_stream
 
 __all__ = ["HostLink", "BROADCAST_MAC", "COUNTER_SOURCES", "MAC_BITS"]
@@ -46,7 +49,8 @@ COUNTER_SOURCES = {
     "malformed": ("decoder", "malformed"), "gaps": ("decoder", "gaps"), "bad_address": ("decoder", "bad_address"),
     "duplicates": ("decoder", "duplicates"), "overruns": ("decoder", "overruns"),
     "tx_frames": ("encoder", "frames"), "tx_messages": ("encoder", "messages"),
-    "credit_stalls": ("encoder", "credit_stalls"),
+    "credit_stalls": ("encoder", "credit_stalls"), "foreign": ("decoder", "foreign"),
+    "resent_frames": ("encoder", "resent_frames"), "stale": ("decoder", "stale"),
 }
 #: Word-address bits that pick a word of the counters window.
 _COUNTER_INDEX_BITS = (hostlink.COUNTERS_SIZE // 4 - 1).bit_length()
@@ -57,18 +61,21 @@ class HostLink(wiring.Component):
 
     ``slots`` and ``max_mtu`` size the decoder (its Hello.window and
     Hello.mtu); ``tx_mtu`` is the largest frame the encoder builds;
-    ``latency`` the quiet cycles after which a frame that is not full goes.
+    ``latency`` the quiet cycles after which a frame that is not full goes;
+    ``replay_slots`` the encoder's replay ring (frames) and ``resend_cycles``
+    its resend period (RESEND_US in cycles of the clock).
     """
 
     def __init__(self, *, slots: int = 4, max_mtu: int = hostlink.MTU_STANDARD, tx_mtu: int = hostlink.MTU_STANDARD,
                  latency: int = 40, windows=DEFAULT_WINDOWS, local_base: int = board.DMA_RAM_BASE,
-                 local_size: int = board.DMA_RAM_SIZE) -> None:
+                 local_size: int = board.DMA_RAM_SIZE, replay_slots: int = DEFAULT_REPLAY_SLOTS,
+                 resend_cycles: int = DEFAULT_RESEND_CYCLES) -> None:
         if not 1 <= latency < 1 << 16:
             raise ValueError(f"latency must be 1..65535 cycles, not {latency}")
         self.latency = latency
         self.decoder = Decoder(slots=slots, max_mtu=max_mtu, windows=windows)
         self.encoder = Encoder(max_mtu=tx_mtu, rx_mtu=max_mtu, rx_window=slots, local_base=local_base,
-                               local_size=local_size)
+                               local_size=local_size, replay_slots=replay_slots, resend_cycles=resend_cycles)
         super().__init__({
             "rx": In(rx_stream()),
             "rx_src": In(MAC_BITS),
@@ -93,22 +100,26 @@ class HostLink(wiring.Component):
             enc.link.eq(dec.link),
             dec.sent.eq(enc.sent),
             enc.hello.eq(dec.hello),
+            enc.reply.eq(dec.reply),
             enc.mtu.eq(dec.host_mtu),
             enc.latency.eq(self.latency),
         ]
 
-        # The host's address: the source of the frame whose HELLO the decoder took (its verdict comes the
-        # cycle after the frame's last word, so the address is kept from that word).
-        host_mac = Signal(MAC_BITS)
-        linked = Signal()
+        # The addresses: the source of the frame the decoder's verdict is about (it comes the cycle after
+        # the frame's last word, so the address is kept from that word) becomes the host when the decoder
+        # binds, and the answer's destination when the decoder answers outside the session.
+        host_mac = Signal(MAC_BITS, init=BROADCAST_MAC)
+        reply_mac = Signal(MAC_BITS)
         frame_src = Signal(MAC_BITS)
         with m.If(self.rx.valid & self.rx.payload.last):
             m.d.sync += frame_src.eq(self.rx_src)
         with m.If(dec.hello):
-            m.d.sync += [host_mac.eq(frame_src), linked.eq(1)]
+            m.d.sync += host_mac.eq(frame_src)
+        with m.If(dec.reply.valid & enc.reply_free):
+            m.d.sync += reply_mac.eq(frame_src)
         m.d.comb += [
-            dec.from_host.eq(linked & (self.rx_src == host_mac)),
-            self.tx_dst.eq(host_mac | ~linked.replicate(MAC_BITS)),
+            dec.from_host.eq(self.rx_src == host_mac),
+            self.tx_dst.eq(Mux(enc.tx_reply, reply_mac, host_mac)),
         ]
 
         # One IRQ message per rise of the NIC's interrupt line.

@@ -13,6 +13,8 @@ liteeth/phy/ecp5rgmii.py (the PHYs).
   BOARD=colorlight_i5``) builds with YoWASP's yosys, nextpnr-ecp5 and ecppack,
   refuses a design that misses timing, and writes ``summary.json`` and
   ``summary.txt`` (utilisation, each clock's Fmax) next to the bitstream.
+  ``--no-etherbone`` leaves Etherbone (an unauthenticated master of the whole
+  bus, :mod:`.soc`) out: the host link is then the ``eth`` link alone.
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def _wire_port_pads(platform) -> None:
 class ColorlightI5SoC(SplitnicSoC):
     """The splitnic board SoC for the Colorlight i5 v7.0."""
 
-    def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = "vexriscv") -> None:
+    def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = "vexriscv",
+                 etherbone: bool = True) -> None:
         platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
         _wire_port_pads(platform)
         super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic on Colorlight i5",
@@ -115,11 +118,11 @@ class ColorlightI5SoC(SplitnicSoC):
         # Heartbeat: the LED chases once the bitstream runs and the PLL locks.
         self.leds = LedChaser(pads=platform.request_all("user_led_n"), sys_clk_freq=sys_clk_freq)
 
-        # Host link: Etherbone and the eth link's engines on one port; the board's PHYs delay TX
-        # themselves (tx_delay=0).
+        # Host link: Etherbone (unless left out) and the eth link's engines on one port; the
+        # board's PHYs delay TX themselves (tx_delay=0).
         self.ethphy = LiteEthPHYRGMII(clock_pads=platform.request("eth_clocks", 0),
                                       pads=platform.request("eth", 0), tx_delay=0)
-        self.add_host_link(self.ethphy)
+        self.add_host_link(self.ethphy, etherbone=etherbone)
 
         # The NIC's wire: PHY 1 in its own clock domains.
         self.nicphy = ClockDomainsRenamer({"eth_rx": "nic_rx", "eth_tx": "nic_tx"})(
@@ -144,10 +147,13 @@ class BuildResult:
     #: The nextpnr seed of this result, and what each seed tried before it gave.
     seed: int = 0
     attempts: list[str] = field(default_factory=list)
+    #: Whether the bitstream carries Etherbone (``--no-etherbone``: not).
+    etherbone: bool = True
 
     def summary(self) -> str:
         """A few lines for people: build time, utilisation, clocks."""
-        lines = [f"bitstream {self.bitstream}", f"device    {self.device}, build id {self.build_id}",
+        lines = [f"bitstream {self.bitstream}" + ("" if self.etherbone else " (no Etherbone)"),
+                 f"device    {self.device}, build id {self.build_id}",
                  "time      " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
                  f"seed      {self.seed}" + (f" (after: {'; '.join(self.attempts)})" if self.attempts else "")]
         for kind in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO", "EHXPLLL"):
@@ -210,19 +216,21 @@ def _clock_label(net: str) -> str:
 
 
 def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FREQ,
-                    seeds: tuple[int, ...] = SEEDS, pnr_timeout: float | None = PNR_TIMEOUT_S) -> BuildResult:
+                    seeds: tuple[int, ...] = SEEDS, pnr_timeout: float | None = PNR_TIMEOUT_S,
+                    etherbone: bool = True) -> BuildResult:
     """Build the Colorlight i5 bitstream into ``out_dir``; raise :class:`TimingError` if timing fails.
 
     Places and routes with each of ``seeds`` in turn until one meets every
     clock's target; ``pnr_timeout`` bounds each nextpnr run in seconds (None:
-    no bound).  Writes ``summary.json`` and ``summary.txt`` whatever the
-    verdict, so a failed build still says by how much it missed.
+    no bound).  ``etherbone``: the SoC carries Etherbone.  Writes
+    ``summary.json`` and ``summary.txt`` whatever the verdict, so a failed
+    build still says by how much it missed.
     """
     out_dir = Path(out_dir).resolve()
     gw = out_dir / "gateware"
     seconds: dict[str, float] = {}
     start = time.monotonic()
-    soc = ColorlightI5SoC(out_dir, sys_clk_freq)
+    soc = ColorlightI5SoC(out_dir, sys_clk_freq, etherbone=etherbone)
     builder = Builder(soc, output_dir=str(out_dir), compile_software=False,
                       csr_json=str(out_dir / "csr.json"), csr_csv=str(out_dir / "csr.csv"))
     # LiteX writes the Verilog, the yosys script and the constraints; the tools run here.
@@ -243,6 +251,7 @@ def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FRE
         log.warning("seed %d did not close timing (%s)%s", seed, verdict,
                     "; trying the next seed" if seed != seeds[-1] else "")
     result.attempts = attempts[:-1] if not result.timing_met else attempts
+    result.etherbone = etherbone
     if result.timing_met:
         seconds["ecppack"] = _run([_tool("ecppack"), "--compress", "--bootaddr", "0", f"{name}.config",
                                    f"{name}.bit"], gw, gw / "ecppack.out")
@@ -312,11 +321,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sys-clk-freq", type=float, default=SYS_CLK_FREQ, help="system clock in Hz")
     parser.add_argument("--seed", type=int, action="append", dest="seeds",
                         help=f"nextpnr seed to try (repeatable; default {', '.join(map(str, SEEDS))} in turn)")
+    parser.add_argument("--no-etherbone", dest="etherbone", action="store_false",
+                        help="leave Etherbone out: an unauthenticated master of the whole bus, kept by default "
+                             "for bring-up and LiteX's tools; the host link is then the eth link alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     os.environ.setdefault("YOWASP_CACHE_DIR", str(Path(__file__).resolve().parents[3] / ".cache" / "yowasp"))
     try:
-        result = build_bitstream(args.out, int(args.sys_clk_freq), tuple(args.seeds or SEEDS))
+        result = build_bitstream(args.out, int(args.sys_clk_freq), tuple(args.seeds or SEEDS),
+                                 etherbone=args.etherbone)
     except (TimingError, RuntimeError) as err:
         print(f"bitstream: error: {err}", file=sys.stderr)
         summary = Path(args.out) / "summary.txt"

@@ -7,10 +7,12 @@ host's address); :mod:`.nic_core` (the same pattern for the NIC).
 :class:`HostLinkCore` takes LiteEth's MAC crossbar port for
 ``hostlink.ETHERTYPE`` (32-bit, in ``sys``) and turns it into the engines'
 word streams: the MAC has already stripped the Ethernet header (its source
-address travels beside the words) and the FCS (a frame whose FCS failed is
-dropped here, counted as malformed by the decoder); on the way out it gets
-destination = the host (broadcast before the first HELLO), source =
-``mac_address``, type ``ETHERTYPE``, and the MAC pads and adds the FCS.
+address travels beside the words) and the FCS (a frame whose FCS failed
+reaches the decoder marked ``error`` on its last word and is dropped there,
+counted as malformed, whatever its words held); on the way out it gets
+destination = the host (or the station a HELLO answer or a STALE frame
+answers), source = ``mac_address``, type ``ETHERTYPE``, and the MAC pads and
+adds the FCS.
 ``dma`` is a bus slave for the host window (the NIC's DMA writes there
 leave as WRITE messages), ``bus`` a bus master (the host's WRITEs and READs
 on NIC-local memory and the NIC's registers), ``irq`` the NIC's interrupt
@@ -31,7 +33,7 @@ from splitnic_spec import hostlink
 from ..hostlink.link import MAC_BITS, HostLink
 from ..verilog import write_verilog
 
-__all__ = ["HostLinkCore", "HOSTLINK_MODULE", "LATENCY_S", "BOARD_SLOTS"]
+__all__ = ["HostLinkCore", "HOSTLINK_MODULE", "LATENCY_S", "BOARD_SLOTS", "BOARD_REPLAY_SLOTS"]
 
 #: Verilog module name of the converted engines.
 HOSTLINK_MODULE = "splitnic_hostlink"
@@ -41,6 +43,9 @@ LATENCY_S = 1e-6
 #: The decoder's frame slots (its Hello.window, the host's credit): four standard frames, what the
 #: board's block RAM affords.  The host must see each grant at once to keep the cable busy with so few.
 BOARD_SLOTS = 4
+#: The encoder's replay ring: four standard frames (one building, three in flight until acknowledged),
+#: three DP16KD, where two slots took two.
+BOARD_REPLAY_SLOTS = 4
 
 
 class HostLinkCore(LiteXModule):
@@ -48,7 +53,7 @@ class HostLinkCore(LiteXModule):
 
     def __init__(self, platform, out_dir: Path, clock_hz: int, mac_port, mac_address: int, *,
                  slots: int = BOARD_SLOTS, max_mtu: int = hostlink.MTU_STANDARD,
-                 tx_mtu: int = hostlink.MTU_STANDARD) -> None:
+                 tx_mtu: int = hostlink.MTU_STANDARD, replay_slots: int = BOARD_REPLAY_SLOTS) -> None:
         if len(mac_port.source.data) != 32:
             raise ValueError(f"the host link takes a 32-bit MAC port, not {len(mac_port.source.data)} bits")
         self.dma = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
@@ -57,7 +62,8 @@ class HostLinkCore(LiteXModule):
         self.counters = wishbone.Interface(data_width=32, address_width=32, addressing="word")
 
         latency = max(1, min(0xFFFF, round(clock_hz * LATENCY_S)))
-        link = HostLink(slots=slots, max_mtu=max_mtu, tx_mtu=tx_mtu, latency=latency)
+        link = HostLink(slots=slots, max_mtu=max_mtu, tx_mtu=tx_mtu, latency=latency, replay_slots=replay_slots,
+                        resend_cycles=round(clock_hz * hostlink.RESEND_US * 1e-6))
         path = write_verilog(link, HOSTLINK_MODULE, Path(out_dir))
         platform.add_source(str(path))
 
@@ -66,7 +72,9 @@ class HostLinkCore(LiteXModule):
         be = rx.last_be
         rx_keep = Signal(4)
         # A frame the MAC marks bad (its FCS, with the last word) must take no effect: its last word
-        # becomes padding and its source no host's address (0), so the decoder drops it as malformed.
+        # carries ``error`` (and is padding, its source no host's address), so the decoder drops it as
+        # malformed.  ``error`` is what does it: a HELLO with a word after its Hello was whole before the
+        # bad word, so without it the decoder took it and bound the board to source 0.
         rx_bad_seen, rx_bad, rx_src = Signal(), Signal(), Signal(MAC_BITS)
         self.sync += If(rx.valid & rx.ready, If(rx.last, rx_bad_seen.eq(0)).Elif(rx.error != 0, rx_bad_seen.eq(1)))
         self.comb += [
@@ -86,7 +94,7 @@ class HostLinkCore(LiteXModule):
         self.specials += Instance(HOSTLINK_MODULE,
             i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"),
             i_rx__valid=rx.valid, o_rx__ready=rx.ready,
-            i_rx__payload=Cat(rx.data, rx.last, rx_keep), i_rx_src=rx_src,
+            i_rx__payload=Cat(rx.data, rx.last, rx_keep, rx_bad & rx.last), i_rx_src=rx_src,
             o_tx__valid=tx.valid, i_tx__ready=tx.ready, o_tx__payload=Cat(tx.data, tx_last),
             o_tx_dst=tx_dst,
             # The host window: a slave that sees the whole word address (the WRITE messages carry it).

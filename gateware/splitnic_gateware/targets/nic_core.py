@@ -8,6 +8,12 @@ the build directory and instantiated as ``splitnic_nic``; LiteX only sees a
 black box with two Wishbone interfaces.  The build id is a hash of the NIC's
 sources (``splitnic_gateware`` and ``splitnic_spec``), so ``splitnic info``
 names the gateware on the board.
+
+The NIC's DMA master is on the SoC's whole bus, so the board's NIC has its DMA
+firewall (:mod:`splitnic_gateware.dma.firewall`) with :data:`BOARD_DMA_WINDOWS`:
+the engines reach the DMA block RAM and write the host window, nothing else
+(not the CPU's memories, LiteX's CSRs, the NIC's own registers); a beat
+elsewhere is refused inside the NIC and counted in STAT_DMA_ERR.
 """
 
 from __future__ import annotations
@@ -16,18 +22,21 @@ import hashlib
 from pathlib import Path
 
 import splitnic_spec
+from splitnic_spec import board as amap
+from splitnic_spec import hostlink
 
 from migen import ClockSignal, Instance, ResetSignal, Signal
 
 from litex.gen import LiteXModule
 from litex.soc.interconnect import wishbone
 
+from ..dma.firewall import DmaWindow
 from ..id_block import CSR_ADDR_WIDTH
 from ..nic import Nic
 from ..size import NicSize
 from ..verilog import write_verilog
 
-__all__ = ["NicCore", "NIC_MODULE", "BOARD_NIC_SIZE", "build_id"]
+__all__ = ["NicCore", "NIC_MODULE", "BOARD_NIC_SIZE", "BOARD_DMA_WINDOWS", "build_id"]
 
 #: Verilog module name of the converted NIC.
 NIC_MODULE = "splitnic_nic"
@@ -37,6 +46,11 @@ NIC_MODULE = "splitnic_nic"
 #: 4 RX queues, 48 KiB of buffers) took 80 % of the ECP5-25F's LUTs beside the Etherbone host
 #: link and did not route.
 BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_words=2048, tx_buffer_words=2048)
+#: What the board's NIC may reach with its DMA engines: the NIC-local block RAM (rings and
+#: buffers the NIC reads, and anything the driver keeps there), and the host window, write
+#: only (the NIC never reads across the cable: spec/splitnic_spec/hostlink.py).
+BOARD_DMA_WINDOWS = (DmaWindow(amap.DMA_RAM_BASE, amap.DMA_RAM_SIZE),
+                     DmaWindow(hostlink.HOST_WINDOW_BASE, hostlink.HOST_WINDOW_SIZE, read=False))
 
 
 def build_id() -> int:
@@ -56,7 +70,8 @@ class NicCore(LiteXModule):
     ``sys``: a :mod:`.gmii_bridge` carries it to a PHY's own clocks.
     """
 
-    def __init__(self, platform, out_dir: Path, clock_hz: int, size: NicSize = BOARD_NIC_SIZE) -> None:
+    def __init__(self, platform, out_dir: Path, clock_hz: int, size: NicSize = BOARD_NIC_SIZE,
+                 dma_windows: tuple[DmaWindow, ...] = BOARD_DMA_WINDOWS) -> None:
         self.bus = wishbone.Interface(data_width=32, address_width=32, addressing="word")
         self.dma = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
         self.gmii_rx_d, self.gmii_rx_dv, self.gmii_rx_er = Signal(8), Signal(), Signal()
@@ -65,7 +80,8 @@ class NicCore(LiteXModule):
 
         self.build_id = build_id()
         self.size = size
-        path = write_verilog(Nic(build_id=self.build_id, clock_hz=clock_hz, size=size), NIC_MODULE, out_dir)
+        path = write_verilog(Nic(build_id=self.build_id, clock_hz=clock_hz, size=size, dma_windows=dma_windows),
+                             NIC_MODULE, out_dir)
         platform.add_source(str(path))
 
         csr, dma = self.bus, self.dma
@@ -75,7 +91,8 @@ class NicCore(LiteXModule):
             i_csr__adr=csr.adr[:CSR_ADDR_WIDTH], i_csr__dat_w=csr.dat_w, o_csr__dat_r=csr.dat_r,
             i_csr__sel=csr.sel, i_csr__cyc=csr.cyc, i_csr__stb=csr.stb, i_csr__we=csr.we,
             o_csr__ack=csr.ack,
-            # DMA master: 30-bit word addresses, i.e. the whole 32-bit byte space of the SoC bus.
+            # DMA master: 30-bit word addresses, i.e. the whole 32-bit byte space of the SoC bus
+            # (behind the NIC's firewall: only ``dma_windows`` ever shows here).
             o_dma__adr=dma.adr, o_dma__dat_w=dma.dat_w, i_dma__dat_r=dma.dat_r, o_dma__sel=dma.sel,
             o_dma__cyc=dma.cyc, o_dma__stb=dma.stb, o_dma__we=dma.we, i_dma__ack=dma.ack,
             o_dma__cti=dma.cti, o_dma__bte=dma.bte,

@@ -3,14 +3,23 @@
 Ref: docs/architecture.md, "Boards"; :mod:`splitnic_spec.board` (the address map);
 :mod:`splitnic_spec.hostlink` (the ``eth`` host link).
 
-Bus masters: Etherbone (the host), the ``eth`` host link's decoder (the host's
-WRITEs and READs), the NIC's DMA engines and, with ``firmware_cpu``, the
-management CPU (firmware/: PHY bring-up, link watch, host mailbox).  Bus
-slaves: the NIC's register window, the DMA block RAM, the host window
-(``HOST_WINDOW_BASE``: what the NIC's DMA writes there leaves as messages to
-the host), LiteX's own CSRs and the CPU's ROM and SRAM.  The NIC reaches
-its DMA memory through the SoC interconnect, so a DMA device address is simply
-a bus address and the host and the NIC see the same bytes at the same address.
+Bus masters: Etherbone (the host; a build option, on by default), the ``eth``
+host link's decoder (the host's WRITEs and READs), the NIC's DMA engines and,
+with ``firmware_cpu``, the management CPU (firmware/: PHY bring-up, link watch,
+host mailbox).  Bus slaves: the NIC's register window, the DMA block RAM, the
+host window (``HOST_WINDOW_BASE``: what the NIC's DMA writes there leaves as
+messages to the host), LiteX's own CSRs and the CPU's ROM and SRAM.  The NIC
+reaches its DMA memory through the SoC interconnect, so a DMA device address is
+simply a bus address and the host and the NIC see the same bytes at the same
+address; its DMA firewall (:data:`.nic_core.BOARD_DMA_WINDOWS`) keeps it to the
+DMA block RAM and the host window.
+
+Etherbone is an unauthenticated master of the whole bus for anyone who can
+send it a UDP datagram: the CPU's memories, LiteX's CSRs (the SPI flash's
+pins among them), everything.  It stays for bring-up and LiteX's own tools
+(``litex_server --udp``, ``splitnic --link etherbone:``), and a board that
+only needs the ``eth`` link can leave it out (``add_host_link(etherbone=False)``):
+then the host-link port has LiteEth's MAC alone, no IP stack (no ARP, no ping).
 
 A board (:mod:`.colorlight_i5`) or the simulator (:mod:`.sim`) supplies the
 platform, the clocks (``self.crg`` with ``cd_sys``) and the two PHYs; this
@@ -27,6 +36,7 @@ from litex.soc.integration.soc_core import SoCMini
 from liteeth.common import eth_phy_description
 from liteeth.core import LiteEthUDPIPCore
 from liteeth.frontend.etherbone import LiteEthEtherbone
+from liteeth.mac import LiteEthMAC
 from liteeth.phy.model import LiteEthPHYModel
 
 from splitnic_spec import board as amap
@@ -133,8 +143,9 @@ class SplitnicSoC(SoCMini):
         if hasattr(self, "nic") and hasattr(self, "hostlink"):
             self.comb += self.hostlink.irq.eq(self.nic.irq)
 
-    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True) -> None:
-        """Add the host links on ``phy``: Etherbone and, with ``eth_link``, ``eth`` (EtherType ``hostlink.ETHERTYPE``).
+    def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True,
+                      etherbone: bool = True) -> None:
+        """Add the host links on ``phy``: with ``etherbone`` Etherbone, with ``eth_link`` ``eth`` (EtherType ``hostlink.ETHERTYPE``).
 
         Etherbone is LiteX's ``add_etherbone(data_width=32)`` but for the depth of
         the MAC's TX clock-domain crossing (:data:`HOST_LINK_TX_CDC_DEPTH`, not 32),
@@ -145,37 +156,49 @@ class SplitnicSoC(SoCMini):
         (:mod:`.packet_fifo_fix`): either fault put Etherbone out of step for good.
         The ``eth`` link's engines (:class:`.hostlink_core.HostLinkCore`) take the
         same MAC's crossbar port for their EtherType, a bus slave at the host
-        window and a bus master beside Etherbone.
+        window and a bus master beside Etherbone.  Without Etherbone the port has
+        the same MAC (crossing, receive buffer) and no IP stack: ``ip_address`` is unused.
         """
-        self.ethcore_etherbone = ethcore = LiteEthUDPIPCore(
-            phy=phy, mac_address=amap.BOARD_MAC, ip_address=ip_address, clk_freq=self.sys_clk_freq,
-            dw=32, with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH)
+        if not (etherbone or eth_link):
+            raise ValueError("the host-link port needs Etherbone or the eth link (or both)")
+        if etherbone:
+            self.ethcore_etherbone = ethcore = LiteEthUDPIPCore(
+                phy=phy, mac_address=amap.BOARD_MAC, ip_address=ip_address, clk_freq=self.sys_clk_freq,
+                dw=32, with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH)
+            mac = ethcore.mac
+        else:
+            # What LiteEthUDPIPCore builds as its MAC (its CDC buffering included), alone.
+            self.ethcore_mac = ethcore = mac = LiteEthMAC(
+                phy=phy, dw=32, interface="crossbar", hw_mac=amap.BOARD_MAC, with_preamble_crc=True,
+                with_sys_datapath=True, tx_cdc_depth=HOST_LINK_TX_CDC_DEPTH, tx_cdc_buffered=True,
+                rx_cdc_buffered=True)
         # Into the MAC's receive pipeline, last before its output (LiteEth builds the
         # pipeline at finalization, from this list).
-        rx_path = ethcore.mac.core.rx_datapath.pipeline
+        rx_path = mac.core.rx_datapath.pipeline
         self.host_rx = HostRxBuffer(eth_phy_description(32), amap.HOST_RX_BUFFER_BYTES // 4)
         rx_path.insert(len(rx_path) - 1, self.host_rx)
         # Its counter where the spec says (LiteX would place the block by name).
         if self.csr.paging != amap.LITEX_CSR_PAGING:
             raise ValueError(f"CSR paging {self.csr.paging:#x}, the spec says {amap.LITEX_CSR_PAGING:#x}")
         self.csr.add("host_rx", n=(amap.HOST_RX_DROPPED - amap.LITEX_CSR_BASE) // amap.LITEX_CSR_PAGING)
-        self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
-                                          buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
-        # Etherbone's records (and ICMP's echo) queue in LiteX PacketFIFOs, which need a fix.
+        # LiteX's PacketFIFOs (Etherbone's records, ICMP's echo, wherever else LiteEth has them) need a fix.
         fix_packet_fifos(ethcore)
-        fix_packet_fifos(self.etherbone)
-        self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
+        if etherbone:
+            self.etherbone = LiteEthEtherbone(ethcore.udp, amap.ETHERBONE_UDP_PORT,
+                                              buffer_depth=amap.MAX_BURST_WORDS, cd="sys")
+            fix_packet_fifos(self.etherbone)
+            self.bus.add_master(name="etherbone", master=self.etherbone.wishbone.bus)
         if eth_link:
-            self._add_eth_link(ethcore)
+            self._add_eth_link(mac)
         if not isinstance(phy, LiteEthPHYModel):
             rx_clk, tx_clk = phy.crg.cd_eth_rx.clk, phy.crg.cd_eth_tx.clk
             self.platform.add_period_constraint(rx_clk, 1e9 / phy.rx_clk_freq)
             self.platform.add_period_constraint(tx_clk, 1e9 / phy.tx_clk_freq)
             self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx_clk, tx_clk)
 
-    def _add_eth_link(self, ethcore) -> None:
+    def _add_eth_link(self, mac) -> None:
         self.hostlink = link = HostLinkCore(self.platform, self.out_dir, self.sys_clk_freq,
-                                            ethcore.mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
+                                            mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
         self.bus.add_master(name="hostlink", master=link.bus)
         self.bus.add_slave("hostlink", link.dma, SoCRegion(origin=hostlink.HOST_WINDOW_BASE,
                                                            size=hostlink.HOST_WINDOW_SIZE, cached=False))
