@@ -258,15 +258,16 @@ class Attached:
             else:
                 await self.wait_async()
 
-    def run(self, handler: Callable[[RxBatch, "Attached"], object], *, stop: Callable[[], bool] | None = None) -> None:
+    def run(self, handler: Callable[[RxBatch, "Attached"], object], *, stop: Callable[[], bool] | None = None,
+            poll: float = 1.0) -> None:
         """Call ``handler(batch, app)`` for every batch (the in-process form's handler runs unchanged)
-        until ``stop()`` is true (checked at least once a second)."""
+        until ``stop()`` is true (checked after each batch, and every ``poll`` seconds when idle)."""
         while stop is None or not stop():
             with self.rx_batch() as batch:
                 if len(batch):
                     handler(batch, self)
                     continue
-            self.wait(1.0)
+            self.wait(poll)
 
     # ---------------------------------------------------------------- the end
     def close(self) -> None:
