@@ -106,3 +106,75 @@ def test_a_bad_descriptor_is_contained_to_its_own_queue(lab: AppLab) -> None:
     assert echoes(lab.peer_socket(), 9001, 5, b"reclaimed") == 5, "the queue was reclaimed and granted again"
     assert finish(again)["echoed"] == 5
     assert finish(good)["foreign"] == 0
+
+
+def test_an_asyncio_application_sleeps_on_the_eventfd(lab: AppLab) -> None:
+    import asyncio
+
+    import splitnic
+
+    async def serve(app, want: int) -> list[bytes]:
+        got: list[bytes] = []
+        async for batch in app.batches():
+            got += [bytes(frame[42:]).rstrip(b"\0") for frame in batch]
+            if len(got) >= want:
+                return got
+        return got
+
+    with splitnic.attach("udp dport 9003", name="aio", path=lab.apps_path) as app:
+        sender = lab.peer_socket()
+
+        async def main() -> list[bytes]:
+            task = asyncio.create_task(serve(app, 3))
+            for i in range(3):
+                await asyncio.sleep(0.1)      # the application is asleep in the event loop each time
+                sender.sendto(b"aio %d" % i, (HOST_IP, 9003))
+            return await asyncio.wait_for(task, 5)
+        assert asyncio.run(main()) == [b"aio 0", b"aio 1", b"aio 2"]
+
+
+def test_swap_udp_turns_the_udp_frames_of_a_batch_into_their_echoes_in_c(tmp_path: Path) -> None:
+    import splitnic
+    from splitnic.frames import udp_frame
+    from splitnic_sim.softnic import SoftNic
+    from splitnic_spec import CSR_MAP
+    nic_mac, peer_mac = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
+    udp = udp_frame(nic_mac, peer_mac, "10.0.0.2", "10.0.0.1", 5000, 9000, b"hello").ljust(60, b"\0")
+    other = nic_mac + peer_mac + b"\x88\xb5" + bytes(46)
+    with SoftNic() as model, splitnic.open(model.link) as nic:
+        nic.mac = nic_mac
+        rxq = nic.rx_queue(0)
+        for frame in (other, udp, other, udp):
+            model.inject(frame)
+        deadline = time.monotonic() + 5
+        packets = CSR_MAP.array("RXQ").offset(0, "PACKETS")
+        while model.read_reg(packets) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with rxq.rx_batch(8) as batch:
+            assert len(batch) == 4
+            assert batch.swap_udp() == 2
+            echo = udp_frame(peer_mac, nic_mac, "10.0.0.1", "10.0.0.2", 9000, 5000, b"hello")
+            assert bytes(batch[0]).rstrip(b"\0") == echo and bytes(batch[1]).rstrip(b"\0") == echo
+            assert bytes(batch[2])[:60] == other and bytes(batch[3])[:60] == other
+
+
+def test_on_the_eth_link_an_application_process_is_refused_in_one_line_saying_why(tmp_path: Path) -> None:
+    import signal
+
+    import splitnic
+    from splitnic.errors import SplitnicError
+    from tests.kernel.test_up_softnic import SoftWire
+    wire = SoftWire("eth", tmp_path)
+    try:
+        up = wire.up("snapeth0", "--apps", str(tmp_path / "apps.sock"))
+        try:
+            with pytest.raises(SplitnicError) as refused:
+                splitnic.attach("udp dport 9000", name="kv", path=tmp_path / "apps.sock")
+            message = str(refused.value)
+            assert "\n" not in message and message.startswith("eth:") and "across a cable" in message, message
+            assert "--fast 'RULE -> package.module:handler'" in message
+        finally:
+            status, out = up.stop(signal.SIGTERM)
+        assert status == 0, out
+    finally:
+        wire.close()
