@@ -15,7 +15,15 @@ from typing import Iterator
 
 import pytest
 
-from .app_lab import HOST_IP, AppLab, TXQ_REGS, echoes, finish
+from splitnic_lab.app_lab import HOST_IP, AppLab, TXQ_REGS, echoes, finish
+
+
+def start_app(lab: AppLab, name: str, port: int, *extra: str):
+    """Start tests/fastpath/app_proc.py; returns it and its (RX, TX) queue once it is attached."""
+    proc, line = lab.start(["-m", "tests.fastpath.app_proc", "--apps", str(lab.apps_path), "--name", name,
+                            "--port", str(port), *extra], "ready ")
+    rxq, txq = map(int, line.split()[1:])
+    return proc, (rxq, txq)
 
 
 @pytest.fixture
@@ -28,8 +36,8 @@ def lab(tmp_path: Path) -> Iterator[AppLab]:
 
 
 def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_copy(lab: AppLab) -> None:
-    a, (rx_a, tx_a) = lab.app("alpha", 9001)
-    b, (rx_b, tx_b) = lab.app("beta", 9002)
+    a, (rx_a, tx_a) = start_app(lab, "alpha", 9001)
+    b, (rx_b, tx_b) = start_app(lab, "beta", 9002)
     assert len({rx_a, rx_b, 0}) == 3 and len({tx_a, tx_b, 0}) == 3, "each has queues of its own"
     kernel_a, kernel_b = lab.host_socket(9001), lab.host_socket(9002)
     peer = lab.peer_socket()
@@ -47,8 +55,8 @@ def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_co
 
 
 def test_sigkill_mid_traffic_gives_the_port_back_to_the_kernel_and_touches_nothing_else(lab: AppLab) -> None:
-    a, _ = lab.app("alpha", 9001)
-    b, _ = lab.app("beta", 9002)
+    a, _ = start_app(lab, "alpha", 9001)
+    b, _ = start_app(lab, "beta", 9002)
     kernel_a = lab.host_socket(9001)
     sender = lab.peer_socket(timeout=0.05)
     stop = threading.Event()
@@ -82,15 +90,15 @@ def test_sigkill_mid_traffic_gives_the_port_back_to_the_kernel_and_touches_nothi
     assert lab.ping().returncode == 0, "snic0 still works"
     assert echoes(lab.peer_socket(), 9002, 10, b"beta after") == 10, "the other application still works"
     # A restarted application gets a queue again, and the port.
-    again, _ = lab.app("alpha", 9001)
+    again, _ = start_app(lab, "alpha", 9001)
     assert echoes(lab.peer_socket(), 9001, 10, b"alpha again") == 10
     assert finish(again)["foreign"] == 0
     assert finish(b)["frames"] >= 10
 
 
 def test_a_bad_descriptor_is_contained_to_its_own_queue(lab: AppLab) -> None:
-    good, _ = lab.app("good", 9002)
-    bad, (_, bad_tx) = lab.app("bad", 9001, "--bad-descriptor")
+    good, _ = start_app(lab, "good", 9002)
+    bad, (_, bad_tx) = start_app(lab, "bad", 9001, "--bad-descriptor")
     drops = TXQ_REGS.offset(bad_tx, "DROPS")
     deadline = time.monotonic() + 5
     while lab.nic.read_reg(drops) == 0 and time.monotonic() < deadline:
@@ -102,7 +110,7 @@ def test_a_bad_descriptor_is_contained_to_its_own_queue(lab: AppLab) -> None:
     assert lab.ping().returncode == 0
     bad.kill()
     bad.wait()
-    again, (_, tx) = lab.app("bad", 9001)
+    again, (_, tx) = start_app(lab, "bad", 9001)
     assert echoes(lab.peer_socket(), 9001, 5, b"reclaimed") == 5, "the queue was reclaimed and granted again"
     assert finish(again)["echoed"] == 5
     assert finish(good)["foreign"] == 0

@@ -1,7 +1,7 @@
 """The examples end to end on the software NIC: a kernel peer talks to each, beside snic0.
 
 Ref: examples/ (kv_cache, flow_monitor, pcap_recorder); docs/apps.md;
-tests/fastpath/app_lab.py (the lab).  The key-value cache also runs inside
+lab/splitnic_lab/app_lab.py (the lab).  The key-value cache also runs inside
 ``splitnic up`` (``--fast 'RULE -> examples.kv_cache:handle'``): the same handler, both ways.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from splitnic.frames import udp_payload
 from splitnic.pcap import read_pcap
 
-from .app_lab import HOST_IP, AppLab
+from splitnic_lab.app_lab import HOST_IP, AppLab
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """A lab for application processes: the software NIC wired to a peer namespace, ``splitnic up`` beside.
 
-Ref: tests/fastpath/test_app_processes.py, tests/fastpath/test_examples.py (its users).
+Ref: tests/fastpath/test_app_processes.py, tests/fastpath/test_examples.py, bench/bench_apps.py
+(its users); hostdrv/splitnic/app_server.py.
 
-The software NIC runs in the test's process with a TAP as its wire, in a peer
+The software NIC runs in the caller's process with a TAP as its wire, in a peer
 namespace whose kernel sends the traffic; ``splitnic up --kernel tap`` (the
 primary) runs in a host namespace; each application is a process of its own.
 """
@@ -19,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
-from splitnic_lab.veth_lab import UpProcess, start_up
+from .netns import add_netns, del_netns, inside, sh, unique
+from .veth_lab import UpProcess, start_up
 from splitnic_sim.softnic import SoftNic
 from splitnic_spec import CSR_MAP
 
@@ -34,7 +35,8 @@ TXQ_REGS = CSR_MAP.array("TXQ")
 class AppLab:
     """Peer namespace (the NIC's wire), host namespace (snic0 and ``splitnic up``), application processes."""
 
-    def __init__(self, tmp: Path, up_extra: Sequence[str] = ()) -> None:
+    def __init__(self, tmp: Path, up_extra: Sequence[str] = (), **softnic: object) -> None:
+        # ``up_extra``: more arguments for splitnic up; ``softnic``: options of the software NIC.
         self.tmp = tmp
         self.host, self.peer, wire = unique("sah"), unique("sap"), unique("saw")
         self.name = unique("snap")
@@ -42,7 +44,7 @@ class AppLab:
         self.procs: list[subprocess.Popen] = []
         add_netns(self.host)
         add_netns(self.peer)
-        self.nic = SoftNic(wire=f"tap:{wire}").start()
+        self.nic = SoftNic(wire=f"tap:{wire}", **softnic).start()
         self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
         sh("ip", "link", "set", wire, "netns", self.peer)
         sh("ip", "-n", self.peer, "addr", "add", f"{PEER_IP}/24", "dev", wire)
@@ -65,13 +67,6 @@ class AppLab:
             proc.kill()
             raise AssertionError(f"{' '.join(argv)} did not start: {line}{proc.communicate()[1]}")
         return proc, line
-
-    def app(self, name: str, port: int, *extra: str) -> tuple[subprocess.Popen, tuple[int, int]]:
-        """Start tests/fastpath/app_proc.py; returns it and its (RX, TX) queue once it is attached."""
-        proc, line = self.start(["-m", "tests.fastpath.app_proc", "--apps", str(self.apps_path), "--name", name,
-                                 "--port", str(port), *extra], "ready ")
-        rxq, txq = map(int, line.split()[1:])
-        return proc, (rxq, txq)
 
     def peer_socket(self, timeout: float = 2.0) -> socket.socket:
         with inside(self.peer):
