@@ -35,26 +35,34 @@ TXQ_REGS = CSR_MAP.array("TXQ")
 class AppLab:
     """Peer namespace (the NIC's wire), host namespace (snic0 and ``splitnic up``), application processes."""
 
-    def __init__(self, tmp: Path, up_extra: Sequence[str] = (), **softnic: object) -> None:
-        # ``up_extra``: more arguments for splitnic up; ``softnic``: options of the software NIC.
+    def __init__(self, tmp: Path, up_extra: Sequence[str] = (), *, wire: bool = True, **softnic: object) -> None:
+        # ``up_extra``: more arguments for splitnic up; ``wire``: False leaves out the peer (the NIC's
+        # wire then only counts what is sent: benchmarks); ``softnic``: options of the software NIC.
         self.tmp = tmp
-        self.host, self.peer, wire = unique("sah"), unique("sap"), unique("saw")
+        self.host, self.peer, tap = unique("sah"), unique("sap"), unique("saw")
         self.name = unique("snap")
         self.apps_path = tmp / "apps.sock"
         self.procs: list[subprocess.Popen] = []
-        add_netns(self.host)
-        add_netns(self.peer)
-        self.nic = SoftNic(wire=f"tap:{wire}", **softnic).start()
-        self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
-        sh("ip", "link", "set", wire, "netns", self.peer)
-        sh("ip", "-n", self.peer, "addr", "add", f"{PEER_IP}/24", "dev", wire)
-        sh("ip", "-n", self.peer, "link", "set", wire, "up")
-        self.up: UpProcess = start_up(["ip", "netns", "exec", self.host, "env", f"PYTHONPATH={REPO}", str(SPLITNIC),
-                                       "up", "--link", self.nic.link,
-                                       "--kernel", "tap", "--name", self.name, "--apps", str(self.apps_path),
-                                       *up_extra],
-                                      self.name, 60)
-        sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP}/24", "dev", self.name)
+        self.up: UpProcess | None = None
+        self.nic: SoftNic | None = None
+        self._namespaces: list[str] = []
+        try:
+            for ns in (self.host, self.peer) if wire else (self.host,):
+                add_netns(ns)
+                self._namespaces.append(ns)
+            self.nic = SoftNic(wire=f"tap:{tap}" if wire else "none", **softnic).start()
+            self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+            if wire:
+                sh("ip", "link", "set", tap, "netns", self.peer)
+                sh("ip", "-n", self.peer, "addr", "add", f"{PEER_IP}/24", "dev", tap)
+                sh("ip", "-n", self.peer, "link", "set", tap, "up")
+            self.up = start_up(["ip", "netns", "exec", self.host, "env", f"PYTHONPATH={REPO}", str(SPLITNIC),
+                                "up", "--link", self.nic.link, "--kernel", "tap", "--name", self.name,
+                                "--apps", str(self.apps_path), *up_extra], self.name, 60)
+            sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP}/24", "dev", self.name)
+        except BaseException:
+            self.close()
+            raise
 
     def start(self, argv: Sequence[str], ready: str) -> tuple[subprocess.Popen, str]:
         """Start a process (run from the repository, which is on its path); returns it and its first
@@ -91,11 +99,13 @@ class AppLab:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
-        if self.up.proc.poll() is None:
+        if self.up is not None and self.up.proc.poll() is None:
             self.up.stop(signal.SIGTERM)
-        self.nic.close()
-        del_netns(self.host)
-        del_netns(self.peer)
+        if self.nic is not None:
+            self.nic.close()
+        for ns in self._namespaces:
+            del_netns(ns)
+        self._namespaces = []
 
 
 #: Seconds a round trip to a sleeping application may take: its interrupt wakes it (it would

@@ -1,6 +1,6 @@
 """The examples end to end on the software NIC: a kernel peer talks to each, beside snic0.
 
-Ref: examples/ (kv_cache, flow_monitor, pcap_recorder); docs/apps.md;
+Ref: examples/ (echo, kv_cache, flow_monitor, pcap_recorder); docs/apps.md;
 lab/splitnic_lab/app_lab.py (the lab).  The key-value cache also runs inside
 ``splitnic up`` (``--fast 'RULE -> examples.kv_cache:handle'``): the same handler, both ways.
 """
@@ -19,7 +19,7 @@ import pytest
 from splitnic.frames import udp_payload
 from splitnic.pcap import read_pcap
 
-from splitnic_lab.app_lab import HOST_IP, AppLab
+from splitnic_lab.app_lab import HOST_IP, AppLab, echoes
 
 
 @pytest.fixture
@@ -54,6 +54,12 @@ def stop(proc) -> str:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     return out
+
+
+def test_echo_answers_from_its_own_process(lab: AppLab) -> None:
+    proc, _ = lab.start(["examples/echo.py", "--apps", str(lab.apps_path), "--port", "9000"], "echo: UDP")
+    assert echoes(lab.peer_socket(), 9000, 10, b"echo") == 10
+    assert "10 answered" in stop(proc)
 
 
 def test_kv_cache_answers_from_its_own_process(lab: AppLab) -> None:
