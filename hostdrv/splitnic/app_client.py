@@ -35,10 +35,11 @@ import mmap
 import os
 import select
 import socket
+import struct
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator, Sequence
 
-from splitnic_spec import COMPLETION, DESCRIPTOR
+from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR
 
 from ._cffi import ffi, lib
 from .app_server import MAX_MESSAGE, default_path
@@ -55,6 +56,7 @@ __all__ = ["attach", "Attached"]
 
 log = logging.getLogger(__name__)
 
+_TAIL, _TXQ = CSR_MAP.array("RXQ"), CSR_MAP.array("TXQ")
 #: Seconds to wait for each answer of the primary.
 TIMEOUT = 10.0
 #: Looks at an empty queue before sleeping (about 20 µs): under load the next frames come sooner
@@ -73,6 +75,35 @@ class _Granted:
         pass
 
 
+class _CarriedDoorbells:
+    """The bus of an application on a link whose registers only the primary reaches (sim): a TAIL
+    write is stored in the doorbell page and the primary kicked; it writes the register."""
+
+    def __init__(self, page: int, kick: int, grant: dict) -> None:
+        try:
+            self._view = mmap.mmap(page, 4096)
+        finally:
+            os.close(page)
+        self._kick = kick
+        self._slot = {_TAIL.offset(grant["rx"]["queue"], "TAIL"): 0, _TXQ.offset(grant["tx"]["queue"], "TAIL"): 4}
+
+    def write32(self, offset: int, value: int) -> None:
+        """Ring a doorbell (the only registers this process may write: its two TAILs)."""
+        slot = self._slot.get(offset)
+        if slot is None:
+            raise SplitnicError(f"register {offset:#x} is the primary's; an application writes only its TAILs")
+        struct.pack_into("<I", self._view, slot, value & 0xFFFFFFFF)
+        os.eventfd_write(self._kick, 1)
+
+    def read32(self, offset: int) -> int:
+        """The registers are the primary's here."""
+        raise SplitnicError(f"register {offset:#x}: on this link only splitnic up reads the NIC's registers")
+
+    def close(self) -> None:
+        self._view.close()
+        os.close(self._kick)
+
+
 class Attached:
     """An application's own RX and TX queue on a NIC that ``splitnic up`` holds; made by :func:`attach`."""
 
@@ -86,6 +117,7 @@ class Attached:
         self.rx: RxQueue | None = None
         self.tx: TxQueue | None = None
         self._current: RxBatch | None = None
+        self._doorbells: _CarriedDoorbells | None = None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         sock.settimeout(TIMEOUT)
         try:
@@ -124,21 +156,26 @@ class Attached:
 
     def _open(self, rules: list[str], ring_log2: int, buf_size: int) -> None:
         reply, fds = self._ask({"op": "attach", "name": self.name, "rules": rules, "ring_log2": ring_log2,
-                                "buf_size": buf_size}, fds=2)
-        if len(fds) != 2:
+                                "buf_size": buf_size}, fds=4)
+        grant = reply["grant"]
+        carried = grant.get("regs_offset") is None      # sim: the primary carries the doorbells
+        if len(fds) != (4 if carried else 2):
             for fd in fds:
                 os.close(fd)
             raise SplitnicError(f"{self.path}: the grant came without its memory and eventfd")
-        memory, self._efd = fds
-        grant = reply["grant"]
+        memory, self._efd = fds[:2]
         try:
             self._mm = mmap.mmap(memory, grant["file_size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(memory)
         view = memoryview(self._mm)
-        base = ffi.cast("uint8_t *", ffi.from_buffer(self._mm))
-        self._keep = base
-        bus = MmioBus(base)
+        if carried:
+            bus = _CarriedDoorbells(fds[2], fds[3], grant)
+            self._doorbells = bus
+        else:
+            base = ffi.cast("uint8_t *", ffi.from_buffer(self._mm))
+            self._keep = base
+            bus = MmioBus(base)
         dma_view = view[grant["dma_offset"]:grant["dma_offset"] + grant["dma_size"]]
         dma = DmaAllocator(DmaRegion(grant["dma_base"], dma_view), zero_copy=True)
         self.link = Link(grant["link"], bus, dma, f"{grant['link']} via {self.path} ({self.name})", zero_copy=True)
@@ -299,6 +336,9 @@ class Attached:
         if self._efd >= 0:
             os.close(self._efd)
             self._efd = -1
+        if self._doorbells is not None:
+            self._doorbells.close()
+            self._doorbells = None
         if self._mm is not None:
             try:
                 self._mm.close()

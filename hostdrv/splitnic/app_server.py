@@ -30,18 +30,24 @@ process ends, however it ends.  One connection is one application:
 The grant names device addresses (``desc``, ``cpl``, ``bufs``) and where the
 file holds them (``dma_base`` at ``dma_offset``); the application builds its
 own ring books over them (:class:`splitnic.ring.Ring` with ``regions``).
-Only links whose memory the host maps can do this: ``mmio`` (the register
-window and DMA memory are one file).  On ``sim`` the registers are reached
-through the simulator's one socket, and on ``eth``/``etherbone`` the memory
-is across a cable: there the primary refuses with one line that says so, and
-an application runs inside ``splitnic up`` instead (``--fast 'RULE ->
-package.module:handler'``).
+Only links whose DMA memory the host maps can do this.  On ``mmio`` the file
+holds the register window too, and the application writes its TAIL registers
+itself.  On ``sim`` the registers are reached through the simulator's one
+socket (the primary's), so the primary carries the doorbells: the grant
+adds a doorbell page (a memfd: the application stores its RX and TX TAIL
+there) and a kick eventfd the application writes after storing; the primary
+writes the TAILs to the simulator when it is kicked (:class:`_Doorbells`).
+Frames and descriptors still never pass through the primary.  On
+``eth``/``etherbone`` the memory is across a cable: there the primary refuses
+with one line that says so, and an application runs inside ``splitnic up``
+instead (``--fast 'RULE -> package.module:handler'``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import select
 import socket
@@ -66,8 +72,10 @@ log = logging.getLogger(__name__)
 
 #: Largest message either side sends.
 MAX_MESSAGE = 65536
-#: Links an application process can reach directly: the registers and DMA memory map into it.
-GRANT_LINKS = ("mmio",)
+#: Links an application process can reach directly: their DMA memory maps into it (and on mmio the registers).
+GRANT_LINKS = ("mmio", "sim")
+#: The doorbell page of a sim grant: the application's RX TAIL, then its TX TAIL (little-endian u32).
+DOORBELL = struct.Struct("<II")
 #: Seconds an application may take between its grant and "ready" (posting its buffers).
 READY_TIMEOUT = 10.0
 _UCRED = struct.Struct("3i")
@@ -80,10 +88,6 @@ def default_path(ifname: str) -> Path:
 
 def refusal(kind: str) -> str:
     """Why a link cannot give an application process its own queues (one line)."""
-    if kind == "sim":
-        return ("sim: the simulator's registers are reached through its one socket, so an application process "
-                "cannot ring its own doorbells; use the software NIC (mmio:) for application processes, or run "
-                "the application inside splitnic up (--fast 'RULE -> package.module:handler')")
     return (f"{kind}: the NIC's DMA memory is on the board, across a cable, and cannot be mapped into an "
             "application process; run the application inside splitnic up instead "
             "(--fast 'RULE -> package.module:handler')")
@@ -101,6 +105,37 @@ class _App:
     eventfd: int = -1
     ready: bool = False
     rules: list[str] = field(default_factory=list)
+    doorbells: "_Doorbells | None" = None
+
+
+class _Doorbells:
+    """The doorbells the primary carries for an application on a link whose registers it alone reaches (sim)."""
+
+    def __init__(self, bus, rx: Ring, tx: Ring) -> None:
+        self.bus = bus
+        self.regs = (rx.reg("TAIL"), tx.reg("TAIL"))
+        self.written = [0, 0]
+        self.page = os.memfd_create("splitnic-doorbells", os.MFD_CLOEXEC)
+        os.ftruncate(self.page, 4096)
+        self.view = mmap.mmap(self.page, 4096)
+        self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+    def ring(self) -> None:
+        """Write the TAILs the application stored since the last kick."""
+        try:
+            os.eventfd_read(self.kick)
+        except BlockingIOError:
+            pass
+        for i, tail in enumerate(DOORBELL.unpack_from(self.view)):
+            tail &= 0xFFFF
+            if tail != self.written[i]:
+                self.bus.write32(self.regs[i], tail)
+                self.written[i] = tail
+
+    def close(self) -> None:
+        self.view.close()
+        os.close(self.page)
+        os.close(self.kick)
 
 
 class AppServer:
@@ -131,6 +166,7 @@ class AppServer:
         self._ep = select.epoll()
         self._ep.register(sock.fileno(), select.EPOLLIN)
         self.apps: dict[int, _App] = {}
+        self._kicks: dict[int, _Doorbells] = {}    # kick eventfd -> the doorbells it rings
         #: Milliseconds each reclaim took, hangup seen to queues idle and memory free (newest last).
         self.reclaim_ms: list[float] = []
 
@@ -147,6 +183,8 @@ class AppServer:
                 self._accept()
             elif fd in self.apps:
                 self._serve(self.apps[fd], mask)
+            elif fd in self._kicks:
+                self._kicks[fd].ring()
         now = time.monotonic()
         for app in [a for a in self.apps.values() if not a.ready and a.rx and now - a.since > READY_TIMEOUT]:
             log.warning("application %s (pid %d) took its queues but never said ready; reclaimed", app.name, app.pid)
@@ -239,18 +277,28 @@ class AppServer:
             app.tx = Ring(link, "TXQ", txq, log2, buf_size, nbufs)
             for ring in (app.rx, app.tx):
                 ring.program()    # enabled, nothing posted: the application posts its own buffers
-            memory = os.open(link.details["file"], os.O_RDWR | os.O_CLOEXEC)
-        except (SplitnicError, ValueError, OSError) as err:
+            details = link.details
+            if link.kind == "mmio":   # one file: the register window, then DMA memory
+                memory = os.open(details["file"], os.O_RDWR | os.O_CLOEXEC)
+                where = {"file_size": details["size"], "regs_offset": 0, "dma_offset": details["dma_base"],
+                         "dma_base": details["dma_base"], "dma_size": details["dma_size"]}
+            else:                     # sim: the simulator's DMA memory file; the doorbells are carried
+                memory = os.open(details["shm"], os.O_RDWR | os.O_CLOEXEC)
+                where = {"file_size": int(details["dma_size"]), "regs_offset": None, "dma_offset": 0,
+                         "dma_base": int(details["dma_base"]), "dma_size": int(details["dma_size"])}
+                app.doorbells = _Doorbells(link.bus, app.rx, app.tx)
+        except (SplitnicError, ValueError, OSError, KeyError) as err:
             raise SplitnicError(f"cannot grant queues to {name!r}: {err}") from None
         app.eventfd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.forwarded.add(rxq, app.eventfd)
-        details = link.details
-        grant = {"name": name, "link": link.kind, "file_size": details["size"],
-                 "regs_offset": 0, "dma_offset": details["dma_base"], "dma_base": details["dma_base"],
-                 "dma_size": details["dma_size"],
-                 "rx": _ring_grant(app.rx), "tx": _ring_grant(app.tx)}
+        fds = [memory, app.eventfd]
+        if app.doorbells is not None:
+            fds += [os.dup(app.doorbells.page), os.dup(app.doorbells.kick)]
+            self._kicks[app.doorbells.kick] = app.doorbells
+            self._ep.register(app.doorbells.kick, select.EPOLLIN)
+        grant = {"name": name, "link": link.kind, **where, "rx": _ring_grant(app.rx), "tx": _ring_grant(app.tx)}
         log.info("application %s (pid %d): RX queue %d, TX queue %d granted", name, app.pid, rxq, txq)
-        return {"ok": True, "grant": grant}, [memory, app.eventfd]
+        return {"ok": True, "grant": grant}, fds
 
     def _go(self, app: _App) -> dict:
         added = []
@@ -285,6 +333,14 @@ class AppServer:
             self.fast.drop(app.name)          # steering first: the kernel gets the frames again
         if app.rx is not None:
             self.forwarded.remove(app.rx.index)
+        if app.doorbells is not None:
+            self._kicks.pop(app.doorbells.kick, None)
+            try:
+                self._ep.unregister(app.doorbells.kick)
+            except (OSError, ValueError):
+                pass
+            app.doorbells.close()
+            app.doorbells = None
         for ring in (app.rx, app.tx):
             if ring is None:
                 continue

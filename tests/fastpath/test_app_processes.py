@@ -26,9 +26,11 @@ def start_app(lab: AppLab, name: str, port: int, *extra: str):
     return proc, (rxq, txq)
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[AppLab]:
-    lab = AppLab(tmp_path)
+@pytest.fixture(params=["mmio", "sim"])
+def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppLab]:
+    """The lab on the software NIC's mmio link (the application writes its doorbells) or its sim
+    link (the primary carries them)."""
+    lab = AppLab(tmp_path, **({"sim_socket": tmp_path / "nic.sock"} if request.param == "sim" else {}))
     try:
         yield lab
     finally:
