@@ -22,6 +22,7 @@ from typing import Sequence
 
 from .netns import add_netns, del_netns, inside, sh, unique
 from .veth_lab import UpProcess, start_up
+from splitnic_sim.server import SimNic
 from splitnic_sim.softnic import SoftNic
 from splitnic_spec import CSR_MAP
 
@@ -35,9 +36,11 @@ TXQ_REGS = CSR_MAP.array("TXQ")
 class AppLab:
     """Peer namespace (the NIC's wire), host namespace (snic0 and ``splitnic up``), application processes."""
 
-    def __init__(self, tmp: Path, up_extra: Sequence[str] = (), *, wire: bool = True, **softnic: object) -> None:
+    def __init__(self, tmp: Path, up_extra: Sequence[str] = (), *, wire: bool = True, simulator: str = "software",
+                 **softnic: object) -> None:
         # ``up_extra``: more arguments for splitnic up; ``wire``: False leaves out the peer (the NIC's
-        # wire then only counts what is sent: benchmarks); ``softnic``: options of the software NIC.
+        # wire then only counts what is sent: benchmarks); ``simulator``: ``software`` (the software
+        # NIC, ``softnic`` its options) or the RTL on ``verilator`` (the sim link; 4 RX, 2 TX queues).
         self.tmp = tmp
         self.host, self.peer, tap = unique("sah"), unique("sap"), unique("saw")
         self.name = unique("snap")
@@ -45,19 +48,25 @@ class AppLab:
         self.procs: list[subprocess.Popen] = []
         self.up: UpProcess | None = None
         self.nic: SoftNic | None = None
+        self.sim: SimNic | None = None
         self._namespaces: list[str] = []
         try:
             for ns in (self.host, self.peer) if wire else (self.host,):
                 add_netns(ns)
                 self._namespaces.append(ns)
-            self.nic = SoftNic(wire=f"tap:{tap}" if wire else "none", **softnic).start()
-            self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+            if simulator == "software":
+                self.nic = SoftNic(wire=f"tap:{tap}" if wire else "none", **softnic).start()
+                self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+                link = self.nic.link
+            else:
+                self.sim = SimNic(simulator=simulator, wire=f"tap:{tap}" if wire else "none").start()
+                link = self.sim.link
             if wire:
                 sh("ip", "link", "set", tap, "netns", self.peer)
                 sh("ip", "-n", self.peer, "addr", "add", f"{PEER_IP}/24", "dev", tap)
                 sh("ip", "-n", self.peer, "link", "set", tap, "up")
             self.up = start_up(["ip", "netns", "exec", self.host, "env", f"PYTHONPATH={REPO}", str(SPLITNIC),
-                                "up", "--link", self.nic.link, "--kernel", "tap", "--name", self.name,
+                                "up", "--link", link, "--kernel", "tap", "--name", self.name,
                                 "--apps", str(self.apps_path), *up_extra], self.name, 60)
             sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP}/24", "dev", self.name)
         except BaseException:
@@ -103,6 +112,8 @@ class AppLab:
             self.up.stop(signal.SIGTERM)
         if self.nic is not None:
             self.nic.close()
+        if self.sim is not None:
+            self.sim.stop()
         for ns in self._namespaces:
             del_netns(ns)
         self._namespaces = []

@@ -8,6 +8,7 @@ hostdrv/splitnic/app_client.py (splitnic.attach), tests/fastpath/app_proc.py
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from splitnic_lab.app_lab import HOST_IP, AppLab, TXQ_REGS, echoes, finish
+from splitnic_lab.app_lab import HOST_IP, SPLITNIC, AppLab, TXQ_REGS, echoes, finish
 
 
 def start_app(lab: AppLab, name: str, port: int, *extra: str):
@@ -41,6 +42,10 @@ def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_co
     a, (rx_a, tx_a) = start_app(lab, "alpha", 9001)
     b, (rx_b, tx_b) = start_app(lab, "beta", 9002)
     assert len({rx_a, rx_b, 0}) == 3 and len({tx_a, tx_b, 0}) == 3, "each has queues of its own"
+    listed = subprocess.run([str(SPLITNIC), "apps", "--apps", str(lab.apps_path)], capture_output=True, text=True,
+                            timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert f"alpha            pid {a.pid:<7} RX queue {rx_a}  TX queue {tx_a}  udp dport 9001" in listed.stdout
     kernel_a, kernel_b = lab.host_socket(9001), lab.host_socket(9002)
     peer = lab.peer_socket()
     assert echoes(peer, 9001, 20, b"to alpha") == 20

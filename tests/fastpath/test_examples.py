@@ -1,4 +1,4 @@
-"""The examples end to end on the software NIC: a kernel peer talks to each, beside snic0.
+"""The examples end to end on the software NIC and on the NIC's RTL: a kernel peer talks to each, beside snic0.
 
 Ref: examples/ (echo, kv_cache, flow_monitor, pcap_recorder); docs/apps.md;
 lab/splitnic_lab/app_lab.py (the lab).  The key-value cache also runs inside
@@ -22,9 +22,11 @@ from splitnic.pcap import read_pcap
 from splitnic_lab.app_lab import HOST_IP, AppLab, echoes
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[AppLab]:
-    lab = AppLab(tmp_path)
+@pytest.fixture(scope="module", params=["software", "verilator"])
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppLab]:
+    """The software NIC (mmio link) or the NIC's RTL on Verilator (sim link), one for the module's
+    tests (each example stops before the next starts)."""
+    lab = AppLab(tmp_path_factory.mktemp("examples"), simulator=request.param)
     try:
         yield lab
     finally:
@@ -68,8 +70,9 @@ def test_kv_cache_answers_from_its_own_process(lab: AppLab) -> None:
     assert "6 requests, 0 keys" in stop(proc)
 
 
-def test_kv_cache_answers_inside_splitnic_up(tmp_path: Path) -> None:
-    lab = AppLab(tmp_path, ["--fast", "udp dport 9000 -> examples.kv_cache:handle"])
+@pytest.mark.parametrize("simulator", ["software", "verilator"])
+def test_kv_cache_answers_inside_splitnic_up(tmp_path: Path, simulator: str) -> None:
+    lab = AppLab(tmp_path, ["--fast", "udp dport 9000 -> examples.kv_cache:handle"], simulator=simulator)
     try:
         kv_exchange(lab, 9000)
     finally:
