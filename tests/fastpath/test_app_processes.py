@@ -46,6 +46,9 @@ def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_co
                             timeout=30)
     assert listed.returncode == 0, listed.stderr
     assert f"alpha            pid {a.pid:<7} RX queue {rx_a}  TX queue {tx_a}  udp dport 9001" in listed.stdout
+    rules = subprocess.run([str(SPLITNIC), "rules", "list", "--name", lab.name], capture_output=True, text=True,
+                           timeout=30)
+    assert "udp dport 9001 -> alpha" in rules.stdout and "udp dport 9002 -> beta" in rules.stdout, rules
     kernel_a, kernel_b = lab.host_socket(9001), lab.host_socket(9002)
     peer = lab.peer_socket()
     assert echoes(peer, 9001, 20, b"to alpha") == 20

@@ -45,8 +45,9 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
         serve_builtin(fast, name)
     sources: list[EventSource] = []
     try:
-        if args.fast or args.rules:
-            sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
+        # The steering table is there with or without --fast: `splitnic rules` shows it (also
+        # the rules of application processes) and changes it.
+        sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
         sources.append(AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun))
     except BaseException:
         for source in sources:
