@@ -39,7 +39,7 @@ import struct
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator, Sequence
 
-from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR
+from splitnic_spec import COMPLETION, CSR_MAP, DESCRIPTOR, INDEX_MASK
 
 from ._cffi import ffi, lib
 from .app_server import MAX_MESSAGE, default_path
@@ -227,7 +227,14 @@ class Attached:
         return bool(lib.snic_rx_pending(self.rx._c))
 
     def _arm(self) -> None:
-        self._ask({"op": "arm"})
+        # No answer to wait for: the primary unmasks this queue's cause, then compares the NIC's
+        # CPL register with ``next`` (the first completion this process has not taken) and wakes it
+        # at once if a frame landed meanwhile.
+        try:
+            self._sock.send(json.dumps({"op": "arm", "next": self.rx._c.next_cpl & INDEX_MASK}).encode())
+        except OSError as err:
+            raise SplitnicError(f"{self.path}: splitnic up went away ({err.strerror or err}); the queues are gone") \
+                from None
 
     def _drain(self) -> None:
         try:
@@ -238,14 +245,13 @@ class Attached:
     def wait(self, timeout: float | None = None) -> bool:
         """Sleep until a frame waits (True) or ``timeout`` seconds pass (False).
 
-        Asks the primary to unmask this queue's interrupt cause, looks once
-        more, then sleeps on the eventfd.  Raises when the primary went away.
+        Asks the primary to unmask this queue's interrupt cause (it wakes this
+        process at once if a frame landed since the last look), then sleeps
+        on the eventfd.  Raises when the primary went away.
         """
         if self.pending():
             return True
         self._arm()
-        if self.pending():
-            return True
         ready = select.select([self._efd, self._sock], [], [], timeout)[0]
         if self._sock in ready:
             raise SplitnicError(f"{self.path}: splitnic up went away; the queues are gone")

@@ -22,8 +22,9 @@ process ends, however it ends.  One connection is one application:
     primary: adds the rules (frames steered from now on land in posted buffers: none dropped)
     app <- {"ok": true, "rules": [[index, "rule"], ...]}
     ... RX and TX are the application's: no message per frame, no copy ...
-    app -> {"op": "arm"}     (its queue is empty: it is about to sleep on the eventfd)
-    app <- {"ok": true}
+    app -> {"op": "arm", "next": N}   (its queue is empty: it sleeps on the eventfd; no answer: the
+                                       primary unmasks the cause, and writes the eventfd at once if
+                                       the queue's CPL register has moved past N meanwhile)
     hangup (exit, crash, SIGKILL): the primary removes the rules (the kernel gets those frames
     again), disables and resets both queues, waits until the NIC has let go, frees the memory.
 
@@ -57,9 +58,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from splitnic_spec import INDEX_MASK
+
 from .errors import SplitnicError
 from .fastpath import FastPath
-from .irq import ForwardedCauses
+from .irq import ForwardedCauses, rx_cause
 from .ring import Ring, fit_sizes
 from .rules import RuleError, parse_rule
 
@@ -227,6 +230,8 @@ class AppServer:
                 reply, fds = {"ok": False, "error": f"bad request: {err}"}, []
             except SplitnicError as err:
                 reply, fds = {"ok": False, "error": str(err)}, []
+            if reply is None:
+                continue
             try:
                 socket.send_fds(app.sock, [json.dumps(reply).encode()], fds) if fds else \
                     app.sock.send(json.dumps(reply).encode())
@@ -241,15 +246,15 @@ class AppServer:
                 self._reclaim(app)   # a refused attach ends the conversation
                 return
 
-    def _handle(self, app: _App, req: dict) -> tuple[dict, list[int]]:
+    def _handle(self, app: _App, req: dict) -> tuple[dict | None, list[int]]:
         op = req.get("op")
         if op == "attach" and app.rx is None:
             return self._grant(app, req)
         if op == "ready" and app.rx is not None and not app.ready:
             return self._go(app), []
         if op == "arm" and app.ready:
-            self._arm(app)
-            return {"ok": True}, []
+            self._arm(app, req.get("next"))
+            return None, []           # no answer: the eventfd is the answer
         if op == "list":
             return {"ok": True, "apps": self.listing()}, []
         raise SplitnicError(f"unexpected op {op!r} here; an application sends attach, ready, then arm")
@@ -312,12 +317,22 @@ class AppServer:
         log.info("application %s (pid %d) attached: %s", app.name, app.pid, "; ".join(r for _, r in added))
         return {"ok": True, "rules": added}
 
-    def _arm(self, app: _App) -> None:
+    def _arm(self, app: _App, next_cpl: object) -> None:
+        """Unmask the application's cause; wake it at once if a completion landed since it looked.
+
+        ``next_cpl``: the first completion the application has not taken.  A
+        frame completed before the cause was cleared has moved the queue's CPL
+        register past it (the NIC writes CPL before it raises the cause), so
+        the comparison after unmasking misses nothing: what lands later raises
+        the cause, which is forwarded.
+        """
         irq = self.tunnel.irq if self.tunnel else None
         if irq is None:       # a link without an interrupt: wake the application at once, it polls
             os.eventfd_write(app.eventfd, 1)
             return
         self.forwarded.arm(irq, app.rx.index)
+        if not isinstance(next_cpl, int) or self.nic.bus.read32(app.rx.reg("CPL")) & INDEX_MASK != next_cpl:
+            self.forwarded.forward(rx_cause(app.rx.index))
 
     # ---------------------------------------------------------------- reclaiming
     def _reclaim(self, app: _App) -> None:
