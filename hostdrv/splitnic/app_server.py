@@ -58,11 +58,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from splitnic_spec import INDEX_MASK
-
 from .errors import SplitnicError
 from .fastpath import FastPath
-from .irq import ForwardedCauses, rx_cause
+from .irq import ForwardedCauses
 from .ring import Ring, fit_sizes
 from .rules import RuleError, parse_rule
 
@@ -324,15 +322,13 @@ class AppServer:
         frame completed before the cause was cleared has moved the queue's CPL
         register past it (the NIC writes CPL before it raises the cause), so
         the comparison after unmasking misses nothing: what lands later raises
-        the cause, which is forwarded.
+        the cause, which is forwarded (irq.ForwardedCauses).
         """
         irq = self.tunnel.irq if self.tunnel else None
         if irq is None:       # a link without an interrupt: wake the application at once, it polls
             os.eventfd_write(app.eventfd, 1)
             return
-        self.forwarded.arm(irq, app.rx.index)
-        if not isinstance(next_cpl, int) or self.nic.bus.read32(app.rx.reg("CPL")) & INDEX_MASK != next_cpl:
-            self.forwarded.forward(rx_cause(app.rx.index))
+        self.forwarded.arm(irq, app.rx.index, next_cpl if isinstance(next_cpl, int) else None)
 
     # ---------------------------------------------------------------- reclaiming
     def _reclaim(self, app: _App) -> None:

@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 
-from splitnic_spec import CSR_MAP
+from splitnic_spec import CSR_MAP, INDEX_MASK
 
 from .errors import SplitnicError
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _STATUS = CSR_MAP.register("IRQ_STATUS")
 _MASK = CSR_MAP.register("IRQ_MASK")
 _COALESCE = CSR_MAP.register("IRQ_COALESCE")
+_RXQ = CSR_MAP.array("RXQ")
 _RX, _TX, _LINK = (_STATUS.field(n) for n in ("RX", "TX", "LINK"))
 
 #: Default hold-off between two rises of the line (like ethtool's rx-usecs): at most
@@ -121,6 +122,11 @@ class NicInterrupt:
         self._mask = 0
 
 
+#: A bit of IRQ_STATUS no cause uses (see ForwardedCauses.arm).
+_UNUSED_BIT = 1 << 31
+assert not any(f.mask & _UNUSED_BIT for f in _STATUS.fields)
+
+
 def rx_cause(queue: int) -> int:
     """The IRQ_STATUS (and IRQ_MASK) bit of RX queue ``queue``."""
     return _RX.put(1 << queue)
@@ -134,17 +140,28 @@ class ForwardedCauses:
     application asked to sleep: its cause is then in IRQ_MASK.  When the
     primary sees it in IRQ_STATUS it writes the application's eventfd and masks
     the cause again (:meth:`forward`), so a busy application costs the primary
-    no further wake-ups; the application drains its queue, and asks to be
-    armed again (:meth:`arm`) when it finds it empty: its cause is cleared
-    first and only then unmasked, and the application looks at its queue once
-    more before it sleeps (NAPI's discipline, across two processes).  The
+    no further wake-ups.  The application drains its queue and, when it finds
+    it empty, asks to be armed again (:meth:`arm`), telling the first
+    completion it has not taken: its cause is cleared, then unmasked, and if
+    the queue's CPL register has moved past that index meanwhile (a frame
+    landed between the application's last look and the clear) it is woken at
+    once: NAPI's discipline across two processes, without a round trip.  The
     primary clears only its own causes when it re-arms (:meth:`own_causes`).
+
+    The software NIC's register window is plain memory: it sees a driver's
+    write to IRQ_STATUS only as a value different from the one it stored, and
+    of two writes between two of its passes only the second.  So the primary's
+    own clear repeats the granted causes cleared since its last one, and looks
+    at those queues' CPL registers once more afterwards (:meth:`rearmed`): on
+    any NIC, a frame that landed in between wakes its application.
     """
 
     def __init__(self) -> None:
         self.eventfds: dict[int, int] = {}   #: RX queue -> the application's eventfd
         self.armed: set[int] = set()          #: queues whose cause is unmasked
         self.forwarded = 0                    #: causes handed to applications
+        self._next: dict[int, int | None] = {}  # armed queue -> the first completion its application has not taken
+        self._cleared = 0                     # granted causes cleared since the primary's own last clear
 
     def add(self, queue: int, eventfd: int) -> None:
         """Forward RX queue ``queue``'s cause to ``eventfd`` (not armed yet)."""
@@ -155,6 +172,8 @@ class ForwardedCauses:
         """Stop forwarding ``queue``'s cause (its application left)."""
         self.eventfds.pop(queue, None)
         self.armed.discard(queue)
+        self._next.pop(queue, None)
+        self._cleared &= ~rx_cause(queue)
 
     def rx_mask(self, all_queues: int) -> int:
         """The RX causes to unmask: the primary's own queues and the armed granted ones."""
@@ -162,8 +181,16 @@ class ForwardedCauses:
         return (all_queues & ~granted) | sum(1 << q for q in self.armed)
 
     def own_causes(self) -> int:
-        """The IRQ_STATUS bits the primary may clear: every cause but the granted queues'."""
-        return 0xFFFFFFFF & ~sum(rx_cause(q) for q in self.eventfds)
+        """The IRQ_STATUS bits the primary clears when it re-arms: every cause but the granted queues',
+        and again those granted ones cleared since its last clear (see the class doc)."""
+        return (0xFFFFFFFF & ~sum(rx_cause(q) for q in self.eventfds)) | self._cleared
+
+    def rearmed(self, irq: NicInterrupt) -> None:
+        """After the primary's own clear: wake the applications whose queue got a frame meanwhile."""
+        cleared, self._cleared = self._cleared, 0
+        for q in list(self.armed):
+            if cleared & rx_cause(q):
+                self._check(irq, q)
 
     def forward(self, status: int) -> int:
         """Signal the applications whose armed cause ``status`` holds, and disarm them; returns how many."""
@@ -178,10 +205,20 @@ class ForwardedCauses:
         self.forwarded += woke
         return woke
 
-    def arm(self, irq: NicInterrupt, queue: int) -> None:
-        """Clear ``queue``'s pending cause, then unmask it (at the next :meth:`NicInterrupt.enable`
-        of the primary's loop, and here at once)."""
-        irq.arm(rx_cause(queue))
+    def arm(self, irq: NicInterrupt, queue: int, next_cpl: int | None = None) -> None:
+        """Clear ``queue``'s pending cause, unmask it, and wake its application at once if the queue's
+        CPL register is past ``next_cpl`` (None: wake it, it does not say where it is)."""
+        # With a reserved bit, which the NIC never sets and ignores when written: the software NIC
+        # tells a write from its own value only by the value, which the cause alone could equal.
+        irq.arm(rx_cause(queue) | _UNUSED_BIT)
         self.armed.add(queue)
+        self._next[queue] = next_cpl
+        self._cleared |= rx_cause(queue)
         irq.enable(rx_queues=self.rx_mask((1 << irq.nic.num_rx_queues) - 1),
                    tx_queues=irq.tx_queues, link=irq.link)
+        self._check(irq, queue)
+
+    def _check(self, irq: NicInterrupt, queue: int) -> None:
+        next_cpl = self._next.get(queue)
+        if next_cpl is None or irq.bus.read32(_RXQ.offset(queue, "CPL")) & INDEX_MASK != next_cpl:
+            self.forward(rx_cause(queue))

@@ -241,6 +241,8 @@ class Tunnel:
                 self.irq.enable(rx_queues=fw.rx_mask(every) if fw else every,
                                 tx_queues=1 if self.pump.tx_blocked else 0)
                 self.irq.arm(fw.own_causes() if fw else 0xFFFFFFFF)
+                if fw:
+                    fw.rearmed(self.irq)
                 if self.step(also):
                     continue
             # The kernel side: wait for its frames unless the NIC cannot take them now (then
