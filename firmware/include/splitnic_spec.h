@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/nic.py.
- * splitnic NIC register map and DMA formats, spec 0.2, hash 0x1a317bae.
+ * splitnic NIC register map and DMA formats, spec 0.3, hash 0xe8049c80.
  *
  * Only literal #defines and plain structs, so that cffi can parse it
  * (splitnic_spec.generate.cdef strips the preprocessor guard lines).
@@ -15,14 +15,14 @@
 #include <stdint.h>
 #endif
 
-#define SNIC_SPEC_HASH 0x1a317bae
+#define SNIC_SPEC_HASH 0xe8049c80
 
 /* Constants. */
 #define SNIC_ID_MAGIC 0x534e4943	/* Value of ID_MAGIC: ASCII 'SNIC'. */
 #define SNIC_VERSION_MAJOR 0	/* Spec major version; a driver refuses a different major. */
-#define SNIC_VERSION_MINOR 2	/* Spec minor version; additions only. */
-#define SNIC_NUM_RX_QUEUES 4	/* RX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 feeds the kernel tunnel. */
-#define SNIC_NUM_TX_QUEUES 2	/* TX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 carries the kernel's frames. */
+#define SNIC_VERSION_MINOR 3	/* Spec minor version; additions only. */
+#define SNIC_NUM_RX_QUEUES 8	/* RX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 feeds the kernel tunnel. */
+#define SNIC_NUM_TX_QUEUES 8	/* TX queues the register map has room for; ID_FEATURES says how many a build has. Queue 0 carries the kernel's frames. */
 #define SNIC_NUM_STEER_ENTRIES 16	/* RX steering entries the register map has room for; ID_FEATURES says how many a build has. */
 #define SNIC_KERNEL_QUEUE 0	/* The RX/TX queue that belongs to the kernel tunnel; unmatched frames land here. */
 #define SNIC_RING_LOG2_MIN 4	/* Smallest ring: 2**4 = 16 entries. */
@@ -199,8 +199,8 @@
 #define SNIC_MBOX_STATUS_SEQ_SHIFT 8
 #define SNIC_MBOX_STATUS_SEQ_MASK 0x0000ff00	/* SEQ of the last command finished. */
 #define SNIC_REG_MBOX_DATA 0x07c	/* rw: Mailbox result data, written by the firmware. */
-#define SNIC_REG_MC_HASH_LO 0x400	/* rw: Multicast hash filter, bits 31..0. A multicast destination (I/G bit set, not broadcast) is accepted when bit i of MC_HASH_HI:MC_HASH_LO is set, i being the low 6 bits of the CRC-32 of its 6 bytes (the FCS algorithm: zlib.crc32(address) & 63). Lets IPv6 neighbour discovery and mDNS in without ALLMULTI; CTRL.RESET leaves it alone. */
-#define SNIC_REG_MC_HASH_HI 0x404	/* rw: Multicast hash filter, bits 63..32 (see MC_HASH_LO). */
+#define SNIC_REG_MC_HASH_LO 0x500	/* rw: Multicast hash filter, bits 31..0. A multicast destination (I/G bit set, not broadcast) is accepted when bit i of MC_HASH_HI:MC_HASH_LO is set, i being the low 6 bits of the CRC-32 of its 6 bytes (the FCS algorithm: zlib.crc32(address) & 63). Lets IPv6 neighbour discovery and mDNS in without ALLMULTI; CTRL.RESET leaves it alone. */
+#define SNIC_REG_MC_HASH_HI 0x504	/* rw: Multicast hash filter, bits 63..32 (see MC_HASH_LO). */
 #define SNIC_REG_STAT_RX_OK 0xa00	/* rc: Frames received with good FCS and length, before address filtering. */
 #define SNIC_REG_STAT_RX_OK_BYTES 0xa04	/* rc: Bytes (FCS excluded) of STAT_RX_OK frames. */
 #define SNIC_REG_STAT_RX_FCS_ERR 0xa08	/* rc: Frames dropped for a bad FCS (also counted if kept). */
@@ -215,7 +215,7 @@
 /* RXQ: RX queues: the driver posts empty buffers, the NIC fills them and writes one completion per frame. */
 #define SNIC_RXQ_BASE 0x100
 #define SNIC_RXQ_STRIDE 0x40
-#define SNIC_RXQ_COUNT 4
+#define SNIC_RXQ_COUNT 8
 #define SNIC_RXQ_CTRL 0x00	/* rw: RX queue control. */
 #define SNIC_RXQ_CTRL_ENABLE_SHIFT 0
 #define SNIC_RXQ_CTRL_ENABLE_MASK 0x00000001	/* The NIC processes this queue. Frames steered to a disabled queue are dropped and counted. */
@@ -244,7 +244,7 @@
 /* TXQ: TX queues: the driver posts frames, the NIC sends them and writes one completion per descriptor. */
 #define SNIC_TXQ_BASE 0x300
 #define SNIC_TXQ_STRIDE 0x40
-#define SNIC_TXQ_COUNT 2
+#define SNIC_TXQ_COUNT 8
 #define SNIC_TXQ_CTRL 0x00	/* rw: TX queue control. */
 #define SNIC_TXQ_CTRL_ENABLE_SHIFT 0
 #define SNIC_TXQ_CTRL_ENABLE_MASK 0x00000001	/* The NIC processes this queue. */

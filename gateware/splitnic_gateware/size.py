@@ -5,10 +5,13 @@ Ref: docs/registers.md, ID_FEATURES (generated from splitnic_spec.nic).
 The spec's register map has room for NUM_RX_QUEUES, NUM_TX_QUEUES and
 NUM_STEER_ENTRIES; a build may have fewer, and says how many in ID_FEATURES.
 Registers of the instances a build leaves out read 0 and ignore writes, so one
-driver serves every build.  The simulations build the full map (:data:`FULL`);
-a small FPGA builds less (the Colorlight i5 target picks its own size), because
-each steering entry and each queue costs registers, counters and comparators
-that would not fit beside the host link and the management CPU.
+driver serves every build.  The simulations build :data:`FULL`: every steering
+entry, but :data:`RTL_RX_QUEUES` RX and :data:`RTL_TX_QUEUES` TX queues of the
+map's 8 and 8 (the software NIC has all 8 of each): more TX queues want a fair
+arbiter in front of the MAC first, a later change.  A small FPGA builds less
+(the Colorlight i5 target picks its own size), because each steering entry and
+each queue costs registers, counters and comparators that would not fit beside
+the host link and the management CPU.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from dataclasses import dataclass
 
 from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM_TX_QUEUES
 
-__all__ = ["NicSize", "FULL"]
+__all__ = ["NicSize", "FULL", "RTL_RX_QUEUES", "RTL_TX_QUEUES"]
 
 _FEATURES = CSR_MAP.register("ID_FEATURES")
+#: Queues the gateware builds by default (the register map has room for more).
+RTL_RX_QUEUES, RTL_TX_QUEUES = min(4, NUM_RX_QUEUES), min(2, NUM_TX_QUEUES)
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,8 @@ class NicSize:
     frame buffer, both in 32-bit words and powers of two; the defaults hold
     three and one jumbo frames.
     """
-    rx_queues: int = NUM_RX_QUEUES
-    tx_queues: int = NUM_TX_QUEUES
+    rx_queues: int = RTL_RX_QUEUES
+    tx_queues: int = RTL_TX_QUEUES
     steer_entries: int = NUM_STEER_ENTRIES
     rx_fifo_words: int = 8192
     tx_buffer_words: int = 4096
@@ -63,5 +68,5 @@ class NicSize:
         return value
 
 
-#: The whole register map: what the simulators and the software NIC have.
+#: What the simulators build: every steering entry, RTL_RX_QUEUES and RTL_TX_QUEUES queues.
 FULL = NicSize()

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x35423c9a.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x4a83aa86.
  *
  * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names.
  * Kernel only (needs ETH_GSTRING_LEN).
@@ -24,12 +24,42 @@ static const char snic_tun_counter_names[][ETH_GSTRING_LEN] = {
 	"rxq3_packets",
 	"rxq3_bytes",
 	"rxq3_drops",
+	"rxq4_packets",
+	"rxq4_bytes",
+	"rxq4_drops",
+	"rxq5_packets",
+	"rxq5_bytes",
+	"rxq5_drops",
+	"rxq6_packets",
+	"rxq6_bytes",
+	"rxq6_drops",
+	"rxq7_packets",
+	"rxq7_bytes",
+	"rxq7_drops",
 	"txq0_packets",
 	"txq0_bytes",
 	"txq0_drops",
 	"txq1_packets",
 	"txq1_bytes",
 	"txq1_drops",
+	"txq2_packets",
+	"txq2_bytes",
+	"txq2_drops",
+	"txq3_packets",
+	"txq3_bytes",
+	"txq3_drops",
+	"txq4_packets",
+	"txq4_bytes",
+	"txq4_drops",
+	"txq5_packets",
+	"txq5_bytes",
+	"txq5_drops",
+	"txq6_packets",
+	"txq6_bytes",
+	"txq6_drops",
+	"txq7_packets",
+	"txq7_bytes",
+	"txq7_drops",
 	"steer0_hits",
 	"steer1_hits",
 	"steer2_hits",

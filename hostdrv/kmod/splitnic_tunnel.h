@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x35423c9a.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x4a83aa86.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,7 +12,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0x35423c9a
+#define SNIC_TUN_SPEC_HASH 0x4a83aa86
 
 /* Constants. */
 #define SNIC_TUN_VERSION 3	/* Info.version of this spec. */
@@ -27,7 +27,7 @@
 #define SNIC_TUN_IOC_GET_CONFIG _IOWR(SNIC_TUN_IOC_MAGIC, 7, struct snic_tun_config)	/* _IOWR struct Config: read the interface's MAC, MTU, flags and address lists; clears POLLPRI until the next change. ENODEV: no interface. */
 #define SNIC_TUN_IOC_PUBLISH _IOW(SNIC_TUN_IOC_MAGIC, 8, struct snic_tun_publish)	/* _IOW struct Publish: the NIC's counters, link speed and duplex, firmware version and bus info for ip -s link and ethtool. ENODEV: no interface. */
 #define SNIC_TUN_ADDR_MAX 256	/* Largest Config.addrs_max. */
-#define SNIC_TUN_COUNTERS 44	/* NIC counters in Publish (NIC_COUNTERS). */
+#define SNIC_TUN_COUNTERS 74	/* NIC counters in Publish (NIC_COUNTERS). */
 #define SNIC_TUN_SPEED_MAX 0x61a80	/* Largest Publish.speed in Mb/s. */
 #define SNIC_TUN_RX_USECS_MAX 0x186a0	/* Largest interrupt moderation in us (the NIC's IRQ_COALESCE holds 134 ms at 125 MHz). */
 #define SNIC_TUN_RX_USECS_NONE 0xffffffff	/* Config.rx_usecs / Publish.rx_usecs: no value. */

@@ -128,6 +128,7 @@ int snic_pump_n2k(struct snic_pump *p, int max);
 int snic_pump_k2n(struct snic_pump *p, int max);
 int snic_pump_step(struct snic_pump *p, int max);
 int snic_rx_pending(const struct snic_queue *q);
+int snic_udp_swap(const struct snic_queue *q, uint32_t *cookies, uint16_t *lengths, uint8_t *status, int n);
 int snic_tx_room(const struct snic_queue *q);
 int snic_kring_recv(struct snic_kring *r, int max, uint8_t *out, uint32_t out_size, uint32_t *lengths);
 int snic_kring_send(struct snic_kring *r, const uint8_t *data, const uint32_t *lengths, int n,
@@ -388,6 +389,60 @@ int snic_tx_post_held(struct snic_queue *q, const uint32_t *cookies, const uint1
 		ring_doorbell(q);
 	}
 	return (int)take;
+}
+
+/* An echo's per-frame work, for a batch of received frames (RX buffers):
+ * every Ethernet/IPv4/UDP frame becomes its own answer where it lies --
+ * MAC addresses, IPv4 addresses and UDP ports swapped, which leaves both
+ * checksums valid (the same 16-bit words summed in another order) -- and
+ * moves to the front of the batch's arrays, in order; the other frames
+ * follow, untouched.  Returns how many were swapped (the caller forwards
+ * those).  Ref: RFC 768, RFC 791 section 3.1. */
+#define SWAP_MAX 4096
+
+static inline void swap_bytes(uint8_t *a, uint8_t *b, unsigned n)
+{
+	while (n--) {
+		uint8_t t = *a;
+
+		*a++ = *b;
+		*b++ = t;
+	}
+}
+
+int snic_udp_swap(const struct snic_queue *q, uint32_t *cookies, uint16_t *lengths, uint8_t *status, int n)
+{
+	uint32_t rest_cookie[SWAP_MAX];
+	uint16_t rest_length[SWAP_MAX];
+	uint8_t rest_status[SWAP_MAX];
+	int k, front = 0, rest = 0;
+
+	if (n > SWAP_MAX)
+		n = SWAP_MAX;
+	for (k = 0; k < n; k++) {
+		uint8_t *f = q->bufs + (size_t)cookies[k] * q->buf_stride;
+		unsigned len = lengths[k], l4 = 14u + (f[14] & 0x0fu) * 4u;
+
+		if (len >= 42 && f[12] == 0x08 && f[13] == 0x00 && (f[14] >> 4) == 4 && l4 >= 34 &&
+		    f[23] == 17 && len >= l4 + 8) {
+			swap_bytes(f, f + 6, 6);
+			swap_bytes(f + 26, f + 30, 4);
+			swap_bytes(f + l4, f + l4 + 2, 2);
+			cookies[front] = cookies[k];
+			lengths[front] = lengths[k];
+			status[front] = status[k];
+			front++;
+		} else {
+			rest_cookie[rest] = cookies[k];
+			rest_length[rest] = lengths[k];
+			rest_status[rest] = status[k];
+			rest++;
+		}
+	}
+	memcpy(cookies + front, rest_cookie, (size_t)rest * sizeof(*cookies));
+	memcpy(lengths + front, rest_length, (size_t)rest * sizeof(*lengths));
+	memcpy(status + front, rest_status, (size_t)rest);
+	return front;
 }
 
 /* ------------------------------------------------------------------------

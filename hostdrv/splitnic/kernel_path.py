@@ -41,7 +41,7 @@ from typing import Callable, Protocol, Sequence
 
 from splitnic_spec import constant
 
-from .irq import DEFAULT_COALESCE_USECS, NicInterrupt
+from .irq import DEFAULT_COALESCE_USECS, ForwardedCauses, NicInterrupt
 from .kernel_config import KernelConfigSync
 from .nic import Nic
 from .nic import open as open_nic
@@ -145,6 +145,9 @@ class Tunnel:
         self.config: KernelConfigSync | None = None
         #: Answers `splitnic stats --link ...` for the NIC this process holds (splitnic.stats_control).
         self.stats_server: StatsServer | None = None
+        #: The RX queues granted to application processes, whose interrupt causes go to their
+        #: eventfds (splitnic.app_server); None: no application process.
+        self.forwarded: ForwardedCauses | None = None
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
@@ -287,12 +290,20 @@ class Tunnel:
                     events = ep.poll(0)
                     self._check_hangup(events, kernel_fd)
                     self._dispatch(events, handlers, irq_fd, link_fd)
+                    # While this loop is busy the line stays up and rises no more: an application
+                    # that sleeps learns of its frames from here.
+                    if self.irq and self.forwarded and self.forwarded.armed:
+                        self.forwarded.forward(self.irq.status())
                 continue
             # Idle: re-arm the interrupt, then look once more (a frame may have landed meanwhile).
             if self.irq:
-                self.irq.enable(rx_queues=(1 << self.uplink.nic.num_rx_queues) - 1,
+                every = (1 << self.uplink.nic.num_rx_queues) - 1
+                fw = self.forwarded
+                self.irq.enable(rx_queues=fw.rx_mask(every) if fw else every,
                                 tx_queues=1 if self.pump.tx_blocked else 0)
-                self.irq.arm()
+                self.irq.arm(fw.own_causes() if fw else 0xFFFFFFFF)
+                if fw:
+                    fw.rearmed(self.irq)
                 if self.step(also):
                     continue
             # The kernel side: wait for its frames unless the NIC cannot take them now (then
@@ -333,8 +344,12 @@ class Tunnel:
                     pass
             elif fd == irq_fd:
                 self.follow_board()       # the eth link wakes the loop this way when it re-attached
-                if self.irq.take() and self.irq.link_changed():
-                    self.watch_link()
+                if self.irq.take():
+                    status = self.irq.status()
+                    if self.forwarded:
+                        self.forwarded.forward(status)
+                    if self.irq.link_changed(status):
+                        self.watch_link()
             elif fd == link_fd:
                 try:
                     while self.uplink.link_events.recv(65536):

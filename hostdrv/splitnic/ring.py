@@ -105,7 +105,11 @@ def wait_strobe(bus, offset: int, mask: int, what: str) -> None:
 class Ring:
     """Descriptor ring, completion ring and ``nbufs`` buffers of queue ``index`` of ``array`` (RXQ or TXQ)."""
 
-    def __init__(self, link: Link, array: str, index: int, ring_log2: int, buf_size: int, nbufs: int) -> None:
+    def __init__(self, link: Link, array: str, index: int, ring_log2: int, buf_size: int, nbufs: int,
+                 regions: tuple[DmaRegion, DmaRegion, DmaRegion] | None = None) -> None:
+        # ``regions``: the descriptor ring, completion ring and buffers are already in place (an
+        # application process adopting a queue its primary set up, splitnic.attach): nothing is
+        # allocated, and close() neither disables the queue nor frees them (the primary does).
         if not _LOG2_MIN <= ring_log2 <= _LOG2_MAX:
             raise ValueError(f"ring_log2 must be {_LOG2_MIN}..{_LOG2_MAX}, not {ring_log2}")
         if not 64 <= buf_size <= 0xFFFF or buf_size % _BUFFER_ALIGN:
@@ -124,18 +128,25 @@ class Ring:
         self.stride = -(-buf_size // BUFFER_STRIDE_ALIGN) * BUFFER_STRIDE_ALIGN
         self.nbufs = nbufs
         dma = link.dma
-        got: list[DmaRegion] = []
+        got: list[DmaRegion] = list(regions or ())
+        self.owns_memory = regions is None
         try:
             # The NIC reads descriptors and TX frames, and writes completions and RX
             # frames: a link with memory on both sides of a cable places each by that.
-            for size, align, device_writes in ((self.entries * DESCRIPTOR.size, _RING_ALIGN, False),
-                                               (self.entries * COMPLETION.size, _RING_ALIGN, True),
-                                               (nbufs * self.stride, BUFFER_STRIDE_ALIGN, array == "RXQ")):
-                got.append(dma.alloc(size, align, device_writes=device_writes))
+            needs = ((self.entries * DESCRIPTOR.size, _RING_ALIGN, False),
+                     (self.entries * COMPLETION.size, _RING_ALIGN, True),
+                     (nbufs * self.stride, BUFFER_STRIDE_ALIGN, array == "RXQ"))
+            for i, (size, align, device_writes) in enumerate(needs):
+                if regions is None:
+                    got.append(dma.alloc(size, align, device_writes=device_writes))
+                elif regions[i].size < size or regions[i].device_addr % align:
+                    raise SplitnicError(f"{self.name}: region {i} ({regions[i].size} bytes at "
+                                        f"{regions[i].device_addr:#x}) cannot hold {size} bytes {align}-aligned")
         except SplitnicError:
             # Small DMA memory (the board's) runs out for real: give back what this ring took.
-            for region in got:
-                dma.free(region)
+            if regions is None:
+                for region in got:
+                    dma.free(region)
             raise
         self.desc, self.cpl, self.bufs = got
         c = ffi.new("struct snic_queue *")
@@ -282,11 +293,26 @@ class Ring:
             raise BufferAccountingError(f"{self.name}: " + "; ".join(problems))
         return {"free": len(free), "posted": len(in_ring), "lent": lent, "total": self.nbufs}
 
+    def quiesce(self) -> None:
+        """Disable the queue and reset it, waiting until the NIC has let go of its rings and buffers.
+
+        After this the NIC writes nothing more into them (the reset strobe reads
+        back 0 only once the queue's engine is idle), so they may be reused.
+        """
+        ctrl = self.regs.register("CTRL")
+        self.bus.write32(self.reg("CTRL"), 0)
+        self.bus.write32(self.reg("CTRL"), ctrl.pack(RESET=1))
+        wait_strobe(self.bus, self.reg("CTRL"), ctrl.field("RESET").mask, f"{self.name} reset")
+
     def close(self) -> None:
-        """Disable the queue and give its DMA memory back."""
+        """Disable the queue and give its DMA memory back (an adopted ring: only forget it)."""
         if not self.open:
             return
         self.open = False
+        if not self.owns_memory:
+            self.c.tail_reg = ffi.NULL
+            self._keep.clear()
+            return
         try:
             self.bus.write32(self.reg("CTRL"), 0)
         except SplitnicError as err:

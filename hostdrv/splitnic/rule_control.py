@@ -189,7 +189,7 @@ def request(path: Path, message: dict, timeout: float = 10) -> dict:
         try:
             sock.connect(str(path))
         except FileNotFoundError:
-            raise SplitnicError(f"no {path}: is 'splitnic up' running with fast-path rules (--fast/--rules)?") from None
+            raise SplitnicError(f"no {path}: is 'splitnic up' running for this interface (on a NIC)?") from None
         except OSError as err:
             raise SplitnicError(f"cannot reach {path}: {err.strerror}") from None
         sock.sendall(json.dumps(message).encode() + b"\n")

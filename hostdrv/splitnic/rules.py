@@ -20,8 +20,12 @@ Match terms (all must hold; a rule with none matches everything):
 ============================  ==============================================
 
 The target after ``->`` is ``kernel`` (RX queue 0) or an application name.
-Application names get the fast-path RX queues 1, 2, ... in the order they
-first appear, so ``app0`` is not special: any name works.
+Application names get the lowest free fast-path RX queue (1, 2, ...) when
+they first appear, so ``app0`` is not special: any name works.  A name of
+the form ``package.module:handler`` names a handler to import and run in
+``splitnic up`` (:mod:`splitnic.fastpath`); an application in a process of
+its own gets its queue with :func:`splitnic.attach`, and gives it back when
+it goes (:meth:`RuleSet.forget`).
 
 A config file holds one rule per line; ``#`` starts a comment.
 """
@@ -40,6 +44,8 @@ from .errors import SplitnicError
 __all__ = ["RuleError", "Match", "Rule", "RuleSet", "parse_rule", "load_rules"]
 
 KERNEL = "kernel"
+#: What may follow ``->``: a name (``echo``, ``kv-cache``) or ``package.module:handler``.
+TARGET_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]*|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*"
 _KERNEL_QUEUE = constant("KERNEL_QUEUE")
 _PROTOCOLS = {"udp": 17, "tcp": 6, "icmp": 1}
 _ETHERTYPES = {"ipv4": 0x0800, "ipv6": 0x86DD, "arp": 0x0806}
@@ -107,8 +113,9 @@ def parse_rule(text: str) -> Rule:
         raise RuleError(f"a rule needs '-> TARGET' (e.g. 'udp dport 9000 -> app0'), got {text!r}")
     lhs, _, target = text.partition("->")
     target = target.strip()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", target):
-        raise RuleError(f"target must be 'kernel' or an application name, not {target!r}")
+    if not re.fullmatch(TARGET_PATTERN, target):
+        raise RuleError(f"target must be 'kernel', an application name or package.module:handler, "
+                        f"not {target!r}")
     words = lhs.split()
     values: dict[str, int] = {}
 
@@ -184,13 +191,21 @@ class RuleSet:
         if target == KERNEL:
             return _KERNEL_QUEUE
         if target not in self.app_queues:
-            queue = len(self.app_queues) + 1
-            if queue >= self.rx_queues:
-                used = ", ".join(self.app_queues) or "nothing"
+            used = set(self.app_queues.values())
+            queue = next((q for q in range(1, self.rx_queues) if q not in used and q != _KERNEL_QUEUE), None)
+            if queue is None:
+                names = ", ".join(self.app_queues) or "nothing"
                 raise RuleError(f"no RX queue left for application {target!r}: the NIC has "
-                                f"{self.rx_queues - 1} fast-path queues, used by {used}")
+                                f"{self.rx_queues - 1} fast-path queues, used by {names}")
             self.app_queues[target] = queue
         return self.app_queues[target]
+
+    def forget(self, target: str) -> list[Rule]:
+        """Remove every rule of application ``target`` and free its RX queue; returns the rules removed."""
+        gone = [r for r in self.rules if r.target == target]
+        self.rules = [r for r in self.rules if r.target != target]
+        self.app_queues.pop(target, None)
+        return gone
 
     def add(self, rule: Rule | str) -> int:
         """Append a rule; returns its steering table index."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
-from ._cffi import ffi
+from ._cffi import ffi, lib
 
 if TYPE_CHECKING:
     from .rx_queue import RxQueue
@@ -88,6 +88,13 @@ class RxBatch:
     def nbytes(self) -> int:
         """Value of the frame bytes the batch holds, all frames together."""
         return sum(self.lengths())
+
+    def swap_udp(self) -> int:
+        """Turn every Ethernet/IPv4/UDP frame into its echo where it lies (addresses and ports
+        swapped: checksums stay valid), in C, and move those frames to the front of the batch in
+        order; returns how many there are (``app.forward(batch, upto=n)`` sends them back)."""
+        q = self._owner()
+        return lib.snic_udp_swap(q._c, self._cookies, self._lengths, self._status, self._n)
 
     @property
     def released(self) -> bool:

@@ -42,13 +42,15 @@ class RxQueue:
     """RX queue ``index`` of a :class:`~splitnic.nic.Nic`; made by :meth:`Nic.rx_queue`."""
 
     def __init__(self, nic: "Nic", index: int, ring_log2: int = 8, buf_size: int = 2048,
-                 nbufs: int | None = None) -> None:
+                 nbufs: int | None = None, *, ring: Ring | None = None) -> None:
+        # ``ring``: a ring someone else set up and enabled (an application adopting the queue its
+        # primary granted, splitnic.attach); this queue only posts its buffers and harvests.
         self.nic = nic
         self.index = index
-        if nbufs is None:
+        if ring is None and nbufs is None:
             # The default (twice the ring), made smaller on small DMA memory.
             ring_log2, nbufs = fit_sizes(nic.link, f"RXQ{index}", ring_log2, buf_size, 2 << ring_log2)
-        self.ring = Ring(nic.link, "RXQ", index, ring_log2, buf_size, nbufs)
+        self.ring = ring or Ring(nic.link, "RXQ", index, ring_log2, buf_size, nbufs)
         r = self.ring
         self._c = r.c
         self._stride = r.stride
@@ -62,7 +64,8 @@ class RxQueue:
         self.received = 0        #: packets handed out since the queue was set up
         #: Only a copying link pays for syncing (ring.py, dma.py): once per burst.
         self._copying = r.copying
-        r.program()
+        if ring is None:
+            r.program()
         self._refill()
 
     @property

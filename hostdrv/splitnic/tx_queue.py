@@ -22,6 +22,7 @@ from ._cffi import ffi, lib
 from .errors import SplitnicError
 from .packet import Packet
 from .ring import Ring, fit_sizes
+from .rx_batch import RxBatch
 
 if TYPE_CHECKING:
     from .nic import Nic
@@ -54,21 +55,23 @@ class TxQueue:
     """TX queue ``index`` of a :class:`~splitnic.nic.Nic`; made by :meth:`Nic.tx_queue`."""
 
     def __init__(self, nic: "Nic", index: int, ring_log2: int = 8, buf_size: int = 2048,
-                 nbufs: int | None = None) -> None:
+                 nbufs: int | None = None, *, ring: Ring | None = None) -> None:
+        # ``ring``: a ring someone else set up and enabled (splitnic.attach), as in RxQueue.
         self.nic = nic
         self.index = index
-        if nbufs is None:
+        if ring is None and nbufs is None:
             # The default (one per ring entry), made smaller on small DMA memory.
             ring_log2, nbufs = fit_sizes(nic.link, f"TXQ{index}", ring_log2, buf_size, 1 << ring_log2)
-        self.ring = Ring(nic.link, "TXQ", index, ring_log2, buf_size, nbufs)
+        self.ring = ring or Ring(nic.link, "TXQ", index, ring_log2, buf_size, nbufs)
         self._c = self.ring.c
-        self._buf_size = buf_size
+        self._buf_size = self.ring.buf_size
         self.lent = 0          #: TxBuffers handed out, not yet posted or given back
         self.sent = 0          #: frames posted since set-up
         #: A copying link must fetch completions before harvesting them (frames and
         #: descriptors go out in Ring.doorbell); see ring.py, dma.py.
         self._copying = self.ring.copying
-        self.ring.program()
+        if ring is None:
+            self.ring.program()
 
     def _harvest(self) -> int:
         # The one place TX completions are harvested, once per burst.
@@ -106,6 +109,25 @@ class TxQueue:
             taken = self._post_runs(frames)
         else:
             taken = self._post_copies(head, data) if len(head) else 0
+        if taken:
+            self.sent += taken
+            self.ring.doorbell()
+        return taken
+
+    def forward(self, batch: RxBatch, *, upto: int | None = None) -> int:
+        """Send the first ``upto`` (all) frames of ``batch``, each copied buffer to buffer in C.
+
+        The frames may have been rewritten in place; no Python object is made per frame.
+        Returns how many were taken (the rest: ring full).  The batch is not released.
+        """
+        src = batch._owner()
+        n = len(batch) if upto is None else min(upto, len(batch))
+        if not n:
+            return 0
+        c = self._c
+        if c.tail != c.next_cpl:
+            self._harvest()
+        taken = lib.snic_tx_forward(c, src._c, batch._cookies, batch._lengths, n)
         if taken:
             self.sent += taken
             self.ring.doorbell()

@@ -266,6 +266,13 @@ class _IrqServer:
             conn.setblocking(False)
             old, self.conn = self.conn, conn
             self.nic.s.irq_fd = conn.fileno()
+            if self.nic.s.irq_line:
+                # The line rose before this driver was accepted (its byte went nowhere) and is
+                # still up: say so now, as a level interrupt would be seen once unmasked.
+                try:
+                    conn.send(b"i")
+                except OSError:
+                    pass
             if old is not None:
                 old.close()
 

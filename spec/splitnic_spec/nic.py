@@ -35,9 +35,9 @@ PREFIX = "SNIC"
 
 ID_MAGIC_VALUE = 0x534E4943          # "SNIC" read as a big-endian word
 VERSION_MAJOR = 0
-VERSION_MINOR = 2
-NUM_RX_QUEUES = 4
-NUM_TX_QUEUES = 2
+VERSION_MINOR = 3
+NUM_RX_QUEUES = 8
+NUM_TX_QUEUES = 8
 NUM_STEER_ENTRIES = 16
 INDEX_BITS = 16
 #: LINK.SPEED: the speed in Mb/s of each code.
@@ -147,11 +147,11 @@ REGISTERS: tuple[Register, ...] = (
     )),
     *FIRMWARE_REGISTERS,   # 0x060..0x0FC: the management firmware and its mailbox (splitnic_spec.firmware)
 
-    Register("MC_HASH_LO", 0x400, RW, "Multicast hash filter, bits 31..0. A multicast destination (I/G bit "
+    Register("MC_HASH_LO", 0x500, RW, "Multicast hash filter, bits 31..0. A multicast destination (I/G bit "
              "set, not broadcast) is accepted when bit i of MC_HASH_HI:MC_HASH_LO is set, i being the low "
              "6 bits of the CRC-32 of its 6 bytes (the FCS algorithm: zlib.crc32(address) & 63). Lets IPv6 "
              "neighbour discovery and mDNS in without ALLMULTI; CTRL.RESET leaves it alone."),
-    Register("MC_HASH_HI", 0x404, RW, "Multicast hash filter, bits 63..32 (see MC_HASH_LO)."),
+    Register("MC_HASH_HI", 0x504, RW, "Multicast hash filter, bits 63..32 (see MC_HASH_LO)."),
 
     # MAC statistics: free-running 32-bit counters; the driver widens them.
     Register("STAT_RX_OK", 0xA00, RC, "Frames received with good FCS and length, before address filtering."),

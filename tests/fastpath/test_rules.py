@@ -62,7 +62,8 @@ def test_full_table_and_too_many_apps_are_refused() -> None:
     with pytest.raises(RuleError, match="steering table is full"):
         rules.add("udp dport 3 -> a")
     many = RuleSet()
-    for i, app in enumerate(["a", "b", "c"]):
+    apps = [f"app{i}" for i in range(1, many.rx_queues)]   # every queue but the kernel's
+    for i, app in enumerate(apps):
         many.add(f"udp dport {i} -> {app}")
     with pytest.raises(RuleError, match="no RX queue left"):
         many.add("udp dport 9 -> d")
@@ -77,3 +78,21 @@ def test_rules_file(tmp_path: Path) -> None:
         load_rules(path)
     with pytest.raises(RuleError, match="cannot read rules file"):
         load_rules(tmp_path / "missing.conf")
+
+
+def test_a_forgotten_application_gives_its_queue_to_the_next() -> None:
+    rules = RuleSet(rx_queues=4)
+    for app in ("a", "b", "c"):
+        rules.add(f"udp dport 1 -> {app}")
+    assert [r.target for r in rules.forget("b")] == ["b"]
+    assert [r.target for r in rules.rules] == ["a", "c"]
+    assert rules.queue_of("d") == 2                  # b's queue, the lowest free
+    with pytest.raises(RuleError, match="no RX queue left"):
+        rules.queue_of("e")
+
+
+def test_a_handler_target_parses() -> None:
+    rule = parse_rule("udp dport 9000 -> examples.kv_cache:handle")
+    assert rule.target == "examples.kv_cache:handle"
+    with pytest.raises(RuleError, match="package.module:handler"):
+        parse_rule("udp dport 9000 -> a:b:c")

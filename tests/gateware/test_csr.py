@@ -16,6 +16,9 @@ from splitnic_spec import Access, CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM
 
 from .wishbone_model import CsrDriver
 
+#: The whole register map built (the simulations build fewer queues: size.FULL).
+WHOLE_MAP = NicSize(rx_queues=NUM_RX_QUEUES, tx_queues=NUM_TX_QUEUES)
+
 SEED = int(os.environ.get("SPLITNIC_SEED", "1"))
 IRQ = CSR_MAP.register("IRQ_STATUS")
 CTRL = CSR_MAP.register("CTRL")
@@ -62,9 +65,9 @@ async def _raw_write(ctx, csr: CsrDriver, offset: int, value: int) -> None:
 
 def test_every_register_resets_and_keeps_its_access_type() -> None:
     rng = random.Random(SEED)
-    dut = Csr(build_id=0xB0B, clock_hz=50_000_000)
+    dut = Csr(build_id=0xB0B, clock_hz=50_000_000, size=WHOLE_MAP)
     csr = CsrDriver(dut.bus)
-    ids = id_values(0xB0B, 50_000_000)
+    ids = id_values(0xB0B, 50_000_000, WHOLE_MAP)
 
     async def tb(ctx):
         for name, offset, reg in CSR_MAP.all_registers():
@@ -115,7 +118,7 @@ def test_a_smaller_build_says_so_and_its_missing_registers_read_zero() -> None:
 
 
 def test_sizes_beyond_the_register_map_are_refused() -> None:
-    with pytest.raises(ValueError, match="rx_queues must be 1..4"):
+    with pytest.raises(ValueError, match=f"rx_queues must be 1..{NUM_RX_QUEUES}"):
         NicSize(rx_queues=NUM_RX_QUEUES + 1)
     with pytest.raises(ValueError, match="tx_queues"):
         NicSize(tx_queues=0)
@@ -124,7 +127,7 @@ def test_sizes_beyond_the_register_map_are_refused() -> None:
 
 
 def test_byte_enables() -> None:
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     bus = dut.bus
 
     async def tb(ctx):
@@ -148,7 +151,7 @@ def test_byte_enables() -> None:
 
 def test_counters_count_their_events() -> None:
     rng = random.Random(SEED)
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     csr = CsrDriver(dut.bus)
     expect: dict[str, int] = {}
 
@@ -222,7 +225,7 @@ def test_counters_are_exact_when_read_and_cleared_amid_events_every_cycle() -> N
     source firing each cycle at the largest amounts, reads jumping the flusher's turn back to
     back, and global resets between, each read must give exactly the events before it."""
     rng = random.Random(SEED)
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     bus = dut.bus
     names = [name for name, _, reg in CSR_MAP.all_registers() if reg.access == Access.RC and name != "CYCLES"]
     offsets = {name: offset for name, offset, _ in CSR_MAP.all_registers()}
@@ -305,7 +308,7 @@ def test_counters_are_exact_when_read_and_cleared_amid_events_every_cycle() -> N
 
 
 def test_configuration_outputs_and_resets() -> None:
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     csr = CsrDriver(dut.bus)
     steer_ctrl = CSR_MAP.array("STEER").register("CTRL")
 
@@ -353,7 +356,7 @@ def test_configuration_outputs_and_resets() -> None:
 
 
 def test_global_reset_pulses_every_queue_reset() -> None:
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     csr = CsrDriver(dut.bus)
 
     async def tb(ctx):
@@ -365,7 +368,7 @@ def test_global_reset_pulses_every_queue_reset() -> None:
 
 
 def test_interrupts_status_mask_and_coalescing() -> None:
-    dut = Csr()
+    dut = Csr(size=WHOLE_MAP)
     csr = CsrDriver(dut.bus)
     rx_bit = IRQ.field("RX").lsb
     tx_bit = IRQ.field("TX").lsb

@@ -20,7 +20,8 @@ from amaranth.sim import Simulator
 
 from splitnic_gateware.dma.rx_engine import RxEngine
 from splitnic_gateware.interfaces import QueueEvents
-from splitnic_spec import COMPLETION, NUM_RX_QUEUES, constant
+from splitnic_gateware.size import RTL_RX_QUEUES as NUM_RX_QUEUES   # the engine's default: the RTL's
+from splitnic_spec import COMPLETION, constant
 
 from .dma_model import TRUNCATED, RxRing, WishboneMemory, layout_rings
 

@@ -34,10 +34,11 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from splitnic_spec import COMPLETION, DESCRIPTOR, NUM_RX_QUEUES, constant
+from splitnic_spec import COMPLETION, DESCRIPTOR, constant
 
 from ..bus import CTI_END, CTI_INCR, WishboneSignature
 from ..interfaces import LEN_BITS, QUEUE_BITS, engine_queue_ports, rx_stream
+from ..size import RTL_RX_QUEUES
 from .packet_fifo import FrameInfo, PacketFifo, frame_words
 
 __all__ = ["RxEngine"]
@@ -64,7 +65,7 @@ class RxEngine(wiring.Component):
     in it.
     """
 
-    def __init__(self, *, queues: int = NUM_RX_QUEUES, fifo_words: int = 8192, fifo_frames: int = 64) -> None:
+    def __init__(self, *, queues: int = RTL_RX_QUEUES, fifo_words: int = 8192, fifo_frames: int = 64) -> None:
         self._queues = queues
         self._fifo_words = fifo_words
         self._fifo_frames = fifo_frames

@@ -65,9 +65,14 @@ def tx_length_limit(config):
     return with_fcs - constant("FCS_LEN")
 
 
+#: TX queues an engine can serve: what the builds have (size.RTL_TX_QUEUES), not the register map's
+#: NUM_TX_QUEUES, so that the queue fields below keep their width; more wants a fair arbiter first.
+MAX_ENGINE_QUEUES = min(2, NUM_TX_QUEUES)
+
+
 class _FrameInfo(data.Struct):
     """A descriptor taken from a ring, on its way from the DMA side to the sender."""
-    queue: range(NUM_TX_QUEUES) if NUM_TX_QUEUES > 1 else 1
+    queue: range(MAX_ENGINE_QUEUES) if MAX_ENGINE_QUEUES > 1 else 1
     gen: _GEN_BITS
     cookie: 32
     length: INDEX_BITS
@@ -77,7 +82,7 @@ class _FrameInfo(data.Struct):
 
 class _CplInfo(data.Struct):
     """A completion waiting to be written."""
-    queue: range(NUM_TX_QUEUES) if NUM_TX_QUEUES > 1 else 1
+    queue: range(MAX_ENGINE_QUEUES) if MAX_ENGINE_QUEUES > 1 else 1
     gen: _GEN_BITS
     cookie: 32
     length: INDEX_BITS
@@ -88,7 +93,11 @@ class _CplInfo(data.Struct):
 class TxEngine(wiring.Component):
     """Moves posted TX descriptors' frames from host memory to MacTx and writes their completions."""
 
-    def __init__(self, *, queues: int = NUM_TX_QUEUES, buffer_words: int = 4096, frames_in_flight: int = 8) -> None:
+    def __init__(self, *, queues: int = MAX_ENGINE_QUEUES, buffer_words: int = 4096,
+                 frames_in_flight: int = 8) -> None:
+        if not 1 <= queues <= MAX_ENGINE_QUEUES:
+            raise ValueError(f"the TX engine serves 1..{MAX_ENGINE_QUEUES} queues, not {queues} (the register map "
+                             "has room for more; serving them fairly is a later change)")
         jumbo_words = (constant("MAX_FRAME_JUMBO") + 3) // 4
         if buffer_words & (buffer_words - 1) or buffer_words < _MAX_BURST:
             raise ValueError(f"buffer_words must be a power of two >= {_MAX_BURST}, not {buffer_words}")

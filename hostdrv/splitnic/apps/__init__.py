@@ -11,7 +11,7 @@ each runs on its own too: ``python -m splitnic.apps.udp_echo --link ...``.
 
 from __future__ import annotations
 
-from ..fastpath import App, FastPath
+from ..fastpath import App, BatchHandler, FastPath, load_handler
 from .counter import Counter
 from .udp_echo import UdpEcho
 
@@ -22,5 +22,9 @@ BUILTIN = {"echo": UdpEcho}
 
 
 def serve_builtin(fast: FastPath, name: str) -> App:
-    """Serve application ``name`` with its built-in handler (``echo``) or a :class:`Counter`."""
+    """Serve application ``name``: ``package.module:handler`` with that ``handler(batch, app)``
+    (:func:`splitnic.fastpath.load_handler`), ``echo`` with its built-in handler, any other name
+    with a :class:`Counter`."""
+    if ":" in name:
+        return fast.serve(name, BatchHandler(load_handler(name)))
     return fast.serve(name, BUILTIN.get(name, Counter)())

@@ -7,10 +7,11 @@ ports swapped.  Swapping leaves both checksums valid (they are sums over the
 same 16-bit words in another order), so nothing is recomputed.  Frames that
 are not IPv4/UDP are counted and dropped.
 
-Zero-copy: the swap is done in place in the RX buffer, the packet itself is
-handed to ``tx_burst`` (the driver's forward path: C copies RX buffer to TX
-buffer, the one copy a send needs), and the whole burst's buffers go back in
-one ``release`` (one re-post, one TAIL write).
+Zero-copy: the swap is done in place in the RX buffers, in C for the whole
+burst (:meth:`RxBatch.swap_udp <splitnic.rx_batch.RxBatch.swap_udp>`; :func:`swap_in_place` is the same
+for one frame, in Python), the burst is forwarded (C copies RX buffer to TX
+buffer, the one copy a send needs), and its buffers go back in one release
+(one re-post, one TAIL write).
 
     python -m splitnic.apps.udp_echo --link sim:/path --port 9000
 """
@@ -74,16 +75,15 @@ class UdpEcho:
         self.tx_dropped = 0
 
     def __call__(self, app: App) -> int:
-        packets = app.rx_burst(self.burst)
-        if not packets:
-            return 0
-        replies = [p for p in packets if swap_in_place(p.data)]   # rewritten in the DMA buffer
-        self.ignored += len(packets) - len(replies)
-        sent = app.tx.tx_burst(replies) if replies else 0           # forwarded buffer to buffer
-        app.rx.release(packets)                                     # one re-post for the burst
-        self.echoed += sent
-        self.tx_dropped += len(replies) - sent
-        return len(packets)
+        with app.rx_batch(self.burst) as batch:                     # one re-post for the burst
+            if not len(batch):
+                return 0
+            replies = batch.swap_udp()                              # rewritten in the DMA buffers, in C
+            sent = app.forward(batch, upto=replies) if replies else 0   # forwarded buffer to buffer
+            self.ignored += len(batch) - replies
+            self.echoed += sent
+            self.tx_dropped += replies - sent
+            return len(batch)
 
 
 def main(argv: list[str] | None = None) -> int:

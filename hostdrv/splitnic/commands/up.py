@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..errors import SplitnicError
 from ..irq import DEFAULT_COALESCE_USECS
-from ..kernel_path import Tunnel
+from ..kernel_path import EventSource, Tunnel
 from ..tunnel import KINDS, parse_mac
 
 DESCRIPTION = ("Attach the NIC, open the kernel interface (stub module or TAP) with the NIC's MAC address, "
@@ -29,42 +29,56 @@ DESCRIPTION = ("Attach the NIC, open the kernel interface (stub module or TAP) w
                "or SIGTERM. --link packet:IFNAME puts a host interface where the NIC would be.")
 
 
-def _fast_path(tun: Tunnel, args: argparse.Namespace):
-    """The fast path ``--fast``/``--rules`` ask for, with its applications and rule server."""
+def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[], int]], list[EventSource], object]:
+    """The fast path: the in-process applications ``--fast``/``--rules`` ask for (and the rules
+    socket), and the socket that grants queues to application processes (splitnic.app_server)."""
+    from ..app_server import AppServer
+    from ..app_server import default_path as apps_path
     from ..apps import serve_builtin
     from ..fastpath import FastPath
     from ..rule_control import RuleServer, default_path
     from ..rules import load_rules
-    if tun.uplink.nic is None:
-        raise SplitnicError(f"--fast and --rules need a NIC's steering table; --link {args.link} has none")
+    nic = tun.uplink.nic
     rules = list(args.fast) + (load_rules(args.rules) if args.rules else [])
-    fast = FastPath(tun.uplink.nic, rules)
+    fast = FastPath(nic, rules)
     for name in fast.rules.app_queues:
         serve_builtin(fast, name)
-    server = RuleServer(fast, args.control or default_path(tun.tunnel.name))
-    return fast, server
+    sources: list[EventSource] = []
+    try:
+        # The steering table is there with or without --fast: `splitnic rules` shows it (also
+        # the rules of application processes) and changes it.
+        sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
+        sources.append(AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun))
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return [fast.poll], sources, fast
 
 
 def _run(args: argparse.Namespace) -> int:
     tun = Tunnel(args.link, args.kernel, args.name, args.mac, args.burst, args.coalesce_usecs,
                  args.max_mtu).start()
-    server = None
+    sources: list[EventSource] = []
     previous = {sig: signal.signal(sig, lambda *_: tun.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         also: list[Callable[[], int]] = []
-        if args.fast or args.rules:
-            fast, server = _fast_path(tun, args)
-            also = [fast.poll]
+        fast = None
+        if tun.uplink.nic is not None:
+            also, sources, fast = _fast_path(tun, args)
+        elif args.fast or args.rules:
+            raise SplitnicError(f"--fast and --rules need a NIC's steering table; --link {args.link} has none")
+        if fast is not None:
             for index, rule, queue, _hits in fast.listing():
                 print(f"rule {index}: {rule} (RX queue {queue})", flush=True)
         print(tun.status() + " (Ctrl-C to stop)", flush=True)
-        tun.run(also, [server] if server else [])
+        tun.run(also, sources)
         print(f"{tun.tunnel.name} down: {tun.pump.stats.line()}", flush=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if server:
-            server.close()
+        for source in sources:
+            source.close()
         tun.close()
     return 0
 
@@ -88,11 +102,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "microseconds (like ethtool's rx-usecs; 0: at once; default: %(default)s)")
     p.add_argument("--fast", action="append", default=[], metavar="RULE",
                    help="steer matching frames to a fast-path application, e.g. 'udp dport 9000 -> echo' "
-                        "(repeatable; syntax: splitnic.rules). Application 'echo' answers UDP; any other "
+                        "(repeatable; syntax: splitnic.rules). Application 'echo' answers UDP, "
+                        "'package.module:handler' runs handler(batch, app) (docs/apps.md); any other "
                         "name counts what it receives")
     p.add_argument("--rules", type=Path, default=None, help="a file of rules, one per line, after the --fast ones")
     p.add_argument("--control", type=Path, default=None,
                    help="socket for 'splitnic rules' (default: /run/splitnic/NAME.rules)")
+    p.add_argument("--apps", type=Path, default=None,
+                   help="socket where application processes ask for queues of their own with splitnic.attach "
+                        "(default: /run/splitnic/NAME.apps; docs/apps.md)")
     p.set_defaults(func=_run)
 
 

@@ -1,0 +1,401 @@
+"""Queues for application processes: ``splitnic up`` grants each its own RX and TX queue.
+
+Ref: docs/apps.md (the model, the trust, AF_XDP and DPDK side by side);
+hostdrv/splitnic/app_client.py (the application's end); hostdrv/splitnic/fastpath.py
+(the steering table and the queue books); hostdrv/splitnic/irq.py
+(ForwardedCauses: one interrupt line, an eventfd per application).
+
+``splitnic up`` (the primary) keeps the NIC, snic0 and the steering table.
+It listens on a Unix socket beside the rules socket
+(``/run/splitnic/<interface>.apps``, :func:`default_path`), of type
+SOCK_SEQPACKET: one JSON message per packet, file descriptors alongside
+(SCM_RIGHTS), and a hangup the primary sees the moment the application's
+process ends, however it ends.  One connection is one application:
+
+    app -> {"op": "attach", "name": "kv", "rules": ["udp dport 9000"], "ring_log2": 8, "buf_size": 2048}
+    primary: reserves an RX and a TX queue (FastPath.reserve), allocates their rings and buffers
+             in the NIC's DMA memory, programs and enables both queues (no buffer posted yet)
+    app <- {"ok": true, "grant": {...}}  + [the memory's fd, an eventfd]
+    app: maps the memory (registers and DMA memory: the same file the link maps), posts its
+         RX buffers, rings its own TAIL
+    app -> {"op": "ready"}
+    primary: adds the rules (frames steered from now on land in posted buffers: none dropped)
+    app <- {"ok": true, "rules": [[index, "rule"], ...]}
+    ... RX and TX are the application's: no message per frame, no copy ...
+    app -> {"op": "arm", "next": N}   (its queue is empty: it sleeps on the eventfd; no answer: the
+                                       primary unmasks the cause, and writes the eventfd at once if
+                                       the queue's CPL register has moved past N meanwhile)
+    hangup (exit, crash, SIGKILL): the primary removes the rules (the kernel gets those frames
+    again), disables and resets both queues, waits until the NIC has let go, frees the memory.
+
+The grant names device addresses (``desc``, ``cpl``, ``bufs``) and where the
+file holds them (``dma_base`` at ``dma_offset``); the application builds its
+own ring books over them (:class:`splitnic.ring.Ring` with ``regions``).
+Only links whose DMA memory the host maps can do this.  On ``mmio`` the file
+holds the register window too, and the application writes its TAIL registers
+itself.  On ``sim`` the registers are reached through the simulator's one
+socket (the primary's), so the primary carries the doorbells: the grant
+adds a doorbell page (a memfd: the application stores its RX and TX TAIL
+there) and a kick eventfd the application writes after storing; the primary
+writes the TAILs to the simulator when it is kicked (:class:`_Doorbells`).
+Frames and descriptors still never pass through the primary.  On
+``eth``/``etherbone`` the memory is across a cable: there the primary refuses
+with one line that says so, and an application runs inside ``splitnic up``
+instead (``--fast 'RULE -> package.module:handler'``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import SplitnicError
+from .fastpath import FastPath
+from .irq import ForwardedCauses
+from .ring import Ring, fit_sizes
+from .rules import RuleError, parse_rule
+
+if TYPE_CHECKING:
+    from .kernel_path import Tunnel
+
+__all__ = ["AppServer", "default_path", "MAX_MESSAGE", "GRANT_LINKS"]
+
+log = logging.getLogger(__name__)
+
+#: Largest message either side sends.
+MAX_MESSAGE = 65536
+#: Links an application process can reach directly: their DMA memory maps into it (and on mmio the registers).
+GRANT_LINKS = ("mmio", "sim")
+#: The doorbell page of a sim grant: the application's RX TAIL, then its TX TAIL (little-endian u32).
+DOORBELL = struct.Struct("<II")
+#: Seconds an application may take between its grant and "ready" (posting its buffers).
+READY_TIMEOUT = 10.0
+_UCRED = struct.Struct("3i")
+
+
+def default_path(ifname: str) -> Path:
+    """Where ``splitnic up`` for interface ``ifname`` grants queues to applications."""
+    return Path("/run/splitnic") / f"{ifname}.apps"
+
+
+def refusal(kind: str) -> str:
+    """Why a link cannot give an application process its own queues (one line)."""
+    return (f"{kind}: the NIC's DMA memory is on the board, across a cable, and cannot be mapped into an "
+            "application process; run the application inside splitnic up instead "
+            "(--fast 'RULE -> package.module:handler')")
+
+
+@dataclass
+class _App:
+    """One connection: an application and what it was granted."""
+    sock: socket.socket
+    pid: int
+    since: float
+    name: str = ""
+    rx: Ring | None = None
+    tx: Ring | None = None
+    eventfd: int = -1
+    ready: bool = False
+    rules: list[str] = field(default_factory=list)
+    doorbells: "_Doorbells | None" = None
+
+
+class _Doorbells:
+    """The doorbells the primary carries for an application on a link whose registers it alone reaches (sim)."""
+
+    def __init__(self, bus, rx: Ring, tx: Ring) -> None:
+        self.bus = bus
+        self.regs = (rx.reg("TAIL"), tx.reg("TAIL"))
+        self.written = [0, 0]
+        self.page = os.memfd_create("splitnic-doorbells", os.MFD_CLOEXEC)
+        os.ftruncate(self.page, 4096)
+        self.view = mmap.mmap(self.page, 4096)
+        self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+
+    def ring(self) -> None:
+        """Write the TAILs the application stored since the last kick."""
+        try:
+            os.eventfd_read(self.kick)
+        except BlockingIOError:
+            pass
+        for i, tail in enumerate(DOORBELL.unpack_from(self.view)):
+            tail &= 0xFFFF
+            if tail != self.written[i]:
+                self.bus.write32(self.regs[i], tail)
+                self.written[i] = tail
+
+    def close(self) -> None:
+        self.view.close()
+        os.close(self.page)
+        os.close(self.kick)
+
+
+class AppServer:
+    """The granting end, inside ``splitnic up``; an event source of :class:`~splitnic.kernel_path.Tunnel`."""
+
+    def __init__(self, fast: FastPath, path: Path, tunnel: "Tunnel | None" = None) -> None:
+        self.fast = fast
+        self.nic = fast.nic
+        self.tunnel = tunnel
+        self.path = path
+        self.forwarded = ForwardedCauses()
+        if tunnel is not None:
+            tunnel.forwarded = self.forwarded
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            if _alive(path):
+                raise SplitnicError(f"{path} is in use: another 'splitnic up' grants queues there; pick --name or --apps")
+            path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        try:
+            sock.bind(str(path))
+            os.chmod(path, 0o600)
+            sock.listen(8)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._ep = select.epoll()
+        self._ep.register(sock.fileno(), select.EPOLLIN)
+        self.apps: dict[int, _App] = {}
+        self._kicks: dict[int, _Doorbells] = {}    # kick eventfd -> the doorbells it rings
+        #: Milliseconds each reclaim took, hangup seen to queues idle and memory free (newest last).
+        self.reclaim_ms: list[float] = []
+
+    def fileno(self) -> int:
+        """A descriptor readable when an application connected, spoke or hung up (an epoll set)."""
+        return self._ep.fileno()
+
+    # ---------------------------------------------------------------- the loop's side
+    def poll(self) -> int:
+        """Handle what is ready without blocking; returns how many events."""
+        events = self._ep.poll(0)
+        for fd, mask in events:
+            if fd == self._sock.fileno():
+                self._accept()
+            elif fd in self.apps:
+                self._serve(self.apps[fd], mask)
+            elif fd in self._kicks:
+                self._kicks[fd].ring()
+        now = time.monotonic()
+        for app in [a for a in self.apps.values() if not a.ready and a.rx and now - a.since > READY_TIMEOUT]:
+            log.warning("application %s (pid %d) took its queues but never said ready; reclaimed", app.name, app.pid)
+            self._reclaim(app)
+        return len(events)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                return
+            conn.setblocking(False)
+            try:
+                pid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))[0]
+            except OSError:
+                pid = 0
+            self.apps[conn.fileno()] = _App(conn, pid, time.monotonic())
+            self._ep.register(conn.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+
+    def _serve(self, app: _App, mask: int) -> None:
+        while True:
+            try:
+                data = app.sock.recv(MAX_MESSAGE)
+            except BlockingIOError:
+                if mask & (select.EPOLLHUP | select.EPOLLRDHUP | select.EPOLLERR):
+                    self._reclaim(app)
+                return
+            except OSError:
+                data = b""
+            if not data:          # the application's end closed: exit, crash or SIGKILL alike
+                self._reclaim(app)
+                return
+            try:
+                request = json.loads(data)
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+                reply, fds = self._handle(app, request)
+            except (ValueError, UnicodeDecodeError) as err:
+                reply, fds = {"ok": False, "error": f"bad request: {err}"}, []
+            except SplitnicError as err:
+                reply, fds = {"ok": False, "error": str(err)}, []
+            if reply is None:
+                continue
+            try:
+                socket.send_fds(app.sock, [json.dumps(reply).encode()], fds) if fds else \
+                    app.sock.send(json.dumps(reply).encode())
+            except OSError:
+                self._reclaim(app)
+                return
+            finally:
+                for fd in fds:
+                    if fd != app.eventfd:
+                        os.close(fd)
+            if not reply.get("ok") and not app.ready:
+                self._reclaim(app)   # a refused attach ends the conversation
+                return
+
+    def _handle(self, app: _App, req: dict) -> tuple[dict | None, list[int]]:
+        op = req.get("op")
+        if op == "attach" and app.rx is None:
+            return self._grant(app, req)
+        if op == "ready" and app.rx is not None and not app.ready:
+            return self._go(app), []
+        if op == "arm" and app.ready:
+            self._arm(app, req.get("next"))
+            return None, []           # no answer: the eventfd is the answer
+        if op == "list":
+            return {"ok": True, "apps": self.listing()}, []
+        raise SplitnicError(f"unexpected op {op!r} here; an application sends attach, ready, then arm")
+
+    # ---------------------------------------------------------------- granting
+    def _grant(self, app: _App, req: dict) -> tuple[dict, list[int]]:
+        link = self.nic.link
+        if link.kind not in GRANT_LINKS:
+            raise SplitnicError(refusal(link.kind))
+        name = req.get("name")
+        rules = req.get("rules")
+        if not isinstance(name, str) or not isinstance(rules, list) or not rules:
+            raise SplitnicError("attach needs a name and at least one rule")
+        for text in rules:   # every rule parses before anything is reserved
+            if not isinstance(text, str) or "->" in text:
+                raise SplitnicError(f"a rule is its match only (the target is the application): not {text!r}")
+            parse_rule(f"{text} -> {name}")
+        ring_log2, buf_size = int(req.get("ring_log2", 8)), int(req.get("buf_size", 2048))
+        rxq, txq = self.fast.reserve(name)
+        app.name, app.rules = name, list(rules)
+        try:
+            log2, nbufs = fit_sizes(link, f"RXQ{rxq}", ring_log2, buf_size, 2 << ring_log2)
+            app.rx = Ring(link, "RXQ", rxq, log2, buf_size, nbufs)
+            log2, nbufs = fit_sizes(link, f"TXQ{txq}", ring_log2, buf_size, 1 << ring_log2)
+            app.tx = Ring(link, "TXQ", txq, log2, buf_size, nbufs)
+            for ring in (app.rx, app.tx):
+                ring.program()    # enabled, nothing posted: the application posts its own buffers
+            details = link.details
+            if link.kind == "mmio":   # one file: the register window, then DMA memory
+                memory = os.open(details["file"], os.O_RDWR | os.O_CLOEXEC)
+                where = {"file_size": details["size"], "regs_offset": 0, "dma_offset": details["dma_base"],
+                         "dma_base": details["dma_base"], "dma_size": details["dma_size"]}
+            else:                     # sim: the simulator's DMA memory file; the doorbells are carried
+                memory = os.open(details["shm"], os.O_RDWR | os.O_CLOEXEC)
+                where = {"file_size": int(details["dma_size"]), "regs_offset": None, "dma_offset": 0,
+                         "dma_base": int(details["dma_base"]), "dma_size": int(details["dma_size"])}
+                app.doorbells = _Doorbells(link.bus, app.rx, app.tx)
+        except (SplitnicError, ValueError, OSError, KeyError) as err:
+            raise SplitnicError(f"cannot grant queues to {name!r}: {err}") from None
+        app.eventfd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.forwarded.add(rxq, app.eventfd)
+        fds = [memory, app.eventfd]
+        if app.doorbells is not None:
+            fds += [os.dup(app.doorbells.page), os.dup(app.doorbells.kick)]
+            self._kicks[app.doorbells.kick] = app.doorbells
+            self._ep.register(app.doorbells.kick, select.EPOLLIN)
+        grant = {"name": name, "link": link.kind, **where, "rx": _ring_grant(app.rx), "tx": _ring_grant(app.tx)}
+        log.info("application %s (pid %d): RX queue %d, TX queue %d granted", name, app.pid, rxq, txq)
+        return {"ok": True, "grant": grant}, fds
+
+    def _go(self, app: _App) -> dict:
+        added = []
+        try:
+            for text in app.rules:
+                index = self.fast.add(f"{text} -> {app.name}")
+                added.append([index, str(self.fast.rules.rules[index])])
+        except RuleError as err:
+            raise SplitnicError(f"application {app.name!r}: {err}") from None
+        app.ready = True
+        log.info("application %s (pid %d) attached: %s", app.name, app.pid, "; ".join(r for _, r in added))
+        return {"ok": True, "rules": added}
+
+    def _arm(self, app: _App, next_cpl: object) -> None:
+        """Unmask the application's cause; wake it at once if a completion landed since it looked.
+
+        ``next_cpl``: the first completion the application has not taken.  A
+        frame completed before the cause was cleared has moved the queue's CPL
+        register past it (the NIC writes CPL before it raises the cause), so
+        the comparison after unmasking misses nothing: what lands later raises
+        the cause, which is forwarded (irq.ForwardedCauses).
+        """
+        irq = self.tunnel.irq if self.tunnel else None
+        if irq is None:       # a link without an interrupt: wake the application at once, it polls
+            os.eventfd_write(app.eventfd, 1)
+            return
+        self.forwarded.arm(irq, app.rx.index, next_cpl if isinstance(next_cpl, int) else None)
+
+    # ---------------------------------------------------------------- reclaiming
+    def _reclaim(self, app: _App) -> None:
+        """The application is gone (or refused): its rules, queues, memory and descriptors go back."""
+        start = time.monotonic()
+        self.apps.pop(app.sock.fileno(), None)
+        try:
+            self._ep.unregister(app.sock.fileno())
+        except (OSError, ValueError):
+            pass
+        app.sock.close()
+        if app.name and (app.name in self.fast.remote):
+            self.fast.drop(app.name)          # steering first: the kernel gets the frames again
+        if app.rx is not None:
+            self.forwarded.remove(app.rx.index)
+        if app.doorbells is not None:
+            self._kicks.pop(app.doorbells.kick, None)
+            try:
+                self._ep.unregister(app.doorbells.kick)
+            except (OSError, ValueError):
+                pass
+            app.doorbells.close()
+            app.doorbells = None
+        for ring in (app.rx, app.tx):
+            if ring is None:
+                continue
+            try:
+                ring.quiesce()                # the NIC lets go of the rings and buffers ...
+            except SplitnicError as err:
+                log.warning("%s: %s", ring.name, err)
+            ring.close()                      # ... before they return to the allocator
+        if app.eventfd >= 0:
+            os.close(app.eventfd)
+            app.eventfd = -1
+        if app.rx is not None:
+            took = (time.monotonic() - start) * 1e3
+            self.reclaim_ms.append(took)
+            log.info("application %s (pid %d) left: rules removed, RX queue %d and TX queue %d reclaimed "
+                     "in %.1f ms", app.name, app.pid, app.rx.index, app.tx.index if app.tx else -1, took)
+        app.rx = app.tx = None
+
+    def listing(self) -> list[dict]:
+        """The applications attached: name, pid, queues, rules."""
+        return [{"name": a.name, "pid": a.pid, "rx_queue": a.rx.index, "tx_queue": a.tx.index, "rules": a.rules}
+                for a in self.apps.values() if a.ready and a.rx and a.tx]
+
+    def close(self) -> None:
+        """Reclaim every application and stop listening."""
+        for app in list(self.apps.values()):
+            self._reclaim(app)
+        self._ep.close()
+        self._sock.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _ring_grant(ring: Ring) -> dict:
+    return {"queue": ring.index, "log2": ring.log2, "buf_size": ring.buf_size, "nbufs": ring.nbufs,
+            "desc": ring.desc.device_addr, "cpl": ring.cpl.device_addr, "bufs": ring.bufs.device_addr}
+
+
+def _alive(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+        try:
+            probe.connect(str(path))
+            return True
+        except OSError:
+            return False
