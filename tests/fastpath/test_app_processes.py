@@ -240,3 +240,20 @@ def test_an_idle_application_is_not_woken_for_nothing(lab: AppLab) -> None:
         # A woken application may find its frame taken already (it looked while awake): one such
         # wake a frame at most.  Causes that were never cleared would wake it thousands of times.
         assert early <= 5, f"{early} wake-ups without a frame"
+
+
+def test_when_splitnic_up_stops_a_sleeping_application_hears_it(lab: AppLab) -> None:
+    import asyncio
+    import signal
+
+    import splitnic
+    from splitnic.errors import SplitnicError
+    with splitnic.attach("udp dport 9006", name="orphan", path=lab.apps_path) as app:
+        status, out = lab.up.stop(signal.SIGTERM)
+        assert status == 0, out
+        started = time.monotonic()
+        with pytest.raises(SplitnicError, match="splitnic up went away"):
+            app.wait(5)
+        with pytest.raises(SplitnicError, match="splitnic up went away"):
+            asyncio.run(asyncio.wait_for(app.wait_async(), 5))
+        assert time.monotonic() - started < 2, "noticed at once, not at a timeout"
