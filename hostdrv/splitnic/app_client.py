@@ -259,18 +259,22 @@ class Attached:
         return self.pending()
 
     async def wait_async(self) -> None:
-        """Like :meth:`wait`, for ``asyncio``: returns when a frame waits."""
+        """Like :meth:`wait`, for ``asyncio``: returns when a frame waits; raises when the primary went away."""
         if self.pending():
             return
         self._arm()
         loop = asyncio.get_running_loop()
+        gone = SplitnicError(f"{self.path}: splitnic up went away; the queues are gone")
         while not self.pending():
             woke = loop.create_future()
             loop.add_reader(self._efd, lambda: woke.done() or woke.set_result(None))
+            # After "ready" the primary sends nothing: the socket becomes readable only when it hangs up.
+            loop.add_reader(self._sock.fileno(), lambda: woke.done() or woke.set_exception(gone))
             try:
                 await woke
             finally:
                 loop.remove_reader(self._efd)
+                loop.remove_reader(self._sock.fileno())
             self._drain()
             if not self.pending():
                 self._arm()

@@ -240,3 +240,54 @@ def test_an_idle_application_is_not_woken_for_nothing(lab: AppLab) -> None:
         # A woken application may find its frame taken already (it looked while awake): one such
         # wake a frame at most.  Causes that were never cleared would wake it thousands of times.
         assert early <= 5, f"{early} wake-ups without a frame"
+
+
+def test_when_splitnic_up_stops_a_sleeping_application_hears_it(lab: AppLab) -> None:
+    import asyncio
+    import signal
+
+    import splitnic
+    from splitnic.errors import SplitnicError
+    with splitnic.attach("udp dport 9006", name="orphan", path=lab.apps_path) as app:
+        status, out = lab.up.stop(signal.SIGTERM)
+        assert status == 0, out
+        started = time.monotonic()
+        with pytest.raises(SplitnicError, match="splitnic up went away"):
+            app.wait(5)
+        with pytest.raises(SplitnicError, match="splitnic up went away"):
+            asyncio.run(asyncio.wait_for(app.wait_async(), 5))
+        assert time.monotonic() - started < 2, "noticed at once, not at a timeout"
+
+
+def test_bad_requests_are_refused_in_one_line_and_change_nothing(lab: AppLab) -> None:
+    import json
+
+    import splitnic
+    from splitnic.errors import SplitnicError
+
+    def ask(message: bytes) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.settimeout(5)
+            sock.connect(str(lab.apps_path))
+            sock.send(message)
+            reply = json.loads(sock.recv(65536))
+            assert sock.recv(65536) == b"", "a refused attach ends the conversation"
+        return reply
+
+    for message, error in ((b"not json", "bad request"), (b"[1, 2]", "bad request"),
+                           (b'{"op": "fly"}', "unexpected op 'fly'"),
+                           (b'{"op": "attach", "name": "x", "rules": []}', "at least one rule"),
+                           (b'{"op": "attach", "name": "x", "rules": ["udp dport 1 -> y"]}', "match only"),
+                           (b'{"op": "attach", "name": "x", "rules": ["udp dport 70000"]}', "dport must be"),
+                           (b'{"op": "attach", "name": "kernel", "rules": ["udp"]}', "in use"),
+                           (b'{"op": "attach", "name": "x", "rules": ["udp"], "ring_log2": 30}', "ring_log2")):
+        reply = ask(message)
+        assert not reply["ok"] and error in reply["error"] and "\n" not in reply["error"], (message, reply)
+    with splitnic.attach("udp dport 9007", name="taken", path=lab.apps_path):
+        with pytest.raises(SplitnicError, match="'taken' is in use"):
+            splitnic.attach("udp dport 9008", name="taken", path=lab.apps_path)
+    assert lab.up.proc.poll() is None and lab.ping().returncode == 0
+    assert echoes(lab.peer_socket(timeout=0.3), 9001, 3, b"after") == 0, "no rule was left behind"
+    a, _ = start_app(lab, "alpha", 9001)
+    assert echoes(lab.peer_socket(), 9001, 3, b"fine") == 3, "every queue came back"
+    finish(a)
