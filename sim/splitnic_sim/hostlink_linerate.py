@@ -202,7 +202,9 @@ class HostLinkBench(wiring.Component):
                                  + Mux(tx.payload.last, HOSTLINK_FRAME_OVERHEAD * BYTE_PS, 0)),
                          self.mac_words.eq(self.mac_words + 1)]
             with m.If(word_index == 0):
-                m.d.sync += count.eq(tx.payload.data[16:])
+                # A HELLO answer's message is outside the numbering: it acknowledges nothing.
+                m.d.sync += count.eq(Mux(tx.payload.data[8 + hostlink.FRAME_HEADER.member("flags").bit("HELLO").lsb],
+                                         0, tx.payload.data[16:]))
             with m.If(word_index == 1):
                 m.d.sync += seq.eq(tx.payload.data)
             with m.If(word_index != 2):
