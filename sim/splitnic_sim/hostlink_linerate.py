@@ -162,7 +162,7 @@ class HostLinkBench(wiring.Component):
         connect(m, flipped(self.dma), enc.dma)
         connect(m, dec.answer, enc.answer)
         m.d.comb += [
-            enc.link.eq(dec.link), dec.sent.eq(enc.sent), enc.hello.eq(dec.hello), dec.from_host.eq(1),
+            enc.link.eq(dec.link), dec.sent.eq(enc.sent), dec.board_end.eq(enc.sent_end), enc.hello.eq(dec.hello), dec.from_host.eq(1),
             enc.mtu.eq(self.mtu), enc.latency.eq(self.latency), enc.irq.eq(0), enc.reply.eq(dec.reply),
             self.dec_credit.eq(dec.link.credit),
             self.enc_counters.eq(enc.counters), self.dec_counters.eq(dec.counters),
@@ -202,7 +202,9 @@ class HostLinkBench(wiring.Component):
                                  + Mux(tx.payload.last, HOSTLINK_FRAME_OVERHEAD * BYTE_PS, 0)),
                          self.mac_words.eq(self.mac_words + 1)]
             with m.If(word_index == 0):
-                m.d.sync += count.eq(tx.payload.data[16:])
+                # A HELLO answer's message is outside the numbering: it acknowledges nothing.
+                m.d.sync += count.eq(Mux(tx.payload.data[8 + hostlink.FRAME_HEADER.member("flags").bit("HELLO").lsb],
+                                         0, tx.payload.data[16:]))
             with m.If(word_index == 1):
                 m.d.sync += seq.eq(tx.payload.data)
             with m.If(word_index != 2):

@@ -27,8 +27,9 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
     dropped and counted ``foreign``, never answered;
   - while unbound, or from the bound station with another session: dropped,
     counted ``stale`` and answered with a STALE frame of that session;
-  - the session's own frames: their ``credit`` and ``acked`` are taken when
-    newer (serial arithmetic), NAK goes to the encoder (``link.peer_nak``),
+  - the session's own frames: malformed if ``acked`` is past every message
+    the board sent (``board_end``); their ``credit`` and ``acked`` are taken
+    when newer (serial arithmetic), NAK goes to the encoder (``link.peer_nak``),
     and then by sequence: a frame at the next expected message is committed
     (its messages acknowledged, ``link.acked``, at once: they will be carried
     out), or dropped as an overrun if no slot is free; one before it is a
@@ -46,7 +47,8 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
 Credit (the spec's rule): ``next_frame + free``, where ``next_frame`` is the
 newest of one past a numbered frame's number and an empty frame's own number
 over every well-formed frame of the session (gaps and duplicates included, so
-a frame lost on the cable costs no credit for long), and ``free`` the slots not
+a frame lost on the cable costs no credit for long; a number more than a
+window past the grant is ignored), and ``free`` the slots not
 holding committed frames.  ``link.update`` asks the encoder for a frame now when
 the grant grew by half the slots since the last frame it sent, when a NAK is
 due, when messages were taken or a duplicate or PROBE came since that frame;
@@ -144,6 +146,7 @@ class Decoder(wiring.Component):
             "answer": Out(answer_stream()),
             "link": Out(LinkState),
             "sent": In(LinkSent),
+            "board_end": In(SEQ_BITS),
             "hello": Out(1),
             "reply": Out(ReplyRequest),
             "host_mtu": Out(16, init=hostlink.MTU_STANDARD),
@@ -323,13 +326,19 @@ class Decoder(wiring.Component):
                 # Unbound (the board was reset), or the bound station's old session: tell it.
                 answer(stale=True)
                 m.d.sync += counters.stale.eq(counters.stale + 1)
+            with m.Elif(serial_after(hdr.acked, self.board_end, SEQ_BITS)):
+                # An acked past every message the board sent (``board_end``, the encoder's): nonsense.
+                m.d.sync += counters.malformed.eq(counters.malformed + 1)
             with m.Else():
                 # Newest wins (serial arithmetic): a late or repeated frame takes nothing back.
                 with m.If(serial_after(hdr.credit, peer_credit, FRAME_BITS)):
                     m.d.sync += peer_credit.eq(hdr.credit)
                 with m.If(serial_after(hdr.acked, peer_acked, SEQ_BITS)):
                     m.d.sync += peer_acked.eq(hdr.acked)
-                with m.If(serial_after(frame_next, next_frame, FRAME_BITS)):
+                # A number far past our own grant (a window past it at most is a host that overshot) is
+                # nonsense and moves nothing (spec).
+                with m.If(serial_after(frame_next, next_frame, FRAME_BITS)
+                          & ~serial_after(frame_next, credit + slots, FRAME_BITS)):
                     m.d.sync += next_frame.eq(frame_next)
                 m.d.sync += self.link.peer_nak.eq(hdr.flags.NAK)
                 with m.If(hdr.flags.PROBE):

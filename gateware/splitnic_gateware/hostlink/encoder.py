@@ -4,13 +4,16 @@ Ref: splitnic_spec.hostlink (module docstring: messages, sequence numbers,
 loss and go-back-N, flow control, sessions); docs/registers.md, "Frame and
 message formats".
 
-Messages are built in a block RAM of ``replay_slots`` frame slots used as a
-ring, which is also the replay buffer: the builder fills one slot while the
-sender streams finished ones out, and a frame stays in its slot until the
-host's ``acked`` (``link.peer_acked``) passes all its messages.  A slot holds
-only the messages; the sender makes the FrameHeader as the frame leaves, so
-``acked``, ``credit``, NAK and the frame number are as fresh as they can be,
-for a frame sent again as for a new one.
+Messages are built in a block RAM of ``replay_slots`` largest frames used as
+a ring, which is also the replay buffer: the builder fills the next frame
+after the closed ones while the sender streams closed ones out, and a frame
+stays in the ring until the host's ``acked`` (``link.peer_acked``) passes all
+its messages.  A closed frame takes the words it has (a frame closed early
+leaves the rest of the ring's room to the next ones) and one of
+``2 x replay_slots`` descriptors.  The ring holds only the messages; the sender
+makes the FrameHeader as the frame leaves, so ``acked``, ``credit``, NAK and
+the frame number are as fresh as they can be, for a frame sent again as for a
+new one.
 
 * Writes (the ``dma`` Wishbone target, which sees only the NIC's writes into
   the host window): a write that continues exactly where the open WRITE
@@ -26,11 +29,14 @@ for a frame sent again as for a new one.
   standard frame holds).
 
 The building frame is closed into the ring when the next message does not fit
-in ``mtu`` (clamped to MTU_STANDARD..max_mtu), or when nothing new came for
-``latency`` cycles and every closed frame has been sent (so a busy sender makes
-frames longer, not more numerous).  With every slot but the building one
-holding unacknowledged frames the builder waits, and so does the ``dma`` port:
-the NIC's DMA (and behind it its RX FIFO) waits.
+in ``mtu`` (clamped to MTU_STANDARD..max_mtu), or, when the sender is idle
+with every closed frame sent (so a busy sender makes frames longer, not more
+numerous): after ``latency`` cycles with nothing new, at once when the decoder
+asks for a frame (``link.update``: the frame carries acked and credit), or at
+once when it holds a quarter of its room (a sender that waits for a quiet
+moment in a long DMA is an idle link).  With the ring full of unacknowledged
+frames the builder waits, and so does the ``dma`` port: the NIC's DMA (and
+behind it its RX FIFO) waits.
 
 Sending, in this order of priority, between frames:
 
@@ -41,8 +47,9 @@ Sending, in this order of priority, between frames:
 * the next frame of the ring not sent since the last go-back, if the host's
   credit (``link.peer_credit``) allows its number;
 * else a frame of no messages when the decoder asks (``link.update``: acked,
-  credit or NAK to tell) or a probe is due: not numbered (it carries the next
-  number without taking it) and needing no credit.
+  credit or NAK to tell) and the builder has nothing to close, or a probe is
+  due: not numbered (it carries the next number without taking it) and
+  needing no credit.
 
 Go-back-N: on the host's NAK (``link.peer_nak``) or when ``acked`` has not
 moved for ``resend_cycles`` while the ring holds frames, the sender starts
@@ -108,7 +115,8 @@ class Encoder(wiring.Component):
     ``max_mtu``: the largest frame (after the Ethernet header) a slot holds;
     the ``mtu`` input (the host's Hello.mtu) is clamped to it.  ``rx_mtu`` and
     ``rx_window`` are what the board's decoder takes (its Hello.mtu and
-    Hello.window); ``local_base``/``local_size`` the NIC-local memory the host
+    Hello.window); ``sent_end`` tells the decoder one past the last message
+    sent, so that it can refuse an ``acked`` beyond it; ``local_base``/``local_size`` the NIC-local memory the host
     writes (Hello.local_base/local_size).  ``replay_slots``: frames in the
     ring (at least 2: one building, one in flight); ``resend_cycles``: the
     resend period in cycles of the clock.
@@ -143,6 +151,7 @@ class Encoder(wiring.Component):
             "answer": In(answer_stream()),
             "link": In(LinkState),
             "sent": Out(LinkSent),
+            "sent_end": Out(SEQ_BITS),
             "mtu": In(16),
             "latency": In(16),
             "tx": Out(tx_stream()),
@@ -450,6 +459,9 @@ class Encoder(wiring.Component):
                 probe_due.eq(0),
                 counters.frames.eq(counters.frames + 1),
             ]
+            if numbered:
+                with m.If(serial_before(self.sent_end, seq + count, SEQ_BITS)):
+                    m.d.sync += self.sent_end.eq(seq + count)
             m.next = "HEADER"
 
         with m.FSM(name="send") as send_fsm:
@@ -459,6 +471,7 @@ class Encoder(wiring.Component):
                 with m.If(restarting):
                     with m.If(restart_now):
                         m.d.sync += [head.eq(0), filled.eq(0), occupied.eq(0), sent_count.eq(0), sent_max.eq(0),
+                                     self.sent_end.eq(0),
                                      tx_frame.eq(0),
                                      waited.eq(0), restart.eq(0), go_back.eq(0), probe_due.eq(0), quiet.eq(0),
                                      self.sent.frame.eq(1), self.sent.credit.eq(self.rx_window)]

@@ -99,6 +99,7 @@ class HostLink(wiring.Component):
         m.d.comb += [
             enc.link.eq(dec.link),
             dec.sent.eq(enc.sent),
+            dec.board_end.eq(enc.sent_end),
             enc.hello.eq(dec.hello),
             enc.reply.eq(dec.reply),
             enc.mtu.eq(dec.host_mtu),

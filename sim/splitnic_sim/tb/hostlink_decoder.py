@@ -26,6 +26,8 @@ RAM = board.DMA_RAM_BASE
 CSR = board.NIC_CSR_BASE
 SLOTS = 4
 SESSION = 0x5EC7_0001
+#: What the encoder has sent, as the testbench plays it: an acked up to it is taken.
+BOARD_END = 1000
 FH = hostlink.FRAME_HEADER.size
 
 
@@ -48,7 +50,7 @@ class DecoderTB:
 
     async def start(self, *, bind: bool = True) -> None:
         await start(self.dut, {"rx__valid": 0, "rx__payload": 0, "from_host": 1, "bus__ack": 0,
-                               "bus__dat_r": 0, "answer__ready": 0, "sent": 0})
+                               "bus__dat_r": 0, "answer__ready": 0, "sent": 0, "board_end": BOARD_END})
         cocotb.start_soon(self._bus())
         cocotb.start_soon(self._answers())
         cocotb.start_soon(self._strobes())
@@ -383,6 +385,14 @@ async def hello_binds_and_restarts_the_numbering(dut) -> None:
     await tb.send(encode_frame(Frame(4, 1, 100, 77, (), hostlink.FLAG_PROBE | hostlink.FLAG_NAK, session=new)))
     await ClockCycles(dut.clk, 3)
     assert tb.link()["update"] == 1 and tb.link()["peer_acked"] == 77, tb.link()
+    # Nonsense is not believed: an acked past what the board sent (malformed), a frame number far past
+    # the grant (it moves no credit).
+    malformed, credit = tb.counters()["malformed"], tb.link()["credit"]
+    await tb.send(encode_frame(Frame(4, 1, 100, BOARD_END + 5, (), session=new)))
+    await tb.send(encode_frame(Frame(4, credit + SLOTS + 1, 100, 77, (), session=new)))
+    await ClockCycles(dut.clk, 3)
+    assert tb.counters()["malformed"] == malformed + 1 and tb.link()["peer_acked"] == 77, tb.link()
+    assert tb.link()["credit"] == credit, tb.link()
 
 
 @cocotb.test()

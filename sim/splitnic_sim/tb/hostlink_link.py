@@ -224,7 +224,7 @@ class LinkTB:
 
     def __init__(self, dut, *, loss: float = 0.0, dup: float = 0.0, reorder: float = 0.0,
                  drops_to_board: set[int] = frozenset(), drops_to_host: set[int] = frozenset(),
-                 host_messages: int = 200, nic_bursts: int = 200) -> None:
+                 host_messages: int = 120, nic_bursts: int = 120) -> None:
         self.dut = dut
         self.seed = cocotb.RANDOM_SEED
         self.rng = random.Random(self.seed)
@@ -261,7 +261,7 @@ class LinkTB:
             if (len(self.bus_writes) >= len(self.expected_on_bus)
                     and len(self.host.words) >= len(self.expected_at_host)):
                 break
-        await ClockCycles(dut.clk, 3 * RESEND_CYCLES)        # anything applied twice would show now
+        await ClockCycles(dut.clk, 2 * RESEND_CYCLES)        # anything applied twice would show now
         self.check()
 
     def check(self) -> None:
