@@ -31,38 +31,70 @@ void wait_cycles(uint32_t n)
 }
 
 /*
- * MAC_ADDR: left alone when the host (or an earlier boot) set one.  Otherwise
- * from the SPI flash's unique id: 02 (locally administered, unicast), then
- * the 16 id bytes XOR-folded into 5 (byte i into byte 1 + i % 5); without a
- * readable id, the fallback address of board.h (firmware/README.md, "MAC
- * address").  Returns FW_STATUS.MAC_SOURCE.
+ * An address from the SPI flash's unique id: `first` (locally administered,
+ * unicast), then the 16 id bytes XOR-folded into 5 (byte i into byte
+ * 1 + i % 5): flash_uid.mac_from_uid states the same rule.
  */
-static uint32_t set_mac(void)
+static void mac_from_uid(const uint8_t uid[FLASH_UID_BYTES], uint8_t first, uint8_t mac[6])
 {
-	uint8_t uid[FLASH_UID_BYTES], mac[6];
 	int i;
 
-	if (nic_read(SNIC_REG_MAC_ADDR_LO) || nic_read(SNIC_REG_MAC_ADDR_HI))
-		return 0;
-	if (!flash_uid(uid)) {
-		nic_write(SNIC_REG_MAC_ADDR_LO, BOARD_FALLBACK_MAC_LO);
-		nic_write(SNIC_REG_MAC_ADDR_HI, BOARD_FALLBACK_MAC_HI);
-		return 2;
-	}
-	mac[0] = 0x02;
+	mac[0] = first;
 	for (i = 1; i < 6; i++)
 		mac[i] = 0;
 	for (i = 0; i < FLASH_UID_BYTES; i++)
 		mac[1 + i % 5] ^= uid[i];
+}
+
+/*
+ * MAC_ADDR: left alone when the host (or an earlier boot) set one.  Otherwise
+ * from the flash's id (NULL: none readable) with 02 first; without an id, the
+ * fallback address of board.h (firmware/README.md, "MAC address").  Returns
+ * FW_STATUS.MAC_SOURCE.
+ */
+static uint32_t set_mac(const uint8_t *uid)
+{
+	uint8_t mac[6];
+
+	if (nic_read(SNIC_REG_MAC_ADDR_LO) || nic_read(SNIC_REG_MAC_ADDR_HI))
+		return 0;
+	if (!uid) {
+		nic_write(SNIC_REG_MAC_ADDR_LO, BOARD_FALLBACK_MAC_LO);
+		nic_write(SNIC_REG_MAC_ADDR_HI, BOARD_FALLBACK_MAC_HI);
+		return 2;
+	}
+	mac_from_uid(uid, 0x02, mac);
 	nic_write(SNIC_REG_MAC_ADDR_LO, (uint32_t)mac[0] | (uint32_t)mac[1] << 8 | (uint32_t)mac[2] << 16 |
 		  (uint32_t)mac[3] << 24);
 	nic_write(SNIC_REG_MAC_ADDR_HI, (uint32_t)mac[4] | (uint32_t)mac[5] << 8);
 	return 1;
 }
 
+/*
+ * The eth host link's source address (docs/hardware.md, "Sessions"): every
+ * SoC is built with the same one, so that two boards on one switch would
+ * share it; from the flash's id with 06 first instead (a board's two addresses
+ * differ in that byte).  Without an id the built-in address stays.
+ */
+static void set_host_link_mac(const uint8_t *uid)
+{
+#if BOARD_HOST_LINK_MAC
+	uint8_t mac[6];
+
+	if (!uid)
+		return;
+	mac_from_uid(uid, 0x06, mac);
+	litex_csr_write(BOARD_HOST_LINK_MAC_HI_ADDR, (uint32_t)mac[0] << 8 | mac[1]);
+	litex_csr_write(BOARD_HOST_LINK_MAC_LO_ADDR, (uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 |
+			(uint32_t)mac[4] << 8 | mac[5]);
+#endif
+}
+
 int main(void)
 {
 	uint32_t status, last_poll, poll_period;
+	uint8_t uid[FLASH_UID_BYTES];
+	const uint8_t *id;
 	int phy_ok;
 
 	clock_hz = nic_read(SNIC_REG_CLOCK_HZ);
@@ -75,9 +107,12 @@ int main(void)
 	nic_write(SNIC_REG_FW_VERSION, FIELD_PREP(FW_VERSION, MAJOR, FW_VERSION_MAJOR) |
 		  FIELD_PREP(FW_VERSION, MINOR, FW_VERSION_MINOR) | FIELD_PREP(FW_VERSION, PATCH, FW_VERSION_PATCH));
 
-	/* The PHY first: it negotiates (seconds on a real cable) while the MAC address is read. */
+	/* The flash's id first: the host link answers from the built-in address until it is read. */
+	id = flash_uid(uid) ? uid : 0;
+	set_host_link_mac(id);
+	/* Then the PHY: it negotiates (seconds on a real cable) while the MAC address is set. */
 	phy_ok = phy_bring_up();
-	status = FIELD_PREP(FW_STATUS, MAC_SOURCE, set_mac());
+	status = FIELD_PREP(FW_STATUS, MAC_SOURCE, set_mac(id));
 	status |= FIELD_PREP(FW_STATUS, PHY_OK, phy_ok) | FIELD_PREP(FW_STATUS, PHY_ADDR, phy_addr);
 	nic_write(SNIC_REG_FW_STATUS, status);
 

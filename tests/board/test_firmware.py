@@ -23,7 +23,7 @@ from splitnic.firmware import Firmware, MailboxError
 from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import CSR_MAP
 from splitnic_spec import board as amap
-from splitnic_gateware.targets.flash_uid import SIM_UID, mac_from_uid
+from splitnic_gateware.targets.flash_uid import HOST_LINK_MAC_FIRST, SIM_UID, mac_from_uid
 from splitnic_gateware.targets.mdio_phy_model import PHYID, MdioPhyModel
 from splitnic_gateware.targets.sim import DEFAULT_DIR, SOC_IP, SimSoCProcess, csr_address
 from splitnic_lab.netns import inside
@@ -105,8 +105,19 @@ def test_firmware_boots_and_brings_the_wire_link_up(soc: SimSoCProcess) -> None:
         assert status.phy_ok and status.phy_addr == 1
         assert status.link_up_cycles > 0     # CYCLES at the first link-up: the reset-to-link-up time
         # No one had set MAC_ADDR: the firmware derived it from the (simulated) SPI flash's unique id.
-        assert nic.mac == mac_from_uid(SIM_UID) and nic.mac[0] & 0x02
+        nic_mac = nic.mac
+        assert nic_mac == mac_from_uid(SIM_UID) and nic_mac[0] & 0x02
         assert status.mac_source == "SPI flash unique id"
+    # The eth host link's source address too, not the one every SoC is built with (two boards on
+    # one switch must differ), and not the NIC's.
+    client = EtherboneClient(SOC_IP)
+    try:
+        hi, lo = client.read([csr_address("hostlink_mac_hi"), csr_address("hostlink_mac_lo")])
+    finally:
+        client.close()
+    host_link_mac = (hi << 32 | lo).to_bytes(6, "big")
+    assert host_link_mac == mac_from_uid(SIM_UID, HOST_LINK_MAC_FIRST) != nic_mac
+    assert host_link_mac != amap.BOARD_MAC.to_bytes(6, "big")
 
 
 def test_info_shows_the_firmware_version_and_build(soc: SimSoCProcess) -> None:

@@ -66,3 +66,5 @@ def test_mac_from_uid_is_locally_administered_unicast() -> None:
     assert len(mac) == 6 and mac[0] == 0x02
     assert mac_from_uid(bytes(16)) == bytes.fromhex("020000000000")
     assert mac_from_uid(bytes([1]) + bytes(4) + bytes([1]) + bytes(10)) == bytes.fromhex("020000000000")
+    # The host link's address: the same fold behind 06, also locally administered unicast.
+    assert mac_from_uid(SIM_UID, 0x06) == b"\x06" + mac[1:]

@@ -31,7 +31,7 @@ from litex.soc.integration.export import get_csr_header
 
 from splitnic_spec import board as amap
 
-__all__ = ["FIRMWARE_SRC", "IMAGE_NAME", "FLASH_UID_CSR", "BoardConfig", "write_board_files", "build", "rom_words"]
+__all__ = ["FIRMWARE_SRC", "IMAGE_NAME", "FLASH_UID_CSR", "HOSTLINK_CSR", "BoardConfig", "write_board_files", "build", "rom_words"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ FIRMWARE_SRC = REPO / "firmware"
 IMAGE_NAME = "splitnic-fw.bin"
 #: LiteX name of the SPI flash bit-bang block (:class:`.flash_uid.SpiFlashBitbang`) in a SoC that has one.
 FLASH_UID_CSR = "flash_uid"
+#: LiteX name of the eth host link's engines (:class:`.hostlink_core.HostLinkCore`): their CSRs
+#: ``mac_hi``/``mac_lo`` hold the board's source address on the host link.
+HOSTLINK_CSR = "hostlink"
 #: The CSR fields the firmware drives, by block: LiteEth's LiteEthPHYMDIO (and
 #: :class:`.mdio_phy_model.SimMdioMaster`) and :class:`.flash_uid.SpiFlashBitbang`.
 #: board.h names them ``BOARD_<block>_<CSR>_<FIELD>_OFFSET``/``_SIZE``, from the
@@ -93,6 +96,8 @@ def write_board_files(soc, build_dir: Path, board: BoardConfig, mdio: str = "eth
     rom, sram = soc.mem_regions["rom"], soc.mem_regions["sram"]
     # The SPI flash's unique id (the MAC address), where the SoC has the bit-bang block.
     flash = f"CSR_{FLASH_UID_CSR.upper()}_W_ADDR" in csr_h
+    # The eth host link's source address, where the SoC has the link.
+    host_link = f"CSR_{HOSTLINK_CSR.upper()}_MAC_LO_ADDR" in csr_h
     files = {
         "csr.h": csr_h,
         "board.h": "\n".join([
@@ -107,7 +112,10 @@ def write_board_files(soc, build_dir: Path, board: BoardConfig, mdio: str = "eth
             f"#define BOARD_FALLBACK_MAC_LO 0x{mac_lo:08x}u",
             f"#define BOARD_FALLBACK_MAC_HI 0x{mac_hi:04x}u",
             f"#define BOARD_FLASH_UID {int(flash)}",
-            *(_csr_aliases(csr_h, "FLASH", FLASH_UID_CSR, FLASH_FIELDS) if flash else []), "",
+            *(_csr_aliases(csr_h, "FLASH", FLASH_UID_CSR, FLASH_FIELDS) if flash else []),
+            f"#define BOARD_HOST_LINK_MAC {int(host_link)}",
+            *([f"#define BOARD_HOST_LINK_MAC_{w}_ADDR CSR_{HOSTLINK_CSR.upper()}_MAC_{w}_ADDR" for w in ("HI", "LO")]
+              if host_link else []), "",
             "#endif", ""]),
         "regions.ld": "MEMORY {\n"
                       f"\trom : ORIGIN = 0x{rom.origin:08x}, LENGTH = 0x{rom.size:x}\n"

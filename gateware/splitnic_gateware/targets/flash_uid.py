@@ -20,7 +20,7 @@ from migen import Cat, If, Instance, Signal
 from litex.gen import LiteXModule
 from litex.soc.interconnect.csr import CSRField, CSRStatus, CSRStorage
 
-__all__ = ["SpiFlashBitbang", "SpiFlashUidModel", "mac_from_uid", "CMD_READ_UID", "UID_BYTES", "SIM_UID"]
+__all__ = ["SpiFlashBitbang", "SpiFlashUidModel", "mac_from_uid", "NIC_MAC_FIRST", "HOST_LINK_MAC_FIRST", "CMD_READ_UID", "UID_BYTES", "SIM_UID"]
 
 CMD_READ_UID = 0x4B
 #: Bytes of the unique id the firmware reads (the GD25Q16C's 128 bits).
@@ -29,13 +29,18 @@ UID_BYTES = 16
 SIM_UID = bytes.fromhex("c84015" "0123456789abcdef" "fedcba9876")
 
 
-def mac_from_uid(uid: bytes) -> bytes:
-    """The MAC address the firmware derives from a flash id (firmware/src/main.c, set_mac).
+#: First byte of the NIC's address (MAC_ADDR) and of the eth host link's source address: both
+#: locally administered unicast, so that a board's two addresses differ.
+NIC_MAC_FIRST, HOST_LINK_MAC_FIRST = 0x02, 0x06
 
-    02 (locally administered, unicast), then the id XOR-folded into 5 bytes:
-    byte i goes into byte 1 + i % 5.
+
+def mac_from_uid(uid: bytes, first: int = NIC_MAC_FIRST) -> bytes:
+    """An address the firmware derives from a flash id (firmware/src/main.c, mac_from_uid).
+
+    ``first`` (02 for the NIC's MAC_ADDR, 06 for the host link's source), then
+    the id XOR-folded into 5 bytes: byte i goes into byte 1 + i % 5.
     """
-    mac = bytearray(b"\x02" + bytes(5))
+    mac = bytearray(bytes([first]) + bytes(5))
     for i, b in enumerate(uid):
         mac[1 + i % 5] ^= b
     return bytes(mac)

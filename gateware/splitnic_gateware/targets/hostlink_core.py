@@ -11,8 +11,9 @@ address travels beside the words) and the FCS (a frame whose FCS failed
 reaches the decoder marked ``error`` on its last word and is dropped there,
 counted as malformed, whatever its words held); on the way out it gets
 destination = the host (or the station a HELLO answer or a STALE frame
-answers), source = ``mac_address``, type ``ETHERTYPE``, and the MAC pads and
-adds the FCS.
+answers), source = the CSRs ``mac_hi``/``mac_lo`` (``mac_address`` until the
+firmware writes the board's own address at boot), type ``ETHERTYPE``, and the
+MAC pads and adds the FCS.
 ``dma`` is a bus slave for the host window (the NIC's DMA writes there
 leave as WRITE messages), ``bus`` a bus master (the host's WRITEs and READs
 on NIC-local memory and the NIC's registers), ``irq`` the NIC's interrupt
@@ -27,6 +28,7 @@ from migen import Cat, ClockSignal, If, Instance, Mux, ResetSignal, Signal
 
 from litex.gen import LiteXModule
 from litex.soc.interconnect import wishbone
+from litex.soc.interconnect.csr import CSRStorage
 
 from splitnic_spec import hostlink
 
@@ -60,6 +62,14 @@ class HostLinkCore(LiteXModule):
         self.bus = wishbone.Interface(data_width=32, address_width=32, addressing="word", bursting=True)
         self.irq = Signal()
         self.counters = wishbone.Interface(data_width=32, address_width=32, addressing="word")
+        # The board's source address on the host link.  Every board's SoC is built with the same
+        # ``mac_address``; the firmware replaces it at boot with one derived from the SPI flash's
+        # unique id (firmware/src/main.c, host_link_mac), so that two boards on one switch differ.
+        # Two CSRs, high word first in the address map, each written whole by the firmware.
+        self.mac_hi = CSRStorage(MAC_BITS - 32, reset=mac_address >> 32,
+                                 description="The host link's source MAC address, bits 47:32.")
+        self.mac_lo = CSRStorage(32, reset=mac_address & 0xFFFF_FFFF,
+                                 description="The host link's source MAC address, bits 31:0.")
 
         latency = max(1, min(0xFFFF, round(clock_hz * LATENCY_S)))
         link = HostLink(slots=slots, max_mtu=max_mtu, tx_mtu=tx_mtu, latency=latency, replay_slots=replay_slots,
@@ -87,7 +97,7 @@ class HostLinkCore(LiteXModule):
             tx.last_be.eq(Cat(0, 0, 0, tx_last)),    # frames are whole words
             tx.last.eq(tx_last),
             tx.ethernet_type.eq(hostlink.ETHERTYPE),
-            tx.sender_mac.eq(mac_address),
+            tx.sender_mac.eq(Cat(self.mac_lo.storage, self.mac_hi.storage)),
             tx.target_mac.eq(tx_dst),
         ]
         dma, bus = self.dma, self.bus
