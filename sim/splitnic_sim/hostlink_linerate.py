@@ -162,7 +162,7 @@ class HostLinkBench(wiring.Component):
         connect(m, flipped(self.dma), enc.dma)
         connect(m, dec.answer, enc.answer)
         m.d.comb += [
-            enc.link.eq(dec.link), dec.sent.eq(enc.sent), dec.board_end.eq(enc.sent_end), enc.hello.eq(dec.hello), dec.from_host.eq(1),
+            enc.link.eq(dec.link), dec.sent.eq(enc.sent), dec.board_end.eq(enc.sent_end), enc.hello.eq(dec.hello), dec.from_host.eq(1), dec.unicast.eq(1),
             enc.mtu.eq(self.mtu), enc.latency.eq(self.latency), enc.irq.eq(0), enc.reply.eq(dec.reply),
             self.dec_credit.eq(dec.link.credit),
             self.enc_counters.eq(enc.counters), self.dec_counters.eq(dec.counters),

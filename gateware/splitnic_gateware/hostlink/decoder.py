@@ -13,7 +13,9 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
   effect.  The verdict:
 
   - malformed (any check failed; a HELLO request without the magic, or one
-    that would bind without this SPEC_HASH or with unusable sizes): counted;
+    that would bind without this SPEC_HASH or with unusable sizes, or that
+    was not sent to this board's own address, ``unicast``: a broadcast one
+    would bind every board on the segment): counted;
   - a HELLO with PROBE (discovery): answered (``reply``: HELLO|ANSWER, the
     request's session, BOUND if bound to another station), nothing bound;
   - a HELLO request while unbound, from the bound station (``from_host``) or
@@ -142,6 +144,7 @@ class Decoder(wiring.Component):
         super().__init__({
             "rx": In(rx_stream()),
             "from_host": In(1),
+            "unicast": In(1),
             "bus": Out(WishboneSignature(30, burst=True)),
             "answer": Out(answer_stream()),
             "link": Out(LinkState),
@@ -305,7 +308,7 @@ class Decoder(wiring.Component):
             m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
             # DONE is reached only after the header's last word, so the fields used here are all in hdr.
             with m.If(~well_formed | (self_hello & ~hello_shape)
-                      | (self_hello & ~hdr.flags.PROBE & ~hello_ok)):
+                      | (self_hello & ~hdr.flags.PROBE & (~hello_ok | ~self.unicast))):
                 m.d.sync += counters.malformed.eq(counters.malformed + 1)
             with m.Elif(self_hello & hdr.flags.PROBE):
                 # Discovery: answer (whatever the spec hash: the host says which side to rebuild), bind nothing.

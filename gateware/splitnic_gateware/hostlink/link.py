@@ -9,7 +9,8 @@ the answers outside the session and the host's mtu) and adds what the engines
 leave to the Ethernet side:
 
 * the addresses: each received frame comes with its source address
-  (``rx_src``, steady over the frame).  When the decoder binds the board
+  (``rx_src``, steady over the frame) and ``rx_unicast``, whether it was sent
+  to this board's own address (the decoder binds only on such a HELLO).  When the decoder binds the board
   (a HELLO request it takes), that frame's source becomes the host, and from
   then on ``from_host`` tells the decoder whether a frame came from it (the
   decoder checks the session).  A frame the decoder answers outside the
@@ -79,6 +80,7 @@ class HostLink(wiring.Component):
         super().__init__({
             "rx": In(rx_stream()),
             "rx_src": In(MAC_BITS),
+            "rx_unicast": In(1),
             "tx": Out(tx_stream()),
             "tx_dst": Out(MAC_BITS),
             "dma": In(WishboneSignature(30, burst=True)),
@@ -120,6 +122,7 @@ class HostLink(wiring.Component):
             m.d.sync += reply_mac.eq(frame_src)
         m.d.comb += [
             dec.from_host.eq(self.rx_src == host_mac),
+            dec.unicast.eq(self.rx_unicast),
             self.tx_dst.eq(Mux(enc.tx_reply, reply_mac, host_mac)),
         ]
 

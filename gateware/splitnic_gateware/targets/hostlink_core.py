@@ -85,12 +85,14 @@ class HostLinkCore(LiteXModule):
         # carries ``error`` (and is padding, its source no host's address), so the decoder drops it as
         # malformed.  ``error`` is what does it: a HELLO with a word after its Hello was whole before the
         # bad word, so without it the decoder took it and bound the board to source 0.
-        rx_bad_seen, rx_bad, rx_src = Signal(), Signal(), Signal(MAC_BITS)
+        rx_bad_seen, rx_bad, rx_src, rx_unicast = Signal(), Signal(), Signal(MAC_BITS), Signal()
         self.sync += If(rx.valid & rx.ready, If(rx.last, rx_bad_seen.eq(0)).Elif(rx.error != 0, rx_bad_seen.eq(1)))
         self.comb += [
             rx_bad.eq(rx_bad_seen | (rx.error != 0)),
             rx_keep.eq(Mux(rx_bad & rx.last, 0, Cat(1, ~be[0], ~(be[0] | be[1]), ~(be[0] | be[1] | be[2])))),
             rx_src.eq(Mux(rx_bad, 0, rx.sender_mac)),
+            # The MAC's crossbar hands over the destination too: a binding HELLO must name this board.
+            rx_unicast.eq(rx.target_mac == Cat(self.mac_lo.storage, self.mac_hi.storage)),
         ]
         tx_last, tx_dst = Signal(), Signal(MAC_BITS)
         self.comb += [
@@ -105,6 +107,7 @@ class HostLinkCore(LiteXModule):
             i_clk=ClockSignal("sys"), i_rst=ResetSignal("sys"),
             i_rx__valid=rx.valid, o_rx__ready=rx.ready,
             i_rx__payload=Cat(rx.data, rx.last, rx_keep, rx_bad & rx.last), i_rx_src=rx_src,
+            i_rx_unicast=rx_unicast,
             o_tx__valid=tx.valid, i_tx__ready=tx.ready, o_tx__payload=Cat(tx.data, tx_last),
             o_tx_dst=tx_dst,
             # The host window: a slave that sees the whole word address (the WRITE messages carry it).

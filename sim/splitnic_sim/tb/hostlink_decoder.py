@@ -49,7 +49,7 @@ class DecoderTB:
         self.binds: list[dict[str, int]] = []
 
     async def start(self, *, bind: bool = True) -> None:
-        await start(self.dut, {"rx__valid": 0, "rx__payload": 0, "from_host": 1, "bus__ack": 0,
+        await start(self.dut, {"rx__valid": 0, "rx__payload": 0, "from_host": 1, "unicast": 1, "bus__ack": 0,
                                "bus__dat_r": 0, "answer__ready": 0, "sent": 0, "board_end": BOARD_END})
         cocotb.start_soon(self._bus())
         cocotb.start_soon(self._answers())
@@ -104,13 +104,16 @@ class DecoderTB:
                     self.answers.append((w["tag"], w["words"], words))
                     words = []
 
-    async def send(self, payload: bytes, *, from_host: bool = True, error: bool = False) -> None:
-        """Send one frame's bytes after the Ethernet header, a word per cycle (``error``: a bad FCS)."""
+    async def send(self, payload: bytes, *, from_host: bool = True, error: bool = False,
+                   unicast: bool = True) -> None:
+        """Send one frame's bytes after the Ethernet header, a word per cycle (``error``: a bad FCS;
+        ``unicast``: sent to the board's own address, not broadcast)."""
         dut = self.dut
         tail = len(payload) % 4
         words = words_of(payload + bytes(-len(payload) % 4))
         await FallingEdge(dut.clk)
         dut.from_host.value = int(from_host)
+        dut.unicast.value = int(unicast)
         for i, w in enumerate(words):
             last = i + 1 == len(words)
             keep = (1 << tail) - 1 if last and tail else 0xF
@@ -119,6 +122,7 @@ class DecoderTB:
             await FallingEdge(dut.clk)
         dut.rx__valid.value = 0
         dut.from_host.value = 1
+        dut.unicast.value = 1
 
     async def settle(self, quiet: int = 40) -> None:
         """Wait until the bus and the answer port have been idle for ``quiet`` cycles."""
@@ -399,7 +403,8 @@ async def hello_binds_and_restarts_the_numbering(dut) -> None:
 async def sessions_bind_one_station(dut) -> None:
     """Unbound, a frame is answered STALE; discovery answers without binding (BOUND when bound elsewhere); a bound
     board drops other stations' frames and requests (foreign) unless TAKEOVER, and answers its host's old
-    session with STALE; a HELLO with a bad FCS binds nothing, even when a word follows its Hello."""
+    session with STALE; a HELLO with a bad FCS binds nothing, even when a word follows its Hello, nor one sent to
+    the broadcast address."""
     tb = DecoderTB(dut)
     await tb.start(bind=False)
     hello = functools.partial(hello_frame, mtu=hostlink.MTU_STANDARD, window=4)
@@ -411,9 +416,14 @@ async def sessions_bind_one_station(dut) -> None:
     await tb.send(encode_frame(Frame(0, 0, 4, 0, (msgs[0],), session=7)))
     await ClockCycles(dut.clk, 3)
     assert tb.replies == [dict(valid=1, stale=1, bound=0, session=7)] and tb.counters()["stale"] == 1
-    await tb.send(hello(session=8, flags=hostlink.FLAG_PROBE))
+    await tb.send(hello(session=8, flags=hostlink.FLAG_PROBE), unicast=False)   # discovery is broadcast
     await ClockCycles(dut.clk, 3)
     assert tb.replies[1:] == [dict(valid=1, stale=0, bound=0, session=8)] and not tb.link()["bound"]
+    # A binding request sent to the broadcast address would bind every board that hears it: malformed.
+    await tb.send(hello(), unicast=False)
+    await ClockCycles(dut.clk, 3)
+    assert tb.binds == [] and not tb.link()["bound"] and len(tb.replies) == 2
+    assert tb.counters()["malformed"] == 2, tb.counters()
     # Discovery of another spec hash is answered too (the host says which side to rebuild); it binds nothing.
     await tb.send(hello(session=8, flags=hostlink.FLAG_PROBE, spec_hash=hostlink.SPEC_HASH ^ 1))
     await ClockCycles(dut.clk, 3)

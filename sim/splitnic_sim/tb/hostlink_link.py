@@ -249,7 +249,7 @@ class LinkTB:
 
     async def run(self, limit: int = 600_000) -> None:
         dut = self.dut
-        await start(dut, {"rx__valid": 0, "rx__payload": 0, "rx_src": HOST_MAC, "tx__ready": 0,
+        await start(dut, {"rx__valid": 0, "rx__payload": 0, "rx_src": HOST_MAC, "rx_unicast": 1, "tx__ready": 0,
                           "dma__cyc": 0, "dma__stb": 0, "dma__we": 0, "dma__adr": 0, "dma__dat_w": 0,
                           "dma__sel": 0xF, "dma__cti": 0, "dma__bte": 0, "bus__ack": 0, "bus__dat_r": 0,
                           "irq": 0, "counters__cyc": 0, "counters__stb": 0, "counters__we": 0,
