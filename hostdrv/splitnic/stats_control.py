@@ -9,7 +9,12 @@ two processes widening the same 32-bit counters would each miss the other's
 reads).  The process that holds the NIC therefore answers for it: it listens
 on a Unix socket whose path is derived from the link
 (``/run/splitnic/stats/<hash of the link>.sock``), and ``splitnic stats
---link L`` connects there first.  A connection is answered at once with one
+--link L`` connects there first.  An interface or address names a NIC only
+within its network namespace (``eth:snhost`` in two namespaces is two
+boards), so for every link but a file (``sim:``, ``mmio:``) the hash takes
+the namespace in too: otherwise a second ``splitnic up`` on the same name in
+another namespace could not serve its counters, and ``splitnic stats`` there
+would print the first one's.  A connection is answered at once with one
 JSON line and closed, without reading anything, so a client can never stall
 the driver's loop:
 
@@ -54,8 +59,12 @@ def canonical_link(link: str) -> str:
 
 
 def socket_path(link: str) -> Path:
-    """Where the process holding the NIC at ``link`` answers for its counters."""
-    digest = hashlib.sha256(canonical_link(link).encode()).hexdigest()[:16]
+    """Where the process holding the NIC at ``link`` answers for its counters (seen from this thread's
+    network namespace)."""
+    key = canonical_link(link)
+    if key.partition(":")[0] not in ("sim", "mmio"):
+        key += f" netns:{os.stat('/proc/thread-self/ns/net').st_ino}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return STATS_DIR / f"{digest}.sock"
 
 

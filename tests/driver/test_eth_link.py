@@ -28,10 +28,11 @@ import pytest
 
 from splitnic.errors import SplitnicError
 from splitnic.link_eth import EthTarget, parse_eth
+from splitnic.stats_control import socket_path
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
 
-from splitnic_lab.netns import sh
+from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
 
 from .conftest import eth_standin, frame, receive, reset_nic
 
@@ -279,3 +280,24 @@ def test_the_board_is_named_by_its_mac_and_another_mac_is_one_line() -> None:
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "no answer from the board 02:00:00:00:00:99 over eth:snhost" in result.stderr
     assert "other boards answered" in result.stderr
+
+
+def test_each_network_namespace_has_its_own_stats_socket_for_an_eth_link() -> None:
+    # eth:snhost in two namespaces is two boards: a second `splitnic up` on the same name must serve its own
+    # counters (it could not, and `splitnic stats` in its namespace printed the first one's), while a file
+    # link names one NIC from any namespace.
+    spaces = [unique("snstat"), unique("snstat")]
+    paths = []
+    try:
+        for ns in spaces:
+            add_netns(ns)
+            with inside(ns):
+                paths.append((socket_path("eth:snhost"), socket_path("etherbone:192.168.1.50"),
+                              socket_path("sim:/tmp/nic.sock")))
+        with inside(spaces[0]):
+            assert socket_path("eth:snhost") == paths[0][0]
+    finally:
+        for ns in spaces:
+            del_netns(ns)
+    (eth_a, eb_a, sim_a), (eth_b, eb_b, sim_b) = paths
+    assert eth_a != eth_b and eb_a != eb_b and sim_a == sim_b
