@@ -98,7 +98,7 @@ struct snic_hl_hello {
 struct snic_hl_board_counters {
 	uint32_t rx_frames;	/* Host-to-board frames taken: in sequence, well-formed, from the host. */
 	uint32_t rx_messages;	/* Messages in those frames. */
-	uint32_t malformed;	/* Frames dropped as not this protocol's: another version, a bad message number or length, a message past the frame's end, too long, a bad frame check sequence. */
+	uint32_t malformed;	/* Frames dropped as not this protocol's: another version, a bad message number or length, a message past the frame's end, too long, a bad frame check sequence; a HELLO request without the magic, or one that would bind with another spec hash, unusable sizes or not sent to the board's own address. */
 	uint32_t gaps;	/* Well-formed frames dropped because they did not start at the next expected message (a frame before them was lost): each one NAKed. */
 	uint32_t bad_address;	/* Messages skipped: a span outside the windows the host may reach, a READ of a bad size, an op the host may not send. */
 	uint32_t duplicates;	/* Frames that came again, wholly or partly before the next expected message (a resend): dropped, and acked again at once. */

@@ -125,7 +125,7 @@ SESSION = 0x11A7_E001
 class HostLinkBench(wiring.Component):
     """Both host-link engines joined as in the SoC, with the host MAC's transmit pacing and the board bus modelled.
 
-    Ports: ``rx`` (host frames to the decoder, from_host always), ``dma`` (the
+    Ports: ``rx`` (host frames to the decoder, from_host and unicast always), ``dma`` (the
     NIC's writes into the host window), ``mtu``/``latency`` (the encoder's);
     ``dec_credit`` (what the decoder grants the host), ``board_end`` (one past
     the last message the board sent), ``rx_cpl_sent`` (RX completions that

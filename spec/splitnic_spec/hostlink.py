@@ -66,7 +66,9 @@ each time it opens or reopens the link).
   restarts nothing.  A board bound to another
   station ignores the request (counted as foreign) unless it has flag
   ``TAKEOVER`` (the host machine was replaced or rebooted with another
-  address: an explicit choice of its user).
+  address: an explicit choice of its user).  A request (``TAKEOVER`` too)
+  that was not sent to the board's own address is dropped as malformed: a
+  broadcast one would bind every board on the segment.
 * The host takes only an answer with flag ``ANSWER`` and its own
   ``session``; any other HELLO (another host's request, a stale answer) is
   ignored and counted.  A board binds only for a request with a good magic
@@ -282,7 +284,9 @@ BOARD_COUNTERS = Struct("BoardCounters", "The board's link counters at COUNTERS_
     StructField("rx_frames", 32, "Host-to-board frames taken: in sequence, well-formed, from the host."),
     StructField("rx_messages", 32, "Messages in those frames."),
     StructField("malformed", 32, "Frames dropped as not this protocol's: another version, a bad message "
-                "number or length, a message past the frame's end, too long, a bad frame check sequence."),
+                "number or length, a message past the frame's end, too long, a bad frame check sequence; a "
+                "HELLO request without the magic, or one that would bind with another spec hash, unusable "
+                "sizes or not sent to the board's own address."),
     StructField("gaps", 32, "Well-formed frames dropped because they did not start at the next expected "
                 "message (a frame before them was lost): each one NAKed."),
     StructField("bad_address", 32, "Messages skipped: a span outside the windows the host may reach, a "

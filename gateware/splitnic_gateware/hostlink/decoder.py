@@ -13,11 +13,12 @@ Two sides share a block RAM of ``slots`` frame slots, used as a ring:
   effect.  The verdict:
 
   - malformed (any check failed; a HELLO request without the magic, or one
-    that would bind without this SPEC_HASH or with unusable sizes, or that
-    was not sent to this board's own address, ``unicast``: a broadcast one
-    would bind every board on the segment): counted;
+    that would bind without this SPEC_HASH or with unusable sizes): counted;
   - a HELLO with PROBE (discovery): answered (``reply``: HELLO|ANSWER, the
     request's session, BOUND if bound to another station), nothing bound;
+  - a HELLO request not sent to this board's own address (``unicast``; a
+    broadcast one would bind every board on the segment), unless it is
+    another station's while bound (foreign, below): malformed;
   - a HELLO request while unbound, from the bound station (``from_host``) or
     with TAKEOVER: binds the board to the sender's session (``hello`` one
     cycle: the link keeps the sender's address, the encoder restarts),
@@ -308,22 +309,28 @@ class Decoder(wiring.Component):
             m.d.sync += [wpos.eq(0), starting.eq(1), phase.eq(_Phase.FRAME_HEADER), bad.eq(0), index.eq(0)]
             # DONE is reached only after the header's last word, so the fields used here are all in hdr.
             with m.If(~well_formed | (self_hello & ~hello_shape)
-                      | (self_hello & ~hdr.flags.PROBE & (~hello_ok | ~self.unicast))):
+                      | (self_hello & ~hdr.flags.PROBE & ~hello_ok)):
                 m.d.sync += counters.malformed.eq(counters.malformed + 1)
             with m.Elif(self_hello & hdr.flags.PROBE):
                 # Discovery: answer (whatever the spec hash: the host says which side to rebuild), bind nothing.
                 answer(stale=False, bound_elsewhere=bound & ~self.from_host)
+            with m.Elif(self_hello & bound & ~self.from_host & ~hdr.flags.TAKEOVER):
+                # Another station's request while bound: not a word back.
+                m.d.sync += counters.foreign.eq(counters.foreign + 1)
+            with m.Elif(self_hello & ~self.unicast):
+                # A binding request to the broadcast address would bind every board that hears it.
+                m.d.sync += counters.malformed.eq(counters.malformed + 1)
             with m.Elif(self_hello & in_session):
                 # The request that bound us, again (resent until answered, or duplicated): answer, restart nothing.
                 answer(stale=False)
-            with m.Elif(self_hello & (~bound | self.from_host | hdr.flags.TAKEOVER)):
+            with m.Elif(self_hello):
                 # Bind to the sender and its session; both directions start again at 0.
                 answer(stale=False)
                 m.d.sync += [self.hello.eq(1), self.host_mtu.eq(hello_in.mtu), bound.eq(1), session.eq(hdr.session),
                              expected.eq(0), next_frame.eq(0), peer_credit.eq(hdr.credit), peer_acked.eq(0),
                              nak.eq(0), dropping.eq(0), ack_due.eq(0), last_sent_credit.eq(slots)]
-            with m.Elif(self_hello | (bound & ~self.from_host)):
-                # Another station while bound: not a word back.
+            with m.Elif(bound & ~self.from_host):
+                # Another station's frame while bound: not a word back.
                 m.d.sync += counters.foreign.eq(counters.foreign + 1)
             with m.Elif(~in_session):
                 # Unbound (the board was reset), or the bound station's old session: tell it.

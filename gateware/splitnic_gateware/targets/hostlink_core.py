@@ -64,7 +64,7 @@ class HostLinkCore(LiteXModule):
         self.counters = wishbone.Interface(data_width=32, address_width=32, addressing="word")
         # The board's source address on the host link.  Every board's SoC is built with the same
         # ``mac_address``; the firmware replaces it at boot with one derived from the SPI flash's
-        # unique id (firmware/src/main.c, host_link_mac), so that two boards on one switch differ.
+        # unique id (firmware/src/main.c, set_host_link_mac), so that two boards on one switch differ.
         # Two CSRs, high word first in the address map, each written whole by the firmware.
         self.mac_hi = CSRStorage(MAC_BITS - 32, reset=mac_address >> 32,
                                  description="The host link's source MAC address, bits 47:32.")

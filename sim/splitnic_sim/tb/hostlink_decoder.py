@@ -442,10 +442,14 @@ async def sessions_bind_one_station(dut) -> None:
     # Another station: its discovery is answered BOUND, its request and its frames dropped and counted.
     await tb.send(hello(session=9, flags=hostlink.FLAG_PROBE), from_host=False)
     await tb.send(hello(session=9), from_host=False)
+    await tb.send(hello(session=9), from_host=False, unicast=False)        # foreign too, as on the stand-in
     await tb.send(encode_frame(Frame(0, 0, 4, 0, (msgs[0],), session=SESSION)), from_host=False)
+    # A TAKEOVER sent to the broadcast address takes nothing: it would take every board on the segment.
+    await tb.send(hello(session=11, flags=hostlink.FLAG_TAKEOVER), from_host=False, unicast=False)
     await tb.settle()
     assert tb.replies == [dict(valid=1, stale=0, bound=1, session=9)], tb.replies
-    assert tb.counters()["foreign"] == 2 and len(tb.binds) == 1 and tb.writes == []
+    assert tb.counters()["foreign"] == 3 and len(tb.binds) == 1 and tb.writes == []
+    assert tb.counters()["malformed"] == 3 and tb.link()["session"] == SESSION
     # The host's old session (late frames of a host that restarted): STALE with that session, nothing done.
     await tb.send(encode_frame(Frame(0, 0, 4, 0, (msgs[0],), session=SESSION - 1)))
     await tb.settle()
