@@ -655,7 +655,10 @@ def test_selftest_loses_no_frame_when_the_boards_rx_buffers_come_late(seed: int)
     with impaired_standin(seed, local_size=1 << 20) as rig:
         script = rig.relay.drop("h2b", refill, nth=2, count=12)     # the 1st posts the queue's first buffers
         with splitnic.open(rig.link) as nic:
-            result = loopback_selftest(nic, count=200, seed=seed, timeout=20)
+            # The frames' sizes decide most of whether a loop that posts TX first outruns the late refills:
+            # with these (selftest seed 1194343252) the old loop lost frames for 2 of 3 rig seeds tried
+            # (3417605544 not), with the sizes random seeds drew for about half.
+            result = loopback_selftest(nic, count=200, seed=1194343252, timeout=20)
     assert result.ok, result.line()
     assert result.seconds < 10, result.line()
     assert len(script.dropped) >= 6, f"only {len(script.dropped)} of the host's RX refills were lost"
