@@ -11,7 +11,9 @@ Then the host side against the board's stand-in with the relay between them
 ways, scripted drops (the tail of a full window, the board's acks, a grant,
 the board's frames of messages), failed local sends, a stranger on the
 segment, a host restart and a board reset; last ``splitnic selftest`` and
-``splitnic up`` (ping, TCP checked by hash) over the impaired link.  The
+``splitnic up`` (ping, TCP checked by hash) over the impaired link, and its
+fast path (an echo and a rule added with ``splitnic rules``) set up again
+after a board reset.  The
 random ones are seeded: ``SPLITNIC_FAULT_SEED=N`` replays a run, and each
 test prints its seed (pytest shows it when the test fails).  What they hold
 the link to:
@@ -574,9 +576,9 @@ class UpRig:
             self.close()
             raise
 
-    def up(self, name: str, timeout: float = 60) -> UpProcess:
+    def up(self, name: str, timeout: float = 60, extra: tuple[str, ...] = ()) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.ns, str(SPLITNIC), "up", "--link", f"eth:{HOST_IF}", "--kernel", "tap",
-               "--name", name]
+               "--name", name, *extra]
         up = start_up(cmd, name, timeout)
         sh("sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1", netns=self.ns)
         sh("ip", "-n", self.ns, "addr", "replace", f"{HOST_IP}/24", "dev", name)
@@ -715,3 +717,75 @@ def test_up_survives_a_board_reset_and_a_host_restart_mid_traffic(seed: int) -> 
         finally:
             status, out = up.stop(signal.SIGTERM)
         assert status == 0, out
+
+
+def _echoed(rig: UpRig, port: int, payload: bytes, timeout: float) -> bool:
+    """Whether the fast path's echo answers ``payload`` sent from the peer to HOST_IP:``port`` within
+    ``timeout`` seconds (a datagram every 0.1 s until then)."""
+    with inside(rig.peer_ns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sock.sendto(payload, (HOST_IP, port))
+            try:
+                while True:
+                    data, source = sock.recvfrom(2048)
+                    if data == payload and source == (HOST_IP, port):
+                        return True
+            except (TimeoutError, ConnectionRefusedError):   # refused: the kernel got it (ICMP unreachable)
+                pass
+    return False
+
+
+def _rules(rig: UpRig, control: Path, *words: str) -> str:
+    return sh(str(SPLITNIC), "rules", *words, "--control", str(control), netns=rig.ns, timeout=30).stdout
+
+
+def test_up_rearms_the_fast_path_and_its_rules_after_a_board_reset(seed: int, tmp_path: Path) -> None:
+    # The fast path's own queues and the NIC's steering table go with the board's reset: the driver sets
+    # them up again from what it holds (its rule set is the truth), like the kernel's queue pair.
+    control = tmp_path / "rules.sock"
+    rng = random.Random(seed)
+    with up_rig(seed, Rates()) as rig:
+        up = rig.up("snicf2", extra=("--fast", "udp dport 9000 -> echo", "--control", str(control)))
+        try:
+            assert "added rule 1" in _rules(rig, control, "add", "udp dport 9001 -> echo")
+            assert _echoed(rig, 9000, b"before %d" % rng.randrange(1 << 30), 10), "no echo before the reset"
+            assert _echoed(rig, 9001, b"rule %d" % rng.randrange(1 << 30), 5), "the added rule did not steer"
+            # Traffic on both rules while the board resets.
+            stop = threading.Event()
+
+            def traffic() -> None:
+                with inside(rig.peer_ns):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                with sock:
+                    while not stop.is_set():
+                        for port in (9000, 9001):
+                            sock.sendto(rng.randbytes(rng.randrange(1, 200)), (HOST_IP, port))
+                        time.sleep(0.005)
+            sender = threading.Thread(target=traffic, daemon=True)
+            sender.start()
+            try:
+                time.sleep(0.3)
+                _forget(rig.stand_in)
+                time.sleep(0.3)
+            finally:
+                stop.set()
+                sender.join(5)
+            assert _echoed(rig, 9000, b"after %d" % rng.randrange(1 << 30), 5), \
+                "the fast path's echo did not answer again after the board's reset"
+            assert _echoed(rig, 9001, b"rule after %d" % rng.randrange(1 << 30), 5), \
+                "the rule added with splitnic rules no longer steers after the board's reset"
+            listing = _rules(rig, control, "list")
+            assert "udp dport 9001 -> echo" in listing, listing
+            hits = [int(line.split()[-2]) for line in listing.splitlines() if "9001" in line]
+            assert hits and hits[0] > 0, listing      # the NIC's counters restarted: these hits are new
+            r = rig.ping(3)
+            assert r.returncode == 0, "no ping through snicf2 after the board's reset:\n" + r.stdout + r.stderr
+            assert up.proc.poll() is None, "splitnic up exited when the board was reset"
+        finally:
+            status, out = up.stop(signal.SIGTERM)
+        assert status == 0, out
+        assert rig.relay.counters()["h2b"]["sessions"] == 2, out     # the reset cost one new session
