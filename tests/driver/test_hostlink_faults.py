@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -743,15 +744,46 @@ def _rules(rig: UpRig, control: Path, *words: str) -> str:
     return sh(str(SPLITNIC), "rules", *words, "--control", str(control), netns=rig.ns, timeout=30).stdout
 
 
+def _configured(nic) -> dict[str, int]:
+    """What the driver sets up in the NIC (the stand-in's model): control, address, filters, frame limit,
+    interrupt, every queue's control and size, every steering entry (not what moves on its own: ring
+    indices, counters, the pending causes, the TX bits of the mask that follow a full ring)."""
+    names = ("CTRL", "MAC_ADDR_LO", "MAC_ADDR_HI", "MAX_FRAME", "IRQ_COALESCE", "MC_HASH_LO", "MC_HASH_HI")
+    regs = {name: nic.read_reg(CSR_MAP.register(name).offset) for name in names}
+    mask = CSR_MAP.register("IRQ_MASK")
+    regs["IRQ_MASK"] = nic.read_reg(mask.offset) & ~mask.field("TX").mask
+    for array, fields in (("RXQ", ("CTRL", "SIZE")), ("TXQ", ("CTRL", "SIZE")),
+                          ("STEER", ("CTRL", "DMAC_LO", "DMAC_HI", "ETHERTYPE", "IP_PROTO", "L4_DPORT"))):
+        regs_of = CSR_MAP.array(array)
+        for index in range(regs_of.count):
+            for field in fields:
+                regs[f"{array}{index}.{field}"] = nic.read_reg(regs_of.offset(index, field))
+    return regs
+
+
 def test_up_rearms_the_fast_path_and_its_rules_after_a_board_reset(seed: int, tmp_path: Path) -> None:
     # The fast path's own queues and the NIC's steering table go with the board's reset: the driver sets
-    # them up again from what it holds (its rule set is the truth), like the kernel's queue pair.
+    # them up again from what it holds (its rule set is the truth), like the kernel's queue pair, and
+    # everything else it had configured (coalescing, a multicast group).
     control = tmp_path / "rules.sock"
     rng = random.Random(seed)
+    group = bytes.fromhex("01005e010203")
+    group_bit = 1 << (zlib.crc32(group) % 64)
     with up_rig(seed, Rates()) as rig:
-        up = rig.up("snicf2", extra=("--fast", "udp dport 9000 -> echo", "--control", str(control)))
+        up = rig.up("snicf2", extra=("--fast", "udp dport 9000 -> echo", "--control", str(control),
+                                     "--coalesce-usecs", str(rng.randrange(1, 500))))
         try:
             assert "added rule 1" in _rules(rig, control, "add", "udp dport 9001 -> echo")
+            nic = rig.stand_in.nic
+            mc_hash = lambda: nic.read_reg(CSR_MAP.register("MC_HASH_LO").offset) | \
+                nic.read_reg(CSR_MAP.register("MC_HASH_HI").offset) << 32  # noqa: E731
+            # An IPv4 group (239.1.2.3: 01:00:5e:01:02:03), whose join the kernel announces at once.
+            assert not mc_hash() & group_bit
+            sh("ip", "-n", rig.ns, "addr", "add", "239.1.2.3/32", "dev", "snicf2", "autojoin")
+            deadline = time.monotonic() + 15
+            while not mc_hash() & group_bit:
+                assert time.monotonic() < deadline, "the multicast group did not reach MC_HASH"
+                time.sleep(0.05)
             assert _echoed(rig, 9000, b"before %d" % rng.randrange(1 << 30), 10), "no echo before the reset"
             assert _echoed(rig, 9001, b"rule %d" % rng.randrange(1 << 30), 5), "the added rule did not steer"
             # Traffic on both rules while the board resets.
@@ -765,6 +797,7 @@ def test_up_rearms_the_fast_path_and_its_rules_after_a_board_reset(seed: int, tm
                         for port in (9000, 9001):
                             sock.sendto(rng.randbytes(rng.randrange(1, 200)), (HOST_IP, port))
                         time.sleep(0.005)
+            before = _configured(nic)
             sender = threading.Thread(target=traffic, daemon=True)
             sender.start()
             try:
@@ -778,6 +811,8 @@ def test_up_rearms_the_fast_path_and_its_rules_after_a_board_reset(seed: int, tm
                 "the fast path's echo did not answer again after the board's reset"
             assert _echoed(rig, 9001, b"rule after %d" % rng.randrange(1 << 30), 5), \
                 "the rule added with splitnic rules no longer steers after the board's reset"
+            after = _configured(nic)
+            assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
             listing = _rules(rig, control, "list")
             assert "udp dport 9001 -> echo" in listing, listing
             hits = [int(line.split()[-2]) for line in listing.splitlines() if "9001" in line]
