@@ -220,11 +220,35 @@ class FastPath:
         for rule in gone:
             log.info("removed rule: %s (application %s left)", rule, name)
         return gone
-    def _write_table(self) -> None:
-        """Bring the NIC's steering table in line with the rules, touching changed entries only."""
-        wanted = [self.rules.entry_values(i) for i in range(max(len(self.rules.rules), len(self._written)))]
+
+    def rearm(self) -> None:
+        """Set this fast path up in the NIC again after the NIC was reset under the driver (its board
+        was reset or power-cycled; :class:`splitnic.kernel_path.Tunnel` calls this).
+
+        The NIC lost its queues and its steering table; the driver's side is the truth.  The
+        in-process applications' RX queues and the fast-path TX queue are made again with fresh
+        rings of the same shape (frames in them are lost), then every entry of the steering table
+        is written from :attr:`rules`, each the no-drop way (:meth:`Nic.steer`).  Queues granted
+        to application processes are not made again: those are refused on the links whose board
+        can be reset under the driver (``eth``).
+        """
+        if self._tx is not None:
+            self._tx = self.nic.remade(self._tx)
+        for app in self.apps.values():
+            app.rx = self.nic.remade(app.rx)
+            app.tx = self._tx
+        if self.remote:
+            log.warning("the NIC was reset: the queues of application processes %s are gone; restart them",
+                        ", ".join(sorted(self.remote)))
+        self._write_table(every_entry=True)
+
+    def _write_table(self, every_entry: bool = False) -> None:
+        """Bring the NIC's steering table in line with the rules, touching changed entries only
+        (``every_entry``: write all of the NIC's entries, whatever was written before)."""
+        count = self.nic.num_steer_entries if every_entry else max(len(self.rules.rules), len(self._written))
+        wanted = [self.rules.entry_values(i) for i in range(count)]
         for index, values in enumerate(wanted):
-            if index < len(self._written) and self._written[index] == values:
+            if not every_entry and index < len(self._written) and self._written[index] == values:
                 continue
             self.nic.steer(index, values if values.get("CTRL") else None)
         self._written = wanted[:len(self.rules.rules)]

@@ -80,6 +80,12 @@ class NicInterrupt:
             self.bus.write32(_MASK.offset, mask)
             self._mask = mask
 
+    def restarted(self) -> None:
+        """The NIC was reset under the driver (its board was reset): write the coalescing again and
+        forget the mask written (the next :meth:`enable` writes it)."""
+        self.set_coalesce(self.coalesce_usecs)
+        self._mask = -1
+
     def arm(self, causes: int = 0xFFFFFFFF) -> None:
         """Clear the pending ``causes`` (IRQ_STATUS bits; default all) so that the next one raises the
         line (call when the queues are empty).

@@ -155,6 +155,11 @@ class KernelConfigSync:
         self._ep.close()
         self._timer.close()
 
+    def forget_applied(self) -> None:
+        """The NIC was reset under the driver: what was programmed is gone, the next :meth:`sync`
+        programs all of it again."""
+        self._applied = _Applied()
+
     def sync(self) -> bool:
         """Read the kernel's state now and program what differs; returns whether anything did."""
         read = getattr(self.tunnel, "read_config", None)

@@ -23,9 +23,13 @@ it re-arms the interrupt, looks once more, and sleeps until an event.  A link
 without an interrupt (``etherbone``) is polled at a bounded rate instead.
 
 A board that is reset under the loop (``eth``: the link binds it again by
-itself and wakes the loop, :mod:`splitnic.link_eth`) is set up again here:
-queue pair 0 made again, the interface's MAC, filters and frame limit and the
-interrupt programmed again.  The interface stays up; frames in flight are lost.
+itself and wakes the loop, :mod:`splitnic.link_eth`) is set up again here from
+what the driver holds, as at start-up: queue pair 0 made again with fresh
+rings, the interface's MAC, filters, multicast list and frame limit, the
+interrupt's coalescing and mask, then whatever else this process set up in
+the NIC (:attr:`Tunnel.rearm_also`: the fast path's queues and the whole
+steering table, :meth:`splitnic.fastpath.FastPath.rearm`).  The interface
+stays up; frames in flight are lost.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ from .tunnel import KernelTunnel, format_mac, open_tunnel
 from .tunnel_pump import FramePort, TunnelPump
 from .tx_queue import TxQueue
 
-__all__ = ["Uplink", "NicPort", "open_uplink", "nic_uplink", "open_nic_uplink", "Tunnel", "EventSource"]
+__all__ = ["Uplink", "NicPort", "open_uplink", "nic_uplink", "open_nic_uplink", "Tunnel", "EventSource",
+           "Rearmable"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,13 @@ class EventSource(Protocol):
 
     def poll(self) -> int:
         """Handle what is ready without blocking; returns the work done."""
+
+
+class Rearmable(Protocol):
+    """Something else that set the NIC up in this process (the fast path)."""
+
+    def rearm(self) -> None:
+        """Set it up in the NIC again: the NIC was reset under the driver (its board was reset)."""
 
 
 @dataclass
@@ -148,6 +160,9 @@ class Tunnel:
         #: The RX queues granted to application processes, whose interrupt causes go to their
         #: eventfds (splitnic.app_server); None: no application process.
         self.forwarded: ForwardedCauses | None = None
+        #: Whatever else set the NIC up in this process (the fast path, ``splitnic up`` adds it):
+        #: set up again, in order, after queue pair 0 when the NIC's board was reset.
+        self.rearm_also: list[Rearmable] = []
 
     def start(self) -> "Tunnel":
         """Attach the NIC, open the kernel interface with its MAC/MTU, bring it up."""
@@ -192,8 +207,8 @@ class Tunnel:
         if epoch is None or epoch == self._board_epoch:
             return
         self._board_epoch = epoch
-        log.warning("%s: the NIC's board was reset: setting up queue pair 0, MAC, filters and interrupt again",
-                    self.tunnel.name)
+        log.warning("%s: the NIC's board was reset: setting up its queues, MAC, filters, steering table and "
+                    "interrupt again", self.tunnel.name)
         try:
             self._rearm(nic)
         except SplitnicError as err:
@@ -206,24 +221,24 @@ class Tunnel:
         self.watch_link()
 
     def _rearm(self, nic: Nic) -> None:
+        # Everything the NIC held is gone; the driver's side is the truth.  Queues first (fresh rings
+        # of the same shape), then the registers, then the steering table that points at the queues.
         nic.restarted()
         port = self.uplink.port
         if isinstance(port, NicPort):
-            kernel = constant("KERNEL_QUEUE")
-            rx_size, tx_size = port.rxq.buf_size, port.txq.buf_size
-            port.rxq.close()
-            port.txq.close()
-            port.rxq = nic.rx_queue(kernel, buf_size=rx_size)
-            port.txq = nic.tx_queue(kernel, buf_size=tx_size)
+            port.rxq = nic.remade(port.rxq)
+            port.txq = nic.remade(port.txq)
         nic.mac = self.tunnel.mac
         if self.config is not None:
             # What the sync had programmed went with the NIC's registers: program all of it again.
-            self.config._applied = type(self.config._applied)()
+            self.config.forget_applied()
             self.config.sync()
         if self.irq is not None:
-            # The same descriptor (the link's irq socket): the loop's epoll set holds it already.
-            self.irq = NicInterrupt(nic, self.irq.coalesce_usecs)
+            # The same object (the kernel config's ethtool -C goes through it) and descriptor.
+            self.irq.restarted()
             self.irq.enable(rx_queues=(1 << nic.num_rx_queues) - 1)
+        for other in self.rearm_also:
+            other.rearm()
         self._requeued()
 
     def watch_link(self) -> None:

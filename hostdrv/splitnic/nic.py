@@ -234,6 +234,16 @@ class Nic:
         self.enable(tx=True)
         return queue
 
+    def remade(self, queue: RxQueue | TxQueue) -> RxQueue | TxQueue:
+        """``queue`` closed and set up again from nothing with the same ring size, buffer size and
+        number of buffers: fresh, consistent rings (after the NIC was reset under the driver, when
+        the old rings no longer match the NIC's indices); frames in them are lost."""
+        ring = queue.ring
+        shape = {"ring_log2": ring.log2, "buf_size": ring.buf_size, "nbufs": ring.nbufs}
+        queue.close()
+        make = self.tx_queue if isinstance(queue, TxQueue) else self.rx_queue
+        return make(queue.index, **shape)
+
     def _forget(self, queue: RxQueue | TxQueue) -> None:
         key = ("TX" if isinstance(queue, TxQueue) else "RX", queue.index)
         if self._queues.get(key) is queue:

@@ -11,7 +11,9 @@ Then the host side against the board's stand-in with the relay between them
 ways, scripted drops (the tail of a full window, the board's acks, a grant,
 the board's frames of messages), failed local sends, a stranger on the
 segment, a host restart and a board reset; last ``splitnic selftest`` and
-``splitnic up`` (ping, TCP checked by hash) over the impaired link.  The
+``splitnic up`` (ping, TCP checked by hash) over the impaired link, and its
+fast path (an echo and a rule added with ``splitnic rules``) set up again
+after a board reset.  The
 random ones are seeded: ``SPLITNIC_FAULT_SEED=N`` replays a run, and each
 test prints its seed (pytest shows it when the test fails).  What they hold
 the link to:
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -574,9 +577,9 @@ class UpRig:
             self.close()
             raise
 
-    def up(self, name: str, timeout: float = 60) -> UpProcess:
+    def up(self, name: str, timeout: float = 60, extra: tuple[str, ...] = ()) -> UpProcess:
         cmd = ["ip", "netns", "exec", self.ns, str(SPLITNIC), "up", "--link", f"eth:{HOST_IF}", "--kernel", "tap",
-               "--name", name]
+               "--name", name, *extra]
         up = start_up(cmd, name, timeout)
         sh("sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1", netns=self.ns)
         sh("ip", "-n", self.ns, "addr", "replace", f"{HOST_IP}/24", "dev", name)
@@ -718,3 +721,109 @@ def test_up_survives_a_board_reset_and_a_host_restart_mid_traffic(seed: int) -> 
         finally:
             status, out = up.stop(signal.SIGTERM)
         assert status == 0, out
+
+
+def _echoed(rig: UpRig, port: int, payload: bytes, timeout: float) -> bool:
+    """Whether the fast path's echo answers ``payload`` sent from the peer to HOST_IP:``port`` within
+    ``timeout`` seconds (a datagram every 0.1 s until then)."""
+    with inside(rig.peer_ns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(0.1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sock.sendto(payload, (HOST_IP, port))
+            try:
+                while True:
+                    data, source = sock.recvfrom(2048)
+                    if data == payload and source == (HOST_IP, port):
+                        return True
+            except (TimeoutError, ConnectionRefusedError):   # refused: the kernel got it (ICMP unreachable)
+                pass
+    return False
+
+
+def _rules(rig: UpRig, control: Path, *words: str) -> str:
+    return sh(str(SPLITNIC), "rules", *words, "--control", str(control), netns=rig.ns, timeout=30).stdout
+
+
+def _configured(nic) -> dict[str, int]:
+    """What the driver sets up in the NIC (the stand-in's model): control, address, filters, frame limit,
+    interrupt, every queue's control and size, every steering entry (not what moves on its own: ring
+    indices, counters, the pending causes, the TX bits of the mask that follow a full ring)."""
+    names = ("CTRL", "MAC_ADDR_LO", "MAC_ADDR_HI", "MAX_FRAME", "IRQ_COALESCE", "MC_HASH_LO", "MC_HASH_HI")
+    regs = {name: nic.read_reg(CSR_MAP.register(name).offset) for name in names}
+    mask = CSR_MAP.register("IRQ_MASK")
+    regs["IRQ_MASK"] = nic.read_reg(mask.offset) & ~mask.field("TX").mask
+    for array, fields in (("RXQ", ("CTRL", "SIZE")), ("TXQ", ("CTRL", "SIZE")),
+                          ("STEER", ("CTRL", "DMAC_LO", "DMAC_HI", "ETHERTYPE", "IP_PROTO", "L4_DPORT"))):
+        regs_of = CSR_MAP.array(array)
+        for index in range(regs_of.count):
+            for field in fields:
+                regs[f"{array}{index}.{field}"] = nic.read_reg(regs_of.offset(index, field))
+    return regs
+
+
+def test_up_rearms_the_fast_path_and_its_rules_after_a_board_reset(seed: int, tmp_path: Path) -> None:
+    # The fast path's own queues and the NIC's steering table go with the board's reset: the driver sets
+    # them up again from what it holds (its rule set is the truth), like the kernel's queue pair, and
+    # everything else it had configured (coalescing, a multicast group).
+    control = tmp_path / "rules.sock"
+    rng = random.Random(seed)
+    group = bytes.fromhex("01005e010203")
+    group_bit = 1 << (zlib.crc32(group) % 64)
+    with up_rig(seed, Rates()) as rig:
+        up = rig.up("snicf2", extra=("--fast", "udp dport 9000 -> echo", "--control", str(control),
+                                     "--coalesce-usecs", str(rng.randrange(1, 500))))
+        try:
+            assert "added rule 1" in _rules(rig, control, "add", "udp dport 9001 -> echo")
+            nic = rig.stand_in.nic
+            mc_hash = lambda: nic.read_reg(CSR_MAP.register("MC_HASH_LO").offset) | \
+                nic.read_reg(CSR_MAP.register("MC_HASH_HI").offset) << 32  # noqa: E731
+            # An IPv4 group (239.1.2.3: 01:00:5e:01:02:03), whose join the kernel announces at once.
+            assert not mc_hash() & group_bit
+            sh("ip", "-n", rig.ns, "addr", "add", "239.1.2.3/32", "dev", "snicf2", "autojoin")
+            deadline = time.monotonic() + 15
+            while not mc_hash() & group_bit:
+                assert time.monotonic() < deadline, "the multicast group did not reach MC_HASH"
+                time.sleep(0.05)
+            assert _echoed(rig, 9000, b"before %d" % rng.randrange(1 << 30), 10), "no echo before the reset"
+            assert _echoed(rig, 9001, b"rule %d" % rng.randrange(1 << 30), 5), "the added rule did not steer"
+            # Traffic on both rules while the board resets.
+            stop = threading.Event()
+
+            def traffic() -> None:
+                with inside(rig.peer_ns):
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                with sock:
+                    while not stop.is_set():
+                        for port in (9000, 9001):
+                            sock.sendto(rng.randbytes(rng.randrange(1, 200)), (HOST_IP, port))
+                        time.sleep(0.005)
+            before = _configured(nic)
+            sender = threading.Thread(target=traffic, daemon=True)
+            sender.start()
+            try:
+                time.sleep(0.3)
+                _forget(rig.stand_in)
+                time.sleep(0.3)
+            finally:
+                stop.set()
+                sender.join(5)
+            assert _echoed(rig, 9000, b"after %d" % rng.randrange(1 << 30), 5), \
+                "the fast path's echo did not answer again after the board's reset"
+            assert _echoed(rig, 9001, b"rule after %d" % rng.randrange(1 << 30), 5), \
+                "the rule added with splitnic rules no longer steers after the board's reset"
+            after = _configured(nic)
+            assert after == before, {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+            listing = _rules(rig, control, "list")
+            assert "udp dport 9001 -> echo" in listing, listing
+            hits = [int(line.split()[-2]) for line in listing.splitlines() if "9001" in line]
+            assert hits and hits[0] > 0, listing      # the NIC's counters restarted: these hits are new
+            r = rig.ping(3)
+            assert r.returncode == 0, "no ping through snicf2 after the board's reset:\n" + r.stdout + r.stderr
+            assert up.proc.poll() is None, "splitnic up exited when the board was reset"
+        finally:
+            status, out = up.stop(signal.SIGTERM)
+        assert status == 0, out
+        assert rig.relay.counters()["h2b"]["sessions"] == 2, out     # the reset cost one new session

@@ -41,6 +41,7 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
     nic = tun.uplink.nic
     rules = list(args.fast) + (load_rules(args.rules) if args.rules else [])
     fast = FastPath(nic, rules)
+    tun.rearm_also.append(fast)      # a reset board gets its queues and steering table back
     for name in fast.rules.app_queues:
         serve_builtin(fast, name)
     sources: list[EventSource] = []
