@@ -44,10 +44,16 @@ STATS_DIR = Path("/run/splitnic/stats")
 
 
 def canonical_link(link: str) -> str:
-    """One spelling of a ``--link``: file links by their real path, etherbone with its port."""
+    """One spelling of a ``--link``: file links by their real path, etherbone with its port, eth
+    without ``,takeover`` (how the board was bound, not which) and its ``@MAC`` in lower case."""
     kind, _, arg = link.partition(":")
     if kind in ("sim", "mmio"):
         return f"{kind}:{os.path.realpath(arg)}"
+    if kind == "eth":
+        options = arg.split(",")
+        rest = ",".join(o for o in options[1:] if o != "takeover")
+        ifname, at, mac = options[0].partition("@")
+        return f"eth:{ifname}{at}{mac.lower()}" + (f",{rest}" if rest else "")
     if kind == "etherbone":
         try:
             from .link_etherbone import parse_target

@@ -301,3 +301,11 @@ def test_each_network_namespace_has_its_own_stats_socket_for_an_eth_link() -> No
             del_netns(ns)
     (eth_a, eb_a, sim_a), (eth_b, eb_b, sim_b) = paths
     assert eth_a != eth_b and eb_a != eb_b and sim_a == sim_b
+
+
+def test_splitnic_stats_finds_an_up_that_took_the_board_over() -> None:
+    from splitnic.stats_control import canonical_link, socket_path
+    # ``up --link eth:IF,takeover`` serves its counters where ``stats --link eth:IF`` looks.
+    assert socket_path("eth:snx0,takeover") == socket_path("eth:snx0")
+    assert canonical_link("eth:snx0@0A:1B:2C:3D:4E:5F,takeover") == "eth:snx0@0a:1b:2c:3d:4e:5f"
+    assert canonical_link("eth:snx0@0a:1b:2c:3d:4e:5f") != canonical_link("eth:snx0@0a:1b:2c:3d:4e:60")
