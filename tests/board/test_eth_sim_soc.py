@@ -181,8 +181,8 @@ def test_up_over_eth_reaches_a_kernel_on_the_wire(board: RelayedSoC) -> None:
 #: What the impaired test does to each direction of the host-link cable: every kind of fault, often
 #: enough that the few thousand frames of a run meet each of them many times.
 IMPAIRED = Rates(loss=0.03, dup=0.02, reorder=0.03)
-#: TCP through snic0 over the impaired cable: 180 full-size segments and more (7 s on this machine: the
-#: simulated SoC's speed, not the faults', bounds it; the clean cable takes as long).
+#: TCP through snic0 over the impaired cable: 180 full-size segments and more (2 to 3 s on this machine,
+#: 5 to 8 s when the board's resend timer still counted the cycles its frames took to leave).
 TCP_BYTES = 256 << 10
 #: ... and over the cable once it is clean again.
 TCP_CLEAN_BYTES = 64 << 10
