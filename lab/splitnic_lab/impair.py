@@ -11,6 +11,10 @@ Topology (:func:`impaired_segment` builds it in a namespace of the caller's)::
     snhost ==veth== snrh  <--  AF_PACKET  -->  snrb ==veth== snboard
                        "h2b": snrh -> snrb,  "b2h": snrb -> snrh
 
+With ``board_if`` (:func:`impaired_segment`), the board's end is an interface
+that is already there, the simulated board SoC's TAP (its host-link cable):
+the relay joins ``snrh`` to it, and only the host's veth pair is made.
+
 Each direction has its own :class:`Rates` and its own random stream, drawn
 from ``seed`` and the direction's name: the ``k``-th host-link frame of a
 direction always gets the same fate for the same seed and rates, whatever the
@@ -554,14 +558,23 @@ class RelayProcess:
 
 
 @contextmanager
-def impaired_segment(netns: str, mtu: int = hl.MTU_STANDARD) -> Iterator[None]:
+def impaired_segment(netns: str, mtu: int = hl.MTU_STANDARD, board_if: str | None = None) -> Iterator[None]:
     """Make the two veth pairs of the module's topology in ``netns`` (which the caller made and deletes),
-    all up at ``mtu``, the relay's ends without IPv6 (they must not add frames of their own)."""
+    all up at ``mtu``, the relay's ends without IPv6 (they must not add frames of their own).
+
+    ``board_if``: an interface of ``netns`` that is already the board's cable (the simulated SoC's
+    TAP): only the host's pair is made, and the relay's board end is ``board_if`` itself
+    (``ImpairRelay(RELAY_HOST_IF, board_if, ...)``); the host's end is without IPv6 too, so that
+    nothing but the host link's frames goes to the board that way.  ``board_if`` keeps its MTU."""
     sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", RELAY_HOST_IF, netns=netns)
-    sh("ip", "link", "add", BOARD_IF, "type", "veth", "peer", "name", RELAY_BOARD_IF, netns=netns)
-    for ifname in (RELAY_HOST_IF, RELAY_BOARD_IF):
+    if board_if is None:
+        sh("ip", "link", "add", BOARD_IF, "type", "veth", "peer", "name", RELAY_BOARD_IF, netns=netns)
+        quiet, made = (RELAY_HOST_IF, RELAY_BOARD_IF), (HOST_IF, RELAY_HOST_IF, RELAY_BOARD_IF, BOARD_IF)
+    else:
+        quiet, made = (RELAY_HOST_IF, HOST_IF), (HOST_IF, RELAY_HOST_IF)
+    for ifname in quiet:
         sh("sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", netns=netns)
-    for ifname in (HOST_IF, RELAY_HOST_IF, RELAY_BOARD_IF, BOARD_IF):
+    for ifname in made:
         sh("ip", "link", "set", ifname, "mtu", str(mtu), "up", netns=netns)
     yield
 

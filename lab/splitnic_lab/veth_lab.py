@@ -250,3 +250,42 @@ def tcp_transfer(lab: Lab, nbytes: int, timeout: float = 60) -> tuple[bytes, byt
     return data, bytes(received)
 
 
+def tcp_by_hash(server_ns: str, client_ns: str, server_ip: str, nbytes: int,
+                timeout: float = 120) -> tuple[str, str, float]:
+    """``nbytes`` random bytes over TCP from ``client_ns`` to a server at ``server_ip`` in ``server_ns``;
+    returns (SHA-256 of what was sent, of what arrived, seconds), hex."""
+    import hashlib
+    import threading
+    data = os.urandom(nbytes)
+    with inside(server_ns):
+        server = socket.create_server((server_ip, 0))
+    server.settimeout(timeout)
+    got = hashlib.sha256()
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(timeout)
+                while chunk := conn.recv(1 << 16):
+                    got.update(chunk)
+        except OSError:
+            pass
+    reader = threading.Thread(target=serve, daemon=True)
+    reader.start()
+    try:
+        with inside(client_ns):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.settimeout(timeout)
+        start = time.monotonic()
+        with client:
+            client.connect((server_ip, server.getsockname()[1]))
+            client.sendall(data)
+            client.shutdown(socket.SHUT_WR)
+            reader.join(timeout)
+        seconds = time.monotonic() - start
+    finally:
+        server.close()
+    return hashlib.sha256(data).hexdigest(), got.hexdigest(), seconds
+
+

@@ -31,7 +31,6 @@ the link to:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -55,6 +54,7 @@ from splitnic.selftest import loopback_selftest
 from splitnic_lab.impair import (BOARD_IF, HOLD_S, HOST_IF, RELAY_BOARD_IF, RELAY_HOST_IF, Impairment, ImpairRelay,
                                  Rates, RelayProcess, ScriptedDrop, impaired_segment)
 from splitnic_lab.netns import add_netns, del_netns, inside, sh, unique
+from splitnic_lab import veth_lab
 from splitnic_lab.veth_lab import UpProcess, start_up
 from splitnic_sim.hostlink_standin import HostLinkStandIn
 from splitnic_spec import CSR_MAP
@@ -600,37 +600,7 @@ class UpRig:
 
 def tcp_by_hash(rig: UpRig, nbytes: int, timeout: float = 120) -> tuple[str, str, float]:
     """``nbytes`` random bytes over TCP from the peer to snic's kernel; (sha256 sent, sha256 received, seconds)."""
-    data = os.urandom(nbytes)
-    with inside(rig.ns):
-        server = socket.create_server((HOST_IP, 0))
-    server.settimeout(timeout)
-    got = hashlib.sha256()
-
-    def serve() -> None:
-        try:
-            conn, _ = server.accept()
-            with conn:
-                conn.settimeout(timeout)
-                while chunk := conn.recv(1 << 16):
-                    got.update(chunk)
-        except OSError:
-            pass
-    reader = threading.Thread(target=serve, daemon=True)
-    reader.start()
-    try:
-        with inside(rig.peer_ns):
-            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        client.settimeout(timeout)
-        start = time.monotonic()
-        with client:
-            client.connect((HOST_IP, server.getsockname()[1]))
-            client.sendall(data)
-            client.shutdown(socket.SHUT_WR)
-            reader.join(timeout)
-        seconds = time.monotonic() - start
-    finally:
-        server.close()
-    return hashlib.sha256(data).hexdigest(), got.hexdigest(), seconds
+    return veth_lab.tcp_by_hash(rig.ns, rig.peer_ns, HOST_IP, nbytes, timeout)
 
 
 @contextmanager

@@ -52,7 +52,8 @@ Sending, in this order of priority, between frames:
   needing no credit.
 
 Go-back-N: on the host's NAK (``link.peer_nak``) or when ``acked`` has not
-moved for ``resend_cycles`` while the ring holds frames, the sender starts
+moved for ``resend_cycles`` while the ring holds frames (cycles in which a
+frame is leaving do not count: the host cannot answer it sooner), the sender starts
 again at the oldest unacknowledged slot: whole frames, new frame numbers.  The
 resend timer also sets PROBE on the next frame (the first resent one, or a
 frame of no messages if the credit lets none go), so that the host answers at
@@ -385,7 +386,10 @@ class Encoder(wiring.Component):
         m.d.comb += resend_due.eq(quiet == self.resend_cycles)
         with m.If(retire | (filled == 0) | ~self.link.bound | resend_due):
             m.d.sync += quiet.eq(0)
-        with m.Else():
+        with m.Elif(~streaming):
+            # Not while a frame leaves: the host cannot acknowledge a frame before its last word, and on
+            # a cable slower than a frame per period (the simulated SoC's 8-bit PHY: 1500 cycles a full
+            # frame, 1000 a period) the timer sent every frame of a stream again.
             m.d.sync += quiet.eq(quiet + 1)
 
         # ---- sender ----

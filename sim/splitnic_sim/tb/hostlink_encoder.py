@@ -441,3 +441,34 @@ async def unacknowledged_frames_are_sent_again(dut) -> None:
             break
         await ClockCycles(dut.clk, 100)
     assert tb.written_by_messages()[-4000:] == tb.written[-4000:], "the ring's frames did not all go"
+
+
+@cocotb.test()
+async def a_frame_slower_to_leave_than_the_resend_period_is_not_sent_again(dut) -> None:
+    """The resend timer counts only cycles in which the host could have answered: not those in which a
+    frame is still leaving.  On a cable slower than a frame per resend period (the simulated SoC's: a
+    1500-byte frame takes 1500 cycles of its 8-bit PHY, the period 1000) the board sent every full
+    frame of a stream again although the host acknowledged each as soon as its last word arrived."""
+    tb = EncoderTB(dut, ready_prob=0.1)       # a full frame leaves in about 3 750 cycles
+    await tb.start(latency=10)
+    rng = tb.rng
+    words = (hostlink.MTU_STANDARD - 20 - 8) // 4 - 8      # one WRITE message filling a standard frame
+    for i in range(4):
+        await tb.write(BASE + 0x10000 * i, _words(rng, words))
+    for _ in range(600):
+        if len(tb.written_by_messages()) >= len(tb.written):
+            break
+        await ClockCycles(dut.clk, 100)
+    await ClockCycles(dut.clk, 100)
+    sent = [(f.seq, len(f.messages), size) for f, size, _ in tb.frames if f.messages]
+    # Full frames among them: each took about 3 700 cycles to leave, past the resend period.
+    assert max(size for _, _, size in sent) > 1400 and 1400 // 4 * 10 > RESEND_CYCLES, sent
+    assert len({seq for seq, _, _ in sent}) == len(sent), f"frames sent again (seq, messages, bytes): {sent}"
+    assert tb.counters()["resent_frames"] == 0, tb.counters()
+    assert tb.written_by_messages() == tb.written
+    # Still, silence after the last frame left brings it back after one resend period, PROBE on it.
+    tb.auto_ack = False
+    await tb.write(BASE + 0x50000, _words(rng, 4))
+    await tb.wait_frames(len(tb.frames) + 2, limit=4 * RESEND_CYCLES)
+    again = [f for f, _, _ in tb.frames[-2:]]
+    assert again[0].messages == again[1].messages and again[1].flags & FLAG_PROBE, again
