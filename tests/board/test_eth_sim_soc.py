@@ -43,6 +43,7 @@ import pytest
 import splitnic_spec as spec
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink
+from splitnic_gateware.targets.flash_uid import HOST_LINK_MAC_FIRST, SIM_UID, mac_from_uid
 from splitnic_gateware.targets.nic_core import build_id
 from splitnic_gateware.targets.sim import TAP, WIRE_TAP, SimSoCProcess
 from splitnic_lab.impair import HOST_IF, RELAY_HOST_IF, ImpairRelay, Rates, impaired_segment
@@ -176,6 +177,34 @@ def test_up_over_eth_reaches_a_kernel_on_the_wire(board: RelayedSoC) -> None:
     # 64 KiB each way is over 45 full-size segments, besides the pings and the handshake.
     counts = re.search(r"snicsoc0 down: to kernel (\d+) \(dropped 0\), to NIC (\d+) \(dropped 0", out)
     assert counts and min(int(n) for n in counts.groups()) > 45, out
+
+
+@pytest.mark.timeout(600)
+def test_the_board_answers_from_its_own_address_and_binds_only_when_named(board: RelayedSoC) -> None:
+    from tests.sim.test_hostlink_standin import BROADCAST, Host
+    # The firmware gave the host link the address the flash's id makes (not the one every SoC is built
+    # with), so two boards on one switch differ.
+    own = mac_from_uid(SIM_UID, HOST_LINK_MAC_FIRST)
+    host = Host(board.host_ns, HOST_IF, session=0x5E55_0A11)
+    try:
+        found = host.discover()
+        assert found is not None, "no answer to discovery"
+        assert found[0][6:12] == own != amap.BOARD_MAC.to_bytes(6, "big"), found[0][6:12].hex(":")
+        # A binding request sent to the broadcast address binds nothing (it would bind every board that
+        # hears it): no answer, counted as malformed; the same request to the board's address binds.
+        before = json.loads(_cli(board, "info", "--json", "--link", LINK).stdout)["board"]["malformed"]
+        host.session += 1
+        host.raw(host.hello_frame(), dst=BROADCAST)
+        assert host.hello_answers(host.session, timeout=2.0) == [], "a broadcast binding HELLO was answered"
+        assert json.loads(_cli(board, "info", "--json", "--link", LINK).stdout)["board"]["malformed"] == before + 1
+        host.session += 1
+        host.raw(host.hello_frame(), dst=own)
+        answers = host.hello_answers(host.session, timeout=10.0)
+        assert answers and answers[0][1].flags & hostlink.FLAG_ANSWER, "the board's own address was not answered"
+    finally:
+        host.sock.close()
+    result = _cli(board, "info", "--link", f"{LINK}@{own.hex(':')}")       # the host names it too
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 #: What the impaired test does to each direction of the host-link cable: every kind of fault, often
