@@ -8,8 +8,9 @@ counts (Verilator's coverage.dat format) into COUNTS.  The counts are merged
 here; the figures are per Verilog module (Amaranth names them by hierarchy:
 ``snic_nic.mac_rx.match``), Verilator's coverage points of that module hit at
 least once: line coverage over its ``line`` and ``branch`` points (statement
-blocks and both arms of each if/case), toggle coverage over its ``toggle``
-points (each bit of each signal, 0->1 and 1->0).  One summary line per module
+blocks and both arms of each if/case; not the never-true guard Yosys's Verilog
+backend puts at the top of every ``always @*``, see BACKEND_GUARD), toggle
+coverage over its ``toggle`` points (each bit of each signal, 0->1 and 1->0).  One summary line per module
 is printed, the figures go to bench/coverage.json, and an lcov tracefile of
 the lines becomes an HTML report (genhtml, Debian's lcov) in HTML_DIR.
 
@@ -41,6 +42,12 @@ TESTS = ["tests/gateware/test_id_block_cocotb.py", "tests/gateware/test_mac_coco
 TIMEOUT = 3600
 
 LINE_TYPES = ("line", "branch")
+#: Yosys's Verilog backend opens every ``always @*`` block with ``if (\$auto$verilog_backend.cc:...
+#: dump_module$N ) begin end`` on a ``reg ... = 0`` that nothing ever writes (it only puts the
+#: block in the sensitivity list, so simulators run it at time 0).  That ``if`` is no line of the
+#: design: its taken arm can never run and its other arm always does.  Both arms (Verilator's
+#: ``branch`` points on that line) are left out of the figures.
+BACKEND_GUARD = "$auto$verilog_backend.cc:"
 
 
 class ModuleCoverage:
@@ -92,18 +99,47 @@ def _module(page: str) -> str:
     return page.split("/", 1)[1] if "/" in page else page
 
 
+class _Sources:
+    """The Verilog files' lines, read once each (a file gone from the cache reads as empty)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def line(self, path: str, number: str) -> str:
+        if path not in self._lines:
+            try:
+                self._lines[path] = Path(path).read_text(errors="replace").splitlines()
+            except OSError:
+                self._lines[path] = []
+        lines = self._lines[path]
+        n = int(number)
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+def backend_guards(merged: dict[tuple[str, ...], int]) -> set[tuple[str, ...]]:
+    """The branch points of Yosys's never-true ``$auto$verilog_backend`` guards (BACKEND_GUARD)."""
+    sources = _Sources()
+    return {point for point in merged
+            if point[3] == "branch" and BACKEND_GUARD in sources.line(point[0], point[1])}
+
+
 def per_module(merged: dict[tuple[str, ...], int]) -> dict[str, ModuleCoverage]:
-    """Coverage per Verilog module.  A module that two different files define (two designs that
-    elaborate a block differently) is one entry per file, named ``module (file)``."""
+    """Coverage per Verilog module, without the backend's guards (:func:`backend_guards`).  A
+    module that two different files define (two designs that elaborate a block differently) is
+    one entry per file, named ``module (file)``."""
     files_of: dict[str, set[str]] = defaultdict(set)
     for (f, _l, _n, _t, page, _o, _s) in merged:
         files_of[_module(page)].add(f)
+    guards = backend_guards(merged)
     out: dict[str, ModuleCoverage] = defaultdict(ModuleCoverage)
-    for (f, _line, _n, kind, page, _o, _s), count in merged.items():
+    for point, count in merged.items():
+        f, _line, _n, kind, page, _o, _s = point
         name = _module(page)
         if len(files_of[name]) > 1:
             name = f"{name} ({Path(f).parent.name}/{Path(f).name})"
         m = out[name]
+        if point in guards:
+            continue
         if kind in LINE_TYPES:
             m.lines += 1
             m.lines_hit += count > 0
@@ -127,8 +163,10 @@ def _lines_of(line: str, span: str) -> list[int]:
 def write_lcov(merged: dict[tuple[str, ...], int], path: Path) -> None:
     """An lcov tracefile of the line points: a source line's count is the largest of the points on it."""
     per_file: dict[str, dict[int, int]] = defaultdict(dict)
-    for (f, line, _n, kind, _page, _o, span), count in merged.items():
-        if kind not in LINE_TYPES:
+    guards = backend_guards(merged)
+    for point, count in merged.items():
+        f, line, _n, kind, _page, _o, span = point
+        if kind not in LINE_TYPES or point in guards:
             continue
         for n in _lines_of(line, span):
             per_file[f][n] = max(per_file[f].get(n, 0), count)
@@ -176,7 +214,8 @@ def report(counts: Path = COUNTS, out: Path = OUT) -> dict:
     else:
         print("coverage: no genhtml (Debian's lcov) for the HTML report; make setup installs it", file=sys.stderr)
     return {
-        "unit": "percent of Verilator's coverage points hit (line: line and branch points; toggle: each bit both ways)",
+        "unit": "percent of Verilator's coverage points hit (line: line and branch points, without the "
+                "Verilog backend's never-true guards; toggle: each bit both ways)",
         "tests": TESTS,
         "runs": len(files),
         "html": html,

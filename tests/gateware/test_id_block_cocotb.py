@@ -18,4 +18,4 @@ def test_id_block_on_simulator(simulator: str) -> None:
                         test_module="splitnic_sim.tb.id_block", simulator=simulator,
                         extra_env={"SPLITNIC_BUILD_ID": hex(BUILD_ID)})
     assert result.failed == 0, "\n".join(result.failures)
-    assert result.passed == 2
+    assert result.passed == 3

@@ -21,3 +21,14 @@ def test_nic_scoreboard(simulator: str) -> None:
                         extra_env={"SPLITNIC_TEST_SCALE": SCALE[simulator]})
     assert result.failed == 0, "\n".join(result.failures)
     assert result.passed == 4
+
+
+def test_nic_corner_paths() -> None:
+    """The MAC's drops and address filter, every steering entry, the RX engine's drops and
+    truncation, every register and both resets (sim/splitnic_sim/tb/nic_checks.py): Verilator
+    only, on the scoreboard's build."""
+    src = write_verilog(Nic(), "snic_nic", build_dir_for(NIC_BUILD, "verilator"))
+    result = run_cocotb(name=NIC_BUILD, sources=[src], toplevel="snic_nic",
+                        test_module="splitnic_sim.tb.nic_checks", simulator="verilator")
+    assert result.failed == 0, "\n".join(result.failures)
+    assert result.passed == 2

@@ -70,4 +70,4 @@ def test_id_block_from_a_random_state() -> None:
                         test_module="splitnic_sim.tb.id_block", random_init=True,
                         extra_env={"SPLITNIC_BUILD_ID": hex(BUILD_ID)})
     assert result.failed == 0, "\n".join(result.failures)
-    assert result.passed == 2
+    assert result.passed == 3

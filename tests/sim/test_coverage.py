@@ -58,6 +58,15 @@ def test_coverage_counts_per_module_and_fewer_tests_cover_less(tmp_path: Path,
     twice = bench.per_module(bench.merge([*both.glob("*.dat"), *one.glob("*.dat")]))["snic_id_block"]
     assert twice.lines_hit == f.lines_hit
     assert twice.toggles_hit >= max(f.toggles_hit, p.toggles_hit), (twice, f, p)
+    # Yosys's never-true guards (one per always @* block) are no line of the design: their taken
+    # arm never runs, the other always does, and both are left out of the figures.
+    merged = bench.merge(both.glob("*.dat"))
+    guards = bench.backend_guards(merged)
+    arms = {arm: [merged[g] for g in guards if g[5] == arm] for arm in ("if", "else")}
+    assert len(arms["if"]) >= 3 and len(arms["else"]) == len(arms["if"]) == len(guards) // 2, guards
+    assert not any(arms["if"]) and all(arms["else"]), arms
+    line_points = [p for p in merged if p[3] in bench.LINE_TYPES]
+    assert f.lines == len(line_points) - len(guards), (f, len(line_points), len(guards))
     line, = bench.summary_lines(full)
     assert line.startswith("snic_id_block  line ") and f"({f.lines_hit}/{f.lines})" in line, line
 

@@ -49,3 +49,24 @@ async def scratch_keeps_what_was_written(dut) -> None:
     first = await bus.read(cycles)
     second = await bus.read(cycles)
     assert 0 < (second - first) % 2**32 < 100, f"CYCLES went from {first} to {second}"
+
+
+@cocotb.test()
+async def unmapped_reads_zero_and_reset_clears(dut) -> None:
+    """An address that is no ID register reads 0 and ignores writes; the domain's reset clears
+    SCRATCH and restarts CYCLES."""
+    bus = await _start(dut)
+    scratch = CSR_MAP.register("SCRATCH").offset
+    await bus.write(scratch, 0x1234_5678)
+    mapped = {CSR_MAP.register(n).offset for n in (*id_values(), "SCRATCH", "CYCLES")}
+    top = (1 << len(dut.csr__adr)) * 4 - 4          # the last word of the CSR window
+    for offset in (CSR_MAP.register("CTRL").offset, max(mapped) + 4, top):
+        assert offset not in mapped
+        await bus.write(offset, 0xFFFF_FFFF)
+        assert await bus.read(offset) == 0, f"unmapped {offset:#x} reads non-zero"
+    assert await bus.read(scratch) == 0x1234_5678, "a write elsewhere changed SCRATCH"
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    assert await bus.read(scratch) == 0, "SCRATCH survived the reset"
+    assert await bus.read(CSR_MAP.register("CYCLES").offset) < 20, "CYCLES did not restart"
