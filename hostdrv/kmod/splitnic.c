@@ -26,6 +26,9 @@
  * (MAC, MTU, flags, address lists: POLLPRI and IOC_GET_CONFIG), and it shows
  * the NIC's counters, link and firmware that user space publishes
  * (IOC_PUBLISH) in ethtool; ip -s link counts the interface's own frames.
+ * ethtool -N/-n are a second front end to the NIC's steering table, which
+ * the driver owns: it publishes the table (IOC_PUBLISH_RULES) and takes what
+ * ethtool -N asked (IOC_TAKE_RULE_REQ, announced with POLLPRI).
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -99,8 +102,29 @@ struct snic_published {
 	u32 speed;			/* Mb/s, 0: not known */
 	u8 duplex;			/* DUPLEX_* */
 	u32 rx_usecs;			/* the NIC's moderation, or RX_USECS_NONE */
+	u32 rx_ring, tx_ring, ring_max;	/* the NIC's queue 0 rings, 0: not known */
+	u32 rx_queues, tx_queues;	/* the NIC's queues, 0: not known */
 	char fw_version[SNIC_TUN_TEXT_LEN];
 	char bus_info[SNIC_TUN_TEXT_LEN];
+};
+
+/*
+ * The NIC's steering table for ethtool -n/-N: the driver owns it (both
+ * front ends, `splitnic rules` and ethtool, change it there), publishes it
+ * after every change (IOC_PUBLISH_RULES) and takes what ethtool -N asked
+ * (IOC_TAKE_RULE_REQ).  @view is the published table with the requests
+ * the driver has not handled yet applied, so ethtool -n shows at once what
+ * an ethtool -N did.  Under @steer_lock.
+ */
+struct snic_steer {
+	u32 capacity;			/* 0: no table published (no ethtool -N/-n) */
+	u32 rx_queues;
+	u32 count;			/* entries of @view */
+	struct snic_tun_rule view[SNIC_TUN_RULES_MAX];
+	u32 next_seq;			/* RuleReq.seq of the next request */
+	u32 taken;			/* seq of the last request the driver took */
+	u32 nreqs;			/* requests not handled yet, oldest first */
+	struct snic_tun_rule_req reqs[SNIC_TUN_RULE_REQS_MAX];
 };
 
 /* netdev_priv() of a splitnic interface. */
@@ -126,6 +150,8 @@ struct snic_priv {
 	u32 rx_usecs_wanted;		/* ethtool -C, under RTNL; RX_USECS_NONE */
 	spinlock_t pub_lock;		/* @pub */
 	struct snic_published pub;
+	spinlock_t steer_lock;		/* @steer: process context only */
+	struct snic_steer steer;
 };
 
 /* private_data of an open /dev/splitnic. */
@@ -146,6 +172,13 @@ static struct rtnl_link_ops snic_link_ops;
 	do {								\
 		if (net_ratelimit())					\
 			netdev_err((priv)->ndev, fmt, ##__VA_ARGS__);	\
+	} while (0)
+
+/* Why an ethtool request was refused: the ioctl path has no extack. */
+#define snic_refused(ndev, fmt, ...)					\
+	do {								\
+		if (net_ratelimit())					\
+			netdev_info(ndev, fmt, ##__VA_ARGS__);		\
 	} while (0)
 
 /* ------------------------------------------------------------------------
@@ -619,9 +652,10 @@ static int snic_get_link_ksettings(struct net_device *ndev,
 }
 
 /*
- * ethtool -g: the rings snic0's frames wait in, the tunnel's (rx: u2k, tx:
- * k2u), as the driver sized them with IOC_SETUP_RINGS; 0 with no driver.
- * They are fixed for the handle's life: no -G.
+ * ethtool -g: the NIC's queue 0 rings, which snic0's frames use, as the
+ * driver published them.  Before that (and with no driver), the tunnel's
+ * rings (rx: u2k, tx: k2u) as the driver sized them with IOC_SETUP_RINGS;
+ * 0 with no driver.  No -G: the driver sizes both when it starts.
  */
 static void snic_get_ringparam(struct net_device *ndev,
 			       struct ethtool_ringparam *ring,
@@ -631,6 +665,14 @@ static void snic_get_ringparam(struct net_device *ndev,
 	struct snic_priv *priv = netdev_priv(ndev);
 	unsigned long flags;
 
+	spin_lock_bh(&priv->pub_lock);
+	ring->rx_max_pending = priv->pub.ring_max;
+	ring->tx_max_pending = priv->pub.ring_max;
+	ring->rx_pending = priv->pub.rx_ring;
+	ring->tx_pending = priv->pub.tx_ring;
+	spin_unlock_bh(&priv->pub_lock);
+	if (ring->rx_max_pending)
+		return;
 	ring->rx_max_pending = 1U << SNIC_TUN_RING_LOG2_MAX;
 	ring->tx_max_pending = 1U << SNIC_TUN_RING_LOG2_MAX;
 	spin_lock_irqsave(&priv->tx_lock, flags);
@@ -642,14 +684,27 @@ static void snic_get_ringparam(struct net_device *ndev,
 }
 
 /*
- * ethtool -l: one queue pair, the NIC's queue 0 through the tunnel; the
- * NIC's other queues belong to the fast-path applications, not to snic0.
+ * ethtool -l: snic0 has the NIC's queue 0 each way; the maximums are the
+ * NIC's queues as the driver published them (the others belong to the
+ * fast-path applications: ethtool -N action N steers to RX queue N).
+ * Before a publish, one combined queue pair.
  */
 static void snic_get_channels(struct net_device *ndev,
 			      struct ethtool_channels *ch)
 {
-	ch->max_combined = 1;
-	ch->combined_count = 1;
+	struct snic_priv *priv = netdev_priv(ndev);
+
+	spin_lock_bh(&priv->pub_lock);
+	ch->max_rx = priv->pub.rx_queues;
+	ch->max_tx = priv->pub.tx_queues;
+	spin_unlock_bh(&priv->pub_lock);
+	if (ch->max_rx) {
+		ch->rx_count = 1;
+		ch->tx_count = 1;
+	} else {
+		ch->max_combined = 1;
+		ch->combined_count = 1;
+	}
 }
 
 /*
@@ -694,6 +749,437 @@ static int snic_set_coalesce(struct net_device *ndev,
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Steering: ethtool -N/-n, forwarded to the driver's rule table
+ */
+
+#define SNIC_RULE_FLAGS (SNIC_TUN_RULE_FLAGS_MATCH_DMAC_MASK |		\
+			 SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_MASK |	\
+			 SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK |	\
+			 SNIC_TUN_RULE_FLAGS_MATCH_L4_DPORT_MASK)
+
+static bool snic_seq_after(u32 a, u32 b)
+{
+	return (s32)(a - b) > 0;
+}
+
+/* A request carries a rule: its members from location on. */
+static void snic_rule_of_req(struct snic_tun_rule *r, const struct snic_tun_rule_req *req)
+{
+	r->location = req->location;
+	r->flags = req->flags;
+	r->queue = req->queue;
+	r->ethertype = req->ethertype;
+	r->ip_proto = req->ip_proto;
+	r->dport = req->dport;
+	r->dmac = req->dmac;
+}
+
+static void snic_req_of_rule(struct snic_tun_rule_req *req, const struct snic_tun_rule *r)
+{
+	req->location = r->location;
+	req->flags = r->flags;
+	req->queue = r->queue;
+	req->ethertype = r->ethertype;
+	req->ip_proto = r->ip_proto;
+	req->dport = r->dport;
+	req->dmac = r->dmac;
+}
+
+/* Apply one request to the table @st shows; false if it no longer fits. */
+static bool snic_steer_apply(struct snic_steer *st,
+			     const struct snic_tun_rule_req *req)
+{
+	u32 i;
+
+	if (req->op == SNIC_TUN_RULE_ADD) {
+		if (st->count >= st->capacity)
+			return false;
+		snic_rule_of_req(&st->view[st->count], req);
+		st->view[st->count].location = st->count;
+		st->count++;
+		return true;
+	}
+	if (req->location >= st->count)
+		return false;
+	for (i = req->location; i + 1 < st->count; i++) {
+		st->view[i] = st->view[i + 1];
+		st->view[i].location = i;
+	}
+	st->count--;
+	return true;
+}
+
+/* The driver is gone: no table, and nobody will handle what was asked. */
+static void snic_steer_forget(struct snic_priv *priv)
+{
+	struct snic_steer *st = &priv->steer;
+
+	spin_lock(&priv->steer_lock);
+	st->capacity = 0;
+	st->count = 0;
+	st->nreqs = 0;
+	st->taken = st->next_seq - 1;
+	spin_unlock(&priv->steer_lock);
+}
+
+static void snic_mac_bytes(u64 word, u8 *addr)
+{
+	int i;
+
+	for (i = 0; i < ETH_ALEN; i++)
+		addr[i] = word >> (8 * i);
+}
+
+/*
+ * A rule as an ethtool flow spec.  -EOPNOTSUPP for a rule no flow type
+ * says: an IP protocol (or port) with no ethertype matches IPv4 and IPv6,
+ * and ethtool's IP flow types are one or the other.
+ */
+static int snic_rule_to_flow(const struct snic_tun_rule *r,
+			     struct ethtool_rx_flow_spec *fs)
+{
+	bool proto = r->flags & SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK;
+	bool port = r->flags & SNIC_TUN_RULE_FLAGS_MATCH_L4_DPORT_MASK;
+	bool ether = r->flags & SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_MASK;
+	bool dmac = r->flags & SNIC_TUN_RULE_FLAGS_MATCH_DMAC_MASK;
+	bool v6 = r->ethertype == ETH_P_IPV6;
+	bool l4 = r->ip_proto == IPPROTO_TCP || r->ip_proto == IPPROTO_UDP;
+	u8 addr[ETH_ALEN];
+
+	memset(fs, 0, sizeof(*fs));
+	fs->location = r->location;
+	fs->ring_cookie = r->queue;
+	snic_mac_bytes(r->dmac, addr);
+	if (!proto && !port) {
+		fs->flow_type = ETHER_FLOW;
+		if (ether) {
+			fs->h_u.ether_spec.h_proto = htons(r->ethertype);
+			fs->m_u.ether_spec.h_proto = htons(0xffff);
+		}
+		if (dmac) {
+			ether_addr_copy(fs->h_u.ether_spec.h_dest, addr);
+			eth_broadcast_addr(fs->m_u.ether_spec.h_dest);
+		}
+		return 0;
+	}
+	if (!ether || (r->ethertype != ETH_P_IP && !v6) || !proto || (port && !l4))
+		return -EOPNOTSUPP;
+	if (l4 && v6) {
+		fs->flow_type = r->ip_proto == IPPROTO_TCP ? TCP_V6_FLOW : UDP_V6_FLOW;
+		if (port) {
+			fs->h_u.tcp_ip6_spec.pdst = htons(r->dport);
+			fs->m_u.tcp_ip6_spec.pdst = htons(0xffff);
+		}
+	} else if (l4) {
+		fs->flow_type = r->ip_proto == IPPROTO_TCP ? TCP_V4_FLOW : UDP_V4_FLOW;
+		if (port) {
+			fs->h_u.tcp_ip4_spec.pdst = htons(r->dport);
+			fs->m_u.tcp_ip4_spec.pdst = htons(0xffff);
+		}
+	} else if (v6) {
+		fs->flow_type = IPV6_USER_FLOW;
+		fs->h_u.usr_ip6_spec.l4_proto = r->ip_proto;
+		fs->m_u.usr_ip6_spec.l4_proto = 0xff;
+	} else {
+		fs->flow_type = IP_USER_FLOW;
+		fs->h_u.usr_ip4_spec.ip_ver = ETH_RX_NFC_IP4;
+		fs->h_u.usr_ip4_spec.proto = r->ip_proto;
+		fs->m_u.usr_ip4_spec.proto = 0xff;
+	}
+	if (dmac) {
+		fs->flow_type |= FLOW_MAC_EXT;
+		ether_addr_copy(fs->h_ext.h_dest, addr);
+		eth_broadcast_addr(fs->m_ext.h_dest);
+	}
+	return 0;
+}
+
+/* 1: every byte of @mask is set, 0: none is, -1: some are (the NIC compares whole fields). */
+static int snic_mask(const void *mask, size_t len)
+{
+	if (!memchr_inv(mask, 0, len))
+		return 0;
+	return memchr_inv(mask, 0xff, len) ? -1 : 1;
+}
+
+static void snic_match_ip(struct snic_tun_rule *r, u16 ethertype, u8 proto)
+{
+	r->flags |= SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_MASK |
+		    SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK;
+	r->ethertype = ethertype;
+	r->ip_proto = proto;
+}
+
+static int snic_match_port(struct snic_tun_rule *r, __be16 port, __be16 mask)
+{
+	int full = snic_mask(&mask, sizeof(mask));
+
+	if (full < 0)
+		return -EINVAL;
+	if (full) {
+		r->flags |= SNIC_TUN_RULE_FLAGS_MATCH_L4_DPORT_MASK;
+		r->dport = ntohs(port);
+	}
+	return 0;
+}
+
+static int snic_match_dmac(struct snic_tun_rule *r, const u8 *addr, const u8 *mask)
+{
+	int full = snic_mask(mask, ETH_ALEN);
+	int i;
+
+	if (full < 0 || (full && (r->flags & SNIC_TUN_RULE_FLAGS_MATCH_DMAC_MASK)))
+		return -EINVAL;
+	if (full) {
+		r->flags |= SNIC_TUN_RULE_FLAGS_MATCH_DMAC_MASK;
+		for (i = 0; i < ETH_ALEN; i++)
+			r->dmac |= (u64)addr[i] << (8 * i);
+	}
+	return 0;
+}
+
+/*
+ * An ethtool flow spec as a rule of the NIC's steering table, which
+ * compares the destination MAC, ethertype, IP protocol and TCP/UDP
+ * destination port, each whole or not at all, and sends to an RX queue.
+ * Anything else (addresses, source ports, TOS, VLAN, partial masks, drop,
+ * RSS, VFs) is -EINVAL, with the reason in the kernel log.
+ */
+static int snic_flow_to_rule(struct net_device *ndev,
+			     const struct ethtool_rx_flow_spec *fs,
+			     struct snic_tun_rule *r)
+{
+	u32 type = fs->flow_type & ~(FLOW_EXT | FLOW_MAC_EXT);
+	const char *why = "the NIC compares dst-mac, proto, l4proto and dst-port, whole";
+	int ret = -EINVAL;
+
+	memset(r, 0, sizeof(*r));
+	if (fs->ring_cookie == RX_CLS_FLOW_DISC || fs->ring_cookie == RX_CLS_FLOW_WAKE) {
+		snic_refused(ndev, "ethtool -N: steering cannot drop; the action is an RX queue\n");
+		return -EINVAL;
+	}
+	if (fs->flow_type & FLOW_RSS || ethtool_get_flow_spec_ring_vf(fs->ring_cookie) ||
+	    ethtool_get_flow_spec_ring(fs->ring_cookie) > U32_MAX) {
+		snic_refused(ndev, "ethtool -N: the action is one RX queue (no RSS, no VF)\n");
+		return -EINVAL;
+	}
+	r->queue = ethtool_get_flow_spec_ring(fs->ring_cookie);
+	if ((fs->flow_type & FLOW_EXT) &&
+	    (fs->m_ext.vlan_etype || fs->m_ext.vlan_tci || fs->m_ext.data[0] || fs->m_ext.data[1]))
+		goto refused;
+
+	switch (type) {
+	case TCP_V4_FLOW:
+	case UDP_V4_FLOW: {
+		const struct ethtool_tcpip4_spec *h = &fs->h_u.tcp_ip4_spec;
+		const struct ethtool_tcpip4_spec *m = &fs->m_u.tcp_ip4_spec;
+
+		if (m->ip4src || m->ip4dst || m->psrc || m->tos)
+			goto refused;
+		snic_match_ip(r, ETH_P_IP, type == TCP_V4_FLOW ? IPPROTO_TCP : IPPROTO_UDP);
+		ret = snic_match_port(r, h->pdst, m->pdst);
+		break;
+	}
+	case TCP_V6_FLOW:
+	case UDP_V6_FLOW: {
+		const struct ethtool_tcpip6_spec *h = &fs->h_u.tcp_ip6_spec;
+		const struct ethtool_tcpip6_spec *m = &fs->m_u.tcp_ip6_spec;
+
+		if (memchr_inv(m->ip6src, 0, sizeof(m->ip6src)) ||
+		    memchr_inv(m->ip6dst, 0, sizeof(m->ip6dst)) || m->psrc || m->tclass)
+			goto refused;
+		snic_match_ip(r, ETH_P_IPV6, type == TCP_V6_FLOW ? IPPROTO_TCP : IPPROTO_UDP);
+		ret = snic_match_port(r, h->pdst, m->pdst);
+		break;
+	}
+	case IP_USER_FLOW: {
+		const struct ethtool_usrip4_spec *h = &fs->h_u.usr_ip4_spec;
+		const struct ethtool_usrip4_spec *m = &fs->m_u.usr_ip4_spec;
+
+		if (m->ip4src || m->ip4dst || m->l4_4_bytes || m->tos || m->ip_ver ||
+		    (m->proto && m->proto != 0xff))
+			goto refused;
+		snic_match_ip(r, ETH_P_IP, h->proto);
+		if (!m->proto)
+			r->flags &= ~SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK;
+		ret = 0;
+		break;
+	}
+	case IPV6_USER_FLOW: {
+		const struct ethtool_usrip6_spec *h = &fs->h_u.usr_ip6_spec;
+		const struct ethtool_usrip6_spec *m = &fs->m_u.usr_ip6_spec;
+
+		if (memchr_inv(m->ip6src, 0, sizeof(m->ip6src)) ||
+		    memchr_inv(m->ip6dst, 0, sizeof(m->ip6dst)) || m->l4_4_bytes || m->tclass ||
+		    (m->l4_proto && m->l4_proto != 0xff))
+			goto refused;
+		snic_match_ip(r, ETH_P_IPV6, h->l4_proto);
+		if (!m->l4_proto)
+			r->flags &= ~SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK;
+		ret = 0;
+		break;
+	}
+	case ETHER_FLOW: {
+		const struct ethhdr *h = &fs->h_u.ether_spec, *m = &fs->m_u.ether_spec;
+		int full = snic_mask(&m->h_proto, sizeof(m->h_proto));
+
+		if (!is_zero_ether_addr(m->h_source) || full < 0)
+			goto refused;
+		if (full) {
+			r->flags |= SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_MASK;
+			r->ethertype = ntohs(h->h_proto);
+		}
+		ret = snic_match_dmac(r, h->h_dest, m->h_dest);
+		break;
+	}
+	default:
+		why = "a flow type the NIC does not steer (it has tcp4/6, udp4/6, ip4/6 and ether)";
+		goto refused;
+	}
+	if (!ret && (fs->flow_type & FLOW_MAC_EXT))
+		ret = snic_match_dmac(r, fs->h_ext.h_dest, fs->m_ext.h_dest);
+	if (!ret)
+		return 0;
+refused:
+	snic_refused(ndev, "ethtool -N: %s\n", why);
+	return -EINVAL;
+}
+
+/* Can ethtool show rule @r?  Says why not in the kernel log (rate limited). */
+static bool snic_rule_shown(struct net_device *ndev, const struct snic_tun_rule *r)
+{
+	struct ethtool_rx_flow_spec fs;
+
+	if (!snic_rule_to_flow(r, &fs))
+		return true;
+	/* An IP protocol over IPv4 and IPv6 (or over another ethertype): no flow type says it. */
+	snic_refused(ndev, "ethtool -n: rule %u not shown: %s\n", r->location,
+		     "no flow type says it (IPv4 and IPv6?); splitnic rules list shows it");
+	return false;
+}
+
+static int snic_get_rxnfc(struct net_device *ndev, struct ethtool_rxnfc *info,
+			  u32 *rule_locs)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	struct snic_steer *st = &priv->steer;
+	u32 i, n = 0;
+	int ret = 0;
+
+	spin_lock(&priv->steer_lock);
+	if (!st->capacity) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	switch (info->cmd) {
+	case ETHTOOL_GRXRINGS:
+		info->data = st->rx_queues;
+		break;
+	case ETHTOOL_GRXCLSRLCNT:
+		for (i = 0; i < st->count; i++)
+			n += snic_rule_shown(ndev, &st->view[i]);
+		info->rule_cnt = n;
+		/* The module places rules: at the end of the table. */
+		info->data = st->capacity | RX_CLS_LOC_SPECIAL;
+		break;
+	case ETHTOOL_GRXCLSRULE:
+		if (info->fs.location >= st->count)
+			ret = -ENOENT;
+		else if (!snic_rule_shown(ndev, &st->view[info->fs.location]))
+			ret = -EOPNOTSUPP;
+		else
+			ret = snic_rule_to_flow(&st->view[info->fs.location], &info->fs);
+		break;
+	case ETHTOOL_GRXCLSRLALL:
+		for (i = 0; i < st->count && !ret; i++) {
+			if (!snic_rule_shown(ndev, &st->view[i]))
+				continue;
+			if (n < info->rule_cnt)
+				rule_locs[n++] = i;
+			else
+				ret = -EMSGSIZE;
+		}
+		info->rule_cnt = n;
+		info->data = st->capacity;
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+	}
+out:
+	spin_unlock(&priv->steer_lock);
+	return ret;
+}
+
+/* Queue a request for the driver, show it in the table at once, wake the driver. */
+static int snic_steer_request(struct snic_priv *priv, u32 op,
+			      struct snic_tun_rule *rule)
+{
+	struct snic_steer *st = &priv->steer;
+	struct snic_tun_rule_req *req;
+
+	if (st->nreqs >= SNIC_TUN_RULE_REQS_MAX) {
+		snic_refused(priv->ndev, "ethtool -N: %u requests wait for the driver already\n",
+			     st->nreqs);
+		return -EBUSY;
+	}
+	req = &st->reqs[st->nreqs];
+	memset(req, 0, sizeof(*req));
+	req->seq = st->next_seq;
+	req->op = op;
+	snic_req_of_rule(req, rule);
+	if (!snic_steer_apply(st, req))
+		return -EINVAL;
+	st->nreqs++;
+	st->next_seq++;
+	return 0;
+}
+
+static int snic_set_rxnfc(struct net_device *ndev, struct ethtool_rxnfc *info)
+{
+	struct snic_priv *priv = netdev_priv(ndev);
+	struct snic_steer *st = &priv->steer;
+	struct snic_tun_rule rule;
+	u32 loc = info->fs.location;
+	int ret;
+
+	if (info->cmd == ETHTOOL_SRXCLSRLINS) {
+		ret = snic_flow_to_rule(ndev, &info->fs, &rule);
+		if (ret)
+			return ret;
+	} else if (info->cmd != ETHTOOL_SRXCLSRLDEL) {
+		return -EOPNOTSUPP;
+	}
+	spin_lock(&priv->steer_lock);
+	if (!st->capacity) {
+		ret = -EOPNOTSUPP;
+	} else if (info->cmd == ETHTOOL_SRXCLSRLDEL) {
+		if (loc < st->count)
+			ret = snic_steer_request(priv, SNIC_TUN_RULE_DEL, &st->view[loc]);
+		else
+			ret = -ENOENT;
+	} else if (rule.queue >= st->rx_queues) {
+		snic_refused(ndev, "ethtool -N: action %u: the NIC has RX queues 0..%u\n",
+			     rule.queue, st->rx_queues - 1);
+		ret = -EINVAL;
+	} else if (st->count >= st->capacity) {
+		ret = -ENOSPC;
+	} else if (loc != RX_CLS_LOC_ANY && loc != RX_CLS_LOC_LAST && loc != st->count) {
+		/* Entry order is priority: a new rule goes last, as splitnic rules add puts it. */
+		snic_refused(ndev, "ethtool -N: loc %u: a new rule takes the next free entry, %u\n",
+			     loc, st->count);
+		ret = -EINVAL;
+	} else {
+		info->fs.location = st->count;
+		rule.location = st->count;
+		ret = snic_steer_request(priv, SNIC_TUN_RULE_ADD, &rule);
+	}
+	spin_unlock(&priv->steer_lock);
+	if (!ret)
+		snic_cfg_changed(priv);
+	return ret;
+}
+
 static const struct ethtool_ops snic_ethtool_ops = {
 	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS,
 	.get_drvinfo = snic_get_drvinfo,
@@ -707,6 +1193,8 @@ static const struct ethtool_ops snic_ethtool_ops = {
 	.get_channels = snic_get_channels,
 	.get_coalesce = snic_get_coalesce,
 	.set_coalesce = snic_set_coalesce,
+	.get_rxnfc = snic_get_rxnfc,
+	.set_rxnfc = snic_set_rxnfc,
 };
 
 /* ------------------------------------------------------------------------
@@ -746,6 +1234,15 @@ static void snic_detach(struct snic_file *f)
 	/* After this no datapath code touches the rings: NAPI and xmit hold the locks. */
 	snic_link(priv, NULL);
 	snic_set_owner(priv, NULL);
+	snic_steer_forget(priv);
+	/* The NIC's rings and queues were the driver's: ethtool -g/-l fall back to the tunnel's. */
+	spin_lock_bh(&priv->pub_lock);
+	priv->pub.rx_ring = 0;
+	priv->pub.tx_ring = 0;
+	priv->pub.ring_max = 0;
+	priv->pub.rx_queues = 0;
+	priv->pub.tx_queues = 0;
+	spin_unlock_bh(&priv->pub_lock);
 	/* KICK and poll() may still see @priv until the next grace period. */
 	RCU_INIT_POINTER(f->priv, NULL);
 	/* A driver waiting in poll() learns that its interface is gone. */
@@ -799,6 +1296,8 @@ static int snic_create(struct snic_file *f, const char *name, const u8 *mac,
 	priv->pub.duplex = DUPLEX_UNKNOWN;
 	priv->pub.rx_usecs = SNIC_TUN_RX_USECS_NONE;
 	priv->rx_usecs_wanted = SNIC_TUN_RX_USECS_NONE;
+	spin_lock_init(&priv->steer_lock);
+	priv->steer.next_seq = 1;
 	ndev->netdev_ops = &snic_netdev_ops;
 	ndev->ethtool_ops = &snic_ethtool_ops;
 	ndev->rtnl_link_ops = &snic_link_ops;
@@ -1258,6 +1757,20 @@ static int snic_text(const struct snic_tun_publish *req, size_t offset, char *te
 	return 0;
 }
 
+/* The NIC's ring sizes and queue counts: all known and sane, or all 0. */
+static bool snic_publish_rings_valid(const struct snic_tun_publish *req)
+{
+	u32 least = 1U << SNIC_RING_LOG2_MIN, most = req->ring_max;
+
+	if (!req->ring_max && !req->rx_ring && !req->tx_ring && !req->rx_queues && !req->tx_queues)
+		return true;
+	return is_power_of_2(most) && most >= least && most <= 1U << SNIC_RING_LOG2_MAX &&
+	       is_power_of_2(req->rx_ring) && req->rx_ring >= least && req->rx_ring <= most &&
+	       is_power_of_2(req->tx_ring) && req->tx_ring >= least && req->tx_ring <= most &&
+	       req->rx_queues && req->rx_queues <= SNIC_TUN_RX_QUEUES_MAX &&
+	       req->tx_queues && req->tx_queues <= SNIC_TUN_TX_QUEUES_MAX;
+}
+
 static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 {
 	static const u8 duplex[] = { DUPLEX_UNKNOWN, DUPLEX_HALF, DUPLEX_FULL };
@@ -1275,9 +1788,10 @@ static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 		     sizeof(struct snic_tun_publish));
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags || req.reserved || (req.count && req.count != SNIC_TUN_COUNTERS) ||
+	if (req.flags || (req.count && req.count != SNIC_TUN_COUNTERS) ||
 	    req.speed > SNIC_TUN_SPEED_MAX || req.duplex >= ARRAY_SIZE(duplex) ||
 	    (req.rx_usecs > SNIC_TUN_RX_USECS_MAX && req.rx_usecs != SNIC_TUN_RX_USECS_NONE) ||
+	    !snic_publish_rings_valid(&req) ||
 	    snic_text(&req, offsetof(struct snic_tun_publish, fw_version0), fw_version) ||
 	    snic_text(&req, offsetof(struct snic_tun_publish, bus_info0), bus_info))
 		return -EINVAL;
@@ -1299,6 +1813,11 @@ static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 		priv->pub.speed = req.speed;
 		priv->pub.duplex = duplex[req.duplex];
 		priv->pub.rx_usecs = req.rx_usecs;
+		priv->pub.rx_ring = req.rx_ring;
+		priv->pub.tx_ring = req.tx_ring;
+		priv->pub.ring_max = req.ring_max;
+		priv->pub.rx_queues = req.rx_queues;
+		priv->pub.tx_queues = req.tx_queues;
 		memcpy(priv->pub.fw_version, fw_version, sizeof(fw_version));
 		memcpy(priv->pub.bus_info, bus_info, sizeof(bus_info));
 		spin_unlock_bh(&priv->pub_lock);
@@ -1308,6 +1827,111 @@ static int snic_ioctl_publish(struct snic_file *f, void __user *uarg)
 	rcu_read_unlock();
 	kfree(counters);
 	return ret;
+}
+
+/* A rule the driver published: values the NIC's steering entry can hold. */
+static bool snic_rule_valid(const struct snic_tun_rule *r, u32 location, u32 rx_queues)
+{
+	return r->location == location && !(r->flags & ~SNIC_RULE_FLAGS) &&
+	       r->queue < rx_queues && r->ethertype <= 0xffff && r->ip_proto <= 0xff &&
+	       r->dport <= 0xffff && !(r->dmac >> 48);
+}
+
+static int snic_ioctl_publish_rules(struct snic_file *f, void __user *uarg)
+{
+	struct snic_tun_rule_table req;
+	struct snic_tun_rule *rules = NULL;
+	struct snic_priv *priv;
+	struct snic_steer *st;
+	u32 i, kept = 0;
+	int ret = 0;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.reserved || req.capacity > SNIC_TUN_RULES_MAX ||
+	    req.count > req.capacity || !req.rx_queues || req.rx_queues > SNIC_TUN_RX_QUEUES_MAX)
+		return -EINVAL;
+	if (req.count) {
+		rules = memdup_user(u64_to_user_ptr(req.rules), req.count * sizeof(*rules));
+		if (IS_ERR(rules))
+			return PTR_ERR(rules);
+	}
+	for (i = 0; i < req.count; i++) {
+		if (!snic_rule_valid(&rules[i], i, req.rx_queues)) {
+			kfree(rules);
+			return -EINVAL;
+		}
+	}
+
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (priv) {
+		st = &priv->steer;
+		spin_lock(&priv->steer_lock);
+		st->capacity = req.capacity;
+		st->rx_queues = req.rx_queues;
+		st->count = req.count;
+		if (req.count)
+			memcpy(st->view, rules, req.count * sizeof(*rules));
+		if (snic_seq_after(req.done, st->taken))
+			st->taken = req.done;
+		/* What the driver has not handled yet still shows: apply it again. */
+		for (i = 0; i < st->nreqs; i++) {
+			if (!snic_seq_after(st->reqs[i].seq, req.done))
+				continue;
+			st->reqs[kept++] = st->reqs[i];
+			snic_steer_apply(st, &st->reqs[i]);
+		}
+		st->nreqs = kept;
+		spin_unlock(&priv->steer_lock);
+	} else {
+		ret = -ENODEV;
+	}
+	rcu_read_unlock();
+	kfree(rules);
+	return ret;
+}
+
+static int snic_ioctl_take_rule_req(struct snic_file *f, void __user *uarg)
+{
+	struct snic_tun_rule_req req;
+	struct snic_priv *priv;
+	struct snic_steer *st;
+	u32 i, before = 0;
+	int ret = -EAGAIN;
+
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (!priv) {
+		rcu_read_unlock();
+		return -ENODEV;
+	}
+	st = &priv->steer;
+	spin_lock(&priv->steer_lock);
+	for (i = 0; i < st->nreqs; i++) {
+		if (snic_seq_after(st->reqs[i].seq, st->taken)) {
+			req = st->reqs[i];
+			before = st->taken;
+			st->taken = req.seq;
+			ret = 0;
+			break;
+		}
+	}
+	spin_unlock(&priv->steer_lock);
+	rcu_read_unlock();
+	if (ret || !copy_to_user(uarg, &req, sizeof(req)))
+		return ret;
+	/* The driver never saw it: it stays to be taken again. */
+	rcu_read_lock();
+	priv = rcu_dereference(f->priv);
+	if (priv) {
+		spin_lock(&priv->steer_lock);
+		if (priv->steer.taken == req.seq)
+			priv->steer.taken = before;
+		spin_unlock(&priv->steer_lock);
+	}
+	rcu_read_unlock();
+	return -EFAULT;
 }
 
 static long snic_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -1344,6 +1968,12 @@ static long snic_fop_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 		break;
 	case SNIC_TUN_IOC_PUBLISH:
 		ret = snic_ioctl_publish(f, uarg);
+		break;
+	case SNIC_TUN_IOC_PUBLISH_RULES:
+		ret = snic_ioctl_publish_rules(f, uarg);
+		break;
+	case SNIC_TUN_IOC_TAKE_RULE_REQ:
+		ret = snic_ioctl_take_rule_req(f, uarg);
 		break;
 	default:
 		ret = -ENOTTY;

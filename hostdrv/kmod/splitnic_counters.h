@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x4a83aa86.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.4, hash 0x6b66bcb2.
  *
  * The NIC's counters as IOC_PUBLISH carries them: their ethtool -S names.
  * Kernel only (needs ETH_GSTRING_LEN).

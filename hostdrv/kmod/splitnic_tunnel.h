@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /*
  * GENERATED FILE - DO NOT EDIT. Made by `make generate` from spec/splitnic_spec/tunnel.py.
- * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.3, hash 0x4a83aa86.
+ * splitnic kernel tunnel interface (splitnic.ko uapi), spec 0.4, hash 0x6b66bcb2.
  *
  * Only #defines and plain structs, so that cffi can parse it (splitnic_spec.generate.cdef
  * strips the guard lines and the ioctl macros; tests/vm checks those with the compiler).
@@ -12,10 +12,10 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define SNIC_TUN_SPEC_HASH 0x4a83aa86
+#define SNIC_TUN_SPEC_HASH 0x6b66bcb2
 
 /* Constants. */
-#define SNIC_TUN_VERSION 3	/* Info.version of this spec. */
+#define SNIC_TUN_VERSION 4	/* Info.version of this spec. */
 #define SNIC_TUN_IOC_MAGIC 185	/* ioctl type byte. */
 #define SNIC_TUN_IOC_INFO _IOR(SNIC_TUN_IOC_MAGIC, 0, struct snic_tun_info)	/* _IOR: read struct Info. Any handle. */
 #define SNIC_TUN_IOC_CREATE _IOWR(SNIC_TUN_IOC_MAGIC, 1, struct snic_tun_if_req)	/* _IOWR struct IfReq: create an interface (carrier down) and attach it to this handle. EEXIST: the name is taken; EBUSY: the handle already has an interface. */
@@ -26,6 +26,14 @@
 #define SNIC_TUN_IOC_KICK _IO(SNIC_TUN_IOC_MAGIC, 6)	/* _IO: u2k has new entries (schedule NAPI); also restarts a stopped transmit queue. */
 #define SNIC_TUN_IOC_GET_CONFIG _IOWR(SNIC_TUN_IOC_MAGIC, 7, struct snic_tun_config)	/* _IOWR struct Config: read the interface's MAC, MTU, flags and address lists; clears POLLPRI until the next change. ENODEV: no interface. */
 #define SNIC_TUN_IOC_PUBLISH _IOW(SNIC_TUN_IOC_MAGIC, 8, struct snic_tun_publish)	/* _IOW struct Publish: the NIC's counters, link speed and duplex, firmware version and bus info for ip -s link and ethtool. ENODEV: no interface. */
+#define SNIC_TUN_IOC_PUBLISH_RULES _IOW(SNIC_TUN_IOC_MAGIC, 9, struct snic_tun_rule_table)	/* _IOW struct RuleTable: the NIC's steering table for ethtool -n, after every change and after each request taken with IOC_TAKE_RULE_REQ. ENODEV: no interface. */
+#define SNIC_TUN_IOC_TAKE_RULE_REQ _IOR(SNIC_TUN_IOC_MAGIC, 10, struct snic_tun_rule_req)	/* _IOR struct RuleReq: the oldest ethtool -N request not yet taken (poll() reports POLLPRI when one arrives). EAGAIN: none; ENODEV: no interface. */
+#define SNIC_TUN_RULES_MAX 16	/* Largest RuleTable.capacity: the steering entries the NIC's register map has room for. */
+#define SNIC_TUN_RX_QUEUES_MAX 8	/* Largest RuleTable.rx_queues and Publish.rx_queues. */
+#define SNIC_TUN_TX_QUEUES_MAX 8	/* Largest Publish.tx_queues. */
+#define SNIC_TUN_RULE_REQS_MAX 16	/* ethtool -N requests the module holds until the driver handled them; one more is EBUSY. */
+#define SNIC_TUN_RULE_ADD 1	/* RuleReq.op: add a rule. */
+#define SNIC_TUN_RULE_DEL 2	/* RuleReq.op: remove a rule. */
 #define SNIC_TUN_ADDR_MAX 256	/* Largest Config.addrs_max. */
 #define SNIC_TUN_COUNTERS 74	/* NIC counters in Publish (NIC_COUNTERS). */
 #define SNIC_TUN_SPEED_MAX 0x61a80	/* Largest Publish.speed in Mb/s. */
@@ -122,7 +130,11 @@ struct snic_tun_publish {
 	__u32 speed;	/* Link speed in Mb/s from the NIC's LINK register, 0: not known; at most SPEED_MAX. */
 	__u32 duplex;	/* Link duplex from the NIC's LINK register: 0: not known, 1: half, 2: full. */
 	__u32 rx_usecs;	/* The NIC's receive interrupt moderation now, in us (ethtool -c), 0..RX_USECS_MAX; RX_USECS_NONE: not known (ethtool -c then shows what -C asked for). */
-	__u32 reserved;	/* Must be 0. */
+	__u32 rx_ring;	/* Entries of the NIC's RX queue 0 ring, the one snic0's frames arrive in (ethtool -g): a power of two, the NIC spec's 2**RING_LOG2_MIN..ring_max; 0: not known (ethtool -g then shows the tunnel's rings). */
+	__u32 tx_ring;	/* Entries of the NIC's TX queue 0 ring (ethtool -g), as rx_ring. */
+	__u32 ring_max;	/* The NIC's largest ring, a power of two up to the NIC spec's 2**RING_LOG2_MAX; 0 with rx_ring and tx_ring 0. */
+	__u32 rx_queues;	/* The NIC's RX queues, 1..RX_QUEUES_MAX (ethtool -l; queue 0 is snic0's, the others the fast-path applications'); 0: not known. */
+	__u32 tx_queues;	/* The NIC's TX queues, 1..TX_QUEUES_MAX, as rx_queues; 0 with rx_queues 0. */
 	__u64 fw_version0;	/* Firmware version (ethtool -i): bytes 0..7 of a NUL-terminated printable ASCII string of at most 31 characters, byte 0 in bits 7..0, NUL padded; fw_version1..3 hold the following bytes. Empty: not known. */
 	__u64 fw_version1;	/* Firmware version (ethtool -i): bytes 8..15. */
 	__u64 fw_version2;	/* Firmware version (ethtool -i): bytes 16..23. */
@@ -132,6 +144,60 @@ struct snic_tun_publish {
 	__u64 bus_info2;	/* Bus info (ethtool -i): bytes 16..23. */
 	__u64 bus_info3;	/* Bus info (ethtool -i): bytes 24..31. */
 };
-#define SNIC_TUN_PUBLISH_SIZE 96
+#define SNIC_TUN_PUBLISH_SIZE 112
+
+/* An entry of IOC_PUBLISH_RULES' table: a steering rule in force on the NIC. */
+struct snic_tun_rule {
+	__u32 location;	/* The rule's entry in the NIC's steering table, 0..RULES_MAX-1; the lowest matching entry wins, and removing a rule moves every later one up an entry (as `splitnic rules remove`). */
+	__u32 flags;	/* Which match values are compared (Rule flags); none: every frame. */
+	__u32 queue;	/* The NIC's RX queue the frames go to (ethtool's action): 0 the kernel's (this interface), 1.. a fast-path application's. */
+	__u32 ethertype;	/* Ethertype, 0..0xFFFF. */
+	__u32 ip_proto;	/* IP protocol, 0..255. */
+	__u32 dport;	/* TCP/UDP destination port, 0..0xFFFF. */
+	__u64 dmac;	/* Destination MAC address, encoded as in IfReq.mac. */
+};
+#define SNIC_TUN_RULE_SIZE 32
+#define SNIC_TUN_RULE_FLAGS_MATCH_DMAC_SHIFT 0
+#define SNIC_TUN_RULE_FLAGS_MATCH_DMAC_MASK 0x01	/* dmac is compared. */
+#define SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_SHIFT 1
+#define SNIC_TUN_RULE_FLAGS_MATCH_ETHERTYPE_MASK 0x02	/* ethertype is compared. */
+#define SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_SHIFT 2
+#define SNIC_TUN_RULE_FLAGS_MATCH_IP_PROTO_MASK 0x04	/* ip_proto is compared (IPv4 protocol or IPv6 next header). */
+#define SNIC_TUN_RULE_FLAGS_MATCH_L4_DPORT_SHIFT 3
+#define SNIC_TUN_RULE_FLAGS_MATCH_L4_DPORT_MASK 0x08	/* dport is compared (TCP and UDP only). */
+
+/* IOC_PUBLISH_RULES argument (in): the NIC's steering table as the driver holds it, whichever front end (`splitnic rules`, ethtool -N) changed it. */
+struct snic_tun_rule_table {
+	__u32 flags;	/* Reserved, must be 0. */
+	__u32 count;	/* Rules at rules, 0..capacity; rule i has location i. */
+	__u32 capacity;	/* Entries of the NIC's steering table, 0..RULES_MAX; 0: no steering table (ethtool -N is refused). */
+	__u32 rx_queues;	/* The NIC's RX queues, 1..RX_QUEUES_MAX: an ethtool action must be below. */
+	__u32 done;	/* RuleReq.seq of the last request the driver has handled (applied or refused); the module forgets the requests up to it. */
+	__u32 reserved;	/* Must be 0. */
+	__u64 rules;	/* In: user address of count Rule entries. */
+};
+#define SNIC_TUN_RULE_TABLE_SIZE 32
+
+/* IOC_TAKE_RULE_REQ result: a change of the steering table ethtool asked for. */
+struct snic_tun_rule_req {
+	__u32 seq;	/* The request's number, from 1, growing; the driver reports it in RuleTable.done once handled. */
+	__u32 op;	/* RULE_ADD: append the rule (its location is the table's length with the requests before it applied); RULE_DEL: remove the rule at location (the rule it had when ethtool asked: the driver refuses if the table changed). */
+	__u32 location;	/* RULE_ADD: the entry ethtool was told; RULE_DEL: the entry to remove in the NIC's steering table, 0..RULES_MAX-1; the lowest matching entry wins, and removing a rule moves every later one up an entry (as `splitnic rules remove`). */
+	__u32 flags;	/* Which match values are compared (Rule flags); none: every frame. */
+	__u32 queue;	/* The NIC's RX queue the frames go to (ethtool's action): 0 the kernel's (this interface), 1.. a fast-path application's. */
+	__u32 ethertype;	/* Ethertype, 0..0xFFFF. */
+	__u32 ip_proto;	/* IP protocol, 0..255. */
+	__u32 dport;	/* TCP/UDP destination port, 0..0xFFFF. */
+	__u64 dmac;	/* Destination MAC address, encoded as in IfReq.mac. */
+};
+#define SNIC_TUN_RULE_REQ_SIZE 40
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_DMAC_SHIFT 0
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_DMAC_MASK 0x01	/* dmac is compared. */
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_ETHERTYPE_SHIFT 1
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_ETHERTYPE_MASK 0x02	/* ethertype is compared. */
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_IP_PROTO_SHIFT 2
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_IP_PROTO_MASK 0x04	/* ip_proto is compared (IPv4 protocol or IPv6 next header). */
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_L4_DPORT_SHIFT 3
+#define SNIC_TUN_RULE_REQ_FLAGS_MATCH_L4_DPORT_MASK 0x08	/* dport is compared (TCP and UDP only). */
 
 #endif /* SPLITNIC_TUNNEL_H */

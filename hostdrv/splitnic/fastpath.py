@@ -124,6 +124,9 @@ class FastPath:
         self._tx: TxQueue | None = None
         self._written: list[dict[str, int]] = []
         self._handlers: list[tuple[App, Callable[[App], int]]] = []
+        #: Called after every change of the table, whoever made it (ethtool -n follows it:
+        #: splitnic.rule_ethtool).
+        self.on_change: list[Callable[[], None]] = []
         for rule in rules:
             self.add(rule)
 
@@ -252,6 +255,8 @@ class FastPath:
                 continue
             self.nic.steer(index, values if values.get("CTRL") else None)
         self._written = wanted[:len(self.rules.rules)]
+        for changed in list(self.on_change):
+            changed()
 
 
 class BatchHandler:

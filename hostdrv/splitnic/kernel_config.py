@@ -131,6 +131,9 @@ class KernelConfigSync:
         else:
             self._announced = lambda: False
         self._publish_args: dict | None = None
+        #: ethtool -N's requests, taken after each read of the configuration (the same POLLPRI
+        #: announces both): a splitnic.rule_ethtool.EthtoolRules, or None.
+        self.steering = None
 
     # ---------------------------------------------------------------- loop
     def fileno(self) -> int:
@@ -166,6 +169,8 @@ class KernelConfigSync:
         if read is None:
             return False
         wanted = read()
+        if self.steering is not None:
+            self.steering.poll()
         if wanted is None:
             return False
         if not isinstance(wanted, LinkConfig):
@@ -275,9 +280,20 @@ class KernelConfigSync:
             publish({k: v for k, v in stats.items() if k in self._publish_args["names"]},
                     link_speed_mbps=speed if up else 0, duplex=("full" if full else "half") if up else None,
                     fw_version=self._publish_args["fw"], bus_info=self._publish_args["bus"],
-                    **({"rx_usecs": self.irq.coalesce_usecs} if self.irq is not None else {}))
+                    **({"rx_usecs": self.irq.coalesce_usecs} if self.irq is not None else {}),
+                    **({"shape": shape} if (shape := self._shape()) is not None else {}))
         except (OSError, ValueError, SplitnicError) as err:
             log.warning("%s: cannot publish the NIC's counters: %s", self.tunnel.name, err)
+
+    def _shape(self):
+        """The NIC's queue 0 rings and its queue counts (ethtool -g/-l), when queue pair 0 is the NIC's."""
+        port = self.port
+        if port is None or not hasattr(port, "rxq"):
+            return None
+        from .tunnel_stub_control import NicShape
+        return NicShape(rx_ring=port.rxq.ring.entries, tx_ring=port.txq.ring.entries,
+                        ring_max=1 << constant("RING_LOG2_MAX"), rx_queues=self.nic.num_rx_queues,
+                        tx_queues=self.nic.num_tx_queues)
 
     def _identity(self) -> dict:
         """What ``ethtool -i`` shows, read once: firmware version, the link as bus info."""

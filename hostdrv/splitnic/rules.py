@@ -200,6 +200,17 @@ class RuleSet:
             self.app_queues[target] = queue
         return self.app_queues[target]
 
+    def bind(self, target: str, queue: int) -> None:
+        """Give application ``target`` RX ``queue`` (ethtool's action names a queue, not an application)."""
+        if target == KERNEL or target in self.app_queues:
+            raise RuleError(f"application name {target!r} is in use")
+        if not 0 < queue < self.rx_queues or queue == _KERNEL_QUEUE:
+            raise RuleError(f"RX queue {queue} is not a fast-path queue: the NIC has 1..{self.rx_queues - 1}")
+        owner = next((name for name, q in self.app_queues.items() if q == queue), None)
+        if owner is not None:
+            raise RuleError(f"RX queue {queue} belongs to application {owner!r}")
+        self.app_queues[target] = queue
+
     def forget(self, target: str) -> list[Rule]:
         """Remove every rule of application ``target`` and free its RX queue; returns the rules removed."""
         gone = [r for r in self.rules if r.target == target]

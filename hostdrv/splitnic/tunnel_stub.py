@@ -251,14 +251,24 @@ class StubTunnel(KernelTunnel):
 
     def publish_stats(self, counters: Mapping[str, int] | None, *, link_speed_mbps: int = 0,
                       duplex: str | None = None, fw_version: str = "", bus_info: str = "",
-                      rx_usecs: int | None = None) -> None:
-        """Show the NIC in ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus, moderation.
+                      rx_usecs: int | None = None, shape: control.NicShape | None = None) -> None:
+        """Show the NIC in ``ethtool``: ``Nic.stats()``, LINK's speed/duplex, firmware, bus, moderation,
+        rings and queues.
 
         About once a second and on link changes; see
         :func:`splitnic.tunnel_stub_control.publish`.
         """
         control.publish(self._fd, counters, link_speed_mbps=link_speed_mbps, duplex=duplex,
-                        fw_version=fw_version, bus_info=bus_info, rx_usecs=rx_usecs)
+                        fw_version=fw_version, bus_info=bus_info, rx_usecs=rx_usecs, shape=shape)
+
+    def publish_rules(self, rules: Sequence[control.SteerRule], *, capacity: int, rx_queues: int,
+                      done: int = 0) -> None:
+        """Show the NIC's steering table in ``ethtool -n`` (:func:`splitnic.tunnel_stub_control.publish_rules`)."""
+        control.publish_rules(self._fd, rules, capacity=capacity, rx_queues=rx_queues, done=done)
+
+    def take_rule_request(self) -> control.RuleRequest | None:
+        """What ``ethtool -N`` asked and the driver has not taken yet, oldest first; None: nothing."""
+        return control.take_rule_request(self._fd)
 
     def recv_burst(self, max_frames: int = 64) -> list[bytes]:
         n = lib.snic_kring_recv(self.k2u, min(max_frames, _RECV_BURST), self._out, self._slot, self._out_lengths)

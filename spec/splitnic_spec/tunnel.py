@@ -59,6 +59,18 @@ NIC's totals (they include the fast-path applications' queues and restart
 with the NIC): it counts what the interface itself carried, dropped or
 refused, and those counters only grow, across driver deaths and re-attaches.
 
+Steering (ethtool -N/-n): the driver owns the NIC's steering table, whichever
+front end changes it (``splitnic rules`` or ethtool).  It publishes the table
+with ``IOC_PUBLISH_RULES`` after every change; ``ethtool -n`` lists it.
+``ethtool -N`` is checked against that table (match fields the NIC has, an
+action below ``rx_queues``, room in the table), queued in the module as a
+``RuleReq`` and reported with ``POLLPRI``; the driver takes it with
+``IOC_TAKE_RULE_REQ``, applies it as ``splitnic rules`` would and publishes
+the table again with the request's ``seq`` in ``done``.  Until then
+``ethtool -n`` shows the table as the queued requests will leave it.  With
+no table published (no driver, or a driver without a NIC) ethtool -N/-n are
+refused.
+
 When the handle is released (the process exits or dies) the interface goes
 carrier-down, the rings and their frames are freed and the interface stays,
 so a new process can ``IOC_ATTACH`` it by name.  ``ip link del`` removes an
@@ -82,7 +94,7 @@ PREFIX = "SNIC_TUN"
 STRUCTS_TITLE = "ioctl arguments and ring entries"
 
 VERSION_MAJOR = 0
-VERSION_MINOR = 3
+VERSION_MINOR = 4
 
 # --------------------------------------------------------------------------
 # ioctl numbers, computed here so that C, cffi and Python see literals
@@ -206,10 +218,66 @@ PUBLISH = Struct("Publish", "IOC_PUBLISH argument (in): the NIC as user space se
     StructField("duplex", 32, f"Link duplex from the NIC's LINK register: {_DUPLEX_DOC}"),
     StructField("rx_usecs", 32, "The NIC's receive interrupt moderation now, in us (ethtool -c), "
                 "0..RX_USECS_MAX; RX_USECS_NONE: not known (ethtool -c then shows what -C asked for)."),
-    StructField("reserved", 32, "Must be 0."),
+    StructField("rx_ring", 32, "Entries of the NIC's RX queue 0 ring, the one snic0's frames arrive in "
+                "(ethtool -g): a power of two, the NIC spec's 2**RING_LOG2_MIN..ring_max; 0: not known (ethtool -g then shows "
+                "the tunnel's rings)."),
+    StructField("tx_ring", 32, "Entries of the NIC's TX queue 0 ring (ethtool -g), as rx_ring."),
+    StructField("ring_max", 32, "The NIC's largest ring, a power of two up to the NIC spec's 2**RING_LOG2_MAX; 0 with "
+                "rx_ring and tx_ring 0."),
+    StructField("rx_queues", 32, "The NIC's RX queues, 1..RX_QUEUES_MAX (ethtool -l; queue 0 is snic0's, "
+                "the others the fast-path applications'); 0: not known."),
+    StructField("tx_queues", 32, "The NIC's TX queues, 1..TX_QUEUES_MAX, as rx_queues; 0 with rx_queues 0."),
 ) + _text_members("fw_version", "Firmware version (ethtool -i)") + _text_members("bus_info", "Bus info (ethtool -i)"))
 
-STRUCTS: tuple[Struct, ...] = (INFO, IF_REQ, RING_REQ, DESC, CONFIG, PUBLISH)
+_RULE_FLAGS = (
+    Field("MATCH_DMAC", 0, 1, "dmac is compared."),
+    Field("MATCH_ETHERTYPE", 1, 1, "ethertype is compared."),
+    Field("MATCH_IP_PROTO", 2, 1, "ip_proto is compared (IPv4 protocol or IPv6 next header)."),
+    Field("MATCH_L4_DPORT", 3, 1, "dport is compared (TCP and UDP only)."),
+)
+
+
+def _rule_members(what: str) -> tuple[StructField, ...]:
+    """A steering rule as the NIC's STEER entry holds it (docs/registers.md, STEER)."""
+    return (
+        StructField("location", 32, f"{what} in the NIC's steering table, 0..RULES_MAX-1; "
+                    "the lowest matching entry wins, and removing a rule moves every later one up an entry "
+                    "(as `splitnic rules remove`)."),
+        StructField("flags", 32, "Which match values are compared (Rule flags); none: every frame.", _RULE_FLAGS),
+        StructField("queue", 32, "The NIC's RX queue the frames go to (ethtool's action): 0 the kernel's "
+                    "(this interface), 1.. a fast-path application's."),
+        StructField("ethertype", 32, "Ethertype, 0..0xFFFF."),
+        StructField("ip_proto", 32, "IP protocol, 0..255."),
+        StructField("dport", 32, "TCP/UDP destination port, 0..0xFFFF."),
+        StructField("dmac", 64, "Destination MAC address, encoded as in IfReq.mac."),
+    )
+
+
+RULE = Struct("Rule", "An entry of IOC_PUBLISH_RULES' table: a steering rule in force on the NIC.",
+              _rule_members("The rule's entry"))
+
+RULE_TABLE = Struct("RuleTable", "IOC_PUBLISH_RULES argument (in): the NIC's steering table as the driver "
+                    "holds it, whichever front end (`splitnic rules`, ethtool -N) changed it.", (
+    StructField("flags", 32, "Reserved, must be 0."),
+    StructField("count", 32, "Rules at rules, 0..capacity; rule i has location i."),
+    StructField("capacity", 32, "Entries of the NIC's steering table, 0..RULES_MAX; 0: no steering table "
+                "(ethtool -N is refused)."),
+    StructField("rx_queues", 32, "The NIC's RX queues, 1..RX_QUEUES_MAX: an ethtool action must be below."),
+    StructField("done", 32, "RuleReq.seq of the last request the driver has handled (applied or refused); "
+                "the module forgets the requests up to it."),
+    StructField("reserved", 32, "Must be 0."),
+    StructField("rules", 64, "In: user address of count Rule entries."),
+))
+
+RULE_REQ = Struct("RuleReq", "IOC_TAKE_RULE_REQ result: a change of the steering table ethtool asked for.", (
+    StructField("seq", 32, "The request's number, from 1, growing; the driver reports it in "
+                "RuleTable.done once handled."),
+    StructField("op", 32, "RULE_ADD: append the rule (its location is the table's length with the "
+                "requests before it applied); RULE_DEL: remove the rule at location (the rule it "
+                "had when ethtool asked: the driver refuses if the table changed)."),
+) + _rule_members("RULE_ADD: the entry ethtool was told; RULE_DEL: the entry to remove"))
+
+STRUCTS: tuple[Struct, ...] = (INFO, IF_REQ, RING_REQ, DESC, CONFIG, PUBLISH, RULE, RULE_TABLE, RULE_REQ)
 
 # --------------------------------------------------------------------------
 # The NIC's counters as the kernel's tools show them
@@ -260,6 +328,8 @@ IOCTLS: tuple[tuple[str, int, int, Struct | str | None], ...] = (
     ("IOC_KICK", _IOC_NONE, 6, None),
     ("IOC_GET_CONFIG", _IOC_READ | _IOC_WRITE, 7, CONFIG),
     ("IOC_PUBLISH", _IOC_WRITE, 8, PUBLISH),
+    ("IOC_PUBLISH_RULES", _IOC_WRITE, 9, RULE_TABLE),
+    ("IOC_TAKE_RULE_REQ", _IOC_READ, 10, RULE_REQ),
 )
 
 
@@ -303,6 +373,20 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("IOC_PUBLISH", _ioc("IOC_PUBLISH"),
              "_IOW struct Publish: the NIC's counters, link speed and duplex, firmware version and bus info "
              "for ip -s link and ethtool. ENODEV: no interface."),
+    Constant("IOC_PUBLISH_RULES", _ioc("IOC_PUBLISH_RULES"),
+             "_IOW struct RuleTable: the NIC's steering table for ethtool -n, after every change and after "
+             "each request taken with IOC_TAKE_RULE_REQ. ENODEV: no interface."),
+    Constant("IOC_TAKE_RULE_REQ", _ioc("IOC_TAKE_RULE_REQ"),
+             "_IOR struct RuleReq: the oldest ethtool -N request not yet taken (poll() reports POLLPRI when "
+             "one arrives). EAGAIN: none; ENODEV: no interface."),
+    Constant("RULES_MAX", nic.NUM_STEER_ENTRIES, "Largest RuleTable.capacity: the steering entries the NIC's "
+             "register map has room for."),
+    Constant("RX_QUEUES_MAX", nic.NUM_RX_QUEUES, "Largest RuleTable.rx_queues and Publish.rx_queues."),
+    Constant("TX_QUEUES_MAX", nic.NUM_TX_QUEUES, "Largest Publish.tx_queues."),
+    Constant("RULE_REQS_MAX", 16, "ethtool -N requests the module holds until the driver handled them; one "
+             "more is EBUSY."),
+    Constant("RULE_ADD", 1, "RuleReq.op: add a rule."),
+    Constant("RULE_DEL", 2, "RuleReq.op: remove a rule."),
     Constant("ADDR_MAX", 256, "Largest Config.addrs_max."),
     Constant("COUNTERS", len(NIC_COUNTERS), "NIC counters in Publish (NIC_COUNTERS)."),
     Constant("SPEED_MAX", 400000, "Largest Publish.speed in Mb/s."),

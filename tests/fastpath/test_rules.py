@@ -96,3 +96,16 @@ def test_a_handler_target_parses() -> None:
     assert rule.target == "examples.kv_cache:handle"
     with pytest.raises(RuleError, match="package.module:handler"):
         parse_rule("udp dport 9000 -> a:b:c")
+
+
+def test_bind_gives_a_named_application_the_queue_ethtool_named() -> None:
+    # ethtool -N ... action 3 names a queue; splitnic.rule_ethtool binds "queue3" to it.
+    rs = RuleSet(["udp dport 9000 -> echo"], rx_queues=4)
+    rs.bind("queue3", 3)
+    assert rs.app_queues == {"echo": 1, "queue3": 3}
+    assert rs.queue_of("next") == 2                       # the free queue between them
+    for name, queue, message in (("other", 3, "belongs to application 'queue3'"), ("echo", 2, "in use"),
+                                 ("kernel", 2, "in use"), ("q0", 0, "not a fast-path queue"),
+                                 ("q4", 4, "not a fast-path queue")):
+        with pytest.raises(RuleError, match=message):
+            rs.bind(name, queue)

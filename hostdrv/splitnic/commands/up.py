@@ -37,6 +37,7 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
     from ..apps import serve_builtin
     from ..fastpath import FastPath
     from ..rule_control import RuleServer, default_path
+    from ..rule_ethtool import EthtoolRules
     from ..rules import load_rules
     nic = tun.uplink.nic
     rules = list(args.fast) + (load_rules(args.rules) if args.rules else [])
@@ -50,6 +51,9 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
         # the rules of application processes) and changes it.
         sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
         sources.append(AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun))
+        if tun.config is not None and hasattr(tun.tunnel, "publish_rules"):
+            # ethtool -N/-n on the stub's interface: the same table (splitnic.rule_ethtool).
+            tun.config.steering = EthtoolRules(fast, tun.tunnel)
     except BaseException:
         for source in sources:
             source.close()

@@ -183,6 +183,12 @@ def test_counters_stay_until_the_next_publish(tun: StubTunnel) -> None:
     ("fw_version without NUL", {f"fw_version{i}": 0x4141414141414141 for i in range(4)}),
     ("bus_info with a control character", dict(bus_info0=0x0A41)),
     ("garbage after the NUL", dict(fw_version0=0x41, fw_version1=0x42)),
+    ("rings without queues", dict(rx_ring=256, tx_ring=256, ring_max=4096)),
+    ("a ring above ring_max", dict(rx_ring=512, tx_ring=256, ring_max=256, rx_queues=2, tx_queues=2)),
+    ("a ring not a power of two", dict(rx_ring=200, tx_ring=256, ring_max=4096, rx_queues=2, tx_queues=2)),
+    ("ring_max above the NIC's", dict(rx_ring=256, tx_ring=256, ring_max=8192, rx_queues=2, tx_queues=2)),
+    ("more RX queues than the NIC's map", dict(rx_ring=256, tx_ring=256, ring_max=4096,
+                                               rx_queues=C("RX_QUEUES_MAX") + 1, tx_queues=2)),
 ], ids=lambda c: c[0])
 def test_bad_publish_requests_are_einval(tun: StubTunnel, case: tuple) -> None:
     req = bytearray(spec.PUBLISH.pack(**case[1]))

@@ -1,7 +1,7 @@
 """snic0 on the stub backend as a complete Linux interface: the host's TAP checks again, on splitnic.ko.
 
 IPv6, the NIC's counters in ``ethtool`` (``ip -s link``: snic0's own), ``ethtool -C rx-usecs`` into
-the NIC's interrupt moderation, a MAC change, MTU 9000 (``splitnic up
+the NIC's interrupt moderation, ``ethtool -N/-n`` on the steering table ``splitnic rules`` edits, a MAC change, MTU 9000 (``splitnic up
 --max-mtu 9000`` sizes the stub's ring slots for it).
 
 Ref: tests/kernel/test_linux_interface.py (the same checks with TAP, on the host);
@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import time
 from typing import Iterator
 
 import pytest
 
-from splitnic_lab.netns import sh, unique
-from splitnic_spec import CSR_MAP
+from splitnic_lab.netns import inside, sh, unique
+from splitnic.rule_control import default_path, request
+from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_TX_QUEUES
 from splitnic_spec import tunnel as spec
 
 from tests.kernel import test_linux_interface as host
@@ -107,6 +109,13 @@ def test_ipv6_counters_mac_change_and_jumbo_frames_on_the_stub(wire: host.Wire) 
             assert time.monotonic() < deadline, "ethtool -c never showed what the driver set"
             time.sleep(0.2)
 
+        # ethtool -l: the NIC's queues as the driver published them (the software NIC has the map's all).
+        channels = sh("ethtool", "-l", name, netns=wire.host_ns).stdout
+        maxima, current = channels.split("Current hardware settings:")
+        assert f"RX:\t\t{NUM_RX_QUEUES}\n" in maxima and f"TX:\t\t{NUM_TX_QUEUES}\n" in maxima, channels
+        assert "RX:\t\t1\n" in current, channels
+        _ethtool_steering(wire, name)
+
         # A MAC change reaches the NIC: unicast to the new address is received.
         sh("ip", "-n", wire.host_ns, "link", "set", name, "address", "02:00:5e:00:53:78")
         sh("ip", "-n", wire.peer_ns, "neigh", "flush", "dev", wire.tap)
@@ -124,3 +133,58 @@ def test_ipv6_counters_mac_change_and_jumbo_frames_on_the_stub(wire: host.Wire) 
     finally:
         status, out = up.stop(signal.SIGTERM)
     assert status == 0, out
+
+
+def _udp_to_kernel(wire: host.Wire, port: int, count: int) -> None:
+    with inside(wire.peer_ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with s:
+        for i in range(count):
+            s.sendto(b"steer %d" % i, (host.HOST_IP, port))
+            time.sleep(0.01)
+
+
+def _ethtool_steering(wire: host.Wire, name: str) -> None:
+    """ethtool -N adds to the table splitnic rules shows, frames follow it, -n lists both front ends'
+    rules, delete removes it (splitnic.rule_ethtool, the module's RuleTable/RuleReq)."""
+    def rules(op: str, **args) -> dict:
+        # What `splitnic rules` sends (splitnic.rule_control), without a process start (seconds under TCG).
+        return request(default_path(name), {"op": op, **args}, timeout=30)
+
+    def listed() -> str:
+        return "\n".join(rule for _i, rule, _q, _h in rules("list")["rules"])
+
+    def wait(predicate, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    rxq1 = CSR_MAP.array("RXQ").offset(1, "PACKETS")
+    with inside(wire.host_ns):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind((host.HOST_IP, 9000))
+    listener.settimeout(0.5)
+    with listener:
+        added = sh("ethtool", "-N", name, "flow-type", "udp4", "dst-port", "9000", "action", "1",
+                   netns=wire.host_ns).stdout
+        assert "Added rule with ID 0" in added, added
+        wait(lambda: "udp dport 9000 ethertype 0x0800 -> queue1" in listed(), "splitnic rules never showed it")
+        before = wire.sim.read_reg(rxq1)
+        _udp_to_kernel(wire, 9000, 20)
+        wait(lambda: wire.sim.read_reg(rxq1) - before >= 20, "the frames did not go to RX queue 1")
+        with pytest.raises(socket.timeout):
+            listener.recv(100)                                  # ... and not to the kernel
+
+        # A rule of the other front end is in ethtool -n too (app0 gets the next free queue, 2).
+        rules("add", rule="ethertype 0x88b5 -> app0")
+        listing = sh("ethtool", "-n", name, netns=wire.host_ns).stdout
+        assert "Total 2 rules" in listing and "Ethertype: 0x88B5" in listing.split("Filter: 1")[1], listing
+        assert "Direct to queue 2" in listing.split("Filter: 1")[1], listing
+
+        sh("ethtool", "-N", name, "delete", "0", netns=wire.host_ns)
+        wait(lambda: "dport 9000" not in listed(), "ethtool -N delete did not remove the rule")
+        assert "Total 1 rules" in sh("ethtool", "-n", name, netns=wire.host_ns).stdout
+        _udp_to_kernel(wire, 9000, 3)
+        assert listener.recv(100).startswith(b"steer ")       # the kernel has port 9000 again
+    rules("remove", index=0)

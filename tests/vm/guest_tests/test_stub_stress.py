@@ -8,6 +8,7 @@ hostdrv/kmod/README.md, "Tests", says which could not be made to fail).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -28,6 +29,7 @@ from splitnic_spec import tunnel as spec
 
 from splitnic.tunnel import parse_mac
 from splitnic.tunnel_stub import StubTunnel
+from splitnic.tunnel_stub_control import NicShape, SteerRule
 from splitnic_lab.veth_lab import KERNEL_IP, Lab, carrier, inside, sh, udp_frame, unique
 
 from .test_stub_hostile import _unwritable_copy, errno_of, handle, if_req, ring_req
@@ -619,9 +621,10 @@ def test_frames_at_the_slot_and_mtu_boundaries(ns: str) -> None:
 # --------------------------------------------------------------------------- ethtool
 
 
-def test_ethtool_g_shows_the_tunnel_rings_and_l_one_queue_pair(ns: str) -> None:
+def test_ethtool_g_and_l_show_the_nics_rings_and_queues_once_the_driver_published_them(ns: str) -> None:
     t = _open(ns, k2u_log2=5, u2k_log2=7)
     try:
+        # Before the driver says what the NIC has: the tunnel's rings, one queue pair.
         rings = sh("ethtool", "-g", t.name, netns=ns).stdout
         maxima, current = rings.split("Current hardware settings:")
         assert "RX:\t\t4096" in maxima and "TX:\t\t4096" in maxima, rings
@@ -630,6 +633,15 @@ def test_ethtool_g_shows_the_tunnel_rings_and_l_one_queue_pair(ns: str) -> None:
         maxima, current = channels.split("Current hardware settings:")
         assert "Combined:\t1" in maxima and "Combined:\t1" in current, channels
         assert sh("ethtool", "-G", t.name, "rx", "64", netns=ns, check=False).returncode != 0
+        # The NIC's queue 0 rings and its queues, as the driver knows them.
+        t.publish_stats(None, shape=NicShape(rx_ring=512, tx_ring=64, ring_max=2048, rx_queues=6, tx_queues=3))
+        maxima, current = sh("ethtool", "-g", t.name, netns=ns).stdout.split("Current hardware settings:")
+        assert "RX:\t\t2048" in maxima and "TX:\t\t2048" in maxima, maxima
+        assert "RX:\t\t512" in current and "TX:\t\t64" in current, current
+        channels = sh("ethtool", "-l", t.name, netns=ns).stdout
+        maxima, current = channels.split("Current hardware settings:")
+        assert "RX:\t\t6" in maxima and "TX:\t\t3" in maxima and "Combined:\tn/a" in maxima, channels
+        assert "RX:\t\t1" in current and "TX:\t\t1" in current, channels
         t.close()
         assert "RX:\t\t0" in sh("ethtool", "-g", t.name, netns=ns).stdout.split("Current hardware settings:")[1]
     finally:
@@ -654,5 +666,150 @@ def test_ethtool_c_and_C_rx_usecs_go_through_the_tunnel(ns: str) -> None:
         assert too_long.returncode != 0
         assert sh("ethtool", "-C", t.name, "tx-usecs", "5", netns=ns, check=False).returncode != 0
         assert t.read_config().rx_usecs == 120
+    finally:
+        t.destroy()
+
+
+# --------------------------------------------------------------------------- ethtool -N / -n
+
+
+def _ethtool(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh("ethtool", *args, netns=ns, check=check)
+
+
+def _refused(result: subprocess.CompletedProcess) -> bool:
+    """ethtool -N failed (ethtool 6.1 exits 0 when the kernel refuses an insert: read its message)."""
+    return result.returncode != 0 or "Cannot" in result.stderr
+
+
+def _filters(listing: str) -> dict[int, str]:
+    """ethtool -n's rules by location: the text of each ``Filter: N`` block."""
+    blocks = listing.split("Filter: ")[1:]
+    return {int(b.split("\n", 1)[0]): b for b in blocks}
+
+
+#: The driver's table: ethertype 0x88b5 -> RX queue 1; udp dport 7000 over IPv4 *and* IPv6 -> 2 (no
+#: ethtool flow type says that); tcp4 to 02:00:5e:00:53:44 -> 0, the kernel's.
+_TABLE = [SteerRule(queue=1, ethertype=0x88B5), SteerRule(queue=2, ip_proto=17, dport=7000),
+          SteerRule(queue=0, dmac=int.from_bytes(parse_mac("02:00:5e:00:53:44"), "little"), ethertype=0x0800,
+                    ip_proto=6)]
+
+
+def test_ethtool_n_lists_the_drivers_steering_table_and_says_what_it_leaves_out(ns: str) -> None:
+    t = _open(ns)
+    try:
+        # No table published (no driver with a NIC): ethtool -n/-N are not supported.
+        assert _ethtool(ns, "-n", t.name, check=False).returncode != 0
+        assert _refused(_ethtool(ns, "-N", t.name, "flow-type", "udp4", "dst-port", "9000", "action", "1",
+                                 check=False))
+        t.publish_rules(_TABLE, capacity=16, rx_queues=4)
+        listing = _ethtool(ns, "-n", t.name).stdout
+        assert "4 RX rings available" in listing and "Total 2 rules" in listing, listing
+        rules = _filters(listing)
+        assert sorted(rules) == [0, 2], listing       # rule 1 matches IPv4 and IPv6: no flow type says it
+        assert "Raw Ethernet" in rules[0] and "Ethertype: 0x88B5" in rules[0] and "queue 1" in rules[0], listing
+        assert "TCP over IPv4" in rules[2] and "Dest MAC addr: 02:00:5E:00:53:44" in rules[2], listing
+        assert "Direct to queue 0" in rules[2], listing
+        assert "rule 1 not shown: no flow type says it" in sh("dmesg").stdout
+        assert _ethtool(ns, "-n", t.name, "rule", "1", check=False).returncode != 0
+        assert "Ethertype: 0x88B5" in _ethtool(ns, "-n", t.name, "rule", "0").stdout
+    finally:
+        t.destroy()
+
+
+#: A table ethtool shows whole (udp dport 7000 over IPv6 only), so that the kernel log's rate limit
+#: keeps room for the refusals below.
+_SHOWN = [_TABLE[0], SteerRule(queue=2, ethertype=0x86DD, ip_proto=17, dport=7000), _TABLE[2]]
+
+
+def test_ethtool_N_reaches_the_driver_and_shows_at_once(ns: str) -> None:
+    t = _open(ns)
+    try:
+        t.publish_rules(_SHOWN, capacity=5, rx_queues=4)
+        t.read_config()
+        poller = select.poll()
+        poller.register(t.fileno(), select.POLLPRI)
+        added = _ethtool(ns, "-N", t.name, "flow-type", "udp4", "dst-port", "9000", "action", "1").stdout
+        assert "Added rule with ID 3" in added, added
+        assert poller.poll(2000), "ethtool -N did not wake the driver"
+        # Shown before the driver handled it: the table as the request will leave it.
+        assert "Dest port: 9000 mask: 0x0" in _filters(_ethtool(ns, "-n", t.name).stdout)[3]
+        req = t.take_rule_request()
+        assert (req.op, req.location, req.rule) == ("add", 3, SteerRule(queue=1, ethertype=0x0800, ip_proto=17,
+                                                                         dport=9000))
+        assert t.take_rule_request() is None
+        # A publish from before the driver applied it (done: 0) still shows it ...
+        t.publish_rules(_SHOWN, capacity=5, rx_queues=4)
+        assert 3 in _filters(_ethtool(ns, "-n", t.name).stdout)
+        # ... one that says the driver handled it shows what the driver has: here it refused it.
+        t.publish_rules(_SHOWN, capacity=5, rx_queues=4, done=req.seq)
+        assert 3 not in _filters(_ethtool(ns, "-n", t.name).stdout)
+
+        # ip4 with a protocol, udp6, ether with a destination MAC, each its own rule.
+        _ethtool(ns, "-N", t.name, "flow-type", "ip4", "l4proto", "47", "action", "0")
+        _ethtool(ns, "-N", t.name, "flow-type", "ether", "dst", "02:00:5e:00:53:55", "action", "3")
+        full = _ethtool(ns, "-N", t.name, "flow-type", "udp6", "dst-port", "53", "action", "2", check=False)
+        assert _refused(full) and "No space left" in full.stderr, full     # the table (5 entries) is full
+        reqs = [t.take_rule_request(), t.take_rule_request()]
+        assert [r.rule for r in reqs] == [
+            SteerRule(queue=0, ethertype=0x0800, ip_proto=47),
+            SteerRule(queue=3, dmac=int.from_bytes(parse_mac("02:00:5e:00:53:55"), "little"))]
+        t.publish_rules(_SHOWN + [r.rule for r in reqs], capacity=5, rx_queues=4, done=reqs[-1].seq)
+
+        # delete: the rule it names goes with the request, for the driver to check.
+        _ethtool(ns, "-N", t.name, "delete", "0")
+        rules = _filters(_ethtool(ns, "-n", t.name).stdout)
+        assert sorted(rules) == [0, 1, 2, 3] and "UDP over IPv6" in rules[0], rules    # later ones moved up
+        req = t.take_rule_request()
+        assert (req.op, req.location, req.rule) == ("delete", 0, _SHOWN[0])
+        assert _refused(_ethtool(ns, "-N", t.name, "delete", "9", check=False))
+
+        # What the NIC cannot do is refused, with the reason in the kernel log.
+        for bad in (("flow-type", "udp4", "dst-port", "9000", "action", "-1"),           # drop
+                    ("flow-type", "udp4", "dst-port", "9000", "action", "4"),            # no RX queue 4
+                    ("flow-type", "udp4", "src-ip", "198.18.0.1", "action", "1"),        # addresses
+                    ("flow-type", "tcp4", "src-port", "80", "action", "1"),
+                    ("flow-type", "sctp4", "action", "1"),
+                    ("flow-type", "udp4", "dst-port", "9000", "m", "0xff", "action", "1"),   # part of a port
+                    ("flow-type", "udp4", "dst-port", "9000", "action", "1", "loc", "0")):   # not at the end
+            assert _refused(_ethtool(ns, "-N", t.name, *bad, check=False)), bad
+        assert t.take_rule_request() is None
+        assert "ethtool -N: steering cannot drop" in sh("dmesg").stdout
+
+        # The driver goes: no table any more, nothing left to take.
+        t.close()
+        assert _ethtool(ns, "-n", t.name, check=False).returncode != 0
+    finally:
+        sh("ip", "-n", ns, "link", "del", t.name, check=False)
+
+
+def test_a_bad_steering_table_is_einval_and_a_lost_request_can_be_taken_again(ns: str) -> None:
+    t = _open(ns)
+    try:
+        fd = t.fileno()
+        rule = spec.RULE.pack(**SteerRule(queue=1, ethertype=0x88B5).words(0))
+        buf = ctypes.create_string_buffer(rule)
+
+        def table(**kw: int) -> bytearray:
+            values = dict(count=1, capacity=4, rx_queues=2, rules=ctypes.addressof(buf)) | kw
+            return bytearray(spec.RULE_TABLE.pack(**values))
+        assert errno_of(fd, "IOC_PUBLISH_RULES", table()) == 0
+        for bad in (dict(capacity=C("RULES_MAX") + 1), dict(count=5), dict(rx_queues=0), dict(rx_queues=1),
+                    dict(rx_queues=C("RX_QUEUES_MAX") + 1), dict(flags=1), dict(reserved=1)):
+            assert errno_of(fd, "IOC_PUBLISH_RULES", table(**bad)) == errno.EINVAL, bad
+        assert errno_of(fd, "IOC_PUBLISH_RULES", table(rules=8)) == errno.EFAULT
+        for bad in (dict(location=1), dict(flags=0x10), dict(dport=0x10000), dict(dmac=1 << 48)):
+            buf.raw = spec.RULE.pack(**(SteerRule(queue=1, ethertype=0x88B5).words(0) | bad))
+            assert errno_of(fd, "IOC_PUBLISH_RULES", table()) == errno.EINVAL, bad
+        buf.raw = rule
+        assert errno_of(fd, "IOC_PUBLISH_RULES", table()) == 0
+
+        _ethtool(ns, "-N", t.name, "flow-type", "ether", "proto", "0x88b6", "action", "1")
+        page, addr = _unwritable_copy(bytearray(spec.RULE_REQ.size))
+        assert errno_of(fd, "IOC_TAKE_RULE_REQ", addr) == errno.EFAULT
+        page.close()
+        req = t.take_rule_request()         # not lost
+        assert req is not None and req.rule == SteerRule(queue=1, ethertype=0x88B6)
+        assert errno_of(fd, "IOC_TAKE_RULE_REQ", bytearray(spec.RULE_REQ.size)) == errno.EAGAIN
     finally:
         t.destroy()
