@@ -13,7 +13,7 @@ in its own process or inside ``splitnic up`` (``--fast 'udp dport 9000 -> exampl
    burst (64).  The NIC's generator keeps the application's RX queue full; the
    count is the NIC's TX counter of the application's queue; the CPU is the
    process's user+system time (/proc/PID/stat), so the other jobs on this
-   shared two-core machine do not count.  Medians of three alternating runs
+   shared two-core machine do not count.  Medians of five alternating runs
    of each (``each_run``: the ratio of each pair).  Goal >= 0.9.
 2. ``echo_mpps_64B``: the same echo in its own process, frames per CPU-second
    of that process (one core), in millions.  Goal >= 1.49 (a gigabit line's
@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))     # examples/ (the applications measured)
 FRAME_PORT, ATTACH_PORT, RECLAIM_PORT, CHURN_PORT = 9000, 9100, 9200, 9300
 MEASURE_SECONDS = 3.0
 #: Runs of each echo (in process, in splitnic up), alternating.
-ECHO_RUNS = 3
+ECHO_RUNS = 5
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -317,7 +317,7 @@ class Attached:
             # Empty: sleep at once, as splitnic up's own loop does (wait looks once more after
             # arming).  Spinning first caught the next frames a few microseconds sooner but cost
             # a fifth of the process's CPU whenever the NIC was the slower side (bench apps:
-            # process_over_inprocess 0.78 with 200 looks, 0.95-1.08 without).
+            # process_over_inprocess 0.74-0.85 with 200 looks, 1.02 without: docs/apps.md).
             self.wait(poll)
 
     # ---------------------------------------------------------------- the end
