@@ -5,13 +5,13 @@ Ref: docs/registers.md, ID_FEATURES (generated from splitnic_spec.nic).
 The spec's register map has room for NUM_RX_QUEUES, NUM_TX_QUEUES and
 NUM_STEER_ENTRIES; a build may have fewer, and says how many in ID_FEATURES.
 Registers of the instances a build leaves out read 0 and ignore writes, so one
-driver serves every build.  The simulations build :data:`FULL`: every steering
-entry, but :data:`RTL_RX_QUEUES` RX and :data:`RTL_TX_QUEUES` TX queues of the
-map's 8 and 8 (the software NIC has all 8 of each): more TX queues want a fair
-arbiter in front of the MAC first, a later change.  A small FPGA builds less
-(the Colorlight i5 target picks its own size), because each steering entry and
-each queue costs registers, counters and comparators that would not fit beside
-the host link and the management CPU.
+driver serves every build.  The simulations build :data:`FULL`: the whole map,
+every steering entry and :data:`RTL_RX_QUEUES` RX and :data:`RTL_TX_QUEUES` TX
+queues (8 and 8, as the software NIC; the TX engine serves its queues
+round-robin, one frame each in turn).  A small FPGA builds less (the
+Colorlight i5 target picks its own size), because each steering entry and each
+queue costs registers, counters and comparators that would not fit beside the
+host link and the management CPU.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from splitnic_spec import CSR_MAP, NUM_RX_QUEUES, NUM_STEER_ENTRIES, NUM_TX_QUEU
 __all__ = ["NicSize", "FULL", "RTL_RX_QUEUES", "RTL_TX_QUEUES"]
 
 _FEATURES = CSR_MAP.register("ID_FEATURES")
-#: Queues the gateware builds by default (the register map has room for more).
-RTL_RX_QUEUES, RTL_TX_QUEUES = min(4, NUM_RX_QUEUES), min(2, NUM_TX_QUEUES)
+#: Queues the gateware builds by default: all the register map has room for.
+RTL_RX_QUEUES, RTL_TX_QUEUES = NUM_RX_QUEUES, NUM_TX_QUEUES
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def stop(proc) -> str:
 
 def test_echo_answers_from_its_own_process(lab: AppLab) -> None:
     proc, _ = lab.start(["examples/echo.py", "--apps", str(lab.apps_path), "--port", "9000"], "echo: UDP")
-    assert echoes(lab.peer_socket(), 9000, 10, b"echo") == 10
+    assert echoes(lab.peer_socket(), 9000, 10, b"echo", lab.wake_latency) == 10
     assert "10 answered" in stop(proc)
 
 

@@ -1,6 +1,7 @@
 """Amaranth-simulator tests of the TX queue engine against a Python host-memory model and a
 frame sink: frames leave whole and in order, completions are right, lengths are checked,
-queue resets drop the old generation, and the pipeline keeps a 1 Gb/s MAC busy at 64 bytes."""
+queue resets drop the old generation, the queues share the wire fairly (round robin, one
+frame each in turn), and the pipeline keeps a 1 Gb/s MAC busy at 64 bytes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from amaranth.sim import Simulator
 
 from splitnic_gateware.dma.tx_engine import TxEngine
 from splitnic_gateware.mac import MacTx
-from splitnic_spec import COMPLETION, DESCRIPTOR, constant
+from splitnic_spec import COMPLETION, DESCRIPTOR, NUM_TX_QUEUES, constant
 
 from .wishbone_model import WishboneMemory
 
@@ -22,17 +23,17 @@ PHASE = COMPLETION.member("flags").bit("PHASE")
 LEN_ERROR = COMPLETION.member("status").bit("LEN_ERROR").mask
 LOG2 = 4
 RING = 1 << LOG2
-DESC = [BASE + 0x000, BASE + 0x200]
-CPL = [BASE + 0x100, BASE + 0x300]
-BUF_BASE = BASE + 0x1000
+DESC = [BASE + 0x200 * q for q in range(NUM_TX_QUEUES)]
+CPL = [BASE + 0x200 * q + 0x100 for q in range(NUM_TX_QUEUES)]
+BUF_BASE = BASE + 0x200 * NUM_TX_QUEUES
 BUF = 0x2400                           # room for a jumbo frame per slot
 
 
 class Driver:
     """The driver's side of the TX rings, kept in the model memory."""
 
-    def __init__(self, dut: TxEngine, mem: WishboneMemory, queues: int = 2) -> None:
-        self.dut, self.mem = dut, mem
+    def __init__(self, dut: TxEngine, mem: WishboneMemory, queues: int = 2, buf: int = BUF) -> None:
+        self.dut, self.mem, self.buf = dut, mem, buf
         self.tail = [0] * queues
         self.posted: list[list[tuple[bytes, int]]] = [[] for _ in range(queues)]
 
@@ -50,7 +51,7 @@ class Driver:
 
     def post(self, ctx, q: int, frame: bytes, cookie: int) -> None:
         slot = self.tail[q] % RING
-        addr = BUF_BASE + (q * RING + slot) * BUF
+        addr = BUF_BASE + (q * RING + slot) * self.buf
         self.mem.write(addr, frame)
         self.mem.write(DESC[q] + slot * 16, DESCRIPTOR.pack(addr=addr, length=len(frame), cookie=cookie))
         self.posted[q].append((frame, cookie))
@@ -266,6 +267,74 @@ def test_queue_reset_drops_the_old_generation() -> None:
         c = drv.completion(1, i)
         assert c["cookie"] == 0x200 + i and c["flags"] >> PHASE.lsb & 1 == 1
     assert drv.completion(1, 3) == COMPLETION.unpack(bytes(16)), "no stale completion after the new ones"
+
+
+def _shares_run(rng: random.Random, backlogged: list[int], light: int | None, light_frames: int,
+                wire_frames: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Run a TX engine of every queue the map has room for: the ``backlogged`` queues always have
+    frames posted (60..200 bytes, at random), the ``light`` one posts one frame at a time, each once
+    the previous one has gone, ``light_frames`` in all.  Stops after ``wire_frames`` frames, or
+    once the light frames have all gone.
+    Returns the queue of each frame in wire order, and for each light frame its index in that
+    order and how many frames had left before it was posted."""
+    dut = TxEngine(queues=NUM_TX_QUEUES)
+    mem = WishboneMemory(dut.dma, 0x20000, base=BASE, stall_prob=0.2, rng=rng)
+    drv = Driver(dut, mem, queues=NUM_TX_QUEUES, buf=0x200)
+    sink = Sink(dut.frames, rng, gap=(0, 4))
+    light_posted: list[int] = []            # len(sink.frames) when each light frame was posted
+
+    async def tb(ctx):
+        drv.setup(ctx)
+        for _ in range(wire_frames * 40):
+            for q in backlogged:
+                cpl = ctx.get(dut.status[q].cpl)
+                while drv.tail[q] - cpl < RING:
+                    i = len(drv.posted[q])
+                    drv.post(ctx, q, _frame(rng, rng.randrange(60, 201), q, i), cookie=i)
+            if light is not None and len(light_posted) < light_frames \
+                    and ctx.get(dut.status[light].cpl) == len(light_posted) and rng.random() < 0.2:
+                light_posted.append(len(sink.frames))
+                drv.post(ctx, light, _frame(rng, 60, light, len(light_posted)), cookie=len(light_posted))
+            if len(sink.frames) >= wire_frames or \
+                    light is not None and ctx.get(dut.status[light].cpl) == light_frames:
+                break
+            await ctx.tick().repeat(20)
+
+    _run(dut, mem, [(tb, False), (sink.run, True)])
+    assert not mem.errors and not sink.errors, (mem.errors, sink.errors)
+    order = [f[0] for f in sink.frames[:wire_frames]]
+    for q in range(NUM_TX_QUEUES):
+        sent = [f for f in sink.frames if f[0] == q]
+        assert sent == [f for f, _ in drv.posted[q]][:len(sent)], f"queue {q}: frames differ or out of order"
+    light_sent = [i for i, q in enumerate(order) if q == light]
+    return order, list(zip(light_sent, light_posted))
+
+
+def test_every_backlogged_queue_sends_one_frame_in_turn() -> None:
+    """All of the map's TX queues backlogged, frames of random lengths: after any number of frames
+    on the wire, no queue has sent more than one frame more than any other (a fixed-priority pick
+    would send queue 0's frames only)."""
+    seed = random.Random(SEED).randrange(1 << 32)
+    queues = list(range(NUM_TX_QUEUES))
+    order, _ = _shares_run(random.Random(seed), queues, None, 0, wire_frames=8 * NUM_TX_QUEUES)
+    counts = [0] * NUM_TX_QUEUES
+    for n, q in enumerate(order):
+        counts[q] += 1
+        assert max(counts) - min(counts) <= 1, f"seed {seed}: after {n + 1} frames the queues sent {counts}: {order}"
+    assert counts == [8] * NUM_TX_QUEUES, f"seed {seed}: {counts}"
+
+
+def test_a_backlogged_queue_cannot_starve_another() -> None:
+    """Queue 0 always backlogged, the last queue posting one frame now and then: each of its frames
+    leaves behind at most the frames the engine had already taken when it was posted (``frames_in_flight``
+    = 8 waiting, one on the wire) and one more of queue 0's, whatever queue 0 has waiting (a
+    fixed-priority pick would never send it).  Seen: 9 of 10 for every frame but the first."""
+    seed = random.Random(SEED).randrange(1 << 32)
+    light = NUM_TX_QUEUES - 1
+    order, light_frames = _shares_run(random.Random(seed), [0], light, 5, wire_frames=100)
+    assert len(light_frames) == 5, f"seed {seed}: queue {light} sent {len(light_frames)} of its 5 frames: {order}"
+    waits = [sent - posted for sent, posted in light_frames]
+    assert max(waits) <= 8 + 1 + 1, f"seed {seed}: queue {light}'s frames waited behind {waits} frames"
 
 
 def test_line_rate_at_64_bytes_with_the_real_mac() -> None:

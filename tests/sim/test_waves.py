@@ -61,7 +61,7 @@ def test_waves_on_a_nic_test_records_its_clock_and_gmii(monkeypatch: pytest.Monk
     assert len(rising) > 1000
     assert {b - a for a, b in zip(rising[100:200], rising[101:201])} == {8000}, "clock period is not 8 ns"
     frames = gmii_frames(trace, "snic_nic.clk", "snic_nic.gmii_tx_en", "snic_nic.gmii_tx_d")
-    # tx_to_wire posts 4 frames per queue at this scale (a bad descriptor sends nothing).
+    # tx_to_wire posts 2 frames on each of the 8 TX queues at this scale (a bad descriptor sends nothing).
     assert len(frames) >= 6, f"{len(frames)} frames on gmii_tx_en"
     for _, frame in frames:
         assert frame[:8] == PREAMBLE_SFD, f"frame starts {bytes(frame[:8]).hex()}"

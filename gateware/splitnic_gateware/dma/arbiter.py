@@ -2,6 +2,9 @@
 
 Ref: Wishbone B4 (OpenCores) §3.2 (classic cycles), §4.3 (incrementing bursts).
 
+:func:`round_robin_pick` is the rotation itself, shared with the TX engine,
+which picks its next TX queue the same way.
+
 A master keeps the bus for as long as it holds CYC, so a burst (or any run of
 cycles a master wants to keep together) is never split.  When the owner drops
 CYC the grant moves to the next requesting master after it, in index order,
@@ -11,13 +14,36 @@ registered grant: switching owners costs one idle cycle.
 
 # No "from __future__ import annotations": Amaranth reads port annotations at run time.
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus import WishboneSignature
 
-__all__ = ["WishboneArbiter"]
+__all__ = ["WishboneArbiter", "round_robin_pick"]
+
+
+def round_robin_pick(m: Module, last: Value, requests: Value) -> Signal:
+    """The requester to serve next: the first one set in ``requests`` after ``last``, walking up
+    and wrapping round to ``last`` itself (combinational; ``last`` if nothing requests).
+
+    Served in turn, every requester waits for at most ``len(requests) - 1`` others between two
+    grants, whatever the others ask: work-conserving (an idle requester's turn goes to the next)
+    and starvation-free.
+    """
+    n = len(requests)
+    pick = Signal(range(max(n, 2)))
+    m.d.comb += pick.eq(last)
+    with m.Switch(last):
+        for i in range(n):
+            with m.Case(i):
+                # Walk from the requester after i round to i; the first one found wins,
+                # so assign in reverse and let the nearest one land last.
+                for k in reversed(range(1, n + 1)):
+                    j = (i + k) % n
+                    with m.If(requests[j]):
+                        m.d.comb += pick.eq(j)
+    return pick
 
 
 class WishboneArbiter(wiring.Component):
@@ -51,16 +77,9 @@ class WishboneArbiter(wiring.Component):
             for i, mst in enumerate(masters):
                 with m.Case(i):
                     m.d.comb += owner_busy.eq(mst.cyc)
-        with m.If(~owner_busy):
-            with m.Switch(grant):
-                for i in range(n):
-                    with m.Case(i):
-                        # Walk from the master after i round to i; the first requester found wins,
-                        # so assign in reverse and let the nearest one land last.
-                        for k in reversed(range(1, n + 1)):
-                            j = (i + k) % n
-                            with m.If(requests[j]):
-                                m.d.sync += grant.eq(j)
+        pick = round_robin_pick(m, grant, requests)
+        with m.If(~owner_busy & requests.any()):
+            m.d.sync += grant.eq(pick)
 
         bus = self.bus
         fields_out = [name for name in ("adr", "dat_w", "sel", "we", "cti", "bte") if hasattr(bus, name)]

@@ -8,13 +8,23 @@ Three parts share a store-and-forward frame buffer (a word memory used as a
 ring, large enough for a jumbo frame plus the next ones):
 
 * the DMA side picks a TX queue round-robin among the enabled ones with
-  HEAD != TAIL, fetches its 16-byte descriptor in one 4-word burst, checks the
+  HEAD != TAIL (:func:`.arbiter.round_robin_pick`, one frame per turn), fetches
+  its 16-byte descriptor in one 4-word burst, checks the
   length (14..limit, FCS excluded; a bad one becomes a LEN_ERROR completion
   and nothing is sent), then fetches the frame in bursts of at most MAX_BURST
   words into the buffer, as space allows;
 * the sender streams each complete frame to MacTx, one byte per cycle;
 * after the last byte, the DMA side writes the frame's 16-byte completion,
   words in ascending order so the PHASE word lands last, and advances CPL.
+
+Frames leave in the order their descriptors were taken, so the wire sees the
+rotation: with every queue backlogged each sends one frame in turn, a queue
+that has nothing to send gives its turn to the next, and a frame posted on an
+idle queue waits behind at most the frames already taken (up to
+``frames_in_flight`` waiting, one on the wire) and one frame of each other
+backlogged queue (tests/gateware/test_tx_engine.py measures both).  Fair in frames,
+not in bytes: a queue of jumbo frames gets more of the line than one of
+64-byte frames, as with the round-robin TX scheduling of common NICs.
 
 Completion writes go first whenever one is waiting, and frame fetches for the
 next frames run while the MAC is still sending the current one, so with a
@@ -36,6 +46,8 @@ from splitnic_spec import COMPLETION, DESCRIPTOR, NUM_TX_QUEUES, Struct, constan
 
 from ..bus import CTI_CLASSIC, CTI_END, CTI_INCR, WishboneSignature
 from ..interfaces import INDEX_BITS, LEN_BITS, MacConfig, TxEvents, engine_queue_ports, tx_stream
+from ..size import RTL_TX_QUEUES
+from .arbiter import round_robin_pick
 
 __all__ = ["TxEngine", "dma_layout", "tx_length_limit"]
 
@@ -65,39 +77,37 @@ def tx_length_limit(config):
     return with_fcs - constant("FCS_LEN")
 
 
-#: TX queues an engine can serve: what the builds have (size.RTL_TX_QUEUES), not the register map's
-#: NUM_TX_QUEUES, so that the queue fields below keep their width; more wants a fair arbiter first.
-MAX_ENGINE_QUEUES = min(2, NUM_TX_QUEUES)
-
-
-class _FrameInfo(data.Struct):
+def _frame_info(queue_shape) -> data.StructLayout:
     """A descriptor taken from a ring, on its way from the DMA side to the sender."""
-    queue: range(MAX_ENGINE_QUEUES) if MAX_ENGINE_QUEUES > 1 else 1
-    gen: _GEN_BITS
-    cookie: 32
-    length: INDEX_BITS
-    #: LEN_ERROR: no data in the buffer, complete with an error status.
-    error: 1
+    return data.StructLayout({
+        "queue": queue_shape,
+        "gen": _GEN_BITS,
+        "cookie": 32,
+        "length": INDEX_BITS,
+        # LEN_ERROR: no data in the buffer, complete with an error status.
+        "error": 1,
+    })
 
 
-class _CplInfo(data.Struct):
+def _cpl_info(queue_shape) -> data.StructLayout:
     """A completion waiting to be written."""
-    queue: range(MAX_ENGINE_QUEUES) if MAX_ENGINE_QUEUES > 1 else 1
-    gen: _GEN_BITS
-    cookie: 32
-    length: INDEX_BITS
-    status: 8
-    timestamp: 32
+    return data.StructLayout({
+        "queue": queue_shape,
+        "gen": _GEN_BITS,
+        "cookie": 32,
+        "length": INDEX_BITS,
+        "status": 8,
+        "timestamp": 32,
+    })
 
 
 class TxEngine(wiring.Component):
     """Moves posted TX descriptors' frames from host memory to MacTx and writes their completions."""
 
-    def __init__(self, *, queues: int = MAX_ENGINE_QUEUES, buffer_words: int = 4096,
+    def __init__(self, *, queues: int = RTL_TX_QUEUES, buffer_words: int = 4096,
                  frames_in_flight: int = 8) -> None:
-        if not 1 <= queues <= MAX_ENGINE_QUEUES:
-            raise ValueError(f"the TX engine serves 1..{MAX_ENGINE_QUEUES} queues, not {queues} (the register map "
-                             "has room for more; serving them fairly is a later change)")
+        if not 1 <= queues <= NUM_TX_QUEUES:
+            raise ValueError(f"the TX engine serves 1..{NUM_TX_QUEUES} queues (the register map's room), not {queues}")
         jumbo_words = (constant("MAX_FRAME_JUMBO") + 3) // 4
         if buffer_words & (buffer_words - 1) or buffer_words < _MAX_BURST:
             raise ValueError(f"buffer_words must be a power of two >= {_MAX_BURST}, not {buffer_words}")
@@ -125,9 +135,10 @@ class TxEngine(wiring.Component):
         m.submodules.buffer = buffer = Memory(shape=32, depth=depth, init=[])
         wr = buffer.write_port()
         rd = buffer.read_port()
-        m.submodules.info_fifo = info_fifo = fifo.SyncFIFO(width=_FrameInfo.as_shape().size,
-                                                            depth=self._frames_in_flight)
-        m.submodules.cpl_fifo = cpl_fifo = fifo.SyncFIFO(width=_CplInfo.as_shape().size, depth=4)
+        # Queue numbers in the FIFOs are as wide as this build's queues need.
+        frame_info, cpl_info = _frame_info(range(max(n, 2))), _cpl_info(range(max(n, 2)))
+        m.submodules.info_fifo = info_fifo = fifo.SyncFIFO(width=frame_info.size, depth=self._frames_in_flight)
+        m.submodules.cpl_fifo = cpl_fifo = fifo.SyncFIFO(width=cpl_info.size, depth=4)
 
         # ---- per-queue ring state ----
         head = [Signal(INDEX_BITS, name=f"head{q}") for q in range(n)]
@@ -170,16 +181,9 @@ class TxEngine(wiring.Component):
         for q in range(n):
             cfg = self.queues[q]
             m.d.comb += ready[q].eq(cfg.enable & (head[q] != cfg.tail) & self.config.tx_en)
-        pick = Signal(range(max(n, 2)))
-        with m.Switch(rr):
-            for i in range(n):
-                with m.Case(i):
-                    for k in reversed(range(1, n + 1)):
-                        j = (i + k) % n
-                        with m.If(ready[j]):
-                            m.d.comb += pick.eq(j)
+        pick = round_robin_pick(m, rr, ready)
 
-        cpl_head = _CplInfo(cpl_fifo.r_data)
+        cpl_head = cpl_info(cpl_fifo.r_data)
         cpl_cur = Signal(CompletionLayout)
         cpl_q = Signal(range(max(n, 2)))
         cpl_gen = Signal(_GEN_BITS)
@@ -201,7 +205,7 @@ class TxEngine(wiring.Component):
 
         desc = desc_raw
         # What goes into the info FIFO: the current descriptor (error only set while CHECK finds it bad).
-        info_w = Signal(_FrameInfo)
+        info_w = Signal(frame_info)
         m.d.comb += [info_w.queue.eq(cur_q), info_w.gen.eq(cur_gen), info_w.cookie.eq(desc.cookie),
                      info_w.length.eq(desc.length), info_fifo.w_data.eq(info_w)]
         with m.FSM(name="dma"):
@@ -297,7 +301,7 @@ class TxEngine(wiring.Component):
                         m.next = "IDLE"
 
         # ---- sender: buffer -> MacTx ----
-        info_head = _FrameInfo(info_fifo.r_data)
+        info_head = frame_info(info_fifo.r_data)
         send_q = Signal(range(max(n, 2)))
         send_gen = Signal(_GEN_BITS)
         send_cookie = Signal(32)
@@ -308,7 +312,7 @@ class TxEngine(wiring.Component):
         cur_word = Signal(32)
         byte_sel = Signal(2)
         stamp = Signal(32)
-        cpl_w = Signal(_CplInfo)
+        cpl_w = Signal(cpl_info)
         m.d.comb += cpl_fifo.w_data.eq(cpl_w)
 
         stale_head = Signal()

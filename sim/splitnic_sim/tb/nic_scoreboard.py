@@ -44,8 +44,8 @@ from splitnic_sim.native import Harness
 from splitnic_sim.native import models as native
 from splitnic_sim.native.models import wait_cycles
 from splitnic_sim.wishbone import WishboneInitiator
-from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, NUM_RX_QUEUES, completion_phase, constant, ring_next,
-                           ring_slot, ring_used)
+from splitnic_spec import (COMPLETION, CSR_MAP, DESCRIPTOR, NUM_RX_QUEUES, NUM_TX_QUEUES, completion_phase,
+                           constant, ring_next, ring_slot, ring_used)
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,9 @@ class Driver:
     def __init__(self, dut, mem: HostMemory, csr: WishboneInitiator) -> None:
         self.dut, self.mem, self.csr = dut, mem, csr
         self._next = mem.base + 0x1000
-        #: RX queues of this build (ID_FEATURES), read by :meth:`TB.start`.
+        #: RX and TX queues of this build (ID_FEATURES), read by :meth:`TB.start`.
         self.rx_queues = NUM_RX_QUEUES
+        self.tx_queues = NUM_TX_QUEUES
 
     def alloc(self, size: int, align: int = 64) -> int:
         addr = (self._next + align - 1) & ~(align - 1)
@@ -203,10 +204,13 @@ class TB:
         return await self._identify(Driver(dut, self.mem, csr))
 
     async def _identify(self, drv: Driver) -> Driver:
-        """Check the NIC is one, learn its RX queues and give it its MAC address."""
+        """Check the NIC is one, learn its RX and TX queues and give it its MAC address."""
         assert await drv.rd("ID_MAGIC") == constant("ID_MAGIC")
-        drv.rx_queues = FEATURES.field("RX_QUEUES").get(await drv.rd("ID_FEATURES"))
+        features = await drv.rd("ID_FEATURES")
+        drv.rx_queues = FEATURES.field("RX_QUEUES").get(features)
+        drv.tx_queues = FEATURES.field("TX_QUEUES").get(features)
         assert 1 <= drv.rx_queues <= NUM_RX_QUEUES, f"ID_FEATURES names {drv.rx_queues} RX queues"
+        assert 1 <= drv.tx_queues <= NUM_TX_QUEUES, f"ID_FEATURES names {drv.tx_queues} TX queues"
         await drv.wr("MAC_ADDR_LO", _mac_int(OWN_MAC) & 0xFFFF_FFFF)
         await drv.wr("MAC_ADDR_HI", _mac_int(OWN_MAC) >> 32)
         return drv
@@ -410,27 +414,30 @@ async def _collect_wire(tb: TB, out: list) -> None:
 
 @cocotb.test()
 async def tx_to_wire(dut) -> None:
-    """Frames posted on both TX queues leave the wire intact, padded, with a good FCS; a bad
-    descriptor length completes with LEN_ERROR and sends nothing; the rings wrap."""
+    """Frames posted on every TX queue the NIC has (ID_FEATURES) leave the wire intact, padded,
+    with a good FCS; a bad descriptor length completes with LEN_ERROR and sends nothing; the rings
+    wrap.  The frames are shared out between the queues: as many in all whatever the build, and
+    more per queue than its 8-entry ring holds (at full scale)."""
     tb = TB(dut)
     drv = await tb.start()
-    rings = [await drv.ring("TXQ", q, 4, 1536) for q in range(2)]
+    queues = drv.tx_queues
+    rings = [await drv.ring("TXQ", q, 3, 1536) for q in range(queues)]
     await drv.wr("CTRL", CTRL.pack(TX_EN=1))
     wire: list = []
     cocotb.start_soon(_collect_wire(tb, wire))
     rng = tb.rng
-    n = _count(40)
-    frames: list[list[bytes]] = [[], []]
-    bad: list[set[int]] = [set(), set()]
-    posted = [0, 0]
-    done = [0, 0]
-    sent: list[list[dict]] = [[], []]
+    n = max(2, 2 * _count(40) // queues)
+    frames: list[list[bytes]] = [[] for _ in range(queues)]
+    bad: list[set[int]] = [set() for _ in range(queues)]
+    posted = [0] * queues
+    done = [0] * queues
+    sent: list[list[dict]] = [[] for _ in range(queues)]
     rounds = 0
     while min(done) < n:
         rounds += 1
-        if rounds > 20_000:   # 4 M cycles: far beyond what 2 x n frames need
+        if rounds > 20_000:   # 4 M cycles: far beyond what queues x n frames need
             state = {q: (await drv.rd("TXQ.HEAD", q), await drv.rd("TXQ.CPL", q), posted[q], done[q])
-                     for q in range(2)}
+                     for q in range(queues)}
             raise AssertionError(f"TX completions stalled: (HEAD, CPL, posted, completed) per queue {state}")
         for q, r in enumerate(rings):
             for c, _slot in drv.completions(r):
@@ -465,7 +472,7 @@ async def tx_to_wire(dut) -> None:
         assert g.error is None and g.get_preamble_len() == PREAMBLE_BYTES
     payloads = [bytes(g.get_payload()) for g in wire]
     assert len(payloads) == sum(len(f) for f in frames)
-    for q in range(2):
+    for q in range(queues):
         out = [p for p in payloads if p[0] == q and len(p) >= 2]
         assert [p[:len(f)] for p, f in zip(out, frames[q])] == frames[q], f"queue {q}: frames differ"
         for p, f in zip(out, frames[q]):
