@@ -4,9 +4,9 @@ Ref: splitnic_spec.hostlink (the protocol); gateware/splitnic_gateware/hostlink
 (the board's engines) and targets/hostlink_core.py (their place in the SoC);
 hostdrv/splitnic/link_eth.py (the host side).  The same SoC as the bitstream
 (:class:`~splitnic_gateware.targets.sim.SimSoCProcess`, started as in
-test_sim_soc.py: root, /dev/net/tun, built on first use); the host opens
-``eth:snebtap0``, the TAP that is the board's host-link cable, inside the
-SoC's namespace.  The HELLO, register reads (the ID block), descriptors and
+test_sim_soc.py: root, /dev/net/tun, built on first use); the host reaches
+``snebtap0``, the TAP that is the board's host-link cable, inside the SoC's
+namespace (through the relay, below).  The HELLO, register reads (the ID block), descriptors and
 TX buffers pushed into NIC-local memory, completions and RX frames coming back
 as messages, the NIC's interrupt: ``splitnic selftest`` exercises all of it.
 
@@ -181,7 +181,7 @@ def test_up_over_eth_reaches_a_kernel_on_the_wire(board: RelayedSoC) -> None:
 #: What the impaired test does to each direction of the host-link cable: every kind of fault, often
 #: enough that the few thousand frames of a run meet each of them many times.
 IMPAIRED = Rates(loss=0.03, dup=0.02, reorder=0.03)
-#: TCP through snic0 over the impaired cable: 180 full-size segments and more (2 to 3 s on this machine,
+#: TCP through snic0 over the impaired cable: 180 full-size segments and more (1 to 4 s on this machine,
 #: 5 to 8 s when the board's resend timer still counted the cycles its frames took to leave).
 TCP_BYTES = 256 << 10
 #: ... and over the cable once it is clean again.
