@@ -189,12 +189,16 @@ TCP_CLEAN_BYTES = 64 << 10
 
 
 def _ping(board: RelayedSoC, count: int) -> subprocess.CompletedProcess:
-    return sh("ping", "-n", "-c", str(count), "-i", "0.2", "-W", "10", HOST_IP, netns=board.peer_ns, check=False,
+    """Pings from the peer until ``count`` answers came, for 30 s at most.  Not "each of ``count``
+    answered": ping counts an answer later than twice the slowest so far as lost, and a go-back-N
+    resend can make one that late; the link loses nothing, but on a loaded machine the driver's pump
+    may drop a frame the NIC's queue kept full for 100 ms (tunnel_pump's stall timeout)."""
+    return sh("ping", "-n", "-c", str(count), "-i", "0.2", "-w", "30", HOST_IP, netns=board.peer_ns, check=False,
               timeout=120)
 
 
 def _all_answered(ping: subprocess.CompletedProcess, count: int) -> bool:
-    return ping.returncode == 0 and f"{count} packets transmitted, {count} received" in ping.stdout
+    return ping.returncode == 0 and f" {count} received" in ping.stdout
 
 
 @pytest.mark.timeout(600)
