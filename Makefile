@@ -49,11 +49,11 @@ help:
 	@echo "make test       setup, then run the whole test suite"
 	@echo "make demo       setup, then run the demo (simulated NIC, snic0, fast path)"
 	@echo "make generate   regenerate files derived from the spec (C headers, docs)"
-	@echo "make firmware   build the management CPU's firmware (FW_TARGET=sim|colorlight_i5)"
+	@echo "make firmware   build the management CPU's firmware (FW_TARGET=sim|colorlight_i5|colorlight_i9)"
 	@echo "make bench      setup, then run the benchmarks (prints figures, writes bench/*.json)"
 	@echo "make coverage   setup, then the RTL's cocotb tests with line and toggle coverage (bench/coverage.json, HTML)"
-	@echo "make bitstream  BOARD=colorlight_i5: build the board bitstream"
-	@echo "make flash      program the board with openFPGALoader"
+	@echo "make bitstream  BOARD=colorlight_i5|colorlight_i9: build the board bitstream"
+	@echo "make flash      BOARD=...: program the board with openFPGALoader"
 
 setup: apt venv $(CMODULES)
 
@@ -128,14 +128,16 @@ coverage: setup
 	$(PY) bench/run.py coverage
 
 # The board bitstream (yosys, nextpnr-ecp5, ecppack from PyPI); fails if timing is not met.
+# One target for both boards (gateware/splitnic_gateware/targets/colorlight.py).
+BOARDS := colorlight_i5 colorlight_i9
 BOARD ?= colorlight_i5
 bitstream: setup
-	@test "$(BOARD)" = colorlight_i5 || { echo "bitstream: no board $(BOARD); boards: colorlight_i5" >&2; exit 2; }
-	$(PY) -m splitnic_gateware.targets.colorlight_i5
+	@case " $(BOARDS) " in *" $(BOARD) "*) ;; *) echo "bitstream: no board $(BOARD); boards: $(BOARDS)" >&2; exit 2;; esac
+	$(PY) -m splitnic_gateware.targets.colorlight --board $(BOARD)
 
 # Load the bitstream (SRAM; FLASH=1 writes the SPI flash), auto-detecting the cable.
 flash: venv
-	$(VENV)/bin/splitnic flash $(if $(FLASH),--flash,)
+	$(VENV)/bin/splitnic flash --board $(BOARD) $(if $(FLASH),--flash,)
 
 clean:
 	rm -rf build .cache/sim

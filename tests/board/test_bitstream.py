@@ -1,5 +1,7 @@
 """``make bitstream BOARD=colorlight_i5``: the board build closes timing and reports what it used.
 
+(The i9's: tests/board/test_board_synth.py synthesises it; its full build is ``make bench BENCH=board``'s.)
+
 The real flow (LiteX, YoWASP yosys/nextpnr-ecp5/ecppack) runs once per
 session, in the background beside the other tests (tests/board/conftest.py);
 these tests run last and read that build's results.
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from splitnic_spec import board as amap
-from splitnic_gateware.targets.colorlight_i5 import (BITSTREAM_NAME, SYS_CLK_FREQ, BuildResult, TimingError,
-                                                     _summarise, check_timing)
-from splitnic_gateware.targets.nic_core import build_id
+from splitnic.flasher import bitstream_idcode
+from splitnic_gateware.targets.colorlight import (BITSTREAM_NAME, SYS_CLK_FREQ, BuildResult, TimingError,
+                                                  _summarise, check_timing)
+from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE, build_id
 
 from .conftest import OUT
 
@@ -34,6 +37,9 @@ def test_bitstream_builds_and_meets_timing(build: BuildResult) -> None:
     assert build.timing_met and not build.failures
     bit = Path(build.bitstream)
     assert bit.stat().st_size > 100_000 and ECP5_PREAMBLE in bit.read_bytes()[:1024]
+    # The FPGA it is for, as splitnic flash reads it to refuse an i5 bitstream on an i9 (and the reverse).
+    assert bitstream_idcode(bit.read_bytes()) == amap.BOARDS["colorlight_i5"].idcode
+    assert build.board == "colorlight_i5" and build.device == amap.BOARDS["colorlight_i5"].fpga
     sys_clock = [f for name, f in build.fmax.items() if name == "sys"]
     assert sys_clock and sys_clock[0]["constraint"] == pytest.approx(SYS_CLK_FREQ / 1e6, rel=0.01)
     assert all(f["achieved"] >= f["constraint"] for f in build.fmax.values())
@@ -51,6 +57,9 @@ def test_summary_is_saved_with_utilisation_and_clocks(build: BuildResult) -> Non
         assert 0 < used <= available
     # The DMA block RAM alone needs DMA_RAM_SIZE / 2 KiB of 18-kbit blocks.
     assert saved["utilisation"]["DP16KD"]["used"] >= amap.DMA_RAM_SIZE // 2048
+    # The i5's NIC, the smaller one (the i9's is test_board_synth.py's).
+    assert saved["nic"]["steer_entries"] == BOARD_NIC_SIZE.steer_entries
+    assert saved["nic"]["rx_queues"] == BOARD_NIC_SIZE.rx_queues
     text = (OUT / "summary.txt").read_text()
     assert "clock sys:" in text and "TRELLIS_COMB" in text and "(FAIL)" not in text
 

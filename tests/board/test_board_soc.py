@@ -13,7 +13,7 @@ from litex.soc.integration.builder import Builder
 
 from splitnic_spec import board as amap
 from splitnic_spec import hostlink
-from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, ColorlightI5SoC
+from splitnic_gateware.targets.colorlight import BITSTREAM_NAME, ColorlightSoC
 from splitnic_gateware.targets.hostlink_core import HOSTLINK_MODULE
 from splitnic_gateware.targets.nic_core import NIC_MODULE
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_board_soc_writes_verilog_and_constraints() -> None:
     out = REPO / "build" / "test-board-soc"   # inside the repo, like the real build
-    soc = ColorlightI5SoC(out)
+    soc = ColorlightSoC(out)
     Builder(soc, output_dir=str(out), compile_software=False).build(build_name=BITSTREAM_NAME, run=False)
     gw = out / "gateware"
     top = (gw / f"{BITSTREAM_NAME}.v").read_text()

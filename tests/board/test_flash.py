@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from splitnic.flasher import BOARD, default_bitstream, detect_cables, parse_scan
+from splitnic_spec.board import BOARDS
+from splitnic.errors import SplitnicError
+from splitnic.flasher import BOARD, bitstream_idcode, check_bitstream, default_bitstream, detect_cables, parse_scan
 
 SPLITNIC = Path(sys.executable).parent / "splitnic"
 
@@ -37,8 +39,43 @@ def test_dry_run_with_flash_writes_the_spi_flash(tmp_path: Path) -> None:
 
 
 def test_default_bitstream_is_where_make_bitstream_writes_it() -> None:
-    from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, DEFAULT_OUT
+    from splitnic_gateware.targets.colorlight import BITSTREAM_NAME, DEFAULT_OUT, default_out
     assert default_bitstream(DEFAULT_OUT.parents[1]) == DEFAULT_OUT / "gateware" / f"{BITSTREAM_NAME}.bit"
+    i9 = default_out("colorlight_i9")
+    assert default_bitstream(i9.parents[1], "colorlight_i9") == i9 / "gateware" / "splitnic_colorlight_i9.bit"
+
+
+def test_dry_run_for_the_i9_names_its_board_and_bitstream() -> None:
+    result = _splitnic("flash", "--dry-run", "--board", "colorlight_i9", "--cable", "cmsisdap")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split()[1:] == ["--board", "colorlight-i9", "--cable", "cmsisdap", "--write-sram",
+                                                 str(default_bitstream(board_name="colorlight_i9"))]
+
+
+def _bitstream_for(path: Path, board: str, size: int = 4096) -> Path:
+    """A file laid out as ecppack starts one (comment, preamble, reset CRC, VERIFY_ID with the IDCODE)."""
+    head = (b"\xff\x00splitnic test\x00\xff" + bytes.fromhex("ffffbdb3") + bytes.fromhex("3b000000")
+            + bytes.fromhex("e2000000") + BOARDS[board].idcode.to_bytes(4, "big"))
+    path.write_bytes(head + b"\xff" * (size - len(head)))
+    return path
+
+
+def test_a_bitstream_for_the_other_board_is_refused_before_loading(tmp_path: Path) -> None:
+    bit = _bitstream_for(tmp_path / "i5.bit", "colorlight_i5")
+    assert bitstream_idcode(bit.read_bytes()) == 0x41111043
+    result = _splitnic("flash", "--board", "colorlight_i9", "--cable", "cmsisdap", "--bitstream", str(bit))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Colorlight i5's LFE5U-25F" in lines[0] and "--board colorlight_i5" in lines[0], lines
+
+
+def test_a_bitstream_larger_than_the_flash_is_refused(tmp_path: Path) -> None:
+    # 3 MiB: more than the i5's 2 MiB flash holds, well within the i9's 8 MiB.
+    big = 3 * 1024 * 1024
+    with pytest.raises(SplitnicError, match="SPI flash holds 2097152"):
+        check_bitstream(_bitstream_for(tmp_path / "i5.bit", "colorlight_i5", big), "colorlight_i5", to_flash=True)
+    check_bitstream(tmp_path / "i5.bit", "colorlight_i5", to_flash=False)       # SRAM: no flash to fill
+    check_bitstream(_bitstream_for(tmp_path / "i9.bit", "colorlight_i9", big), "colorlight_i9", to_flash=True)
 
 
 def test_scan_output_is_parsed_to_known_cables() -> None:
@@ -77,3 +114,6 @@ def test_missing_bitstream_names_the_make_target(tmp_path: Path) -> None:
     result = _splitnic("flash", "--cable", "cmsisdap", "--bitstream", str(tmp_path / "none.bit"))
     assert result.returncode == 1
     assert "make bitstream BOARD=colorlight_i5" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = _splitnic("flash", "--board", "colorlight_i9", "--cable", "cmsisdap",
+                       "--bitstream", str(tmp_path / "none.bit"))
+    assert result.returncode == 1 and "make bitstream BOARD=colorlight_i9" in result.stderr

@@ -16,7 +16,7 @@ from migen import run_simulation
 from migen.fhdl.verilog import convert
 
 from liteeth.common import eth_phy_description
-from splitnic_gateware.targets.colorlight_i5 import _tool
+from splitnic_gateware.targets.colorlight import _tool
 from splitnic_gateware.targets.host_rx_buffer import HostRxBuffer
 from splitnic_spec.board import HOST_RX_BUFFER_BYTES
 

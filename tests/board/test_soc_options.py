@@ -16,7 +16,7 @@ import pytest
 from litex.soc.integration.builder import Builder
 
 from splitnic_spec import board as amap
-from splitnic_gateware.targets.colorlight_i5 import BITSTREAM_NAME, ColorlightI5SoC
+from splitnic_gateware.targets.colorlight import BITSTREAM_NAME, ColorlightSoC
 from splitnic_gateware.targets.hostlink_core import HOSTLINK_MODULE
 from splitnic_gateware.targets.nic_core import NIC_MODULE
 from splitnic_gateware.targets.soc import SplitnicSoC
@@ -24,9 +24,9 @@ from splitnic_gateware.targets.soc import SplitnicSoC
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _build(name: str, **options) -> tuple[ColorlightI5SoC, Path]:
+def _build(name: str, **options) -> tuple[ColorlightSoC, Path]:
     out = REPO / "build" / name   # inside the repo, like the real build
-    soc = ColorlightI5SoC(out, **options)
+    soc = ColorlightSoC(out, **options)
     Builder(soc, output_dir=str(out), compile_software=False).build(build_name=BITSTREAM_NAME, run=False)
     return soc, out
 

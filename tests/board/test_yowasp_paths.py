@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from splitnic_gateware.targets.colorlight_i5 import _paths_yowasp_can_reach, _tool
+from splitnic_gateware.targets.colorlight import _paths_yowasp_can_reach, _tool
 
 
 @pytest.mark.yowasp

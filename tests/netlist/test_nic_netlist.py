@@ -24,7 +24,7 @@ import pytest
 
 from splitnic_gateware.netlist import NETLIST_COMPILE_ARGS, Netlist, cell_library, synthesize
 from splitnic_gateware.nic import Nic
-from splitnic_gateware.targets.colorlight_i5 import SYS_CLK_FREQ
+from splitnic_gateware.targets.colorlight import SYS_CLK_FREQ
 from splitnic_gateware.targets.nic_core import BOARD_NIC_SIZE
 from splitnic_gateware.verilog import write_verilog
 from splitnic_sim.runner import build_dir_for, run_cocotb

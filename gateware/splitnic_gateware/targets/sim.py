@@ -1,6 +1,6 @@
 """The board SoC on LiteX's Verilator simulator, its Etherbone host link on a TAP interface.
 
-Ref: :mod:`.soc` (the design, shared with :mod:`.colorlight_i5`);
+Ref: :mod:`.soc` (the design, shared with :mod:`.colorlight`);
 litex/build/sim/core/modules/ethernet (LiteX's TAP bridge, which feeds a
 LiteEth PHY model byte by byte).
 

@@ -21,7 +21,7 @@ pins among them), everything.  It stays for bring-up and LiteX's own tools
 only needs the ``eth`` link can leave it out (``add_host_link(etherbone=False)``):
 then the host-link port has LiteEth's MAC alone, no IP stack (no ARP, no ping).
 
-A board (:mod:`.colorlight_i5`) or the simulator (:mod:`.sim`) supplies the
+A board (:mod:`.colorlight`) or the simulator (:mod:`.sim`) supplies the
 platform, the clocks (``self.crg`` with ``cd_sys``) and the two PHYs; this
 class adds everything else, so both run the same design.
 """
@@ -47,7 +47,8 @@ from .gmii_bridge import GmiiRxBridge, GmiiTxBridge
 from .host_rx_buffer import HostRxBuffer
 from .hostlink_core import HostLinkCore
 from .packet_fifo_fix import fix_packet_fifos
-from .nic_core import NicCore
+from ..size import NicSize
+from .nic_core import BOARD_NIC_SIZE, NicCore
 
 __all__ = ["SplitnicSoC", "FIRMWARE_CPUS"]
 
@@ -123,9 +124,9 @@ class SplitnicSoC(SoCMini):
         # The ROM keeps its full size (no auto_size): the simulator reloads a new image into the same ROM.
         self.init_rom("rom", firmware.rom_words(self.build_firmware(), amap.FW_ROM_SIZE), auto_size=False)
 
-    def add_nic(self, phy, cd_phy_rx: str, cd_phy_tx: str) -> None:
-        """Add the NIC core with ``phy`` (a LiteEth PHY in ``cd_phy_rx``/``cd_phy_tx``) as its wire."""
-        self.nic = nic = NicCore(self.platform, self.out_dir, self.sys_clk_freq)
+    def add_nic(self, phy, cd_phy_rx: str, cd_phy_tx: str, size: NicSize = BOARD_NIC_SIZE) -> None:
+        """Add the NIC core of ``size`` with ``phy`` (a LiteEth PHY in ``cd_phy_rx``/``cd_phy_tx``) as its wire."""
+        self.nic = nic = NicCore(self.platform, self.out_dir, self.sys_clk_freq, size)
         self.nic_rx = rx = GmiiRxBridge(phy.source, cd_phy_rx)
         self.nic_tx = tx = GmiiTxBridge(phy.sink, cd_phy_tx)
         self.comb += [

@@ -1,7 +1,12 @@
-"""The Colorlight i5 (Lattice ECP5-25F, two gigabit RGMII PHYs): SoC and bitstream build.
+"""The Colorlight i5 and i9 (Lattice ECP5-25F / -45F, two gigabit RGMII PHYs): SoC and bitstream build.
 
-Ref: docs/hardware.md; litex_boards/platforms/colorlight_i5.py (pins);
+Ref: docs/hardware.md; litex_boards/platforms/colorlight_i5.py (pins of both:
+the i9 is the i5's board with a larger FPGA, its LED on another pin);
 liteeth/phy/ecp5rgmii.py (the PHYs).
+
+* One design for both boards; ``board`` (a key of :data:`COLORLIGHT_BOARDS`)
+  picks the platform, the FPGA and the NIC's size: the i5 builds the smaller
+  :data:`.nic_core.BOARD_NIC_SIZE`, the i9 :data:`.nic_core.LARGE_BOARD_NIC_SIZE`.
 
 * LiteX PHY ``eth`` 0 is the **host link** (Etherbone and the ``eth`` link's
   engines, on LiteEth's 32-bit path in ``sys``); ``eth`` 1 is the **NIC's
@@ -9,10 +14,11 @@ liteeth/phy/ecp5rgmii.py (the PHYs).
 * ``sys`` (the NIC, Etherbone, the bus) comes from the 25 MHz oscillator
   through the PLL at :data:`SYS_CLK_FREQ`; the PHYs run from their own
   125 MHz receive clocks.
-* ``python -m splitnic_gateware.targets.colorlight_i5`` (``make bitstream
-  BOARD=colorlight_i5``) builds with YoWASP's yosys, nextpnr-ecp5 and ecppack,
+* ``python -m splitnic_gateware.targets.colorlight --board colorlight_i5`` (``make
+  bitstream BOARD=colorlight_i5``) builds with YoWASP's yosys, nextpnr-ecp5 and ecppack,
   refuses a design that misses timing, and writes ``summary.json`` and
   ``summary.txt`` (utilisation, each clock's Fmax) next to the bitstream.
+  ``--synth-only`` stops after yosys (the suite's check of the i9).
   ``--no-etherbone`` leaves Etherbone (an unauthenticated master of the whole
   bus, :mod:`.soc`) out: the host link is then the ``eth`` link alone.
 """
@@ -24,6 +30,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -42,11 +49,16 @@ from litex.soc.integration.builder import Builder
 from litex_boards.platforms import colorlight_i5
 from liteeth.phy.ecp5rgmii import LiteEthPHYRGMII
 
-from splitnic_spec.board import BITSTREAM_NAME
+from splitnic_spec.board import BOARDS, DEFAULT_BOARD, bitstream_name
 
+from ..netlist import stat_cells
+from ..size import NicSize
+from .nic_core import BOARD_NIC_SIZE, LARGE_BOARD_NIC_SIZE
 from .soc import SplitnicSoC
 
-__all__ = ["ColorlightI5SoC", "BuildResult", "TimingError", "build_bitstream", "check_timing", "SYS_CLK_FREQ", "BITSTREAM_NAME"]
+__all__ = ["ColorlightSoC", "ColorlightBoard", "COLORLIGHT_BOARDS", "BuildResult", "SynthResult", "TimingError",
+           "build_bitstream", "synthesise", "check_timing", "default_out", "SYS_CLK_FREQ", "BITSTREAM_NAME",
+           "DEFAULT_BOARD", "DEFAULT_OUT"]
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +67,33 @@ log = logging.getLogger(__name__)
 #: ahead: below 31.25 MHz it would run dry inside longer frames.  40 MHz (1.28 Gb/s) keeps
 #: ahead; the NIC core reaches 45-50 MHz on the ECP5-25F (speed 6).
 SYS_CLK_FREQ = 40_000_000
-#: Where `make bitstream` builds (inside the repo: YoWASP's tools see their own /tmp).
-DEFAULT_OUT = Path(__file__).resolve().parents[3] / "build" / "colorlight_i5"
+
+
+@dataclass(frozen=True)
+class ColorlightBoard:
+    """What the build needs of one board beyond :data:`splitnic_spec.board.BOARDS`."""
+    #: litex_boards' ``Platform(board=..., revision=...)``.
+    litex_board: str
+    litex_revision: str
+    #: The NIC this board's FPGA has room for.
+    nic_size: NicSize
+
+
+#: The boards this target builds, by :data:`splitnic_spec.board.BOARDS` name.
+COLORLIGHT_BOARDS = {
+    "colorlight_i5": ColorlightBoard("i5", "7.0", BOARD_NIC_SIZE),
+    "colorlight_i9": ColorlightBoard("i9", "7.2", LARGE_BOARD_NIC_SIZE),
+}
+#: The default board's bitstream name (``splitnic_spec.board``).
+BITSTREAM_NAME = bitstream_name(DEFAULT_BOARD)
+
+
+def default_out(board: str = DEFAULT_BOARD) -> Path:
+    """Where `make bitstream BOARD=board` builds (inside the repo: YoWASP's tools see their own /tmp)."""
+    return Path(__file__).resolve().parents[3] / "build" / board
+
+
+DEFAULT_OUT = default_out()
 #: nextpnr's placer and router are deterministic for a given seed, but which seed closes timing
 #: changes with any change to the netlist (any change to the gateware's Python changes
 #: ID_BUILD).  The build tries these in turn and keeps the first that meets every clock.  With
@@ -97,6 +134,7 @@ class _CRG(LiteXModule):
 def _wire_port_pads(platform) -> None:
     """Add ``nic_eth``: PHY 1's data pins without the reset/MDIO pins PHY 0 already drives."""
     shared = {"rst_n", "mdio", "mdc"}
+    # The i9's pins are the i5's (litex_boards copies _io_v7_0 and moves the LED).
     for name, number, *items in colorlight_i5._io_v7_0:
         if (name, number) == ("eth", 1):
             keep = [i for i in items if not (isinstance(i, Subsignal) and i.name in shared)]
@@ -105,14 +143,22 @@ def _wire_port_pads(platform) -> None:
     raise LookupError("litex_boards' colorlight_i5 platform has no ('eth', 1); is litex-boards the pinned version?")
 
 
-class ColorlightI5SoC(SplitnicSoC):
-    """The splitnic board SoC for the Colorlight i5 v7.0."""
+def _board(name: str) -> ColorlightBoard:
+    if name not in COLORLIGHT_BOARDS:
+        raise ValueError(f"no board {name!r}; boards: {', '.join(COLORLIGHT_BOARDS)}")
+    return COLORLIGHT_BOARDS[name]
+
+
+class ColorlightSoC(SplitnicSoC):
+    """The splitnic board SoC for the Colorlight i5 v7.0 or i9 v7.2 (``board``)."""
 
     def __init__(self, out_dir: Path, sys_clk_freq: int = SYS_CLK_FREQ, firmware_cpu: str | None = "vexriscv",
-                 etherbone: bool = True) -> None:
-        platform = colorlight_i5.Platform(board="i5", revision="7.0", toolchain="trellis")
+                 etherbone: bool = True, board: str = DEFAULT_BOARD) -> None:
+        spec = _board(board)
+        self.board = BOARDS[board]
+        platform = colorlight_i5.Platform(board=spec.litex_board, revision=spec.litex_revision, toolchain="trellis")
         _wire_port_pads(platform)
-        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", "splitnic on Colorlight i5",
+        super().__init__(platform, sys_clk_freq, Path(out_dir) / "nic", f"splitnic on {self.board.title}",
                          firmware_cpu=firmware_cpu)
         self.crg = _CRG(platform, sys_clk_freq)
         # Heartbeat: the LED chases once the bitstream runs and the PLL locks.
@@ -128,7 +174,7 @@ class ColorlightI5SoC(SplitnicSoC):
         self.nicphy = ClockDomainsRenamer({"eth_rx": "nic_rx", "eth_tx": "nic_tx"})(
             LiteEthPHYRGMII(clock_pads=platform.request("eth_clocks", 1), pads=platform.request("nic_eth", 0),
                             tx_delay=0, with_hw_init_reset=False))
-        self.add_nic(self.nicphy, "nic_rx", "nic_tx")
+        self.add_nic(self.nicphy, "nic_rx", "nic_tx", spec.nic_size)
 
 
 @dataclass
@@ -149,11 +195,15 @@ class BuildResult:
     attempts: list[str] = field(default_factory=list)
     #: Whether the bitstream carries Etherbone (``--no-etherbone``: not).
     etherbone: bool = True
+    #: The board (:data:`COLORLIGHT_BOARDS`) and the NIC's queues and steering entries on it.
+    board: str = DEFAULT_BOARD
+    nic: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines for people: build time, utilisation, clocks."""
         lines = [f"bitstream {self.bitstream}" + ("" if self.etherbone else " (no Etherbone)"),
-                 f"device    {self.device}, build id {self.build_id}",
+                 f"device    {self.device} ({self.board}), build id {self.build_id}",
+                 "nic       " + ", ".join(f"{k} {v}" for k, v in self.nic.items()),
                  "time      " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
                  f"seed      {self.seed}" + (f" (after: {'; '.join(self.attempts)})" if self.attempts else "")]
         for kind in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_IO", "EHXPLLL"):
@@ -215,31 +265,108 @@ def _clock_label(net: str) -> str:
     return net
 
 
-def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FREQ,
+def _nic_counts(soc: ColorlightSoC) -> dict[str, int]:
+    size = soc.nic.size
+    return {"rx_queues": size.rx_queues, "tx_queues": size.tx_queues, "steer_entries": size.steer_entries,
+            "rx_fifo_words": size.rx_fifo_words, "tx_buffer_words": size.tx_buffer_words}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _elaborate_and_synthesise(out_dir: Path, sys_clk_freq: int, etherbone: bool, board: str,
+                              seconds: dict[str, float], cpu: dict[str, float] | None = None) -> ColorlightSoC:
+    """LiteX writes the Verilog, the yosys script and the constraints; yosys synthesises (into ``gateware/``).
+
+    ``seconds`` gets each step's wall-clock time, ``cpu`` (if given) its CPU time: the cost on a loaded machine.
+    """
+    cpu = {} if cpu is None else cpu
+    gw = out_dir / "gateware"
+    start, start_cpu = time.monotonic(), time.process_time() + _children_cpu()
+    soc = ColorlightSoC(out_dir, sys_clk_freq, etherbone=etherbone, board=board)
+    builder = Builder(soc, output_dir=str(out_dir), compile_software=False,
+                      csr_json=str(out_dir / "csr.json"), csr_csv=str(out_dir / "csr.csv"))
+    name = bitstream_name(board)
+    builder.build(build_name=name, run=False, abc9=True)
+    seconds["litex"] = time.monotonic() - start
+    cpu["litex"] = time.process_time() + _children_cpu() - start_cpu   # the firmware's make included
+    script = gw / f"{name}.ys"
+    _paths_yowasp_can_reach(script)
+    # The synthesised design's cell counts, for --synth-only's summary (stat takes a second).
+    script.write_text(script.read_text().rstrip("\n") + f"\ntee -q -o {name}.stat.json stat -json\n")
+    before = _children_cpu()
+    seconds["yosys"] = _run([_tool("yosys"), "-q", "-l", f"{name}.yosys.log", f"{name}.ys"], gw, gw / "yosys.out")
+    cpu["yosys"] = _children_cpu() - before
+    return soc
+
+
+@dataclass
+class SynthResult:
+    """What yosys alone made of a board's SoC (``--synth-only``): no placement, so no clocks."""
+    netlist: str
+    seconds: dict[str, float]
+    #: Cell type -> count in the synthesised netlist (yosys's last statistics).
+    cells: dict[str, int]
+    build_id: str
+    device: str
+    board: str
+    nic: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds of each step (on a loaded machine, what it really costs).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        lines = [f"netlist   {self.netlist} (synthesis only: no place and route, no clocks)",
+                 f"device    {self.device} ({self.board}), build id {self.build_id}",
+                 "nic       " + ", ".join(f"{k} {v}" for k, v in self.nic.items()),
+                 "time      " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
+                 "cpu time  " + ", ".join(f"{k} {v:.0f} s" for k, v in self.cpu_seconds.items())]
+        lines += [f"{kind:<13} {self.cells[kind]:>6}" for kind in ("LUT4", "TRELLIS_FF", "CCU2C", "DP16KD")
+                  if kind in self.cells]
+        return "\n".join(lines)
+
+
+def synthesise(out_dir: Path, board: str = DEFAULT_BOARD, sys_clk_freq: int = SYS_CLK_FREQ,
+               etherbone: bool = True) -> SynthResult:
+    """Elaborate ``board``'s SoC and synthesise it with yosys, no further; writes ``summary.json``/``.txt``."""
+    out_dir = Path(out_dir).resolve()
+    seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    start = time.monotonic()
+    soc = _elaborate_and_synthesise(out_dir, sys_clk_freq, etherbone, board, seconds, cpu)
+    seconds["total"] = time.monotonic() - start
+    name = bitstream_name(board)
+    gw = out_dir / "gateware"
+    result = SynthResult(netlist=str(gw / f"{name}.json"), seconds={k: round(v, 1) for k, v in seconds.items()},
+                         cells=stat_cells(gw / f"{name}.stat.json", name),
+                         build_id=f"{soc.nic.build_id:#010x}", device=BOARDS[board].fpga, board=board,
+                         nic=_nic_counts(soc), cpu_seconds={k: round(v, 1) for k, v in cpu.items()})
+    (out_dir / "summary.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    (out_dir / "summary.txt").write_text(result.summary() + "\n")
+    return result
+
+
+def build_bitstream(out_dir: Path | None = None, sys_clk_freq: int = SYS_CLK_FREQ,
                     seeds: tuple[int, ...] = SEEDS, pnr_timeout: float | None = PNR_TIMEOUT_S,
-                    etherbone: bool = True) -> BuildResult:
-    """Build the Colorlight i5 bitstream into ``out_dir``; raise :class:`TimingError` if timing fails.
+                    etherbone: bool = True, board: str = DEFAULT_BOARD) -> BuildResult:
+    """Build ``board``'s bitstream into ``out_dir``; raise :class:`TimingError` if timing fails.
 
     Places and routes with each of ``seeds`` in turn until one meets every
     clock's target; ``pnr_timeout`` bounds each nextpnr run in seconds (None:
-    no bound).  ``etherbone``: the SoC carries Etherbone.  Writes
-    ``summary.json`` and ``summary.txt`` whatever the verdict, so a failed
-    build still says by how much it missed.
+    no bound).  ``etherbone``: the SoC carries Etherbone.  ``out_dir``
+    defaults to :func:`default_out`.  Writes ``summary.json`` and
+    ``summary.txt`` whatever the verdict, so a failed build still says by how
+    much it missed.
     """
-    out_dir = Path(out_dir).resolve()
+    _board(board)
+    out_dir = Path(out_dir or default_out(board)).resolve()
     gw = out_dir / "gateware"
     seconds: dict[str, float] = {}
     start = time.monotonic()
-    soc = ColorlightI5SoC(out_dir, sys_clk_freq, etherbone=etherbone)
-    builder = Builder(soc, output_dir=str(out_dir), compile_software=False,
-                      csr_json=str(out_dir / "csr.json"), csr_csv=str(out_dir / "csr.csv"))
-    # LiteX writes the Verilog, the yosys script and the constraints; the tools run here.
-    builder.build(build_name=BITSTREAM_NAME, run=False, abc9=True)
-    seconds["litex"] = time.monotonic() - start
-
-    name = BITSTREAM_NAME
-    _paths_yowasp_can_reach(gw / f"{name}.ys")
-    seconds["yosys"] = _run([_tool("yosys"), "-q", "-l", f"{name}.yosys.log", f"{name}.ys"], gw, gw / "yosys.out")
+    soc = _elaborate_and_synthesise(out_dir, sys_clk_freq, etherbone, board, seconds)
+    name = bitstream_name(board)
     attempts: list[str] = []
     seconds["nextpnr"] = 0.0
     for seed in seeds:
@@ -266,10 +393,10 @@ def build_bitstream(out_dir: Path = DEFAULT_OUT, sys_clk_freq: int = SYS_CLK_FRE
 def _place_and_route(soc, gw: Path, seed: int, timeout: float | None, seconds: dict[str, float],
                      sys_clk_freq: int) -> BuildResult:
     """Run nextpnr with ``seed``; the result says whether every clock met its target."""
-    name = BITSTREAM_NAME
+    name = bitstream_name(soc.board.name)
     report = gw / f"{name}.report.json"
     pnr = [_tool("nextpnr-ecp5"), "--json", f"{name}.json", "--lpf", f"{name}.lpf", "--textcfg", f"{name}.config",
-           "--25k", "--package", "CABGA381", "--speed", "6", "--seed", str(seed), "--report", report.name,
+           *_nextpnr_device(soc.board.fpga), "--seed", str(seed), "--report", report.name,
            *PNR_OPTIONS, "--log", f"{name}.seed{seed}.nextpnr.log"]   # one log per seed: each says why
     report.unlink(missing_ok=True)  # a report left by an earlier run must not pass for this one
     start = time.monotonic()
@@ -285,12 +412,20 @@ def _place_and_route(soc, gw: Path, seed: int, timeout: float | None, seconds: d
         log.warning("seed %d: %s", seed, pnr_error)
         return BuildResult(bitstream="", seconds=seconds, utilisation={}, fmax={}, sys_clk_hz=sys_clk_freq,
                            build_id=f"{soc.nic.build_id:#010x}", timing_met=False, failures=[str(pnr_error)],
-                           seed=seed)
+                           seed=seed, device=soc.board.fpga, board=soc.board.name, nic=_nic_counts(soc))
     result = _summarise(soc, gw, report, seconds, sys_clk_freq)
     result.seed = seed
     if pnr_error is not None and result.timing_met:
         raise pnr_error
     return result
+
+
+def _nextpnr_device(fpga: str) -> list[str]:
+    """nextpnr-ecp5's device options for a Lattice part number (``LFE5U-45F-6BG381C``)."""
+    m = re.fullmatch(r"LFE5U-(\d+)F-(\d)BG381C", fpga)
+    if m is None:
+        raise ValueError(f"no nextpnr options known for {fpga}")
+    return [f"--{m[1]}k", "--package", "CABGA381", "--speed", m[2]]
 
 
 def check_timing(result: BuildResult, summary: Path | str = "summary.txt") -> None:
@@ -308,16 +443,23 @@ def _summarise(soc, gw: Path, report: Path, seconds: dict[str, float], sys_clk_f
             for net, v in data.get("fmax", {}).items()}
     failures = [f"{clock} {f['achieved']:.1f} MHz < {f['constraint']:.1f} MHz" for clock, f in fmax.items()
                 if f["achieved"] < f["constraint"]]
-    return BuildResult(bitstream=str(gw / f"{BITSTREAM_NAME}.bit"), seconds=seconds,
+    board = getattr(soc, "board", BOARDS[DEFAULT_BOARD])
+    return BuildResult(bitstream=str(gw / f"{bitstream_name(board.name)}.bit"), seconds=seconds,
                        utilisation=data.get("utilization", {}), fmax=fmax, sys_clk_hz=sys_clk_freq,
-                       build_id=f"{soc.nic.build_id:#010x}", timing_met=not failures, failures=failures)
+                       build_id=f"{soc.nic.build_id:#010x}", timing_met=not failures, failures=failures,
+                       device=board.fpga, board=board.name,
+                       nic=_nic_counts(soc) if hasattr(soc.nic, "size") else {})
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``make bitstream BOARD=colorlight_i5``."""
-    parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.colorlight_i5",
-                                     description="Build the splitnic bitstream for the Colorlight i5.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default %(default)s)")
+    """``make bitstream BOARD=colorlight_i5`` (or ``colorlight_i9``)."""
+    parser = argparse.ArgumentParser(prog="python -m splitnic_gateware.targets.colorlight",
+                                     description="Build the splitnic bitstream for a Colorlight i5 or i9.")
+    parser.add_argument("--board", choices=tuple(COLORLIGHT_BOARDS), default=DEFAULT_BOARD,
+                        help="the board (default %(default)s)")
+    parser.add_argument("--out", type=Path, help="build directory (default build/BOARD)")
+    parser.add_argument("--synth-only", action="store_true",
+                        help="elaborate and synthesise (yosys) only: no place and route, no bitstream")
     parser.add_argument("--sys-clk-freq", type=float, default=SYS_CLK_FREQ, help="system clock in Hz")
     parser.add_argument("--seed", type=int, action="append", dest="seeds",
                         help=f"nextpnr seed to try (repeatable; default {', '.join(map(str, SEEDS))} in turn)")
@@ -327,12 +469,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     os.environ.setdefault("YOWASP_CACHE_DIR", str(Path(__file__).resolve().parents[3] / ".cache" / "yowasp"))
+    out = args.out or default_out(args.board)
     try:
-        result = build_bitstream(args.out, int(args.sys_clk_freq), tuple(args.seeds or SEEDS),
-                                 etherbone=args.etherbone)
+        if args.synth_only:
+            result = synthesise(out, args.board, int(args.sys_clk_freq), etherbone=args.etherbone)
+        else:
+            result = build_bitstream(out, int(args.sys_clk_freq), tuple(args.seeds or SEEDS),
+                                     etherbone=args.etherbone, board=args.board)
     except (TimingError, RuntimeError) as err:
         print(f"bitstream: error: {err}", file=sys.stderr)
-        summary = Path(args.out) / "summary.txt"
+        summary = Path(out) / "summary.txt"
         if summary.exists():
             print(summary.read_text(), file=sys.stderr)
         return 1
