@@ -141,8 +141,8 @@ class SplitnicSoC(SoCMini):
 
     def _connect_irq(self) -> None:
         """The NIC's interrupt to the ``eth`` host link, once both are there (either may come first)."""
-        if hasattr(self, "nic") and hasattr(self, "hostlink"):
-            self.comb += self.hostlink.irq.eq(self.nic.irq)
+        if hasattr(self, "nic") and hasattr(self, firmware.HOSTLINK_CSR):
+            self.comb += getattr(self, firmware.HOSTLINK_CSR).irq.eq(self.nic.irq)
 
     def add_host_link(self, phy, ip_address: str = amap.BOARD_IP, eth_link: bool = True,
                       etherbone: bool = True) -> None:
@@ -198,8 +198,10 @@ class SplitnicSoC(SoCMini):
             self.platform.add_false_path_constraints(self.crg.cd_sys.clk, rx_clk, tx_clk)
 
     def _add_eth_link(self, mac) -> None:
-        self.hostlink = link = HostLinkCore(self.platform, self.out_dir, self.sys_clk_freq,
-                                            mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
+        link = HostLinkCore(self.platform, self.out_dir, self.sys_clk_freq,
+                            mac.crossbar.get_port(hostlink.ETHERTYPE, dw=32), amap.BOARD_MAC)
+        # Under the name the firmware's board.h looks for (its source-address CSRs).
+        setattr(self, firmware.HOSTLINK_CSR, link)
         self.bus.add_master(name="hostlink", master=link.bus)
         self.bus.add_slave("hostlink", link.dma, SoCRegion(origin=hostlink.HOST_WINDOW_BASE,
                                                            size=hostlink.HOST_WINDOW_SIZE, cached=False))
