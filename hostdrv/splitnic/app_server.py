@@ -304,6 +304,11 @@ class AppServer:
         return {"ok": True, "grant": grant}, fds
 
     def _go(self, app: _App) -> dict:
+        # The application posted its RX buffers before "ready"; on sim their TAIL is a doorbell this
+        # loop carries, and its kick may still wait behind this message: write it before the rules go
+        # in, or the first frames they steer find no buffer and are dropped.
+        if app.doorbells is not None:
+            app.doorbells.ring()
         added = []
         try:
             for text in app.rules:
