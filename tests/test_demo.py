@@ -36,7 +36,7 @@ def test_demo_shows_both_paths_and_cleans_up() -> None:
     # 20 UDP datagrams steered to the echo app; ARP, ICMP and TCP to the kernel; replies on both TX queues.
     assert packets("RX1 echo") == 20
     assert packets("RX0 kernel") >= 5 + 10
-    assert packets("TX1 fast path") == 20
+    assert packets(r"TX[1-9]\d* fast path") == 20          # the NIC's last TX queue: 7 on the 8-queue RTL
     assert packets("TX0 kernel") >= 5 + 10
     assert re.search(r"steering rule 'udp dport 9000 -> echo': 20 hits", summary), summary
     assert out.rstrip().splitlines()[-1].startswith("demo passed in ")
