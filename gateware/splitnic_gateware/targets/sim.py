@@ -367,7 +367,7 @@ class SimSoCProcess:
         while not self._tap_up():
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError(f"the simulated SoC did not bring up {TAP}; see {gw / 'sim.log'}")
+                raise RuntimeError(f"the simulated SoC did not bring up {TAP} and {WIRE_TAP}; see {gw / 'sim.log'}")
             time.sleep(0.1)
         if self.wire == "tap":
             self._wire_to_tap()
@@ -398,9 +398,13 @@ class SimSoCProcess:
             raise RuntimeError(f"could not switch the simulated SoC's wire to {WIRE_TAP}: {tail}")
 
     def _tap_up(self) -> bool:
-        probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show", "dev", TAP],
+        # LiteX's modules make their TAPs one after the other: the wire's comes after
+        # Etherbone's, so both must be there (and each with its address) before either is used.
+        probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show"],
                                capture_output=True, text=True)
-        return probe.returncode == 0 and HOST_IP in probe.stdout
+        return probe.returncode == 0 and all(
+            any(line.split()[1:2] == [dev] and ip in line for line in probe.stdout.splitlines())
+            for dev, ip in ((TAP, HOST_IP), (WIRE_TAP, _WIRE_TAP_PLACEHOLDER_IP)))
 
     def close(self) -> None:
         """Stop the simulator (its TAP interface and namespace go with it)."""
