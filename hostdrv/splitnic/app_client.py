@@ -73,8 +73,9 @@ class _Granted:
 
 
 class _CarriedDoorbells:
-    """The bus of an application on a link whose registers only the primary reaches (sim): a TAIL
-    write is stored in the doorbell page and the primary kicked; it writes the register."""
+    """The bus of an application on a link whose registers only the primary reaches (sim, eth): a
+    TAIL write is stored in the doorbell page and the primary kicked; it writes the register (on
+    eth after sending what the TAIL hands the NIC across the cable)."""
 
     def __init__(self, page: int, kick: int, grant: dict) -> None:
         try:
@@ -110,7 +111,7 @@ class Attached:
         self.burst = burst
         self.path = path
         self._efd = -1
-        self._mm: mmap.mmap | None = None
+        self._maps: list[mmap.mmap] = []
         self.rx: RxQueue | None = None
         self.tx: TxQueue | None = None
         self._current: RxBatch | None = None
@@ -153,36 +154,41 @@ class Attached:
 
     def _open(self, rules: list[str], ring_log2: int, buf_size: int) -> None:
         reply, fds = self._ask({"op": "attach", "name": self.name, "rules": rules, "ring_log2": ring_log2,
-                                "buf_size": buf_size}, fds=4)
+                                "buf_size": buf_size}, fds=5)
         grant = reply["grant"]
-        carried = grant.get("regs_offset") is None      # sim: the primary carries the doorbells
-        if len(fds) != (4 if carried else 2):
+        windows = grant["windows"]
+        carried = grant.get("regs_offset") is None      # sim, eth: the primary carries the doorbells
+        if len(fds) != len(windows) + (3 if carried else 1):
             for fd in fds:
                 os.close(fd)
             raise SplitnicError(f"{self.path}: the grant came without its memory and eventfd")
-        memory, self._efd = fds[:2]
+        files, self._efd = fds[:len(windows)], fds[len(windows)]
         try:
-            self._mm = mmap.mmap(memory, grant["file_size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            for fd, window in zip(files, windows):
+                self._maps.append(mmap.mmap(fd, window["file_size"], mmap.MAP_SHARED,
+                                            mmap.PROT_READ | mmap.PROT_WRITE))
         finally:
-            os.close(memory)
-        view = memoryview(self._mm)
+            for fd in files:
+                os.close(fd)
+        views = [(w["base"], memoryview(m)[w["offset"]:w["offset"] + w["size"]]) for w, m in zip(windows, self._maps)]
         if carried:
-            bus = _CarriedDoorbells(fds[2], fds[3], grant)
+            bus = _CarriedDoorbells(*fds[len(windows) + 1:], grant)
             self._doorbells = bus
         else:
-            base = ffi.cast("uint8_t *", ffi.from_buffer(self._mm))
+            base = ffi.cast("uint8_t *", ffi.from_buffer(self._maps[0])) + grant["regs_offset"]
             self._keep = base
             bus = MmioBus(base)
-        dma_view = view[grant["dma_offset"]:grant["dma_offset"] + grant["dma_size"]]
-        dma = DmaAllocator(DmaRegion(grant["dma_base"], dma_view), zero_copy=True)
+        # The queues are set up by the primary: this process allocates nothing, and writes what the
+        # NIC reads straight into the memory it reads it from (on eth the primary sends it on).
+        dma = DmaAllocator(DmaRegion(*views[0]), zero_copy=True)
         self.link = Link(grant["link"], bus, dma, f"{grant['link']} via {self.path} ({self.name})", zero_copy=True)
-        nic = _Granted(self.link)
 
         def region(addr: int, size: int) -> DmaRegion:
-            off = addr - grant["dma_base"]
-            if not 0 <= off <= len(dma_view) - size:
-                raise SplitnicError(f"{self.path}: the grant names {addr:#x}+{size}, outside DMA memory")
-            return DmaRegion(addr, dma_view[off:off + size])
+            for base, view in views:
+                if 0 <= addr - base <= len(view) - size:
+                    return DmaRegion(addr, view[addr - base:addr - base + size])
+            raise SplitnicError(f"{self.path}: the grant names {addr:#x}+{size}, outside the memory it maps")
+        nic = _Granted(self.link)
 
         def ring(kind: str, g: dict) -> Ring:
             entries = 1 << g["log2"]
@@ -338,12 +344,12 @@ class Attached:
         if self._doorbells is not None:
             self._doorbells.close()
             self._doorbells = None
-        if self._mm is not None:
+        for mapped in self._maps:
             try:
-                self._mm.close()
+                mapped.close()
             except BufferError:   # a view of a frame is still held; the mapping goes with it
                 pass
-            self._mm = None
+        self._maps = []
 
     def __enter__(self) -> "Attached":
         return self

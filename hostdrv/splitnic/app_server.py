@@ -28,20 +28,39 @@ process ends, however it ends.  One connection is one application:
     hangup (exit, crash, SIGKILL): the primary removes the rules (the kernel gets those frames
     again), disables and resets both queues, waits until the NIC has let go, frees the memory.
 
-The grant names device addresses (``desc``, ``cpl``, ``bufs``) and where the
-file holds them (``dma_base`` at ``dma_offset``); the application builds its
-own ring books over them (:class:`splitnic.ring.Ring` with ``regions``).
-Only links whose DMA memory the host maps can do this.  On ``mmio`` the file
-holds the register window too, and the application writes its TAIL registers
-itself.  On ``sim`` the registers are reached through the simulator's one
-socket (the primary's), so the primary carries the doorbells: the grant
-adds a doorbell page (a memfd: the application stores its RX and TX TAIL
-there) and a kick eventfd the application writes after storing; the primary
-writes the TAILs to the simulator when it is kicked (:class:`_Doorbells`).
-Frames and descriptors still never pass through the primary.  On
-``eth``/``etherbone`` the memory is across a cable: there the primary refuses
-with one line that says so, and an application runs inside ``splitnic up``
-instead (``--fast 'RULE -> package.module:handler'``).
+The grant names device addresses (``desc``, ``cpl``, ``bufs``) and the
+memory windows that hold them: each a file (descriptor), its size, and
+where in it the window of DMA memory at device address ``base`` starts; the
+application maps them and builds its own ring books over them
+(:class:`splitnic.ring.Ring` with ``regions``).  What the primary carries
+depends on the link:
+
+- ``mmio``: nothing.  One file holds the register window and the DMA memory;
+  the application writes its TAIL registers itself.
+- ``sim``: the doorbells.  The DMA memory maps, but the registers are reached
+  through the simulator's one socket, the primary's: the grant adds a
+  doorbell page (a memfd: the application stores its RX and TX TAIL there)
+  and a kick eventfd the application writes after storing; the primary
+  writes the TAILs when it is kicked (:class:`_Doorbells`).  Frames and
+  descriptors never pass through it.
+- ``eth``: the doorbells and what the NIC reads.  The NIC's memory is on the
+  board, across the cable, in two parts (splitnic.link_eth): host memory,
+  which the NIC writes (completions, RX frames; the primary's host side
+  fills it as the board's messages arrive), and the mirror of NIC-local
+  memory, which the NIC reads (descriptors, TX frames).  Both are memfds the
+  application maps: RX reaches it with no copy beyond the socket receive the
+  primary does for every frame anyway.  On a kick the primary sends the
+  descriptors the application posted, and the TX frames they name, across
+  the cable, then the TAIL (:class:`_CarriedPosts`): the one copy on TX is
+  the one the cable needs.  A frame a TX descriptor places outside the
+  application's own TX buffers is not sent (the NIC reads whatever is there).
+- ``etherbone``: refused in one line.  Every byte would cross by round
+  trips the primary would make for the application; it is the board's
+  management link, ``eth`` is its data link.  An application runs inside
+  ``splitnic up`` there instead (``--fast 'RULE -> package.module:handler'``).
+
+A board reset (``eth``) loses the application's queues: the primary ends
+every lease (:meth:`AppServer.rearm`), and an application attaches again.
 """
 
 from __future__ import annotations
@@ -63,6 +82,7 @@ from .fastpath import FastPath
 from .irq import ForwardedCauses
 from .ring import Ring, fit_sizes
 from .rules import RuleError, parse_rule
+from splitnic_spec import INDEX_MASK
 
 if TYPE_CHECKING:
     from .kernel_path import Tunnel
@@ -73,8 +93,9 @@ log = logging.getLogger(__name__)
 
 #: Largest message either side sends.
 MAX_MESSAGE = 65536
-#: Links an application process can reach directly: their DMA memory maps into it (and on mmio the registers).
-GRANT_LINKS = ("mmio", "sim")
+#: Links that grant queues to application processes: their DMA memory (on eth a mirror of it) maps
+#: into the application (and on mmio the registers).
+GRANT_LINKS = ("mmio", "sim", "eth")
 #: The doorbell page of a sim grant: the application's RX TAIL, then its TX TAIL (little-endian u32).
 DOORBELL = struct.Struct("<II")
 #: Seconds an application may take between its grant and "ready" (posting its buffers).
@@ -89,9 +110,9 @@ def default_path(ifname: str) -> Path:
 
 def refusal(kind: str) -> str:
     """Why a link cannot give an application process its own queues (one line)."""
-    return (f"{kind}: the NIC's DMA memory is on the board, across a cable, and cannot be mapped into an "
-            "application process; run the application inside splitnic up instead "
-            "(--fast 'RULE -> package.module:handler')")
+    return (f"{kind}: every byte of an application's queues would cross the cable by round trips that "
+            "splitnic up makes for it; use the board's eth link for application processes, or run the "
+            "application inside splitnic up (--fast 'RULE -> package.module:handler')")
 
 
 @dataclass
@@ -137,6 +158,52 @@ class _Doorbells:
         self.view.close()
         os.close(self.page)
         os.close(self.kick)
+
+
+class _CarriedPosts(_Doorbells):
+    """eth: before a TAIL, the descriptors the application posted (and the TX frames they name) cross the cable.
+
+    The application writes into the mirror of NIC-local memory (a memfd shared
+    with it); the primary's rings of the queue (``rx``, ``tx``) know where its
+    descriptors and buffers are, and send what the new TAIL hands the NIC, as
+    :meth:`Ring.doorbell` does for the primary's own queues.
+    """
+
+    def __init__(self, bus, rx: Ring, tx: Ring) -> None:
+        super().__init__(bus, rx, tx)
+        self.rings = (rx, tx)
+        #: TX frames not sent because their descriptor placed them outside the application's buffers.
+        self.stray_frames = 0
+
+    def ring(self) -> None:
+        try:
+            os.eventfd_read(self.kick)
+        except BlockingIOError:
+            pass
+        doorbells = []
+        for i, tail in enumerate(DOORBELL.unpack_from(self.view)):
+            tail &= INDEX_MASK
+            ring = self.rings[i]
+            count = min((tail - self.written[i]) & INDEX_MASK, ring.entries)
+            if not count:
+                continue
+            spans = ring.posted_spans(ring._synced_tail, count)
+            if ring is self.rings[1]:
+                spans = self._own_frames(ring, spans, count)
+            ring.push_spans(spans)
+            ring._synced_tail += count
+            doorbells.append((self.regs[i], tail))
+            self.written[i] = tail
+        if doorbells:
+            # Both TAILs in one frame across the cable when both moved (a frame sent costs a system call).
+            self.bus.write32_many(doorbells)
+
+    def _own_frames(self, ring: Ring, spans: list[tuple[int, int]], count: int) -> list[tuple[int, int]]:
+        # The first ``count`` spans are the frames (ring.posted_spans), the rest the descriptors.
+        lo, hi = ring.bufs.device_addr, ring.bufs.device_addr + ring.bufs.size
+        frames = [(a, n) for a, n in spans[:count] if lo <= a and a + n <= hi]
+        self.stray_frames += count - len(frames)
+        return frames + spans[count:]
 
 
 class AppServer:
@@ -280,26 +347,22 @@ class AppServer:
             app.tx = Ring(link, "TXQ", txq, log2, buf_size, nbufs)
             for ring in (app.rx, app.tx):
                 ring.program()    # enabled, nothing posted: the application posts its own buffers
-            details = link.details
-            if link.kind == "mmio":   # one file: the register window, then DMA memory
-                memory = os.open(details["file"], os.O_RDWR | os.O_CLOEXEC)
-                where = {"file_size": details["size"], "regs_offset": 0, "dma_offset": details["dma_base"],
-                         "dma_base": details["dma_base"], "dma_size": details["dma_size"]}
-            else:                     # sim: the simulator's DMA memory file; the doorbells are carried
-                memory = os.open(details["shm"], os.O_RDWR | os.O_CLOEXEC)
-                where = {"file_size": int(details["dma_size"]), "regs_offset": None, "dma_offset": 0,
-                         "dma_base": int(details["dma_base"]), "dma_size": int(details["dma_size"])}
+            windows, files, regs_offset = _memory_windows(link)
+            if link.kind == "sim":
                 app.doorbells = _Doorbells(link.bus, app.rx, app.tx)
+            elif link.kind == "eth":
+                app.doorbells = _CarriedPosts(link.bus, app.rx, app.tx)
         except (SplitnicError, ValueError, OSError, KeyError) as err:
             raise SplitnicError(f"cannot grant queues to {name!r}: {err}") from None
         app.eventfd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.forwarded.add(rxq, app.eventfd)
-        fds = [memory, app.eventfd]
+        fds = [*files, app.eventfd]
         if app.doorbells is not None:
             fds += [os.dup(app.doorbells.page), os.dup(app.doorbells.kick)]
             self._kicks[app.doorbells.kick] = app.doorbells
             self._ep.register(app.doorbells.kick, select.EPOLLIN)
-        grant = {"name": name, "link": link.kind, **where, "rx": _ring_grant(app.rx), "tx": _ring_grant(app.tx)}
+        grant = {"name": name, "link": link.kind, "windows": windows, "regs_offset": regs_offset,
+                 "rx": _ring_grant(app.rx), "tx": _ring_grant(app.tx)}
         log.info("application %s (pid %d): RX queue %d, TX queue %d granted", name, app.pid, rxq, txq)
         return {"ok": True, "grant": grant}, fds
 
@@ -349,6 +412,9 @@ class AppServer:
             self.fast.drop(app.name)          # steering first: the kernel gets the frames again
         if app.rx is not None:
             self.forwarded.remove(app.rx.index)
+        if isinstance(app.doorbells, _CarriedPosts) and app.doorbells.stray_frames:
+            log.warning("application %s (pid %d): %d TX descriptors named memory outside its buffers; those "
+                        "frames were not sent across the cable", app.name, app.pid, app.doorbells.stray_frames)
         if app.doorbells is not None:
             self._kicks.pop(app.doorbells.kick, None)
             try:
@@ -375,6 +441,16 @@ class AppServer:
                      "in %.1f ms", app.name, app.pid, app.rx.index, app.tx.index if app.tx else -1, took)
         app.rx = app.tx = None
 
+    def rearm(self) -> None:
+        """The NIC was reset under the driver (its board was: ``eth``), and its queues with it:
+        end every application's lease (each sees its socket hang up and may attach again).
+        :class:`splitnic.kernel_path.Tunnel` calls this after the fast path has set itself up again."""
+        if self.apps:
+            log.warning("the NIC was reset: the queues of application processes %s are gone; they may attach "
+                        "again", ", ".join(sorted(a.name or f"pid {a.pid}" for a in self.apps.values())))
+        for app in list(self.apps.values()):
+            self._reclaim(app)
+
     def listing(self) -> list[dict]:
         """The applications attached: name, pid, queues, rules."""
         return [{"name": a.name, "pid": a.pid, "rx_queue": a.rx.index, "tx_queue": a.tx.index, "rules": a.rules}
@@ -390,6 +466,26 @@ class AppServer:
             self.path.unlink()
         except FileNotFoundError:
             pass
+
+
+def _memory_windows(link) -> tuple[list[dict], list[int], int | None]:
+    """The grant's memory: windows (``file_size``, ``offset`` of the window in its file, device
+    ``base``, ``size``), a new descriptor of each window's file, and where the registers are in
+    the first file (None: not there, the primary carries the doorbells)."""
+    details = link.details
+    if link.kind == "mmio":      # one file: the register window, then DMA memory
+        base, size = int(details["dma_base"]), int(details["dma_size"])
+        files = [os.open(details["file"], os.O_RDWR | os.O_CLOEXEC)]
+        return [{"file_size": int(details["size"]), "offset": base, "base": base, "size": size}], files, 0
+    if link.kind == "sim":       # the simulator's DMA memory file
+        base, size = int(details["dma_base"]), int(details["dma_size"])
+        files = [os.open(details["shm"], os.O_RDWR | os.O_CLOEXEC)]
+        return [{"file_size": size, "offset": 0, "base": base, "size": size}], files, None
+    # eth: the mirror of NIC-local memory (descriptors, TX frames), then host memory (what the NIC writes)
+    dma = link.dma
+    windows = [{"file_size": pool.region.size, "offset": 0, "base": pool.region.device_addr,
+                "size": pool.region.size} for pool in (dma.local, dma.host)]
+    return windows, [os.dup(dma.local_file), os.dup(dma.host_file)], None
 
 
 def _ring_grant(ring: Ring) -> dict:

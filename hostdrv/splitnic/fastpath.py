@@ -232,17 +232,14 @@ class FastPath:
         in-process applications' RX queues and the fast-path TX queue are made again with fresh
         rings of the same shape (frames in them are lost), then every entry of the steering table
         is written from :attr:`rules`, each the no-drop way (:meth:`Nic.steer`).  Queues granted
-        to application processes are not made again: those are refused on the links whose board
-        can be reset under the driver (``eth``).
+        to application processes are not made again: :meth:`splitnic.app_server.AppServer.rearm`
+        ends their leases, after this.
         """
         if self._tx is not None:
             self._tx = self.nic.remade(self._tx)
         for app in self.apps.values():
             app.rx = self.nic.remade(app.rx)
             app.tx = self._tx
-        if self.remote:
-            log.warning("the NIC was reset: the queues of application processes %s are gone; restart them",
-                        ", ".join(sorted(self.remote)))
         self._write_table(every_entry=True)
 
     def _write_table(self, every_entry: bool = False) -> None:

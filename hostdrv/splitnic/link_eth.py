@@ -150,6 +150,16 @@ class EthBus:
         self.port.write32(self.base + offset, value & 0xFFFF_FFFF)
         self.port.flush()
 
+    def write32_many(self, writes: list[tuple[int, int]]) -> None:
+        """Write ``(offset, value)`` registers in order, posted, leaving together (one frame where
+        they fit) after everything synced before them: an application's RX and TX doorbells."""
+        for offset, _ in writes:
+            check_offset(offset, self.window)
+        self._follow_board()
+        for offset, value in writes:
+            self.port.write32(self.base + offset, value & 0xFFFF_FFFF)
+        self.port.flush()
+
     def read_burst(self, offset: int, count: int) -> list[int]:
         """Values of ``count`` consecutive registers (one READ message)."""
         check_offset(offset, self.window, count)
@@ -167,10 +177,15 @@ class EthDma:
     #: For ring.fit_sizes: the scarce NIC-local memory holds only what the NIC reads.
     small_memory_is_device_read_only = True
 
-    def __init__(self, port, host: DmaRegion, local_base: int, local_size: int) -> None:
+    def __init__(self, port, host: DmaRegion, host_file: int, local_base: int, local_size: int) -> None:
         self.port = port
         self.host = DmaAllocator(host, zero_copy=True)
-        self._local_mm = mmap.mmap(-1, local_size)
+        #: Both memories are files (memfds) that ``splitnic up`` can hand an application process
+        #: (splitnic.app_server): it reads what the NIC wrote straight from host memory, and
+        #: writes its descriptors and TX frames into the mirror, which the primary sends on.
+        self.host_file = host_file
+        self.local_file = _memory_file("splitnic-eth-local", local_size)
+        self._local_mm = mmap.mmap(self.local_file, local_size)
         self.local = DmaAllocator(DmaRegion(local_base, memoryview(self._local_mm)), zero_copy=True)
 
     def _pool(self, device_addr: int) -> DmaAllocator:
@@ -240,12 +255,26 @@ class EthDma:
         """Nothing to do: the NIC writes only host memory, which the host side fills as messages arrive."""
 
     def close(self) -> None:
-        """Nothing to release by hand: both mappings go with the last view of them.
+        """Close the memories' files; the mappings go with the last view of them.
 
         (Releasing a memoryview that queues still slice, as a closed link's
         forgotten queues may, leaves cffi a buffer that crashes the garbage
         collector.)
         """
+        for fd in (self.host_file, self.local_file):
+            os.close(fd)
+        self.host_file = self.local_file = -1
+
+
+def _memory_file(name: str, size: int) -> int:
+    """A memfd of ``size`` zero bytes (memory another process can map, given the descriptor)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _interface_mtu(ifname: str) -> int:
@@ -278,12 +307,14 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
                             f"(ip link set {ifname} mtu {hl.MTU_JUMBO} for jumbo frames, the fastest)")
     # One driver per interface in this namespace: a second one's HELLO would take the board from the first.
     lock = lock_exclusive(_lock_path(ifname), f"eth:{ifname}", create=True)
-    host_mm = mmap.mmap(-1, host_memory)
+    host_file = _memory_file("splitnic-eth-host", host_memory)
+    host_mm = mmap.mmap(host_file, host_memory)
     host = DmaRegion(hl.HOST_WINDOW_BASE, memoryview(host_mm))
     try:
         port = HostLinkPort(ifname, host.view, hl.HOST_WINDOW_BASE, mtu=mtu)
     except BaseException:
         os.close(lock)
+        os.close(host_file)
         host.view.release()
         host_mm.close()
         raise
@@ -292,8 +323,9 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
     except BaseException:
         port.close()
         os.close(lock)
+        os.close(host_file)
         raise
-    dma = EthDma(port, host, board_hello["local_base"], board_hello["local_size"])
+    dma = EthDma(port, host, host_file, board_hello["local_base"], board_hello["local_size"])
     bus = EthBus(port, on_reattach=dma.write_local_again)
     desc = (f"eth:{ifname} (board {board_hello['board_mac']}, MTU {min(mtu, board_hello['mtu'])}; "
             f"{board_hello['local_size'] // 1024} KiB NIC-local memory at {board_hello['local_base']:#x} for "

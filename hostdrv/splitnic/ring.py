@@ -209,27 +209,37 @@ class Ring:
         # Everything posted since the last TAIL write goes to the NIC first: the
         # descriptors, and for TX the frame bytes they point at.
         c = self.c
-        first, count = self._synced_tail, (c.tail - self._synced_tail) & 0xFFFFFFFF
+        count = (c.tail - self._synced_tail) & 0xFFFFFFFF
         if count:
-            dma = self.link.dma
-            spans: list[tuple[int, int]] = []
-            if c.is_tx:
-                # Each descriptor's (addr, length): its frame's bytes, unpacked a contiguous run at a time.
-                view, size = self.desc.view, DESCRIPTOR.size
-                start = ring_slot(first, self.log2)
-                head = min(count, self.entries - start)
-                spans += _ADDR_AND_LENGTH.iter_unpack(view[start * size:(start + head) * size])
-                if count > head:
-                    spans += _ADDR_AND_LENGTH.iter_unpack(view[:(count - head) * size])
-            self._sync_entries(self.desc, DESCRIPTOR.size, first, count, lambda a, n: spans.append((a, n)))
-            # One call for the burst where the link can take it (eth), else span by span.
-            sync_many = getattr(dma, "sync_many_for_device", None)
-            if sync_many is not None:
-                sync_many(spans)
-            else:
-                for addr, size in spans:
-                    dma.sync_for_device(addr, size)
+            self.push_spans(self.posted_spans(self._synced_tail, count))
             self._synced_tail = c.tail
+
+    def posted_spans(self, first: int, count: int) -> list[tuple[int, int]]:
+        """``(device_addr, size)`` of what descriptors ``first`` .. ``first+count-1`` hand the NIC
+        (free-running indices): for TX each frame's bytes (as its descriptor says), then the
+        descriptors themselves, one or two spans."""
+        spans: list[tuple[int, int]] = []
+        if self.c.is_tx:
+            # Each descriptor's (addr, length): its frame's bytes, unpacked a contiguous run at a time.
+            view, size = self.desc.view, DESCRIPTOR.size
+            start = ring_slot(first, self.log2)
+            head = min(count, self.entries - start)
+            spans += _ADDR_AND_LENGTH.iter_unpack(view[start * size:(start + head) * size])
+            if count > head:
+                spans += _ADDR_AND_LENGTH.iter_unpack(view[:(count - head) * size])
+        self._sync_entries(self.desc, DESCRIPTOR.size, first, count, lambda a, n: spans.append((a, n)))
+        return spans
+
+    def push_spans(self, spans: list[tuple[int, int]]) -> None:
+        """Sync ``spans`` for the device: one call for the burst where the link can take it (eth),
+        else span by span."""
+        dma = self.link.dma
+        sync_many = getattr(dma, "sync_many_for_device", None)
+        if sync_many is not None:
+            sync_many(spans)
+        else:
+            for addr, size in spans:
+                dma.sync_for_device(addr, size)
 
     def sync_completions(self, most: int | None = None) -> None:
         """Copying links: fetch the completion entries that can be new (at most ``most``) before harvesting."""

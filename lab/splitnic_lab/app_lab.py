@@ -22,6 +22,7 @@ from typing import Sequence
 
 from .netns import add_netns, del_netns, inside, sh, unique
 from .veth_lab import UpProcess, start_up
+from splitnic_sim.hostlink_standin import HostLinkStandIn
 from splitnic_sim.server import SimNic
 from splitnic_sim.softnic import SoftNic
 from splitnic_spec import CSR_MAP
@@ -40,7 +41,9 @@ class AppLab:
                  **softnic: object) -> None:
         # ``up_extra``: more arguments for splitnic up; ``wire``: False leaves out the peer (the NIC's
         # wire then only counts what is sent: benchmarks); ``simulator``: ``software`` (the software
-        # NIC, ``softnic`` its options) or the RTL on ``verilator`` (the sim link; 8 RX, 8 TX queues).
+        # NIC, ``softnic`` its options), the RTL on ``verilator`` (the sim link; 8 RX, 8 TX queues),
+        # or ``eth``: the software NIC behind the board's stand-in, across a veth (the eth link;
+        # ``dma_size`` the NIC-local memory, ``wire_slots`` as the software NIC's).
         self.tmp = tmp
         #: Seconds a round trip to a sleeping application may take on this NIC (see :func:`echoes`).
         self.wake_latency = WAKE_LATENCY if simulator == "software" else RTL_WAKE_LATENCY
@@ -51,6 +54,8 @@ class AppLab:
         self.up: UpProcess | None = None
         self.nic: SoftNic | None = None
         self.sim: SimNic | None = None
+        self.standin: HostLinkStandIn | None = None
+        self.board: str | None = None      # the stand-in's namespace (eth)
         self._namespaces: list[str] = []
         try:
             for ns in (self.host, self.peer) if wire else (self.host,):
@@ -60,11 +65,15 @@ class AppLab:
                 self.nic = SoftNic(wire=f"tap:{tap}" if wire else "none", **softnic).start()
                 self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
                 link = self.nic.link
+            elif simulator == "eth":
+                link = self._stand_in(tap if wire else None, **softnic)
             else:
                 self.sim = SimNic(simulator=simulator, wire=f"tap:{tap}" if wire else "none").start()
                 link = self.sim.link
             if wire:
-                sh("ip", "link", "set", tap, "netns", self.peer)
+                # The software NIC made its wire's TAP where it runs (the stand-in: the board's namespace).
+                where = ["-n", self.board] if self.board is not None else []
+                sh("ip", *where, "link", "set", tap, "netns", self.peer)
                 sh("ip", "-n", self.peer, "addr", "add", f"{PEER_IP}/24", "dev", tap)
                 sh("ip", "-n", self.peer, "link", "set", tap, "up")
             self.up = start_up(["ip", "netns", "exec", self.host, "env", f"PYTHONPATH={REPO}", str(SPLITNIC),
@@ -74,6 +83,24 @@ class AppLab:
         except BaseException:
             self.close()
             raise
+
+    def _stand_in(self, tap: str | None, dma_size: int = 1 << 20, wire_slots: int = 2048) -> str:
+        """The board: the stand-in (the software NIC behind the eth host link) in a namespace of its
+        own, cabled to the host namespace by a veth; returns the link for splitnic up."""
+        board, host_if, board_if = unique("sab"), unique("slh"), unique("slb")
+        add_netns(board)
+        self._namespaces.append(board)
+        self.board = board
+        sh("ip", "-n", board, "link", "add", host_if, "type", "veth", "peer", "name", board_if)
+        sh("ip", "-n", board, "link", "set", host_if, "netns", self.host)
+        sh("ip", "-n", board, "link", "set", board_if, "up")
+        sh("ip", "-n", self.host, "link", "set", host_if, "up")
+        with inside(board):
+            self.standin = HostLinkStandIn(board_if, local_size=dma_size, wire=f"tap:{tap}" if tap else "none",
+                                           wire_slots=wire_slots).start()
+        self.nic = self.standin.nic
+        self.nic.write_reg(_LINK.offset, _LINK.pack(UP=1, SPEED=2, FULL_DUPLEX=1))
+        return f"eth:{host_if}"
 
     def start(self, argv: Sequence[str], ready: str) -> tuple[subprocess.Popen, str]:
         """Start a process (run from the repository, which is on its path); returns it and its first
@@ -112,7 +139,9 @@ class AppLab:
             proc.communicate()
         if self.up is not None and self.up.proc.poll() is None:
             self.up.stop(signal.SIGTERM)
-        if self.nic is not None:
+        if self.standin is not None:
+            self.standin.close()          # and its software NIC
+        elif self.nic is not None:
             self.nic.close()
         if self.sim is not None:
             self.sim.stop()

@@ -64,3 +64,34 @@ def test_default_queues_fit_the_block_ram_and_loop_frames(soc: SimSoCProcess) ->
         assert txq.flush(60)
         assert rxq.check()["lent"] == 0 and txq.check()["free"] == txq.ring.nbufs
         nic.set_loopback(False)
+
+
+def test_an_application_process_is_refused_on_etherbone_in_one_line_saying_why(soc: SimSoCProcess,
+                                                                              tmp_path: Path) -> None:
+    import threading
+
+    from splitnic.app_server import AppServer
+    from splitnic.errors import SplitnicError
+    from splitnic.fastpath import FastPath
+    with splitnic.open(soc.link) as nic:
+        fast = FastPath(nic, [])
+        server = AppServer(fast, tmp_path / "apps.sock")
+        stop = threading.Event()
+
+        def serve() -> None:            # the primary's loop, as splitnic up runs it
+            while not stop.is_set():
+                server.poll()
+                time.sleep(0.005)
+        primary = threading.Thread(target=serve, daemon=True)
+        primary.start()
+        try:
+            with pytest.raises(SplitnicError) as refused:
+                splitnic.attach("udp dport 9000", name="kv", path=tmp_path / "apps.sock")
+        finally:
+            stop.set()
+            primary.join()
+            server.close()
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith("etherbone:") and "eth link" in message, message
+        assert "--fast 'RULE -> package.module:handler'" in message
+        assert not server.apps and not fast.remote, "nothing was reserved"

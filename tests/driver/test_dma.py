@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from splitnic.dma import DmaAllocator, DmaRegion, OutOfDmaMemory
@@ -115,7 +117,8 @@ def test_on_the_eth_link_only_what_the_nic_reads_counts_against_the_boards_memor
 
     # The board's 32 KiB hold descriptor rings and TX frames; completions and RX frames are in host memory.
     posted = PostedWrites()
-    dma = EthDma(posted, DmaRegion(0xA000_0000, memoryview(bytearray(1 << 20))), 0x4000_0000, 32 * 1024)
+    host_file = os.memfd_create("test-host", os.MFD_CLOEXEC)
+    dma = EthDma(posted, DmaRegion(0xA000_0000, memoryview(bytearray(1 << 20))), host_file, 0x4000_0000, 32 * 1024)
     link = SimpleNamespace(dma=dma)
     assert fit_sizes(link, "RXQ0", 8, 2048, 512) == (8, 512)         # a 4 KiB descriptor ring on the board
     log2, nbufs = fit_sizes(link, "TXQ0", 8, 2048, 256)
@@ -131,6 +134,7 @@ def test_on_the_eth_link_only_what_the_nic_reads_counts_against_the_boards_memor
     dma.free(rx_cpl)
     dma.free(tx_desc)
     assert dma.free_bytes == 32 * 1024
+    dma.close()
 
 
 def test_a_ring_that_does_not_fit_gives_back_what_it_took(mmio_nic) -> None:

@@ -31,9 +31,10 @@ def start_app(lab: AppLab, name: str, port: int, *extra: str):
 @pytest.fixture(params=["mmio", "sim"])
 def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppLab]:
     """The lab on the software NIC's mmio link (the application writes its doorbells) or its sim
-    link (the primary carries them), or (``verilator``) on the NIC's RTL behind the sim link."""
-    if request.param == "verilator":
-        lab = AppLab(tmp_path, simulator="verilator")
+    link (the primary carries them), or (``verilator``) on the NIC's RTL behind the sim link, or
+    (``eth``) behind the board's stand-in (the primary carries doorbells, descriptors and TX frames)."""
+    if request.param in ("verilator", "eth"):
+        lab = AppLab(tmp_path, simulator=request.param)
     else:
         lab = AppLab(tmp_path, **({"sim_socket": tmp_path / "nic.sock"} if request.param == "sim" else {}))
     try:
@@ -42,7 +43,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppLab]:
         lab.close()
 
 
-@pytest.mark.parametrize("lab", ["mmio", "sim", "verilator"], indirect=True)
+@pytest.mark.parametrize("lab", ["mmio", "sim", "verilator", "eth"], indirect=True)
 def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_copy(lab: AppLab) -> None:
     a, (rx_a, tx_a) = start_app(lab, "alpha", 9001)
     b, (rx_b, tx_b) = start_app(lab, "beta", 9002)
@@ -69,6 +70,7 @@ def test_two_application_processes_and_snic0_each_get_only_their_traffic_zero_co
     assert counts_a["echoed"] == counts_b["echoed"] == 20
 
 
+@pytest.mark.parametrize("lab", ["mmio", "sim", "eth"], indirect=True)
 def test_sigkill_mid_traffic_gives_the_port_back_to_the_kernel_and_touches_nothing_else(lab: AppLab) -> None:
     a, _ = start_app(lab, "alpha", 9001)
     b, _ = start_app(lab, "beta", 9002)
@@ -114,6 +116,7 @@ def test_sigkill_mid_traffic_gives_the_port_back_to_the_kernel_and_touches_nothi
     assert finish(b)["frames"] >= 10
 
 
+@pytest.mark.parametrize("lab", ["mmio", "sim", "eth"], indirect=True)
 def test_a_bad_descriptor_is_contained_to_its_own_queue(lab: AppLab) -> None:
     good, _ = start_app(lab, "good", 9002)
     bad, (_, bad_tx) = start_app(lab, "bad", 9001, "--bad-descriptor")
@@ -184,26 +187,23 @@ def test_swap_udp_turns_the_udp_frames_of_a_batch_into_their_echoes_in_c(tmp_pat
             assert bytes(batch[2])[:60] == other and bytes(batch[3])[:60] == other
 
 
-def test_on_the_eth_link_an_application_process_is_refused_in_one_line_saying_why(tmp_path: Path) -> None:
-    import signal
-
-    import splitnic
-    from splitnic.errors import SplitnicError
-    from tests.kernel.test_up_softnic import SoftWire
-    wire = SoftWire("eth", tmp_path)
+@pytest.mark.parametrize("lab", ["eth"], indirect=True)
+def test_a_board_reset_ends_the_leases_and_an_application_attaches_again(lab: AppLab) -> None:
+    # The board's reset takes the application's queues with it: the primary ends the lease (the
+    # application hears its socket hang up), snic0 carries on, and the application attaches again.
+    app, _ = start_app(lab, "alpha", 9001)
+    assert echoes(lab.peer_socket(), 9001, 5, b"before") == 5
+    lab.standin.reset_board()
     try:
-        up = wire.up("snapeth0", "--apps", str(tmp_path / "apps.sock"))
-        try:
-            with pytest.raises(SplitnicError) as refused:
-                splitnic.attach("udp dport 9000", name="kv", path=tmp_path / "apps.sock")
-            message = str(refused.value)
-            assert "\n" not in message and message.startswith("eth:") and "across a cable" in message, message
-            assert "--fast 'RULE -> package.module:handler'" in message
-        finally:
-            status, out = up.stop(signal.SIGTERM)
-        assert status == 0, out
-    finally:
-        wire.close()
+        _, err = app.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the application still runs on queues its board lost") from None
+    assert "splitnic up went away" in err, err
+    assert lab.up.proc.poll() is None, "splitnic up runs on"
+    assert lab.ping().returncode == 0, "snic0 works after the board's reset"
+    again, _ = start_app(lab, "alpha", 9001)
+    assert echoes(lab.peer_socket(), 9001, 5, b"after") == 5
+    assert finish(again)["echoed"] == 5
 
 
 def test_a_frame_that_lands_before_the_application_sleeps_wakes_it_at_once(lab: AppLab) -> None:

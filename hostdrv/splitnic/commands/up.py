@@ -50,7 +50,9 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
         # The steering table is there with or without --fast: `splitnic rules` shows it (also
         # the rules of application processes) and changes it.
         sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
-        sources.append(AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun))
+        apps = AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun)
+        sources.append(apps)
+        tun.rearm_also.append(apps)  # ... and ends the leases of application processes (their queues are gone)
         if tun.config is not None and hasattr(tun.tunnel, "publish_rules"):
             # ethtool -N/-n on the stub's interface: the same table (splitnic.rule_ethtool).
             tun.config.steering = EthtoolRules(fast, tun.tunnel)
