@@ -32,6 +32,15 @@ in its own process or inside ``splitnic up`` (``--fast 'udp dport 9000 -> exampl
 5. ``kernel_path_during_app_churn``: pings lost through snic0 (a kernel peer,
    every 10 ms) while an application attaches and is SIGKILLed 100 times.
    Goal 0.
+6. ``eth_carried``: the same echo on the ``eth`` link, the software NIC
+   behind the board's stand-in across a veth (the stand-in runs in this
+   process).  There the primary carries, for an application in its own process,
+   the doorbells and what the NIC reads (descriptors and TX frames, across the
+   cable); RX frames land in memory the application maps.  The figures are
+   frames per CPU-second of *both* processes (application and primary) over
+   frames per CPU-second of ``splitnic up`` with the echo inside it
+   (``process_over_inprocess_64B``), and the primary's CPU per frame it
+   carries (``primary_us_per_frame``).  Medians of three alternating runs.
 """
 
 from __future__ import annotations
@@ -105,6 +114,42 @@ def _echo_rates(tmp: Path, in_process: bool) -> tuple[float, float, float]:
             rx_queue, tx_queue = map(int, re.findall(r"queue (\d+)", line))
         lab.nic.generate(_frame(_nic_mac(lab), FRAME_PORT), queue=rx_queue)
         return _forwarding(lab, pid, tx_queue)
+    finally:
+        lab.close()
+
+
+#: Runs of each echo on the eth link (in its own process, in splitnic up), alternating.
+ETH_RUNS = 3
+
+
+def _eth_echo_rates(tmp: Path, in_process: bool) -> tuple[float, float, float]:
+    """(frames per CPU-second of the application and the primary together, frames per wall second,
+    the primary's CPU microseconds per frame) for the echo on the eth link."""
+    from splitnic_lab.app_lab import AppLab
+    from splitnic_spec import CSR_MAP
+    extra = ["--fast", f"udp dport {FRAME_PORT} -> examples.echo:handle"] if in_process else []
+    lab = AppLab(tmp, extra, wire=False, simulator="eth", wire_slots=0, dma_size=4 << 20)
+    try:
+        primary = lab.up.proc.pid
+        if in_process:
+            features = CSR_MAP.register("ID_FEATURES")
+            tx_queues = features.field("TX_QUEUES").get(lab.nic.read_reg(features.offset))
+            pids, rx_queue, tx_queue = [primary], 1, tx_queues - 1
+        else:
+            proc, line = lab.start(["examples/echo.py", "--apps", str(lab.apps_path), "--port", str(FRAME_PORT),
+                                    "--ring-log2", "8"], "echo: UDP")
+            pids = [proc.pid, primary]
+            rx_queue, tx_queue = map(int, re.findall(r"queue (\d+)", line))
+        lab.nic.generate(_frame(_nic_mac(lab), FRAME_PORT), queue=rx_queue)
+        packets = CSR_MAP.array("TXQ").offset(tx_queue, "PACKETS")
+        time.sleep(0.5)
+        n0, c0, p0, t0 = lab.nic.read_reg(packets), sum(map(_cpu_seconds, pids)), _cpu_seconds(primary), \
+            time.monotonic()
+        time.sleep(MEASURE_SECONDS)
+        n1, c1, p1, t1 = lab.nic.read_reg(packets), sum(map(_cpu_seconds, pids)), _cpu_seconds(primary), \
+            time.monotonic()
+        frames = max((n1 - n0) & 0xFFFFFFFF, 1)
+        return frames / max(c1 - c0, 1e-9), frames / (t1 - t0), (p1 - p0) / frames * 1e6
     finally:
         lab.close()
 
@@ -203,6 +248,8 @@ def run() -> dict:
         inproc_cpu, inproc_wall = (statistics.median(r[0][i] for r in runs) for i in (0, 1))
         proc_cpu, proc_wall, primary_share = (statistics.median(r[1][i] for r in runs) for i in (0, 1, 2))
         ratios = sorted(round(r[1][0] / r[0][0], 3) for r in runs)
+        eth = [(_eth_echo_rates(tmp, in_process=True), _eth_echo_rates(tmp, in_process=False))
+               for _ in range(ETH_RUNS)]
         whole, after_rule = _attach_times(tmp)
         reclaim = _reclaim_times(tmp)
         churn = _churn(tmp)
@@ -219,6 +266,16 @@ def run() -> dict:
         "reclaim_ms": round(statistics.median(reclaim), 2), "reclaim_ms_worst": round(max(reclaim), 2),
         "ms_goal": 50,
         "kernel_path_during_app_churn": churn, "kernel_path_during_app_churn_goal_lost": 0,
+        "eth_carried": {
+            "process_over_inprocess_64B": round(statistics.median(p[0] / i[0] for i, p in eth), 3),
+            "each_run": sorted(round(p[0] / i[0], 3) for i, p in eth),
+            "inprocess_mpps_per_cpu_second": round(statistics.median(i[0] for i, _ in eth) / 1e6, 3),
+            "process_mpps_per_cpu_second": round(statistics.median(p[0] for _, p in eth) / 1e6, 3),
+            "process_wall_mpps": round(statistics.median(p[1] for _, p in eth) / 1e6, 3),
+            "inprocess_wall_mpps": round(statistics.median(i[1] for i, _ in eth) / 1e6, 3),
+            "primary_us_per_frame": round(statistics.median(p[2] for _, p in eth), 3),
+            "primary_us_per_frame_inprocess": round(statistics.median(i[2] for i, _ in eth), 3),
+        },
     }
 
 
