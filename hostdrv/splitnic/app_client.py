@@ -239,6 +239,25 @@ class Attached:
             raise SplitnicError(f"{self.path}: splitnic up went away ({err.strerror or err}); the queues are gone") \
                 from None
 
+    def _lease_ended(self) -> SplitnicError:
+        """Why the socket became readable after "ready": the primary ended the lease, saying why
+        first (a board reset: attach again), or went away."""
+        reason = None
+        for _ in range(2):
+            try:
+                said = self._sock.recv(MAX_MESSAGE, socket.MSG_DONTWAIT)
+                reason = json.loads(said).get("error") if said else None
+            except ConnectionResetError:
+                # The primary closed with a message of ours unread (an arm): the kernel reports that
+                # once, ahead of what the primary said.
+                continue
+            except (OSError, ValueError, AttributeError):
+                pass
+            break
+        if reason:
+            return SplitnicError(f"{self.path}: {reason}")
+        return SplitnicError(f"{self.path}: splitnic up went away; the queues are gone")
+
     def _drain(self) -> None:
         try:
             os.eventfd_read(self._efd)
@@ -257,7 +276,7 @@ class Attached:
         self._arm()
         ready = select.select([self._efd, self._sock], [], [], timeout)[0]
         if self._sock in ready:
-            raise SplitnicError(f"{self.path}: splitnic up went away; the queues are gone")
+            raise self._lease_ended()
         self._drain()
         return self.pending()
 
@@ -267,12 +286,12 @@ class Attached:
             return
         self._arm()
         loop = asyncio.get_running_loop()
-        gone = SplitnicError(f"{self.path}: splitnic up went away; the queues are gone")
         while not self.pending():
             woke = loop.create_future()
             loop.add_reader(self._efd, lambda: woke.done() or woke.set_result(None))
-            # After "ready" the primary sends nothing: the socket becomes readable only when it hangs up.
-            loop.add_reader(self._sock.fileno(), lambda: woke.done() or woke.set_exception(gone))
+            # After "ready" the primary sends nothing: the socket becomes readable only when the lease
+            # ends (its reason, then the hangup).
+            loop.add_reader(self._sock.fileno(), lambda: woke.done() or woke.set_exception(self._lease_ended()))
             try:
                 await woke
             finally:

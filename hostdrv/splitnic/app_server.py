@@ -15,9 +15,10 @@ process ends, however it ends.  One connection is one application:
     app -> {"op": "attach", "name": "kv", "rules": ["udp dport 9000"], "ring_log2": 8, "buf_size": 2048}
     primary: reserves an RX and a TX queue (FastPath.reserve), allocates their rings and buffers
              in the NIC's DMA memory, programs and enables both queues (no buffer posted yet)
-    app <- {"ok": true, "grant": {...}}  + [the memory's fd, an eventfd]
-    app: maps the memory (registers and DMA memory: the same file the link maps), posts its
-         RX buffers, rings its own TAIL
+    app <- {"ok": true, "grant": {...}}  + [the memory's fds, an eventfd, (sim, eth) the doorbell
+                                            page and its kick eventfd]
+    app: maps the memory (on mmio registers and DMA memory: the same file the link maps), posts
+         its RX buffers, rings its TAIL (its own register, or the doorbell page and a kick)
     app -> {"op": "ready"}
     primary: adds the rules (frames steered from now on land in posted buffers: none dropped)
     app <- {"ok": true, "rules": [[index, "rule"], ...]}
@@ -77,12 +78,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from splitnic_spec import INDEX_MASK
+
+from .dma import shared_memory_file
 from .errors import SplitnicError
 from .fastpath import FastPath
 from .irq import ForwardedCauses
 from .ring import Ring, fit_sizes
 from .rules import RuleError, parse_rule
-from splitnic_spec import INDEX_MASK
 
 if TYPE_CHECKING:
     from .kernel_path import Tunnel
@@ -96,8 +99,10 @@ MAX_MESSAGE = 65536
 #: Links that grant queues to application processes: their DMA memory (on eth a mirror of it) maps
 #: into the application (and on mmio the registers).
 GRANT_LINKS = ("mmio", "sim", "eth")
-#: The doorbell page of a sim grant: the application's RX TAIL, then its TX TAIL (little-endian u32).
+#: The doorbell page of a sim or eth grant: the application's RX TAIL, then its TX TAIL (little-endian u32).
 DOORBELL = struct.Struct("<II")
+#: What an application hears when a board reset took its queues (then the socket hangs up).
+ENDED_BY_RESET = "the NIC's board was reset and took this application's queues with it; attach again"
 #: Seconds an application may take between its grant and "ready" (posting its buffers).
 READY_TIMEOUT = 10.0
 _UCRED = struct.Struct("3i")
@@ -131,16 +136,20 @@ class _App:
 
 
 class _Doorbells:
-    """The doorbells the primary carries for an application on a link whose registers it alone reaches (sim)."""
+    """The doorbells the primary carries for an application on a link whose registers it alone reaches (sim;
+    eth: :class:`_CarriedPosts`)."""
 
     def __init__(self, bus, rx: Ring, tx: Ring) -> None:
         self.bus = bus
         self.regs = (rx.reg("TAIL"), tx.reg("TAIL"))
         self.written = [0, 0]
-        self.page = os.memfd_create("splitnic-doorbells", os.MFD_CLOEXEC)
-        os.ftruncate(self.page, 4096)
-        self.view = mmap.mmap(self.page, 4096)
-        self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.page = shared_memory_file("splitnic-doorbells", 4096)
+        try:
+            self.view = mmap.mmap(self.page, 4096)
+            self.kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        except OSError:
+            os.close(self.page)
+            raise
 
     def ring(self) -> None:
         """Write the TAILs the application stored since the last kick."""
@@ -149,7 +158,7 @@ class _Doorbells:
         except BlockingIOError:
             pass
         for i, tail in enumerate(DOORBELL.unpack_from(self.view)):
-            tail &= 0xFFFF
+            tail &= INDEX_MASK
             if tail != self.written[i]:
                 self.bus.write32(self.regs[i], tail)
                 self.written[i] = tail
@@ -187,11 +196,11 @@ class _CarriedPosts(_Doorbells):
             count = min((tail - self.written[i]) & INDEX_MASK, ring.entries)
             if not count:
                 continue
-            spans = ring.posted_spans(ring._synced_tail, count)
+            # ``written`` is the first index not yet handed over (the ring's slots are its low bits).
+            spans = ring.posted_spans(self.written[i], count)
             if ring is self.rings[1]:
                 spans = self._own_frames(ring, spans, count)
             ring.push_spans(spans)
-            ring._synced_tail += count
             doorbells.append((self.regs[i], tail))
             self.written[i] = tail
         if doorbells:
@@ -297,6 +306,7 @@ class AppServer:
                 reply, fds = {"ok": False, "error": str(err)}, []
             if reply is None:
                 continue
+            kept = app.eventfd        # the primary's own: it writes it (a reclaim closes it)
             try:
                 socket.send_fds(app.sock, [json.dumps(reply).encode()], fds) if fds else \
                     app.sock.send(json.dumps(reply).encode())
@@ -305,7 +315,7 @@ class AppServer:
                 return
             finally:
                 for fd in fds:
-                    if fd != app.eventfd:
+                    if fd != kept:
                         os.close(fd)
             if not reply.get("ok") and not app.ready:
                 self._reclaim(app)   # a refused attach ends the conversation
@@ -348,13 +358,18 @@ class AppServer:
             for ring in (app.rx, app.tx):
                 ring.program()    # enabled, nothing posted: the application posts its own buffers
             windows, files, regs_offset = _memory_windows(link)
-            if link.kind == "sim":
-                app.doorbells = _Doorbells(link.bus, app.rx, app.tx)
-            elif link.kind == "eth":
-                app.doorbells = _CarriedPosts(link.bus, app.rx, app.tx)
+            try:
+                if link.kind == "sim":
+                    app.doorbells = _Doorbells(link.bus, app.rx, app.tx)
+                elif link.kind == "eth":
+                    app.doorbells = _CarriedPosts(link.bus, app.rx, app.tx)
+                app.eventfd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            except OSError:
+                for fd in files:
+                    os.close(fd)
+                raise
         except (SplitnicError, ValueError, OSError, KeyError) as err:
             raise SplitnicError(f"cannot grant queues to {name!r}: {err}") from None
-        app.eventfd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.forwarded.add(rxq, app.eventfd)
         fds = [*files, app.eventfd]
         if app.doorbells is not None:
@@ -444,11 +459,21 @@ class AppServer:
     def rearm(self) -> None:
         """The NIC was reset under the driver (its board was: ``eth``), and its queues with it:
         end every application's lease (each sees its socket hang up and may attach again).
-        :class:`splitnic.kernel_path.Tunnel` calls this after the fast path has set itself up again."""
+        :class:`splitnic.kernel_path.Tunnel` calls this before the fast path sets itself up again
+        (their rules are gone from the table it writes, their memory is free for its queues)."""
         if self.apps:
             log.warning("the NIC was reset: the queues of application processes %s are gone; they may attach "
                         "again", ", ".join(sorted(a.name or f"pid {a.pid}" for a in self.apps.values())))
         for app in list(self.apps.values()):
+            try:
+                while app.sock.recv(MAX_MESSAGE, socket.MSG_DONTWAIT):
+                    pass           # its arms: closing on unread ones would reset its end, reason unread
+            except OSError:
+                pass
+            try:   # the reason, before the hangup (the application raises with it: app_client)
+                app.sock.send(json.dumps({"ok": False, "error": ENDED_BY_RESET}).encode())
+            except OSError:
+                pass
             self._reclaim(app)
 
     def listing(self) -> list[dict]:

@@ -38,13 +38,15 @@ it out to whatever unit it moves (etherbone: 32-bit words).
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .errors import SplitnicError
 
-__all__ = ["DmaRegion", "DmaMemory", "DmaAllocator", "OutOfDmaMemory"]
+__all__ = ["DmaRegion", "DmaMemory", "DmaAllocator", "OutOfDmaMemory", "shared_memory_file"]
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +179,20 @@ class DmaAllocator:
             else:
                 merged.append((addr, sz))
         self._free = merged
+
+
+def shared_memory_file(name: str, size: int) -> int:
+    """A memfd of ``size`` zero bytes that another process can map, given the descriptor.
+
+    Sealed at that size: a process given it (an application, splitnic.app_server)
+    cannot shrink it under this one's mapping, which would end this process with
+    SIGBUS at its next access.
+    """
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd

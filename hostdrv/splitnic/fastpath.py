@@ -233,7 +233,7 @@ class FastPath:
         rings of the same shape (frames in them are lost), then every entry of the steering table
         is written from :attr:`rules`, each the no-drop way (:meth:`Nic.steer`).  Queues granted
         to application processes are not made again: :meth:`splitnic.app_server.AppServer.rearm`
-        ends their leases, after this.
+        ends their leases, before this.
         """
         if self._tx is not None:
             self._tx = self.nic.remade(self._tx)

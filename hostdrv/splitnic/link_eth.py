@@ -54,7 +54,7 @@ from splitnic_spec import board as amap
 from splitnic_spec import hostlink as hl
 
 from .bus import check_offset
-from .dma import DmaAllocator, DmaRegion
+from .dma import DmaAllocator, DmaRegion, shared_memory_file
 from .errors import SplitnicError
 from .link import Link
 from .link_lock import lock_exclusive
@@ -184,7 +184,7 @@ class EthDma:
         #: (splitnic.app_server): it reads what the NIC wrote straight from host memory, and
         #: writes its descriptors and TX frames into the mirror, which the primary sends on.
         self.host_file = host_file
-        self.local_file = _memory_file("splitnic-eth-local", local_size)
+        self.local_file = shared_memory_file("splitnic-eth-local", local_size)
         self._local_mm = mmap.mmap(self.local_file, local_size)
         self.local = DmaAllocator(DmaRegion(local_base, memoryview(self._local_mm)), zero_copy=True)
 
@@ -266,17 +266,6 @@ class EthDma:
         self.host_file = self.local_file = -1
 
 
-def _memory_file(name: str, size: int) -> int:
-    """A memfd of ``size`` zero bytes (memory another process can map, given the descriptor)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    try:
-        os.ftruncate(fd, size)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _interface_mtu(ifname: str) -> int:
     # An ioctl, not /sys/class/net: sysfs shows the namespace it was mounted in,
     # a socket the namespace this thread is in.
@@ -307,7 +296,7 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
                             f"(ip link set {ifname} mtu {hl.MTU_JUMBO} for jumbo frames, the fastest)")
     # One driver per interface in this namespace: a second one's HELLO would take the board from the first.
     lock = lock_exclusive(_lock_path(ifname), f"eth:{ifname}", create=True)
-    host_file = _memory_file("splitnic-eth-host", host_memory)
+    host_file = shared_memory_file("splitnic-eth-host", host_memory)
     host_mm = mmap.mmap(host_file, host_memory)
     host = DmaRegion(hl.HOST_WINDOW_BASE, memoryview(host_mm))
     try:
@@ -325,7 +314,13 @@ def open_eth(arg: str, host_memory: int = DEFAULT_HOST_MEMORY) -> Link:
         os.close(lock)
         os.close(host_file)
         raise
-    dma = EthDma(port, host, host_file, board_hello["local_base"], board_hello["local_size"])
+    try:
+        dma = EthDma(port, host, host_file, board_hello["local_base"], board_hello["local_size"])
+    except BaseException:
+        port.close()
+        os.close(lock)
+        os.close(host_file)
+        raise
     bus = EthBus(port, on_reattach=dma.write_local_again)
     desc = (f"eth:{ifname} (board {board_hello['board_mac']}, MTU {min(mtu, board_hello['mtu'])}; "
             f"{board_hello['local_size'] // 1024} KiB NIC-local memory at {board_hello['local_base']:#x} for "

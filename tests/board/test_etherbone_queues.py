@@ -66,8 +66,10 @@ def test_default_queues_fit_the_block_ram_and_loop_frames(soc: SimSoCProcess) ->
         nic.set_loopback(False)
 
 
-def test_an_application_process_is_refused_on_etherbone_in_one_line_saying_why(soc: SimSoCProcess,
-                                                                              tmp_path: Path) -> None:
+def test_an_application_process_is_refused_on_etherbone_in_one_line_saying_why(
+        soc: SimSoCProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
     import threading
 
     from splitnic.app_server import AppServer
@@ -83,6 +85,7 @@ def test_an_application_process_is_refused_on_etherbone_in_one_line_saying_why(s
                 server.poll()
                 time.sleep(0.005)
         primary = threading.Thread(target=serve, daemon=True)
+        caplog.set_level(logging.INFO, logger="splitnic")
         primary.start()
         try:
             with pytest.raises(SplitnicError) as refused:
@@ -90,8 +93,9 @@ def test_an_application_process_is_refused_on_etherbone_in_one_line_saying_why(s
         finally:
             stop.set()
             primary.join()
-            server.close()
+        granted = [r.getMessage() for r in caplog.records if "granted" in r.getMessage()]
+        server.close()
         message = str(refused.value)
         assert "\n" not in message and message.startswith("etherbone:") and "eth link" in message, message
         assert "--fast 'RULE -> package.module:handler'" in message
-        assert not server.apps and not fast.remote, "nothing was reserved"
+        assert not granted, f"queues were granted before the refusal: {granted}"

@@ -143,3 +143,25 @@ def test_a_ring_that_does_not_fit_gives_back_what_it_took(mmio_nic) -> None:
     with pytest.raises(OutOfDmaMemory):
         mmio_nic.rx_queue(0, ring_log2=4, nbufs=free // 2048 + 1)
     assert mmio_nic.link.dma.free_bytes == free
+
+
+def test_a_shared_memory_file_cannot_be_shrunk_or_grown_by_whoever_is_given_it() -> None:
+    # An application given host memory or the doorbell page could otherwise end the primary with
+    # SIGBUS at its next access, by truncating the file under its mapping.
+    import mmap
+
+    from splitnic.dma import shared_memory_file
+    fd = shared_memory_file("test-shared", 8192)
+    try:
+        assert os.fstat(fd).st_size == 8192
+        other = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)     # what another process would hold
+        try:
+            for size in (0, 4096, 1 << 20):
+                with pytest.raises(PermissionError):
+                    os.ftruncate(other, size)
+            with mmap.mmap(other, 8192) as view:
+                view[8191] = 1                            # writable as ever
+        finally:
+            os.close(other)
+    finally:
+        os.close(fd)

@@ -2,7 +2,7 @@
 
 Ref: hostdrv/splitnic/app_client.py (splitnic.attach); tests/fastpath/test_app_processes.py.
 
-    python -m tests.fastpath.app_proc --apps PATH --name NAME --port PORT [--bad-descriptor]
+    python -m tests.fastpath.app_proc --apps PATH --name NAME --port PORT [--bad-descriptor|--stray-descriptor]
 
 Prints ``ready RXQ TXQ`` once attached, then echoes each UDP datagram steered
 to it (swapped in place, forwarded buffer to buffer).  For every frame it
@@ -11,7 +11,8 @@ and that the frame's bytes lie in the RX buffers the primary granted, in this
 process's mapping of the NIC's DMA memory (``outside`` counts the others: a
 copy would be outside).  On SIGTERM it prints one JSON line of its counts.
 ``--bad-descriptor`` first posts a TX descriptor pointing outside the DMA
-memory (a buggy application), then carries on.
+memory (a buggy application), then carries on; ``--stray-descriptor`` one
+pointing inside it but outside its own TX buffers (at its TX descriptor ring).
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from splitnic.apps.udp_echo import swap_in_place
 from splitnic_spec import CSR_MAP, DESCRIPTOR
 
 
-def post_bad_descriptor(app) -> None:
-    """Write one TX descriptor whose buffer is past the end of DMA memory, and ring TAIL."""
+def post_bad_descriptor(app, addr: int = 0xFFFF_0000) -> None:
+    """Write one TX descriptor whose 60-byte frame is at device address ``addr`` (by default past
+    the end of DMA memory), and ring TAIL."""
     ring = app.tx.ring
     c = ring.c
     slot = c.tail & (ring.entries - 1)
-    struct.pack_into("<QHHI", ring.desc.view, slot * DESCRIPTOR.size, 0xFFFF_0000, 60, 0, 0xBAD)
+    struct.pack_into("<QHHI", ring.desc.view, slot * DESCRIPTOR.size, addr, 60, 0, 0xBAD)
     c.tail += 1
     app.link.bus.write32(CSR_MAP.array("TXQ").offset(ring.index, "TAIL"), c.tail & 0xFFFF)
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--bad-descriptor", action="store_true")
+    parser.add_argument("--stray-descriptor", action="store_true")
     args = parser.parse_args(argv)
     counts = {"frames": 0, "echoed": 0, "foreign": 0, "outside": 0}
     stop: list[int] = []
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ready {app.rx.index} {app.tx.index}", flush=True)
         if args.bad_descriptor:
             post_bad_descriptor(app)
+        if args.stray_descriptor:
+            post_bad_descriptor(app, app.tx.ring.desc.device_addr)
 
         def handle(batch, app) -> None:
             for frame in batch:

@@ -8,6 +8,7 @@ hostdrv/splitnic/app_client.py (splitnic.attach), tests/fastpath/app_proc.py
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import threading
@@ -198,12 +199,28 @@ def test_a_board_reset_ends_the_leases_and_an_application_attaches_again(lab: Ap
         _, err = app.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         raise AssertionError("the application still runs on queues its board lost") from None
-    assert "splitnic up went away" in err, err
+    assert "the NIC's board was reset and took this application's queues with it; attach again" in err, err
     assert lab.up.proc.poll() is None, "splitnic up runs on"
     assert lab.ping().returncode == 0, "snic0 works after the board's reset"
     again, _ = start_app(lab, "alpha", 9001)
     assert echoes(lab.peer_socket(), 9001, 5, b"after") == 5
     assert finish(again)["echoed"] == 5
+
+
+@pytest.mark.parametrize("lab", ["eth"], indirect=True)
+def test_on_eth_a_frame_outside_the_applications_buffers_is_not_carried_across(lab: AppLab) -> None:
+    # The primary sends what an application's TX descriptors name across the cable only from the
+    # application's own TX buffers; one naming other NIC-local memory is counted and its bytes stay.
+    stray, _ = start_app(lab, "stray", 9001, "--stray-descriptor")
+    assert echoes(lab.peer_socket(), 9001, 5, b"carries on") == 5, "its queue carries on"
+    finish(stray)
+    deadline = time.monotonic() + 5
+    while "stray" in subprocess.run([str(SPLITNIC), "apps", "--apps", str(lab.apps_path)], capture_output=True,
+                                    text=True, timeout=30).stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, out = lab.up.stop(signal.SIGTERM)
+    assert status == 0, out
+    assert "application stray" in out and "1 TX descriptors named memory outside its buffers" in out, out[-3000:]
 
 
 def test_a_frame_that_lands_before_the_application_sleeps_wakes_it_at_once(lab: AppLab) -> None:
@@ -302,4 +319,20 @@ def test_bad_requests_are_refused_in_one_line_and_change_nothing(lab: AppLab) ->
     assert echoes(lab.peer_socket(timeout=0.3), 9001, 3, b"after") == 0, "no rule was left behind"
     a, _ = start_app(lab, "alpha", 9001)
     assert echoes(lab.peer_socket(), 9001, 3, b"fine") == 3, "every queue came back"
+    finish(a)
+
+
+def test_an_application_gone_before_its_grant_arrives_costs_the_primary_nothing(lab: AppLab) -> None:
+    # It asks for queues and is gone before the answer (it timed out, or died): the grant fails to
+    # send, and the primary takes everything back and runs on.
+    import json
+    for _ in range(3):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.connect(str(lab.apps_path))
+            sock.send(json.dumps({"op": "attach", "name": "gone", "rules": ["udp dport 9001"]}).encode())
+    time.sleep(0.5)
+    assert lab.up.proc.poll() is None, "splitnic up ended: " + lab.up.stop(signal.SIGTERM)[1][-2000:]
+    assert lab.ping().returncode == 0
+    a, _ = start_app(lab, "gone", 9001)
+    assert echoes(lab.peer_socket(), 9001, 3, b"after") == 3, "the name and the queues came back"
     finish(a)

@@ -403,7 +403,7 @@ class SimSoCProcess:
         probe = subprocess.run(["nsenter", f"--net={self.netns_path}", "ip", "-o", "addr", "show"],
                                capture_output=True, text=True)
         return probe.returncode == 0 and all(
-            any(line.split()[1:2] == [dev] and ip in line for line in probe.stdout.splitlines())
+            any(line.split()[1:2] == [dev] and f" {ip}/" in line for line in probe.stdout.splitlines())
             for dev, ip in ((TAP, HOST_IP), (WIRE_TAP, _WIRE_TAP_PLACEHOLDER_IP)))
 
     def close(self) -> None:

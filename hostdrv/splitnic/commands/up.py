@@ -52,7 +52,9 @@ def _fast_path(tun: Tunnel, args: argparse.Namespace) -> tuple[list[Callable[[],
         sources.append(RuleServer(fast, args.control or default_path(tun.tunnel.name)))
         apps = AppServer(fast, args.apps or apps_path(tun.tunnel.name), tun)
         sources.append(apps)
-        tun.rearm_also.append(apps)  # ... and ends the leases of application processes (their queues are gone)
+        # ... but first the leases of application processes end (their queues went with the board):
+        # their rules go before the table is written again, their memory before queues are remade.
+        tun.rearm_also.insert(tun.rearm_also.index(fast), apps)
         if tun.config is not None and hasattr(tun.tunnel, "publish_rules"):
             # ethtool -N/-n on the stub's interface: the same table (splitnic.rule_ethtool).
             tun.config.steering = EthtoolRules(fast, tun.tunnel)
