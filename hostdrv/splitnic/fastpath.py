@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 from splitnic_spec import CSR_MAP, constant
 
+from .errors import SplitnicError
 from .nic import Nic, RxQueue, TxQueue
 from .rules import KERNEL, Rule, RuleError, RuleSet, parse_rule
 from .rx_batch import RxBatch
@@ -155,6 +156,24 @@ class FastPath:
         self._write_table()
         log.info("removed rule %d: %s", index, rule)
         return rule
+
+    def retire(self, name: str) -> None:
+        """Stop application ``name`` inside ``splitnic up`` once no rule steers to it: its handler
+        stops, its RX queue is quiesced and freed, and the queue number is free for the next
+        application (one that ``ethtool -N`` made, :mod:`splitnic.rule_ethtool`)."""
+        if any(rule.target == name for rule in self.rules.rules):
+            raise RuleError(f"application {name!r} still has rules; remove them first")
+        app = self.apps.pop(name, None)
+        if app is None:
+            return
+        self._handlers = [(a, h) for a, h in self._handlers if a is not app]
+        try:
+            app.rx.ring.quiesce()         # the NIC lets go of its buffers before they are freed
+        except SplitnicError as err:
+            log.warning("%s: %s", app.rx.ring.name, err)
+        app.rx.close()
+        self.rules.forget(name)
+        log.info("application %s stopped: no rule steers to it; RX queue %d is free", name, app.queue)
 
     def listing(self) -> list[tuple[int, Rule, int, int]]:
         """``(index, rule, rx_queue, hits)`` for every rule in force."""

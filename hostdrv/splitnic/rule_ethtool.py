@@ -18,7 +18,8 @@ ethtool's action is the NIC's RX queue: 0 is the kernel's (snic0 itself),
 N > 0 the fast-path application that owns RX queue N.  When no application
 owns it yet, one called ``queueN`` is made for it in this process: it counts
 what it receives (``rxqN_packets`` in ``ethtool -S``), like any ``--fast``
-name that is not a handler.  A request the driver cannot apply (no TX queue
+name that is not a handler, and stops when ``ethtool -N delete`` removes its
+last rule (RX queue N is free again).  A request the driver cannot apply (no TX queue
 left for the fast path, the table changed under a delete) is refused in the
 log; ``ethtool -n`` then shows the table without it.
 """
@@ -64,6 +65,7 @@ class EthtoolRules:
         self.fast, self.tunnel = fast, tunnel
         self.done = 0            #: seq of the last ethtool request handled
         self.refused = 0         #: ethtool requests the driver could not apply
+        self.made: set[str] = set()   #: the applications made here (queueN), stopped with their last rule
         fast.on_change.append(self.publish)
         self.publish()
 
@@ -114,7 +116,10 @@ class EthtoolRules:
             if req.location >= len(rules) or steer_rule(rules[req.location][1].match,
                                                         rules[req.location][2]) != req.rule:
                 raise RuleError(f"rule {req.location} changed since ethtool listed it (splitnic rules list)")
-            self.fast.remove(req.location)
+            target = self.fast.remove(req.location).target
+            if target in self.made and not any(rule.target == target for rule in self.fast.rules.rules):
+                self.made.discard(target)
+                self.fast.retire(target)
             return
         if req.location != len(self.fast.rules.rules):
             raise RuleError(f"ethtool was told entry {req.location}, but the table has "
@@ -129,6 +134,7 @@ class EthtoolRules:
         if made:
             from .apps import serve_builtin
             serve_builtin(self.fast, target)
+            self.made.add(target)
 
     def _target(self, queue: int) -> tuple[str, bool]:
         """The rule target that owns RX ``queue``, and whether it was made here (``queueN``)."""

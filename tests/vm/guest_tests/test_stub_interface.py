@@ -187,4 +187,9 @@ def _ethtool_steering(wire: host.Wire, name: str) -> None:
         assert "Total 1 rules" in sh("ethtool", "-n", name, netns=wire.host_ns).stdout
         _udp_to_kernel(wire, 9000, 3)
         assert listener.recv(100).startswith(b"steer ")       # the kernel has port 9000 again
+        # queue1 went with its last rule: RX queue 1 is the next application's.
+        rules("add", rule="ethertype 0x88b6 -> app1")
+        listing = sh("ethtool", "-n", name, netns=wire.host_ns).stdout
+        assert "Direct to queue 1" in listing.split("Filter: 1")[1], listing
+        rules("remove", index=1)
     rules("remove", index=0)
