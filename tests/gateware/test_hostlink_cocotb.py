@@ -29,7 +29,7 @@ def test_hostlink_encoder() -> None:
     _run("hostlink_encoder", Encoder(max_mtu=hostlink.MTU_JUMBO, rx_mtu=hostlink.MTU_STANDARD, rx_window=4,
                                      local_base=board.DMA_RAM_BASE, local_size=board.DMA_RAM_SIZE,
                                      replay_slots=encoder_tb.REPLAY_SLOTS, resend_cycles=encoder_tb.RESEND_CYCLES),
-         tests=8)
+         tests=9)
 
 
 def test_hostlink_decoder() -> None:

@@ -245,6 +245,18 @@ class Encoder(wiring.Component):
             """Value: ``words`` more fit in the ring beside the closed frames (else the builder waits)."""
             return occupied + bpos + words < ring
 
+        # The bus's ack for a DMA write must not wait on the builder's adders: on the board it goes
+        # through the SoC's shared interconnect into the CPU, and bpos -> fits/space -> ack was sys's
+        # slowest path (docs/hardware.md).  So the write's four checks are registered, from the
+        # previous cycle's bpos and occupied, with the most one cycle that ends in IDLE adds to them
+        # (a new WRITE message, ``write_step``; a flush moves bpos into occupied, a retire frees
+        # room): a write never overruns, and a frame holds at most ``write_step`` words less.
+        write_step = MESSAGE_HEADER_WORDS + 1
+        fits_merge, space_merge = Signal(), Signal()     # one more word of the open WRITE
+        fits_new, space_new = Signal(), Signal()         # a new WRITE message of one word
+        m.d.sync += [fits_merge.eq(fits(1 + write_step)), space_merge.eq(space(1 + write_step)),
+                     fits_new.eq(fits(write_step + write_step)), space_new.eq(space(write_step + write_step))]
+
         with m.If(self.irq):
             m.d.sync += [irq_pending.eq(1), irq_rises.eq(irq_rises + 1)]
         # The host's HELLO: restart once the builder is in IDLE and the sender in WAIT (``restart_now``).
@@ -319,21 +331,22 @@ class Encoder(wiring.Component):
                     with m.Else():
                         m.next = "FLUSH"
                 with m.Elif(write_req):
-                    with m.If(mergeable & fits(1)):
-                        with m.If(space(1)):
+                    with m.If(mergeable & fits_merge):
+                        with m.If(space_merge):
                             m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos)), wr.data.eq(bus.dat_w),
                                          bus.ack.eq(1)]
                             m.d.sync += [bpos.eq(bpos + 1), mwords.eq(mwords + 1), mnext.eq(mnext + 1), idle.eq(0)]
                     with m.Elif(is_open):
                         m.next = "CLOSE_HEAD"
-                    with m.Elif(fits(MESSAGE_HEADER_WORDS + 1)):
-                        with m.If(space(MESSAGE_HEADER_WORDS + 1)):
+                    with m.Elif(fits_new):
+                        with m.If(space_new):
                             m.d.comb += [wr.en.eq(1), wr.addr.eq(wrap(bstart + bpos + MESSAGE_HEADER_WORDS)),
                                          wr.data.eq(bus.dat_w), bus.ack.eq(1)]
                             m.d.sync += mnext.eq(bus.adr + 1)
                             start_message(hostlink.OP_WRITE, bus.adr << 2, 1)
-                    with m.Else():
+                    with m.Elif(builder_has):
                         m.next = "FLUSH"
+                    # else the checks are a clock old (just after a reset or a restart): wait for them
 
             with m.State("ANSWER"):
                 m.d.comb += self.answer.ready.eq(1)
@@ -363,6 +376,8 @@ class Encoder(wiring.Component):
                     m.d.sync += [slot_count[bslot].eq(bcount), slot_seq[bslot].eq(bseq), slot_len[bslot].eq(bpos),
                                  slot_start[bslot].eq(bstart), bstart.eq(wrap(bstart + bpos)),
                                  bslot.eq(next_slot(bslot)), bpos.eq(0), bcount.eq(0), bseq.eq(tx_seq), idle.eq(0)]
+                    # The new frame is empty: a write fits in it at once (the ring's room is the same).
+                    m.d.sync += [fits_merge.eq(1), fits_new.eq(1)]
                     m.next = "IDLE"
 
         # ---- acknowledgements and the resend timer ----

@@ -30,6 +30,8 @@ from migen import Case, ClockDomainsRenamer, If, Signal
 from litex.gen import LiteXModule
 from litex.soc.interconnect import stream
 
+from .async_fifo import StreamAsyncFifoFastRead
+
 __all__ = ["GmiiRxBridge", "GmiiTxBridge", "RX_GAP", "TX_GAP"]
 
 #: Idle system clocks between frames towards the NIC (its MAC needs RX_DV low between frames).
@@ -169,8 +171,9 @@ class GmiiTxBridge(LiteXModule):
         #: Frames cut because they did not fit the FIFO (pulses in ``sys``).
         self.overflow = Signal()
 
+        # The read side's pointer logic is registered (see async_fifo): 2 KiB deep at the PHY's 125 MHz.
         data = ClockDomainsRenamer({"write": "sys", "read": cd_phy})(
-            stream.AsyncFIFO([("data", 8)], depth, buffered=True))
+            StreamAsyncFifoFastRead([("data", 8)], depth))
         # One token per frame in the data FIFO; a frame is at least 64 bytes.
         tokens = ClockDomainsRenamer({"write": "sys", "read": cd_phy})(
             stream.AsyncFIFO([("cut", 1)], max(4, depth // 64)))

@@ -230,6 +230,29 @@ async def frames_fill_up_to_the_mtu(dut) -> None:
 
 
 @cocotb.test()
+async def a_long_burst_fills_frames_to_the_mtu_and_not_beyond(dut) -> None:
+    """One burst of many frames' words, a word acked every cycle, while the sender is slow: every frame
+    fills to the mtu, less at most the few words the write port's registered checks keep in hand
+    (``write_step`` in the encoder), and never past it."""
+    tb = EncoderTB(dut, ready_prob=0.1)
+    mtu = hostlink.MTU_STANDARD
+    await tb.start(mtu=mtu, latency=2000)
+    data = _words(tb.rng, 4 * (mtu // 4))
+    start_cycle = cycle_now()
+    await tb.write(BASE + 0x800, data)
+    took = cycle_now() - start_cycle
+    await tb.drain(limit=40_000)
+    assert tb.written_by_messages() == tb.written
+    sizes = [size for _, size, _ in tb.frames]
+    assert max(sizes) <= mtu, f"frames of {sizes} bytes, the mtu {mtu}"
+    # The first frame leaves at a quarter of its room (the sender was idle), the last with the rest.
+    margin = 4 * (hostlink.MESSAGE_HEADER.size // 4 + 1)
+    assert all(size > mtu - 4 - margin for size in sizes[1:-1]), f"frames of {sizes} bytes, the mtu {mtu}"
+    # A word per cycle but for the frames' closing (header and flush, a few cycles each) and the ring's room.
+    assert took < len(data) + 40 * len(sizes), f"{len(data)} words took {took} cycles"
+
+
+@cocotb.test()
 async def latency_sends_a_quiet_frame(dut) -> None:
     """A frame leaves ``latency`` cycles after the last message came, not before."""
     tb = EncoderTB(dut, ready_prob=1.0)
