@@ -17,7 +17,9 @@ FIFOs, and a frame keeps its bytes back to back on both sides:
   together.
 * transmit (NIC -> PHY): store and forward.  The PHY side starts a frame only
   once all of it is in the FIFO (a token per frame says so), since it reads
-  about three times faster than the NIC writes.  Frames up to the FIFO depth
+  about three times faster than the NIC writes.  The FIFO's read side, at the
+  PHY's 125 MHz, keeps its pointer logic in registers (:mod:`.async_fifo`:
+  migen's read loop was that clock's slowest path).  Frames up to the FIFO depth
   go out intact; a longer one is cut and leaves with a bad FCS.
 
 Sustained throughput is the NIC's: one byte per system clock.
