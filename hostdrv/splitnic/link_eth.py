@@ -144,11 +144,8 @@ class EthBus:
 
     def write32(self, offset: int, value: int) -> None:
         """Write the register at ``offset`` (posted; it leaves now, after everything synced before it)."""
-        check_offset(offset, self.window)
-        self._follow_board()
         log.debug("write %#05x <- %#010x", offset, value)
-        self.port.write32(self.base + offset, value & 0xFFFF_FFFF)
-        self.port.flush()
+        self.write32_many([(offset, value)])
 
     def write32_many(self, writes: list[tuple[int, int]]) -> None:
         """Write ``(offset, value)`` registers in order, posted, leaving together (one frame where
