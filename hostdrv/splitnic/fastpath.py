@@ -161,7 +161,7 @@ class FastPath:
         """Stop application ``name`` inside ``splitnic up`` once no rule steers to it: its handler
         stops, its RX queue is quiesced and freed, and the queue number is free for the next
         application (one that ``ethtool -N`` made, :mod:`splitnic.rule_ethtool`)."""
-        if any(rule.target == name for rule in self.rules.rules):
+        if self.rules.steers_to(name):
             raise RuleError(f"application {name!r} still has rules; remove them first")
         app = self.apps.pop(name, None)
         if app is None:

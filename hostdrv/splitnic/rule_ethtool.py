@@ -117,7 +117,7 @@ class EthtoolRules:
                                                         rules[req.location][2]) != req.rule:
                 raise RuleError(f"rule {req.location} changed since ethtool listed it (splitnic rules list)")
             target = self.fast.remove(req.location).target
-            if target in self.made and not any(rule.target == target for rule in self.fast.rules.rules):
+            if target in self.made and not self.fast.rules.steers_to(target):
                 self.made.discard(target)
                 self.fast.retire(target)
             return

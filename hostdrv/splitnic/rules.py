@@ -211,6 +211,10 @@ class RuleSet:
             raise RuleError(f"RX queue {queue} belongs to application {owner!r}")
         self.app_queues[target] = queue
 
+    def steers_to(self, target: str) -> bool:
+        """Whether any rule in the table steers to ``target``."""
+        return any(rule.target == target for rule in self.rules)
+
     def forget(self, target: str) -> list[Rule]:
         """Remove every rule of application ``target`` and free its RX queue; returns the rules removed."""
         gone = [r for r in self.rules if r.target == target]

@@ -84,8 +84,10 @@ def test_a_forgotten_application_gives_its_queue_to_the_next() -> None:
     rules = RuleSet(rx_queues=4)
     for app in ("a", "b", "c"):
         rules.add(f"udp dport 1 -> {app}")
+    assert rules.steers_to("b")
     assert [r.target for r in rules.forget("b")] == ["b"]
     assert [r.target for r in rules.rules] == ["a", "c"]
+    assert not rules.steers_to("b") and rules.steers_to("c")
     assert rules.queue_of("d") == 2                  # b's queue, the lowest free
     with pytest.raises(RuleError, match="no RX queue left"):
         rules.queue_of("e")
