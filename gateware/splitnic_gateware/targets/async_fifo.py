@@ -72,7 +72,15 @@ class AsyncFifoFastRead(Module, _FIFOInterface):
         nonempty = Signal()                    # the FIFO holds a word at ``consume`` (a clock late)
         take = Signal()                        # fill the output register (it is empty or being read)
         ce = Signal()                          # advance the read pointer this clock
+        # Both candidates of "not empty" are compared with the write pointer in parallel, and the
+        # read enable only picks one: kept apart, or yosys's opt_share folds the two compares into
+        # one behind a mux of their inputs, and the enable runs through the whole compare again.
+        empty_if_read, empty_if_kept = Signal(), Signal()
+        empty_if_read.attr.add("keep")
+        empty_if_kept.attr.add("keep")
         self.comb += [
+            empty_if_read.eq(consume_inc_gray == produce_rdomain),
+            empty_if_kept.eq(consume_gray == produce_rdomain),
             take.eq(self.re | ~self.readable),
             ce.eq(nonempty & take),
             # The memory reads the word the pointer has next clock.
@@ -86,7 +94,7 @@ class AsyncFifoFastRead(Module, _FIFOInterface):
                 consume_gray.eq(consume_inc_gray),
                 consume_inc_gray.eq(_gray(consume_inc2)),
             ),
-            nonempty.eq(Mux(ce, consume_inc_gray != produce_rdomain, consume_gray != produce_rdomain)),
+            nonempty.eq(~Mux(ce, empty_if_read, empty_if_kept)),
             If(take,
                 self.dout.eq(rdport.dat_r),
                 self.readable.eq(nonempty),

@@ -43,6 +43,7 @@ TX_GAP = 12
 #: PHY clocks a transmit token waits so that its frame's bytes have crossed too
 #: (the token and the data cross in separate FIFOs with their own synchronisers).
 TX_SETTLE = 4
+assert TX_SETTLE >= 1    # ``sending`` is set as ``settle`` leaves 1 (GmiiTxBridge)
 
 
 #: Words in the receive side's clock crossing.  The PHY side packs up to 4 bytes per word, so
@@ -208,14 +209,17 @@ class GmiiTxBridge(LiteXModule):
         ]
 
         # Read side (PHY clock): wait for a token, let its bytes settle, send them back to back.
+        # ``sending`` (busy and settled) is a register of its own, set a clock ahead: it is the
+        # FIFO's read enable, which decides the block RAM's next read address, and a compare of
+        # ``settle`` in front of it left too little of the 8 ns for the route to the RAM.
         sync_phy = getattr(self.sync, cd_phy)
-        busy, settle = Signal(), Signal(max=TX_SETTLE + 1)
+        busy, sending, settle = Signal(), Signal(), Signal(max=TX_SETTLE + 1)
         gap = Signal(max=TX_GAP + 1)
         src = data.source
         self.comb += [
             tokens.source.ready.eq(~busy & (gap == 0)),
-            src.ready.eq(busy & (settle == 0)),
-            phy_sink.valid.eq(busy & (settle == 0) & src.valid),
+            src.ready.eq(sending),
+            phy_sink.valid.eq(sending & src.valid),
             phy_sink.data.eq(src.data),
             phy_sink.last.eq(src.last),
         ]
@@ -224,8 +228,11 @@ class GmiiTxBridge(LiteXModule):
             If(~busy & (gap == 0) & tokens.source.valid,
                 busy.eq(1), settle.eq(TX_SETTLE),
             ),
-            If(busy & (settle != 0), settle.eq(settle - 1)),
-            If(busy & (settle == 0) & src.valid & src.last,
-                busy.eq(0), gap.eq(TX_GAP),
+            If(busy & (settle != 0),
+                settle.eq(settle - 1),
+                If(settle == 1, sending.eq(1)),
+            ),
+            If(sending & src.valid & src.last,
+                busy.eq(0), sending.eq(0), gap.eq(TX_GAP),
             ),
         ]
